@@ -1,0 +1,143 @@
+//! The internet gateway, attached to the stack's VPC.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::ResourceType;
+
+use super::vpc::gone_if_not_found;
+use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs};
+use crate::plan::{Desired, Kind, Spec};
+
+pub struct InternetGateways;
+
+fn read(cx: &Cx, g: &aws_sdk_ec2::types::InternetGateway) -> Observed {
+    let mut o = Observed::new(
+        Kind::InternetGateway,
+        ec2_tag(g.tags(), super::TAG_KEY).unwrap_or_default(),
+        g.internet_gateway_id().unwrap_or_default(),
+    );
+    o.name = ec2_tag(g.tags(), "Name").unwrap_or_default().to_string();
+    o.owned = cx.owner.owns(ec2_tag_pairs(g.tags()));
+    let attached: Vec<&str> = g.attachments().iter().filter_map(|a| a.vpc_id()).collect();
+    o.state = if attached.is_empty() {
+        "detached".into()
+    } else {
+        "attached".into()
+    };
+    o.facts.insert("attached_to".into(), attached.join(","));
+    o
+}
+
+async fn attach(cx: &Cx, igw: &str, vpc: &str) -> Result<(), AwsError> {
+    cx.ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(igw)
+        .vpc_id(vpc)
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ResourceKind for InternetGateways {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let out = cx
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(cx.ec2_owner_filters()))
+            .send()
+            .await?;
+        Ok(out
+            .internet_gateways()
+            .iter()
+            .map(|g| read(cx, g))
+            .collect())
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx
+            .ec2
+            .describe_internet_gateways()
+            .internet_gateway_ids(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.internet_gateways().first().map(|g| read(cx, g))),
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::InternetGateway { vpc } = &want.spec else {
+            unreachable!("igw spec")
+        };
+        let out = cx
+            .ec2
+            .create_internet_gateway()
+            .tag_specifications(cx.ec2_tag_spec(
+                ResourceType::InternetGateway,
+                &want.key,
+                &want.name,
+            ))
+            .send()
+            .await?;
+        let igw = out
+            .internet_gateway()
+            .ok_or_else(|| AwsError::other("CreateInternetGateway returned nothing"))?;
+        let id = igw.internet_gateway_id().unwrap_or_default().to_string();
+        attach(cx, &id, dep_id(deps, vpc)).await?;
+        let mut o = read(cx, igw);
+        o.state = "attached".into();
+        o.facts
+            .insert("attached_to".into(), dep_id(deps, vpc).to_string());
+        Ok(o)
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::InternetGateway { vpc } = &want.spec else {
+            unreachable!("igw spec")
+        };
+        BTreeMap::from([("attached_to".into(), dep_id(deps, vpc).to_string())])
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let Spec::InternetGateway { vpc } = &want.spec else {
+            unreachable!("igw spec")
+        };
+        if have.facts.get("attached_to").is_some_and(|a| !a.is_empty()) {
+            return Ok(false); // attached elsewhere: not ours to move
+        }
+        attach(cx, &have.id, dep_id(deps, vpc)).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        for vpc in have
+            .facts
+            .get("attached_to")
+            .into_iter()
+            .flat_map(|a| a.split(','))
+            .filter(|v| !v.is_empty())
+        {
+            cx.ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(&have.id)
+                .vpc_id(vpc)
+                .send()
+                .await?;
+        }
+        cx.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&have.id)
+            .send()
+            .await?;
+        Ok(())
+    }
+}

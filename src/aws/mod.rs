@@ -1,0 +1,383 @@
+//! The AWS side: clients, ownership tags, error classification, and one module per resource kind
+//! that knows how to find, create, wait for, update and delete it. The engine sees only the
+//! `ResourceKind` trait.
+
+mod certificate;
+mod internet_gateway;
+mod listener;
+mod load_balancer;
+mod route_table;
+mod security_group;
+mod subnet;
+mod target_group;
+mod vpc;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use serde::Serialize;
+
+use crate::plan::{Desired, Kind};
+
+/// Tag keys that mark what bookstore owns.
+pub const TAG_MANAGED_BY: &str = "bookstore:managed-by";
+pub const TAG_STACK: &str = "bookstore:stack";
+pub const TAG_ENV: &str = "bookstore:env";
+pub const TAG_KEY: &str = "bookstore:key";
+
+/// Who owns a resource: this stack in this environment.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub stack: String,
+    pub env: String,
+    /// The stack file's own tags, added to every resource.
+    pub extra_tags: BTreeMap<String, String>,
+}
+
+impl Owner {
+    /// All tags for the resource with this plan key and name.
+    pub fn tags(&self, key: &str, name: &str) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = self
+            .extra_tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        tags.push((TAG_MANAGED_BY.into(), "bookstore".into()));
+        tags.push((TAG_STACK.into(), self.stack.clone()));
+        tags.push((TAG_ENV.into(), self.env.clone()));
+        tags.push((TAG_KEY.into(), key.into()));
+        tags.push(("Name".into(), name.into()));
+        tags
+    }
+
+    /// True when the tags say bookstore made it for this stack and environment.
+    pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        let tags: HashMap<&str, &str> = tags.into_iter().collect();
+        tags.get(TAG_MANAGED_BY) == Some(&"bookstore")
+            && tags.get(TAG_STACK) == Some(&self.stack.as_str())
+            && tags.get(TAG_ENV) == Some(&self.env.as_str())
+    }
+}
+
+/// Everything a resource module needs: the clients and the owner.
+pub struct Cx {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub owner: Owner,
+}
+
+impl Cx {
+    /// Clients for `region` from the standard chain: env vars, profiles (AWS_PROFILE), session
+    /// tokens, and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> for every service.
+    pub async fn connect(region: &str, owner: Owner) -> Cx {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        // Throttling and 5xx are retried by the SDK with exponential backoff and jitter; expired
+        // credentials are not retryable errors, so they surface at once.
+        let retry = RetryConfig::standard()
+            .with_max_attempts(8)
+            .with_initial_backoff(Duration::from_millis(500))
+            .with_max_backoff(Duration::from_secs(20));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .build();
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .http_client(http)
+            .retry_config(retry)
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        Cx {
+            ec2: aws_sdk_ec2::Client::new(&conf),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            acm: aws_sdk_acm::Client::new(&conf),
+            sts: aws_sdk_sts::Client::new(&conf),
+            owner,
+        }
+    }
+
+    /// STS GetCallerIdentity: proves the credentials work before anything is touched.
+    pub async fn whoami(&self) -> Result<(String, String), AwsError> {
+        let me = self.sts.get_caller_identity().send().await?;
+        Ok((
+            me.account().unwrap_or_default().to_string(),
+            me.arn().unwrap_or_default().to_string(),
+        ))
+    }
+
+    pub fn ec2_tags(&self, key: &str, name: &str) -> Vec<aws_sdk_ec2::types::Tag> {
+        self.owner
+            .tags(key, name)
+            .into_iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+            .collect()
+    }
+
+    pub fn ec2_tag_spec(
+        &self,
+        rt: aws_sdk_ec2::types::ResourceType,
+        key: &str,
+        name: &str,
+    ) -> aws_sdk_ec2::types::TagSpecification {
+        aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(rt)
+            .set_tags(Some(self.ec2_tags(key, name)))
+            .build()
+    }
+
+    /// Filters that select this owner's EC2 resources.
+    pub fn ec2_owner_filters(&self) -> Vec<aws_sdk_ec2::types::Filter> {
+        let f = |k: &str, v: &str| {
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(v)
+                .build()
+        };
+        vec![
+            f(TAG_MANAGED_BY, "bookstore"),
+            f(TAG_STACK, &self.owner.stack),
+            f(TAG_ENV, &self.owner.env),
+        ]
+    }
+}
+
+/// What exists in AWS for one resource.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observed {
+    pub kind: Kind,
+    /// The plan key from the `bookstore:key` tag.
+    pub key: String,
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    /// Usable by the resources that depend on it.
+    pub ready: bool,
+    /// Carries this stack's and environment's ownership tags. Only owned resources are deleted.
+    pub owned: bool,
+    /// Values dependents need (ARNs, DNS names).
+    pub attrs: BTreeMap<String, String>,
+    /// The configuration that matters, as text, compared with the desired one to show drift.
+    pub facts: BTreeMap<String, String>,
+}
+
+impl Observed {
+    pub fn new(kind: Kind, key: impl Into<String>, id: impl Into<String>) -> Observed {
+        Observed {
+            kind,
+            key: key.into(),
+            id: id.into(),
+            name: String::new(),
+            state: "available".into(),
+            ready: true,
+            owned: true,
+            attrs: BTreeMap::new(),
+            facts: BTreeMap::new(),
+        }
+    }
+
+    pub fn attr(&self, name: &str) -> &str {
+        self.attrs.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// The resources a create may refer to, by plan key.
+pub type Deps = BTreeMap<String, Observed>;
+
+pub fn dep_id<'a>(deps: &'a Deps, key: &str) -> &'a str {
+    deps.get(key).map(|o| o.id.as_str()).unwrap_or_default()
+}
+
+/// How much time a kind gets to become ready or gone, and how often to look.
+pub struct Budget {
+    pub ready: Duration,
+    pub poll_max: Duration,
+}
+
+#[async_trait]
+pub trait ResourceKind: Send + Sync {
+    fn budget(&self) -> Budget {
+        Budget {
+            ready: Duration::from_secs(300),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+
+    /// Every resource of this kind that carries this owner's tags (one or two list calls).
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError>;
+
+    /// Looks up one resource again by id (for waits and for ids in the journal). `None` when gone.
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError>;
+
+    /// Creates the resource, tagged at creation; returns it (perhaps not ready yet).
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError>;
+
+    /// The configuration the desired resource should have, in the form `observe` reports it.
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String>;
+
+    /// Brings a drifted resource back in place. Returns false when the kind cannot do that.
+    async fn update(
+        &self,
+        _cx: &Cx,
+        _want: &Desired,
+        _have: &Observed,
+        _deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        Ok(false)
+    }
+
+    /// Starts deleting (undoing attachments first where AWS needs that).
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError>;
+}
+
+pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
+    match kind {
+        Kind::Vpc => &vpc::Vpcs,
+        Kind::Subnet => &subnet::Subnets,
+        Kind::InternetGateway => &internet_gateway::InternetGateways,
+        Kind::RouteTable => &route_table::RouteTables,
+        Kind::SecurityGroup => &security_group::SecurityGroups,
+        Kind::Certificate => &certificate::Certificates,
+        Kind::LoadBalancer => &load_balancer::LoadBalancers,
+        Kind::TargetGroup => &target_group::TargetGroups,
+        Kind::Listener => &listener::Listeners,
+    }
+}
+
+/// Target health of the target group with this ARN, for `status`.
+pub async fn target_health(
+    cx: &Cx,
+    target_group_arn: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    target_group::health(cx, target_group_arn).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Missing, expired or refused credentials: stop at once, never retry.
+    Credentials,
+    /// Still throttled after the SDK's retries.
+    Throttling,
+    /// Something else still uses it (DependencyViolation, ResourceInUse): retry later.
+    Dependency,
+    NotFound,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsError {
+    pub code: Option<String>,
+    pub message: String,
+    pub class: ErrorClass,
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+const CREDENTIAL_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+];
+
+impl AwsError {
+    pub fn classify(code: Option<&str>, message: &str) -> ErrorClass {
+        match code {
+            Some(c) if CREDENTIAL_CODES.contains(&c) => ErrorClass::Credentials,
+            Some(c)
+                if c.contains("Throttl")
+                    || c == "RequestLimitExceeded"
+                    || c == "TooManyRequestsException" =>
+            {
+                ErrorClass::Throttling
+            }
+            Some(c)
+                if c == "DependencyViolation"
+                    || c.starts_with("ResourceInUse")
+                    || c.ends_with("InUse") =>
+            {
+                ErrorClass::Dependency
+            }
+            Some(c) if c.contains("NotFound") || c.starts_with("NoSuch") => ErrorClass::NotFound,
+            None if message.contains("credentials") || message.contains("Credentials") => {
+                ErrorClass::Credentials
+            }
+            _ => ErrorClass::Other,
+        }
+    }
+
+    pub fn other(message: impl Into<String>) -> AwsError {
+        AwsError {
+            code: None,
+            message: message.into(),
+            class: ErrorClass::Other,
+        }
+    }
+}
+
+impl<E, R> From<SdkError<E, R>> for AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(err: SdkError<E, R>) -> Self {
+        let (code, message) = match &err {
+            SdkError::ServiceError(se) => (
+                se.err().code().map(str::to_string),
+                se.err().message().unwrap_or("(no message)").to_string(),
+            ),
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
+                None,
+                format!(
+                    "cannot reach AWS: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&err)
+                ),
+            ),
+            _ => (
+                None,
+                aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            ),
+        };
+        let class = AwsError::classify(code.as_deref(), &message);
+        AwsError {
+            code,
+            message,
+            class,
+        }
+    }
+}
+
+/// Reads a tag value from an EC2 tag list.
+pub fn ec2_tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+pub fn ec2_tag_pairs(tags: &[aws_sdk_ec2::types::Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter().filter_map(|t| Some((t.key()?, t.value()?)))
+}

@@ -1,0 +1,259 @@
+//! Security groups. Rules between tiers name the source group, never a CIDR, so only the tier in
+//! front can reach the one behind it.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+
+use super::vpc::gone_if_not_found;
+use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs};
+use crate::plan::{Desired, Ingress, Kind, Spec};
+
+pub struct SecurityGroups;
+
+const ANYWHERE: &str = "0.0.0.0/0";
+
+/// One rule as text: `tcp/443<-0.0.0.0/0` or `tcp/8080<-sg-0abc`.
+fn rule_text(port: i32, source: &str) -> String {
+    format!("tcp/{port}<-{source}")
+}
+
+fn read(cx: &Cx, g: &aws_sdk_ec2::types::SecurityGroup) -> Observed {
+    let mut o = Observed::new(
+        Kind::SecurityGroup,
+        ec2_tag(g.tags(), super::TAG_KEY).unwrap_or_default(),
+        g.group_id().unwrap_or_default(),
+    );
+    o.name = g.group_name().unwrap_or_default().to_string();
+    o.owned = cx.owner.owns(ec2_tag_pairs(g.tags()));
+    let mut rules = Vec::new();
+    let mut group_sources = Vec::new();
+    for p in g.ip_permissions() {
+        let port = p.from_port().unwrap_or(-1);
+        for r in p.ip_ranges() {
+            rules.push(rule_text(port, r.cidr_ip().unwrap_or_default()));
+        }
+        for pair in p.user_id_group_pairs() {
+            let source = pair.group_id().unwrap_or_default();
+            rules.push(rule_text(port, source));
+            group_sources.push(format!("{port}:{source}"));
+        }
+    }
+    rules.sort();
+    o.facts.insert("ingress".into(), rules.join(" "));
+    o.facts
+        .insert("vpc".into(), g.vpc_id().unwrap_or_default().to_string());
+    o.attrs
+        .insert("group_sources".into(), group_sources.join(","));
+    o
+}
+
+fn permission(rule: &Ingress, deps: &Deps) -> IpPermission {
+    let p = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(rule.port.into())
+        .to_port(rule.port.into());
+    match &rule.from_group {
+        None => p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(ANYWHERE)
+                .description(&rule.description)
+                .build(),
+        ),
+        Some(key) => p.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(dep_id(deps, key))
+                .description(&rule.description)
+                .build(),
+        ),
+    }
+    .build()
+}
+
+fn wanted_rules(ingress: &[Ingress], deps: &Deps) -> Vec<(String, IpPermission)> {
+    ingress
+        .iter()
+        .map(|r| {
+            let source = r.from_group.as_ref().map_or(ANYWHERE, |k| dep_id(deps, k));
+            (rule_text(r.port.into(), source), permission(r, deps))
+        })
+        .collect()
+}
+
+/// Authorizes the missing rules and revokes the ones the stack does not ask for.
+async fn converge(
+    cx: &Cx,
+    have: &Observed,
+    ingress: &[Ingress],
+    deps: &Deps,
+) -> Result<(), AwsError> {
+    let present: Vec<&str> = have
+        .facts
+        .get("ingress")
+        .map(|r| r.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let wanted = wanted_rules(ingress, deps);
+    let missing: Vec<IpPermission> = wanted
+        .iter()
+        .filter(|(t, _)| !present.contains(&t.as_str()))
+        .map(|(_, p)| p.clone())
+        .collect();
+    if !missing.is_empty() {
+        cx.ec2
+            .authorize_security_group_ingress()
+            .group_id(&have.id)
+            .set_ip_permissions(Some(missing))
+            .send()
+            .await?;
+    }
+    let extra: Vec<IpPermission> = present
+        .iter()
+        .filter(|t| !wanted.iter().any(|(w, _)| w == *t))
+        .filter_map(|t| parse_rule(t))
+        .collect();
+    if !extra.is_empty() {
+        cx.ec2
+            .revoke_security_group_ingress()
+            .group_id(&have.id)
+            .set_ip_permissions(Some(extra))
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+fn parse_rule(text: &str) -> Option<IpPermission> {
+    let (port, source) = text.strip_prefix("tcp/")?.split_once("<-")?;
+    let port: i32 = port.parse().ok()?;
+    let p = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port);
+    Some(if source.starts_with("sg-") {
+        p.user_id_group_pairs(UserIdGroupPair::builder().group_id(source).build())
+            .build()
+    } else {
+        p.ip_ranges(IpRange::builder().cidr_ip(source).build())
+            .build()
+    })
+}
+
+#[async_trait]
+impl ResourceKind for SecurityGroups {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let out = cx
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(cx.ec2_owner_filters()))
+            .send()
+            .await?;
+        Ok(out.security_groups().iter().map(|g| read(cx, g)).collect())
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx
+            .ec2
+            .describe_security_groups()
+            .group_ids(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.security_groups().first().map(|g| read(cx, g))),
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::SecurityGroup {
+            vpc,
+            description,
+            ingress,
+        } = &want.spec
+        else {
+            unreachable!("sg spec")
+        };
+        let out = cx
+            .ec2
+            .create_security_group()
+            .group_name(&want.name)
+            .description(description)
+            .vpc_id(dep_id(deps, vpc))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::SecurityGroup, &want.key, &want.name))
+            .send()
+            .await?;
+        let id = out.group_id().unwrap_or_default().to_string();
+        let mut bare = Observed::new(Kind::SecurityGroup, &want.key, &id);
+        bare.name = want.name.clone();
+        converge(cx, &bare, ingress, deps).await?;
+        Ok(self.refresh(cx, &bare).await?.unwrap_or(bare))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::SecurityGroup { vpc, ingress, .. } = &want.spec else {
+            unreachable!("sg spec")
+        };
+        let mut rules: Vec<String> = wanted_rules(ingress, deps)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        rules.sort();
+        BTreeMap::from([
+            ("ingress".into(), rules.join(" ")),
+            ("vpc".into(), dep_id(deps, vpc).to_string()),
+        ])
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let Spec::SecurityGroup { vpc, ingress, .. } = &want.spec else {
+            unreachable!("sg spec")
+        };
+        if have.facts.get("vpc").map(String::as_str) != Some(dep_id(deps, vpc)) {
+            return Ok(false);
+        }
+        converge(cx, have, ingress, deps).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        // Rules that name other groups keep those groups alive; drop them first so the groups of a
+        // stack can be deleted in any order.
+        let referencing: Vec<IpPermission> = have
+            .attr("group_sources")
+            .split(',')
+            .filter_map(|s| s.split_once(':'))
+            .filter_map(|(port, source)| parse_rule(&format!("tcp/{port}<-{source}")))
+            .collect();
+        if !referencing.is_empty() {
+            let revoked = cx
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(&have.id)
+                .set_ip_permissions(Some(referencing))
+                .send()
+                .await;
+            if let Err(e) = revoked {
+                let e = AwsError::from(e);
+                // Already revoked by an earlier attempt, or the source group is gone: carry on.
+                if !matches!(
+                    e.code.as_deref(),
+                    Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound")
+                ) {
+                    return Err(e);
+                }
+            }
+        }
+        cx.ec2
+            .delete_security_group()
+            .group_id(&have.id)
+            .send()
+            .await?;
+        Ok(())
+    }
+}

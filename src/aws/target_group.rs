@@ -1,0 +1,197 @@
+//! The target group the app instances register in, health-checked on the app's health path.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetTypeEnum};
+
+use super::load_balancer::{elb_tags, owned_key, tags_of};
+use super::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind, dep_id};
+use crate::plan::{Desired, Kind, Spec};
+
+pub struct TargetGroups;
+
+fn read(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup, key: &str) -> Observed {
+    let mut o = Observed::new(
+        Kind::TargetGroup,
+        key,
+        tg.target_group_arn().unwrap_or_default(),
+    );
+    o.name = tg.target_group_name().unwrap_or_default().to_string();
+    o.facts
+        .insert("port".into(), tg.port().unwrap_or_default().to_string());
+    o.facts.insert(
+        "protocol".into(),
+        tg.protocol()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+    );
+    o.facts.insert(
+        "health_check_path".into(),
+        tg.health_check_path().unwrap_or_default().to_string(),
+    );
+    o.facts
+        .insert("vpc".into(), tg.vpc_id().unwrap_or_default().to_string());
+    o
+}
+
+pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
+    let out = cx
+        .elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let id = d
+                .target()
+                .and_then(|t| t.id())
+                .unwrap_or_default()
+                .to_string();
+            let state = d
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            (id, state)
+        })
+        .collect())
+}
+
+#[async_trait]
+impl ResourceKind for TargetGroups {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let tgs: Vec<_> = cx
+            .elb
+            .describe_target_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?;
+        let arns: Vec<String> = tgs
+            .iter()
+            .filter_map(|t| t.target_group_arn().map(str::to_string))
+            .collect();
+        let tags = tags_of(cx, &arns).await?;
+        Ok(tgs
+            .iter()
+            .filter_map(|tg| {
+                Some(read(
+                    tg,
+                    &owned_key(cx, tags.get(tg.target_group_arn().unwrap_or_default()))?,
+                ))
+            })
+            .collect())
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx
+            .elb
+            .describe_target_groups()
+            .target_group_arns(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.target_groups().first().map(|t| {
+                let mut o = read(t, &have.key);
+                o.owned = have.owned;
+                o
+            })),
+            Err(e) => {
+                let e = AwsError::from(e);
+                if e.class == ErrorClass::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::TargetGroup {
+            vpc,
+            port,
+            health_check_path,
+        } = &want.spec
+        else {
+            unreachable!("tg spec")
+        };
+        let out = cx
+            .elb
+            .create_target_group()
+            .name(&want.name)
+            .protocol(ProtocolEnum::Http)
+            .port((*port).into())
+            .vpc_id(dep_id(deps, vpc))
+            .target_type(TargetTypeEnum::Instance)
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_path(health_check_path)
+            .health_check_interval_seconds(15)
+            .healthy_threshold_count(2)
+            .unhealthy_threshold_count(3)
+            .matcher(Matcher::builder().http_code("200").build())
+            .set_tags(Some(elb_tags(cx, want)))
+            .send()
+            .await?;
+        let tg = out
+            .target_groups()
+            .first()
+            .ok_or_else(|| AwsError::other("CreateTargetGroup returned nothing"))?;
+        Ok(read(tg, &want.key))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::TargetGroup {
+            vpc,
+            port,
+            health_check_path,
+        } = &want.spec
+        else {
+            unreachable!("tg spec")
+        };
+        BTreeMap::from([
+            ("port".into(), port.to_string()),
+            ("protocol".into(), "HTTP".into()),
+            ("health_check_path".into(), health_check_path.clone()),
+            ("vpc".into(), dep_id(deps, vpc).to_string()),
+        ])
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let expected = self.expected_facts(want, deps);
+        // Port, protocol and VPC are fixed at creation; the health check is not.
+        if ["port", "protocol", "vpc"]
+            .iter()
+            .any(|k| have.facts.get(*k) != expected.get(*k))
+        {
+            return Ok(false);
+        }
+        cx.elb
+            .modify_target_group()
+            .target_group_arn(&have.id)
+            .health_check_path(expected["health_check_path"].clone())
+            .send()
+            .await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        cx.elb
+            .delete_target_group()
+            .target_group_arn(&have.id)
+            .send()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The stack's own VPC, with DNS hostnames on (RDS and EFS endpoints resolve by name).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+
+use super::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind, ec2_tag, ec2_tag_pairs};
+use crate::plan::{Desired, Kind, Spec};
+
+pub struct Vpcs;
+
+impl Vpcs {
+    async fn read(&self, cx: &Cx, vpc: &aws_sdk_ec2::types::Vpc) -> Result<Observed, AwsError> {
+        let id = vpc.vpc_id().unwrap_or_default();
+        let mut o = Observed::new(
+            Kind::Vpc,
+            ec2_tag(vpc.tags(), super::TAG_KEY).unwrap_or_default(),
+            id,
+        );
+        o.name = ec2_tag(vpc.tags(), "Name").unwrap_or_default().to_string();
+        o.owned = cx.owner.owns(ec2_tag_pairs(vpc.tags()));
+        o.state = vpc
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        o.ready = o.state == "available";
+        o.facts.insert(
+            "cidr".into(),
+            vpc.cidr_block().unwrap_or_default().to_string(),
+        );
+        let dns = cx
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(id)
+            .attribute(VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await?;
+        let on = dns
+            .enable_dns_hostnames()
+            .and_then(|v| v.value())
+            .unwrap_or(false);
+        o.facts.insert("dns_hostnames".into(), on.to_string());
+        Ok(o)
+    }
+
+    async fn converge(&self, cx: &Cx, id: &str) -> Result<(), AwsError> {
+        cx.ec2
+            .modify_vpc_attribute()
+            .vpc_id(id)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Vpcs {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let out = cx
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(cx.ec2_owner_filters()))
+            .send()
+            .await?;
+        let mut found = Vec::new();
+        for vpc in out.vpcs() {
+            found.push(self.read(cx, vpc).await?);
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx.ec2.describe_vpcs().vpc_ids(&have.id).send().await {
+            Ok(out) => match out.vpcs().first() {
+                Some(vpc) => Ok(Some(self.read(cx, vpc).await?)),
+                None => Ok(None),
+            },
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::Vpc { cidr } = &want.spec else {
+            unreachable!("vpc spec")
+        };
+        let out = cx
+            .ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::Vpc, &want.key, &want.name))
+            .send()
+            .await?;
+        let vpc = out
+            .vpc()
+            .ok_or_else(|| AwsError::other("CreateVpc returned no VPC"))?;
+        self.converge(cx, vpc.vpc_id().unwrap_or_default()).await?;
+        self.read(cx, vpc).await
+    }
+
+    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::Vpc { cidr } = &want.spec else {
+            unreachable!("vpc spec")
+        };
+        BTreeMap::from([
+            ("cidr".into(), cidr.clone()),
+            ("dns_hostnames".into(), "true".into()),
+        ])
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        // The CIDR of a VPC cannot change in place; DNS hostnames can.
+        let expected = self.expected_facts(want, deps);
+        if have.facts.get("cidr") != expected.get("cidr") {
+            return Ok(false);
+        }
+        self.converge(cx, &have.id).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        cx.ec2.delete_vpc().vpc_id(&have.id).send().await?;
+        Ok(())
+    }
+}
+
+/// A describe-by-id that fails with *.NotFound means the resource is gone.
+pub fn gone_if_not_found<T>(e: AwsError) -> Result<Option<T>, AwsError> {
+    if e.class == ErrorClass::NotFound {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}

@@ -1,0 +1,80 @@
+//! Command-line flags. They are parsed here and resolved into a validated `Config` before any
+//! work starts (see config.rs).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::OutputFormat;
+
+/// Turns a declarative YAML stack into a running BookStore on AWS, and removes it again.
+#[derive(Debug, Parser)]
+#[command(name = "bookstore", version, about, long_about = None)]
+pub struct Cli {
+    /// text for people; json for machines (one JSON object on stdout, JSON-lines events on stderr).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "BOOKSTORE_OUTPUT"
+    )]
+    pub output: OutputFormat,
+
+    /// Where the journal and lock of each stack and environment live.
+    #[arg(
+        long,
+        global = true,
+        default_value = ".bookstore",
+        env = "BOOKSTORE_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// A built-in stack (monolith, asg, swarm) or the path of a stack file.
+    #[arg(long, short, default_value = "asg", env = "BOOKSTORE_STACK")]
+    pub stack: String,
+
+    /// Environment name: namespaces every name and tag, so one account holds many (e.g. pr-123).
+    #[arg(long, short, default_value = "dev", env = "BOOKSTORE_ENV")]
+    pub env: String,
+
+    /// AWS region; overrides the stack's `region`, then AWS_REGION and the profile (default us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a stack file without touching AWS.
+    Validate(Target),
+    /// Show what `up` would create, change and delete. Exit 0: nothing to do; 2: changes; 1: error.
+    Plan(Target),
+    /// Create or converge the stack; resumes after a crash, a Ctrl-C or an expired token.
+    Up {
+        #[command(flatten)]
+        target: Target,
+        /// How many resources may be created or waited for at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
+        parallelism: u16,
+    },
+    /// Delete everything this stack and environment created (journal and tags), in reverse order.
+    Down {
+        #[command(flatten)]
+        target: Target,
+        /// Do not ask for confirmation (required when there is no terminal).
+        #[arg(long, short)]
+        yes: bool,
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
+        parallelism: u16,
+    },
+    /// Every resource: id, state, drift from the stack, target health, and the URL.
+    Status(Target),
+    /// The stack's outputs: URL, load balancer DNS name, ids.
+    Outputs(Target),
+}

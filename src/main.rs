@@ -1,0 +1,47 @@
+//! `bookstore`: a declarative YAML stack in, a running BookStore on AWS out.
+
+mod aws;
+mod cli;
+mod commands;
+mod config;
+mod engine;
+mod error;
+mod journal;
+mod plan;
+mod report;
+mod stack;
+
+use clap::Parser;
+
+use crate::report::OutputFormat;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let output = cli.output;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(4)
+        .build()
+        .expect("tokio runtime");
+    let code = match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            match output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&e.to_json()).expect("json")
+                ),
+                OutputFormat::Text => {
+                    eprintln!("error: {e}");
+                    if let Some(hint) = e.hint() {
+                        eprintln!("  hint: {hint}");
+                    }
+                }
+            }
+            e.exit_code()
+        }
+    };
+    // Waits may still be sleeping in detached tasks; they must not hold the exit.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}

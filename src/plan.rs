@@ -1,0 +1,446 @@
+//! The stack as data: a DAG of desired resources with deterministic keys and names. Pure: no AWS.
+//! The engine executes it; `bookstore plan` prints it next to what exists.
+
+use serde::Serialize;
+
+use crate::stack::{Stack, StackKind, TlsMode};
+
+/// Every kind of AWS resource bookstore manages.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Vpc,
+    Subnet,
+    InternetGateway,
+    RouteTable,
+    SecurityGroup,
+    Certificate,
+    LoadBalancer,
+    TargetGroup,
+    Listener,
+}
+
+impl Kind {
+    pub const ALL: &'static [Kind] = &[
+        Kind::Vpc,
+        Kind::Subnet,
+        Kind::InternetGateway,
+        Kind::RouteTable,
+        Kind::SecurityGroup,
+        Kind::Certificate,
+        Kind::LoadBalancer,
+        Kind::TargetGroup,
+        Kind::Listener,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Vpc => "vpc",
+            Kind::Subnet => "subnet",
+            Kind::InternetGateway => "internet-gateway",
+            Kind::RouteTable => "route-table",
+            Kind::SecurityGroup => "security-group",
+            Kind::Certificate => "certificate",
+            Kind::LoadBalancer => "load-balancer",
+            Kind::TargetGroup => "target-group",
+            Kind::Listener => "listener",
+        }
+    }
+
+    /// Kinds whose resources must all be gone before one of this kind can be deleted: the reverse
+    /// of the creation order, at the level of kinds, so `down` works without a stack's plan (a
+    /// resource found by tags alone) and runs independent kinds in parallel.
+    pub fn teardown_after(self) -> &'static [Kind] {
+        match self {
+            Kind::Listener => &[],
+            Kind::LoadBalancer => &[Kind::Listener],
+            Kind::TargetGroup | Kind::Certificate => &[Kind::Listener, Kind::LoadBalancer],
+            // A load balancer holds network interfaces in the subnets and its security group, and
+            // maps public addresses that keep the internet gateway attached.
+            Kind::SecurityGroup | Kind::InternetGateway | Kind::RouteTable => &[Kind::LoadBalancer],
+            Kind::Subnet => &[Kind::LoadBalancer, Kind::RouteTable],
+            Kind::Vpc => &[
+                Kind::Subnet,
+                Kind::SecurityGroup,
+                Kind::InternetGateway,
+                Kind::RouteTable,
+                Kind::TargetGroup,
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingress {
+    pub port: u16,
+    /// `None`: from anywhere (0.0.0.0/0). `Some(key)`: from the security group with that key only.
+    pub from_group: Option<String>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ListenerAction {
+    /// HTTP 301 to the same host and path on HTTPS 443.
+    RedirectToHttps,
+    Forward {
+        target_group: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Spec {
+    Vpc {
+        cidr: String,
+    },
+    Subnet {
+        vpc: String,
+        cidr: String,
+        availability_zone: String,
+    },
+    InternetGateway {
+        vpc: String,
+    },
+    RouteTable {
+        vpc: String,
+        internet_gateway: String,
+        subnets: Vec<String>,
+    },
+    SecurityGroup {
+        vpc: String,
+        description: String,
+        ingress: Vec<Ingress>,
+    },
+    /// `self-signed`: generated and imported; its names are the load balancer's DNS name (and the
+    /// domain, if any). `acm`: requested from ACM with DNS validation.
+    Certificate {
+        load_balancer: Option<String>,
+        domain: Option<String>,
+        self_signed: bool,
+    },
+    LoadBalancer {
+        subnets: Vec<String>,
+        security_groups: Vec<String>,
+        idle_timeout_seconds: u32,
+    },
+    TargetGroup {
+        vpc: String,
+        port: u16,
+        health_check_path: String,
+    },
+    Listener {
+        load_balancer: String,
+        port: u16,
+        action: ListenerAction,
+        certificate: Option<String>,
+        ssl_policy: Option<String>,
+    },
+}
+
+impl Spec {
+    /// The keys of the resources this one needs to exist first.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut deps: Vec<String> = match self {
+            Spec::Vpc { .. } => vec![],
+            Spec::Subnet { vpc, .. }
+            | Spec::InternetGateway { vpc }
+            | Spec::TargetGroup { vpc, .. } => {
+                vec![vpc.clone()]
+            }
+            Spec::RouteTable {
+                vpc,
+                internet_gateway,
+                subnets,
+            } => {
+                let mut d = vec![vpc.clone(), internet_gateway.clone()];
+                d.extend(subnets.iter().cloned());
+                d
+            }
+            Spec::SecurityGroup { vpc, ingress, .. } => {
+                let mut d = vec![vpc.clone()];
+                d.extend(ingress.iter().filter_map(|i| i.from_group.clone()));
+                d
+            }
+            Spec::Certificate { load_balancer, .. } => load_balancer.iter().cloned().collect(),
+            Spec::LoadBalancer {
+                subnets,
+                security_groups,
+                ..
+            } => subnets.iter().chain(security_groups).cloned().collect(),
+            Spec::Listener {
+                load_balancer,
+                action,
+                certificate,
+                ..
+            } => {
+                let mut d = vec![load_balancer.clone()];
+                if let ListenerAction::Forward { target_group } = action {
+                    d.push(target_group.clone());
+                }
+                d.extend(certificate.iter().cloned());
+                d
+            }
+        };
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Desired {
+    pub key: String,
+    pub kind: Kind,
+    /// The Name tag, and the AWS name where the kind has one.
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub env: String,
+    pub region: String,
+    pub resources: Vec<Desired>,
+}
+
+/// `bs-<env>-<stack>`: short, because load balancer and target group names stop at 32 characters.
+pub fn name_prefix(stack: &str, env: &str) -> String {
+    format!("bs-{env}-{stack}")
+}
+
+impl Plan {
+    /// The desired resources for `stack` in `env`. Only the asg kind is provisioned so far.
+    pub fn build(stack: &Stack, env: &str, region: &str) -> Plan {
+        let prefix = name_prefix(&stack.name, env);
+        let mut resources = Vec::new();
+        let mut add = |key: &str, kind: Kind, spec: Spec| {
+            resources.push(Desired {
+                key: key.to_string(),
+                kind,
+                name: format!("{prefix}-{key}"),
+                depends_on: spec.dependencies(),
+                spec,
+            });
+        };
+        if stack.kind == StackKind::Asg {
+            add(
+                "vpc",
+                Kind::Vpc,
+                Spec::Vpc {
+                    cidr: stack.network.cidr.to_string(),
+                },
+            );
+            let zones = stack.availability_zones(region);
+            let mut subnets = Vec::new();
+            for (i, (cidr, zone)) in stack.network.public_subnets.iter().zip(&zones).enumerate() {
+                let key = format!("subnet-{}", (b'a' + i as u8) as char);
+                add(
+                    &key,
+                    Kind::Subnet,
+                    Spec::Subnet {
+                        vpc: "vpc".into(),
+                        cidr: cidr.to_string(),
+                        availability_zone: zone.clone(),
+                    },
+                );
+                subnets.push(key);
+            }
+            add(
+                "igw",
+                Kind::InternetGateway,
+                Spec::InternetGateway { vpc: "vpc".into() },
+            );
+            add(
+                "routes",
+                Kind::RouteTable,
+                Spec::RouteTable {
+                    vpc: "vpc".into(),
+                    internet_gateway: "igw".into(),
+                    subnets: subnets.clone(),
+                },
+            );
+            let tls = stack.tls.mode != TlsMode::None;
+            let mut lb_ingress = vec![Ingress {
+                port: 80,
+                from_group: None,
+                description: "HTTP from anywhere".into(),
+            }];
+            if tls {
+                lb_ingress.push(Ingress {
+                    port: 443,
+                    from_group: None,
+                    description: "HTTPS from anywhere".into(),
+                });
+            }
+            add(
+                "sg-lb",
+                Kind::SecurityGroup,
+                Spec::SecurityGroup {
+                    vpc: "vpc".into(),
+                    description: "bookstore load balancer: HTTP/HTTPS from anywhere".into(),
+                    ingress: lb_ingress,
+                },
+            );
+            add(
+                "sg-app",
+                Kind::SecurityGroup,
+                Spec::SecurityGroup {
+                    vpc: "vpc".into(),
+                    description: "bookstore app instances: app port from the load balancer only"
+                        .into(),
+                    ingress: vec![Ingress {
+                        port: stack.app.port,
+                        from_group: Some("sg-lb".into()),
+                        description: "app port from the load balancer".into(),
+                    }],
+                },
+            );
+            if stack.database.is_some() {
+                add(
+                    "sg-db",
+                    Kind::SecurityGroup,
+                    Spec::SecurityGroup {
+                        vpc: "vpc".into(),
+                        description: "bookstore database: MySQL from the app instances only".into(),
+                        ingress: vec![Ingress {
+                            port: 3306,
+                            from_group: Some("sg-app".into()),
+                            description: "MySQL from the app".into(),
+                        }],
+                    },
+                );
+            }
+            if stack.file_system.is_some() {
+                add(
+                    "sg-efs",
+                    Kind::SecurityGroup,
+                    Spec::SecurityGroup {
+                        vpc: "vpc".into(),
+                        description: "bookstore file system: NFS from the app instances only"
+                            .into(),
+                        ingress: vec![Ingress {
+                            port: 2049,
+                            from_group: Some("sg-app".into()),
+                            description: "NFS from the app".into(),
+                        }],
+                    },
+                );
+            }
+            let lb = stack
+                .load_balancer
+                .clone()
+                .unwrap_or_else(|| crate::stack::LoadBalancer {
+                    ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+                    idle_timeout_seconds: 60,
+                });
+            add(
+                "alb",
+                Kind::LoadBalancer,
+                Spec::LoadBalancer {
+                    subnets: subnets.clone(),
+                    security_groups: vec!["sg-lb".into()],
+                    idle_timeout_seconds: lb.idle_timeout_seconds,
+                },
+            );
+            add(
+                "tg",
+                Kind::TargetGroup,
+                Spec::TargetGroup {
+                    vpc: "vpc".into(),
+                    port: stack.app.port,
+                    health_check_path: stack.app.health_check_path.clone(),
+                },
+            );
+            if tls {
+                let self_signed = stack.tls.mode == TlsMode::SelfSigned;
+                add(
+                    "cert",
+                    Kind::Certificate,
+                    Spec::Certificate {
+                        load_balancer: self_signed.then(|| "alb".to_string()),
+                        domain: stack.tls.domain.clone(),
+                        self_signed,
+                    },
+                );
+                add(
+                    "listener-http",
+                    Kind::Listener,
+                    Spec::Listener {
+                        load_balancer: "alb".into(),
+                        port: 80,
+                        action: ListenerAction::RedirectToHttps,
+                        certificate: None,
+                        ssl_policy: None,
+                    },
+                );
+                add(
+                    "listener-https",
+                    Kind::Listener,
+                    Spec::Listener {
+                        load_balancer: "alb".into(),
+                        port: 443,
+                        action: ListenerAction::Forward {
+                            target_group: "tg".into(),
+                        },
+                        certificate: Some("cert".into()),
+                        ssl_policy: Some(lb.ssl_policy.clone()),
+                    },
+                );
+            } else {
+                add(
+                    "listener-http",
+                    Kind::Listener,
+                    Spec::Listener {
+                        load_balancer: "alb".into(),
+                        port: 80,
+                        action: ListenerAction::Forward {
+                            target_group: "tg".into(),
+                        },
+                        certificate: None,
+                        ssl_policy: None,
+                    },
+                );
+            }
+        }
+        Plan {
+            stack: stack.name.clone(),
+            env: env.to_string(),
+            region: region.to_string(),
+            resources,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Desired> {
+        self.resources.iter().find(|r| r.key == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asg_plan_is_a_dag_in_dependency_order() {
+        let stack = Stack::load("asg").unwrap();
+        let plan = Plan::build(&stack, "dev", "us-east-1");
+        let mut seen = std::collections::HashSet::new();
+        for r in &plan.resources {
+            for d in &r.depends_on {
+                assert!(
+                    seen.contains(d.as_str()),
+                    "{} depends on {d}, which comes later",
+                    r.key
+                );
+            }
+            seen.insert(r.key.as_str());
+            assert!(r.name.len() <= 32, "{} is too long for an AWS name", r.name);
+        }
+        let https = plan.get("listener-https").unwrap();
+        assert!(https.depends_on.contains(&"cert".to_string()));
+    }
+}

@@ -1,0 +1,208 @@
+//! Stack files: where they come from (built in or a path), and the typed, validated stack the
+//! planner works from. Parsing and validation never touch AWS.
+
+mod cidr;
+mod raw;
+mod validate;
+
+pub use cidr::Cidr;
+pub use validate::{Diagnostic, Diagnostics, LAB_REGIONS, known_region, valid_env_name};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::Error;
+
+/// The built-in stacks, embedded so the binary works from any directory.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("monolith", include_str!("../../stacks/monolith.yaml")),
+    ("asg", include_str!("../../stacks/asg.yaml")),
+    ("swarm", include_str!("../../stacks/swarm.yaml")),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StackKind {
+    Monolith,
+    Asg,
+    Swarm,
+}
+
+impl StackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StackKind::Monolith => "monolith",
+            StackKind::Asg => "asg",
+            StackKind::Swarm => "swarm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sandbox {
+    /// AWS Academy Learner Lab: its limits are errors.
+    LearnerLab,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    None,
+    SelfSigned,
+    Acm,
+    Letsencrypt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScalingMetric {
+    RequestCount,
+    Cpu,
+}
+
+/// A value's position in the stack file, for errors found after parsing (e.g. the region, which is
+/// only known once flags and the environment are resolved).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Position {
+    pub line: u64,
+    pub column: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stack {
+    /// What to call the file in messages: a path, or `stacks/asg.yaml (built-in)`.
+    pub source: String,
+    pub name: String,
+    pub kind: StackKind,
+    pub region: Option<(String, Position)>,
+    pub sandbox: Sandbox,
+    pub tags: BTreeMap<String, String>,
+    pub network: Network,
+    pub app: App,
+    pub tls: Tls,
+    pub load_balancer: Option<LoadBalancer>,
+    pub instances: Instances,
+    pub scaling: Option<Scaling>,
+    pub database: Option<Database>,
+    pub file_system: Option<FileSystem>,
+    pub swarm: Option<Swarm>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Network {
+    pub cidr: Cidr,
+    pub public_subnets: Vec<Cidr>,
+    /// Empty means `<region>a`, `<region>b`, … chosen once the region is known.
+    pub availability_zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct App {
+    pub port: u16,
+    pub health_check_path: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tls {
+    pub mode: TlsMode,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadBalancer {
+    pub ssl_policy: String,
+    pub idle_timeout_seconds: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Instances {
+    pub instance_type: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub volume_gb: u32,
+    pub volume_type: String,
+    pub instance_profile: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scaling {
+    pub metric: ScalingMetric,
+    pub target: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Database {
+    pub engine_version: String,
+    pub instance_class: String,
+    pub storage_gb: u32,
+    pub storage_type: String,
+    pub backup_retention_days: u32,
+    pub multi_az: bool,
+    pub final_snapshot: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileSystem {
+    pub encrypted: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Swarm {
+    pub managers: u32,
+    pub workers: u32,
+}
+
+impl Stack {
+    /// Loads `asg` (a built-in) or `./x.yaml` (a file), then parses and validates it.
+    pub fn load(reference: &str) -> Result<Stack, Error> {
+        let (source, text) = read(reference)?;
+        validate::parse(&source, &text).map_err(Error::InvalidStack)
+    }
+
+    /// The availability zones to use in `region`: the stack's, or `<region>a`, `<region>b`, ….
+    pub fn availability_zones(&self, region: &str) -> Vec<String> {
+        if !self.network.availability_zones.is_empty() {
+            return self.network.availability_zones.clone();
+        }
+        (0..self.network.public_subnets.len())
+            .map(|i| format!("{region}{}", (b'a' + i as u8) as char))
+            .collect()
+    }
+}
+
+fn is_path(reference: &str) -> bool {
+    reference.contains('/')
+        || reference.contains(std::path::MAIN_SEPARATOR)
+        || reference.ends_with(".yaml")
+        || reference.ends_with(".yml")
+}
+
+fn read(reference: &str) -> Result<(String, String), Error> {
+    if !is_path(reference) {
+        return match BUILT_IN.iter().find(|(name, _)| *name == reference) {
+            Some((name, text)) => Ok((format!("stacks/{name}.yaml (built-in)"), text.to_string())),
+            None => Err(Error::Usage {
+                message: format!("there is no built-in stack named `{reference}`"),
+                hint: format!(
+                    "use one of {}, or a path to your own file such as `./{reference}.yaml`",
+                    BUILT_IN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        };
+    }
+    let path = Path::new(reference);
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((reference.to_string(), text)),
+        Err(e) => Err(Error::Usage {
+            message: format!("cannot read stack file {reference}: {e}"),
+            hint: "check the path, or pass a built-in stack name: monolith, asg, swarm".into(),
+        }),
+    }
+}

@@ -1,0 +1,332 @@
+"""A stricter, slower moto server for bookstore's tests.
+
+moto says yes to deletes that AWS refuses and makes every resource ready at once; a green run against
+it proves little about teardown order or waiting. This launcher patches moto 5.2.5 (pinned: it relies on
+its internals) before serving:
+
+* deletes that AWS refuses fail the same way: a security group referenced by another group's rule, by a
+  network interface, an instance or a load balancer; a subnet with a load balancer, network interface or
+  instance in it; detaching an internet gateway while a load balancer still maps public addresses in the
+  VPC; an ACM certificate used by a listener;
+* VPCs, subnets and load balancers stay pending/provisioning for --pending-seconds after creation, and
+  each Create*/Import*/Request* call can take --create-call-seconds;
+* a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
+  and injected faults (POST/DELETE /_harness/faults), e.g. a throttling storm or an expired token.
+
+It prints "PORT=<n>" on stdout once it accepts connections, and binds 127.0.0.1 only.
+"""
+
+import argparse
+import io
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+
+from werkzeug.serving import make_server
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+PENDING_SECONDS = 0.0
+CREATE_CALL_SECONDS = 0.0
+MUTATING = re.compile(r"^(Create|Import|Request|Run|Allocate)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow provisioning: new resources start pending and become ready PENDING_SECONDS later.
+# ---------------------------------------------------------------------------------------------
+
+
+def _later(obj, attr, value):
+    if PENDING_SECONDS <= 0:
+        setattr(obj, attr, value)
+        return
+    timer = threading.Timer(PENDING_SECONDS, setattr, args=(obj, attr, value))
+    timer.daemon = True
+    timer.start()
+
+
+def patch_pending_states():
+    from moto.ec2.models.subnets import Subnet
+    from moto.ec2.models.vpcs import VPC
+    from moto.elbv2.models import FakeLoadBalancer
+
+    for cls in (VPC, Subnet):
+        original = cls.__init__
+
+        def init(self, *args, __original=original, **kwargs):
+            __original(self, *args, **kwargs)
+            if PENDING_SECONDS > 0:
+                self.state = "pending"
+                _later(self, "state", "available")
+
+        cls.__init__ = init
+
+    lb_init = FakeLoadBalancer.__init__
+
+    def lb_init_timed(self, *args, **kwargs):
+        lb_init(self, *args, **kwargs)
+        self._harness_ready_at = time.monotonic() + PENDING_SECONDS
+
+    def activate(self):
+        # moto flips a load balancer to active on the first describe; AWS takes minutes.
+        if self.state == "provisioning" and time.monotonic() >= getattr(self, "_harness_ready_at", 0):
+            self.state = "active"
+
+    FakeLoadBalancer.__init__ = lb_init_timed
+    FakeLoadBalancer.activate = activate
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict deletes: refuse what AWS refuses.
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_balancers(account_id, region):
+    from moto.elbv2.models import elbv2_backends
+
+    try:
+        return list(elbv2_backends[account_id][region].load_balancers.values())
+    except KeyError:
+        return []
+
+
+def _live_instances(ec2_backend):
+    for reservation in ec2_backend.reservations.values():
+        for instance in reservation.instances:
+            if instance.state not in ("terminated",):
+                yield instance
+
+
+def patch_strict_deletes():
+    from moto.acm.models import AWSCertificateManagerBackend
+    from moto.core.exceptions import AWSError
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.internet_gateways import InternetGatewayBackend
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.models.subnets import SubnetBackend
+
+    class ResourceInUse(AWSError):
+        TYPE = "ResourceInUseException"
+
+    sg_delete = SecurityGroupBackend.delete_security_group
+
+    def delete_security_group(self, name=None, group_id=None):
+        group = self.get_security_group_by_name_or_id(group_id or name)
+        if group is not None:
+            gid = group.id
+            for groups in self.groups.values():
+                for other in groups.values():
+                    if other.id == gid:
+                        continue
+                    for rule in list(other.ingress_rules) + list(other.egress_rules):
+                        if (rule.source_group or {}).get("GroupId") == gid:
+                            raise DependencyViolationError(
+                                f"resource {gid} has a dependent object"
+                            )
+            for eni in self.enis.values():
+                if any(g.id == gid for g in eni.group_set):
+                    raise DependencyViolationError(f"resource {gid} has a dependent object")
+            for lb in _load_balancers(self.account_id, self.region_name):
+                if gid in (lb.security_groups or []):
+                    raise DependencyViolationError(f"resource {gid} has a dependent object")
+            for instance in _live_instances(self):
+                if any(g.id == gid for g in instance.security_groups):
+                    raise DependencyViolationError(f"resource {gid} has a dependent object")
+        return sg_delete(self, name=name, group_id=group_id)
+
+    SecurityGroupBackend.delete_security_group = delete_security_group
+
+    subnet_delete = SubnetBackend.delete_subnet
+
+    def delete_subnet(self, subnet_id):
+        busy = any(
+            any(s.id == subnet_id for s in lb.subnets)
+            for lb in _load_balancers(self.account_id, self.region_name)
+        )
+        busy = busy or any(
+            getattr(eni.subnet, "id", None) == subnet_id for eni in self.enis.values()
+        )
+        busy = busy or any(i.subnet_id == subnet_id for i in _live_instances(self))
+        if busy:
+            raise DependencyViolationError(
+                f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+            )
+        return subnet_delete(self, subnet_id)
+
+    SubnetBackend.delete_subnet = delete_subnet
+
+    igw_detach = InternetGatewayBackend.detach_internet_gateway
+
+    def detach_internet_gateway(self, internet_gateway_id, vpc_id):
+        for lb in _load_balancers(self.account_id, self.region_name):
+            if lb.vpc_id == vpc_id and lb.scheme == "internet-facing":
+                raise DependencyViolationError(
+                    f"Network {vpc_id} has some mapped public address(es). "
+                    "Please unmap those public address(es) before detaching the gateway."
+                )
+        return igw_detach(self, internet_gateway_id, vpc_id)
+
+    InternetGatewayBackend.detach_internet_gateway = detach_internet_gateway
+
+    cert_delete = AWSCertificateManagerBackend.delete_certificate
+
+    def delete_certificate(self, arn):
+        for lb in _load_balancers(self.account_id, self.region_name):
+            for listener in lb.listeners.values():
+                if arn in (listener.certificates or []):
+                    raise ResourceInUse(f"Certificate {arn} in use by {listener.arn}")
+        return cert_delete(self, arn)
+
+    AWSCertificateManagerBackend.delete_certificate = delete_certificate
+
+
+# ---------------------------------------------------------------------------------------------
+# Control API, call log and fault injection (a WSGI middleware in front of moto).
+# ---------------------------------------------------------------------------------------------
+
+CALLS = []
+FAULTS = []
+LOCK = threading.Lock()
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
+
+
+def describe_call(environ, body):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = CREDENTIAL_SCOPE.search(auth)
+    service = match.group(2) if match else "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return service, target.split(".")[-1], "json"
+    params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if not params.get("Action") and body and b"Action=" in body:
+        params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    if params.get("Action"):
+        return service, params["Action"][0], "ec2" if service == "ec2" else "query"
+    return service, f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}", "rest"
+
+
+def error_response(start_response, protocol, status, code, message):
+    if protocol in ("json", "rest"):
+        payload = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+    elif protocol == "ec2":
+        payload = (
+            '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+            f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            "<RequestID>harness-fault</RequestID></Response>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    else:
+        payload = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>harness-fault</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    headers.append(("Content-Length", str(len(payload))))
+    start_response(f"{status} Fault", headers)
+    return [payload]
+
+
+def take_fault(service, action):
+    with LOCK:
+        for fault in FAULTS:
+            if fault["action"] != action or fault.get("service", service) != service:
+                continue
+            if fault["count"] == 0:
+                continue
+            if fault["count"] > 0:
+                fault["count"] -= 1
+            return fault
+    return None
+
+
+def control(environ, start_response):
+    path = environ["PATH_INFO"]
+    method = environ["REQUEST_METHOD"]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    result = {"ok": True}
+    with LOCK:
+        if path == "/_harness/calls" and method == "GET":
+            result = CALLS
+        elif path == "/_harness/calls" and method == "DELETE":
+            CALLS.clear()
+        elif path == "/_harness/faults" and method == "POST":
+            for fault in json.loads(body or b"[]"):
+                fault.setdefault("count", -1)
+                fault.setdefault("status", 400)
+                fault.setdefault("message", "injected by the test harness")
+                FAULTS.append(fault)
+        elif path == "/_harness/faults" and method == "DELETE":
+            FAULTS.clear()
+        elif path == "/_harness/config" and method == "POST":
+            global PENDING_SECONDS, CREATE_CALL_SECONDS
+            conf = json.loads(body or b"{}")
+            PENDING_SECONDS = float(conf.get("pending_seconds", PENDING_SECONDS))
+            CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"unknown harness endpoint"]
+        payload = json.dumps(result).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [payload]
+
+
+class Harness:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_harness/"):
+            return control(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service, action, protocol = describe_call(environ, body)
+        with LOCK:
+            CALLS.append({"service": service, "action": action, "t": time.time()})
+        fault = take_fault(service, action)
+        if fault is not None:
+            return error_response(
+                start_response, protocol, fault["status"], fault["code"], fault["message"]
+            )
+        if CREATE_CALL_SECONDS > 0 and MUTATING.match(action):
+            time.sleep(CREATE_CALL_SECONDS)
+        return self.app(environ, start_response)
+
+
+def main():
+    global PENDING_SECONDS, CREATE_CALL_SECONDS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--pending-seconds", type=float, default=0.0)
+    parser.add_argument("--create-call-seconds", type=float, default=0.0)
+    args = parser.parse_args()
+    PENDING_SECONDS = args.pending_seconds
+    CREATE_CALL_SECONDS = args.create_call_seconds
+
+    patch_pending_states()
+    patch_strict_deletes()
+
+    app = Harness(DomainDispatcherApplication(create_backend_app))
+    server = make_server(
+        "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    print(f"PORT={server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
