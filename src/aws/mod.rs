@@ -85,8 +85,14 @@ impl Cx {
             .build_https();
         // Throttling and 5xx are retried by the SDK with exponential backoff and jitter; expired
         // credentials are not retryable errors, so they surface at once.
+        // AWS_MAX_ATTEMPTS, the SDKs' standard variable, lowers or raises the attempt count.
+        let attempts = std::env::var("AWS_MAX_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(8);
         let retry = RetryConfig::standard()
-            .with_max_attempts(8)
+            .with_max_attempts(attempts)
             .with_initial_backoff(Duration::from_millis(500))
             .with_max_backoff(Duration::from_secs(20));
         let timeouts = TimeoutConfig::builder()

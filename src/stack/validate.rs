@@ -212,7 +212,15 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         Some(i) => &first[..i],
         None => first,
     };
-    trimmed.trim_end_matches(':').to_string()
+    let message = trimmed.trim_end_matches(':');
+    // Rust type names mean nothing to someone writing YAML.
+    if message.starts_with("invalid i64") || message.starts_with("invalid u") {
+        return "not a number: expected a whole number here, such as 8080".into();
+    }
+    if message.starts_with("invalid bool") {
+        return "not a boolean: expected true or false".into();
+    }
+    message.to_string()
 }
 
 fn valid_name(s: &str, max: usize) -> bool {

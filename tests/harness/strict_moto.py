@@ -276,7 +276,7 @@ def control(environ, start_response):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"unknown harness endpoint"]
         payload = json.dumps(result).encode()
-    start_response("200 OK", [("Content-Type", "application/json")])
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
     return [payload]
 
 

@@ -1,0 +1,394 @@
+//! Test world: a strict, slow moto (tests/harness/strict_moto.py) on a free 127.0.0.1 port per
+//! test, the real `bookstore` binary run against it, and SDK clients to check what it made.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const ENV: &str = "t";
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("BOOKSTORE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = manifest_dir().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no moto virtualenv at {}: run `scripts/test.sh` (it installs moto), or set BOOKSTORE_TEST_PYTHON",
+        venv.display()
+    );
+    venv
+}
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Moto {
+    /// Starts the harness; `pending` seconds of provisioning for VPCs, subnets and load balancers.
+    pub fn start(pending: f64) -> Moto {
+        let mut child = Command::new(python())
+            .arg(manifest_dir().join("tests/harness/strict_moto.py"))
+            .args(["--port", "0", "--pending-seconds", &pending.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the moto harness");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the harness port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("PORT=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("harness said {line:?}"));
+        Moto {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn http(&self, method: &str, path: &str, body: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the harness");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("read");
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Every AWS call the harness received, as (service, action).
+    pub fn calls(&self) -> Vec<(String, String)> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|c| {
+                (
+                    c["service"].as_str().unwrap_or_default().to_string(),
+                    c["action"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.http("DELETE", "/_harness/calls", "");
+    }
+
+    /// Calls that change something (anything but Describe/List/Get).
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .map(|(_, a)| a)
+            .filter(|a| {
+                !(a.starts_with("Describe") || a.starts_with("List") || a.starts_with("Get"))
+            })
+            .collect()
+    }
+
+    pub fn count(&self, action: &str) -> usize {
+        self.calls().iter().filter(|(_, a)| a == action).count()
+    }
+
+    /// Injects faults: `[{"action": "CreateSubnet", "code": "Throttling", "count": 3}]`.
+    pub fn fault(&self, json: &str) {
+        self.http("POST", "/_harness/faults", json);
+    }
+
+    pub fn clear_faults(&self) {
+        self.http("DELETE", "/_harness/faults", "");
+    }
+
+    pub fn set_delays(&self, pending: f64, create_call: f64) {
+        self.http(
+            "POST",
+            "/_harness/config",
+            &format!("{{\"pending_seconds\": {pending}, \"create_call_seconds\": {create_call}}}"),
+        );
+    }
+
+    /// The real binary, pointed at this harness only, working in `dir`.
+    pub fn cli(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bookstore"));
+        cmd.current_dir(dir)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_SESSION_TOKEN", "test-session")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.join("no-aws-credentials"),
+            )
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, dir: &Path, args: &[&str]) -> Run {
+        Run::from(self.cli(dir, args).output().expect("run bookstore"))
+    }
+
+    pub fn aws(&self) -> Aws {
+        Aws::new(&self.url)
+    }
+}
+
+/// A temporary working directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "bookstore-test-{name}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SDK clients against the harness, for checking what the CLI made.
+pub struct Aws {
+    pub rt: tokio::runtime::Runtime,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub acm: aws_sdk_acm::Client,
+}
+
+impl Aws {
+    pub fn new(url: &str) -> Aws {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let conf = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(url)
+                .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                    "test", "test", None, None, "test",
+                ))
+                .http_client(
+                    aws_smithy_http_client::Builder::new()
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                        ))
+                        .build_https(),
+                )
+                .load(),
+        );
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&conf),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            acm: aws_sdk_acm::Client::new(&conf),
+            rt,
+        }
+    }
+
+    fn tag_filter(key: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(format!("tag:{key}"))
+            .values(value)
+            .build()
+    }
+
+    /// Every EC2 network resource tagged for this env, as "kind id".
+    pub fn tagged_ec2(&self, env: &str) -> Vec<String> {
+        self.rt.block_on(async {
+            let f = || vec![Self::tag_filter("bookstore:env", env)];
+            let mut left = Vec::new();
+            for v in self
+                .ec2
+                .describe_vpcs()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+            {
+                left.push(format!("vpc {}", v.vpc_id().unwrap()));
+            }
+            for s in self
+                .ec2
+                .describe_subnets()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .subnets()
+            {
+                left.push(format!("subnet {}", s.subnet_id().unwrap()));
+            }
+            for g in self
+                .ec2
+                .describe_security_groups()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+            {
+                left.push(format!("sg {}", g.group_id().unwrap()));
+            }
+            for g in self
+                .ec2
+                .describe_internet_gateways()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .internet_gateways()
+            {
+                left.push(format!("igw {}", g.internet_gateway_id().unwrap()));
+            }
+            for r in self
+                .ec2
+                .describe_route_tables()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .route_tables()
+            {
+                left.push(format!("rtb {}", r.route_table_id().unwrap()));
+            }
+            left
+        })
+    }
+
+    /// Load balancers, target groups and certificates that still exist (moto holds only ours).
+    pub fn elb_and_acm(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut left = Vec::new();
+            for lb in self
+                .elb
+                .describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+            {
+                left.push(format!("lb {}", lb.load_balancer_name().unwrap()));
+            }
+            for tg in self
+                .elb
+                .describe_target_groups()
+                .send()
+                .await
+                .unwrap()
+                .target_groups()
+            {
+                left.push(format!("tg {}", tg.target_group_name().unwrap()));
+            }
+            let includes = aws_sdk_acm::types::Filters::builder()
+                .key_types(aws_sdk_acm::types::KeyAlgorithm::Rsa2048)
+                .key_types(aws_sdk_acm::types::KeyAlgorithm::EcPrime256v1)
+                .build();
+            for c in self
+                .acm
+                .list_certificates()
+                .includes(includes)
+                .send()
+                .await
+                .unwrap()
+                .certificate_summary_list()
+            {
+                left.push(format!("cert {}", c.certificate_arn().unwrap()));
+            }
+            left
+        })
+    }
+
+    pub fn everything(&self, env: &str) -> Vec<String> {
+        let mut all = self.tagged_ec2(env);
+        all.extend(self.elb_and_acm());
+        all
+    }
+}

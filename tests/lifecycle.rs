@@ -1,0 +1,605 @@
+//! up → check every resource through describe calls → no-op up → status/outputs → down, through
+//! the real binary against the strict emulator.
+
+mod common;
+
+use aws_sdk_ec2::types::Filter;
+use common::{ENV, Moto, TempDir};
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+#[test]
+fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
+    let moto = Moto::start(1.0);
+    let dir = TempDir::new("lifecycle");
+    let aws = moto.aws();
+
+    let plan = moto.run(dir.path(), &["plan", "--stack", "asg", "--env", ENV]);
+    assert_eq!(
+        plan.code, 2,
+        "plan with changes exits 2:\n{}{}",
+        plan.stdout, plan.stderr
+    );
+    assert!(
+        plan.stdout.contains("Plan: 14 to create"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "plan must not change anything: {:?}",
+        moto.mutating_calls()
+    );
+
+    let up = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "up", "--stack", "asg", "--env", ENV],
+        )
+        .ok();
+    let result = up.json();
+    assert_eq!(
+        result["summary"]["created"].as_array().unwrap().len(),
+        14,
+        "{result}"
+    );
+    let url = result["outputs"]["url"].as_str().unwrap();
+    assert!(url.starts_with("https://bs-t-asg-alb"), "{url}");
+    // JSON events stream on stderr, one object per line.
+    for line in up.stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {line}"));
+    }
+
+    aws.rt.block_on(async {
+        // Network: one VPC, two subnets in two zones, an attached gateway, a default route.
+        let vpcs = aws
+            .ec2
+            .describe_vpcs()
+            .filters(filter("tag:bookstore:env", ENV))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(vpcs.vpcs().len(), 1);
+        let vpc = &vpcs.vpcs()[0];
+        let vpc_id = vpc.vpc_id().unwrap();
+        assert_eq!(vpc.cidr_block(), Some("10.42.0.0/16"));
+        let tags: Vec<(&str, &str)> = vpc
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap(), t.value().unwrap()))
+            .collect();
+        for expected in [
+            ("bookstore:stack", "asg"),
+            ("bookstore:env", ENV),
+            ("bookstore:managed-by", "bookstore"),
+            ("Name", "bs-t-asg-vpc"),
+            ("project", "bookstore"),
+        ] {
+            assert!(
+                tags.contains(&expected),
+                "tag {expected:?} missing: {tags:?}"
+            );
+        }
+        let subnets = aws
+            .ec2
+            .describe_subnets()
+            .filters(filter("vpc-id", vpc_id))
+            .send()
+            .await
+            .unwrap();
+        let mut zones: Vec<&str> = subnets
+            .subnets()
+            .iter()
+            .map(|s| s.availability_zone().unwrap())
+            .collect();
+        zones.sort();
+        assert_eq!(zones, ["us-east-1a", "us-east-1b"]);
+        assert!(
+            subnets
+                .subnets()
+                .iter()
+                .all(|s| s.map_public_ip_on_launch() == Some(true))
+        );
+        let igws = aws
+            .ec2
+            .describe_internet_gateways()
+            .filters(filter("attachment.vpc-id", vpc_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(igws.internet_gateways().len(), 1);
+        let igw = igws.internet_gateways()[0].internet_gateway_id().unwrap();
+        let rts = aws
+            .ec2
+            .describe_route_tables()
+            .filters(filter("tag:bookstore:key", "routes"))
+            .filters(filter("tag:bookstore:env", ENV))
+            .send()
+            .await
+            .unwrap();
+        let rt = &rts.route_tables()[0];
+        assert!(rt.routes().iter().any(
+            |r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id() == Some(igw)
+        ));
+        assert_eq!(
+            rt.associations()
+                .iter()
+                .filter(|a| a.subnet_id().is_some())
+                .count(),
+            2
+        );
+
+        // Security groups: tiers reference groups, never CIDRs; only the load balancer is open.
+        let sgs = aws
+            .ec2
+            .describe_security_groups()
+            .filters(filter("tag:bookstore:env", ENV))
+            .send()
+            .await
+            .unwrap();
+        let by_key = |key: &str| {
+            sgs.security_groups()
+                .iter()
+                .find(|g| {
+                    g.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("bookstore:key") && t.value() == Some(key))
+                })
+                .unwrap_or_else(|| panic!("no security group {key}"))
+        };
+        let (lb, app, db, efs) = (
+            by_key("sg-lb"),
+            by_key("sg-app"),
+            by_key("sg-db"),
+            by_key("sg-efs"),
+        );
+        let mut lb_ports: Vec<i32> = lb
+            .ip_permissions()
+            .iter()
+            .map(|p| p.from_port().unwrap())
+            .collect();
+        lb_ports.sort();
+        assert_eq!(lb_ports, [80, 443]);
+        assert!(lb.ip_permissions().iter().all(|p| {
+            p.ip_ranges()
+                .iter()
+                .all(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+        }));
+        for (group, port, source) in [(app, 8080, lb), (db, 3306, app), (efs, 2049, app)] {
+            assert_eq!(group.ip_permissions().len(), 1, "{:?}", group.group_name());
+            let p = &group.ip_permissions()[0];
+            assert_eq!((p.from_port(), p.to_port()), (Some(port), Some(port)));
+            assert!(
+                p.ip_ranges().is_empty(),
+                "{:?} must not allow a CIDR",
+                group.group_name()
+            );
+            assert_eq!(p.user_id_group_pairs()[0].group_id(), source.group_id());
+        }
+
+        // Load balancer, target group and listeners.
+        let lbs = aws
+            .elb
+            .describe_load_balancers()
+            .names("bs-t-asg-alb")
+            .send()
+            .await
+            .unwrap();
+        let alb = &lbs.load_balancers()[0];
+        assert_eq!(alb.scheme().map(|s| s.as_str()), Some("internet-facing"));
+        assert_eq!(alb.availability_zones().len(), 2);
+        assert_eq!(alb.security_groups(), [lb.group_id().unwrap().to_string()]);
+        let tgs = aws
+            .elb
+            .describe_target_groups()
+            .names("bs-t-asg-tg")
+            .send()
+            .await
+            .unwrap();
+        let tg = &tgs.target_groups()[0];
+        assert_eq!(
+            (tg.port(), tg.health_check_path()),
+            (Some(8080), Some("/healthz"))
+        );
+        let listeners = aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(alb.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let http = listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(80))
+            .expect("listener 80");
+        let redirect = http.default_actions()[0]
+            .redirect_config()
+            .expect("80 redirects");
+        assert_eq!(
+            (redirect.protocol(), redirect.port()),
+            (Some("HTTPS"), Some("443"))
+        );
+        assert_eq!(redirect.status_code().map(|s| s.as_str()), Some("HTTP_301"));
+        let https = listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(443))
+            .expect("listener 443");
+        assert_eq!(https.protocol().map(|p| p.as_str()), Some("HTTPS"));
+        assert_eq!(
+            https.ssl_policy(),
+            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+        );
+        assert_eq!(
+            https.default_actions()[0].target_group_arn(),
+            tg.target_group_arn()
+        );
+        let cert_arn = https.certificates()[0].certificate_arn().unwrap();
+        let cert = aws
+            .acm
+            .describe_certificate()
+            .certificate_arn(cert_arn)
+            .send()
+            .await
+            .unwrap();
+        let cert = cert.certificate().unwrap();
+        assert_eq!(cert.r#type().map(|t| t.as_str()), Some("IMPORTED"));
+        assert!(
+            cert.subject_alternative_names()
+                .contains(&alb.dns_name().unwrap().to_string()),
+            "{:?}",
+            cert.subject_alternative_names()
+        );
+        let tags = aws
+            .elb
+            .describe_tags()
+            .resource_arns(http.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tag_descriptions()[0]
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("bookstore:env") && t.value() == Some(ENV))
+        );
+    });
+
+    // A second up changes nothing and makes no mutating call.
+    moto.clear_calls();
+    let again = moto
+        .run(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .ok();
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "no-op up mutated: {:?}",
+        moto.mutating_calls()
+    );
+    assert_eq!(
+        moto.run(dir.path(), &["plan", "--stack", "asg", "--env", ENV])
+            .code,
+        0,
+        "plan after up: nothing to do → 0"
+    );
+
+    let status = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "status", "--stack", "asg", "--env", ENV],
+        )
+        .ok()
+        .json();
+    let resources = status["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 14);
+    assert!(
+        resources
+            .iter()
+            .all(|r| r["drift"].as_array().unwrap().is_empty()),
+        "{status}"
+    );
+    assert_eq!(status["outputs"]["url"], url);
+    let outputs = moto
+        .run(dir.path(), &["outputs", "--stack", "asg", "--env", ENV])
+        .ok()
+        .stdout;
+    assert!(outputs.contains(&format!("url = {url}")), "{outputs}");
+
+    // Without a terminal, down needs --yes and deletes nothing without it.
+    let refused = moto.run(dir.path(), &["down", "--stack", "asg", "--env", ENV]);
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert!(!aws.everything(ENV).is_empty());
+
+    let down = moto
+        .run(
+            dir.path(),
+            &["down", "--stack", "asg", "--env", ENV, "--yes"],
+        )
+        .ok();
+    assert!(
+        down.stdout.contains("Deleted 14 resources"),
+        "{}\n{}",
+        down.stdout,
+        down.stderr
+    );
+    assert!(
+        aws.everything(ENV).is_empty(),
+        "left after down: {:?}",
+        aws.everything(ENV)
+    );
+
+    let twice = moto
+        .run(
+            dir.path(),
+            &["down", "--stack", "asg", "--env", ENV, "--yes"],
+        )
+        .ok();
+    assert!(
+        twice.stdout.contains("Nothing to delete"),
+        "{}",
+        twice.stdout
+    );
+}
+
+#[test]
+fn down_from_another_directory_without_a_journal_removes_everything() {
+    let moto = Moto::start(0.0);
+    let (a, b) = (TempDir::new("ci-up"), TempDir::new("ci-down"));
+    moto.run(a.path(), &["up", "--stack", "asg", "--env", "pr-7"])
+        .ok();
+    assert!(!moto.aws().everything("pr-7").is_empty());
+    let down = moto
+        .run(
+            b.path(),
+            &["down", "--stack", "asg", "--env", "pr-7", "--yes"],
+        )
+        .ok();
+    assert!(
+        down.stdout.contains("Deleted 14 resources"),
+        "{}\n{}",
+        down.stdout,
+        down.stderr
+    );
+    assert!(
+        moto.aws().everything("pr-7").is_empty(),
+        "{:?}",
+        moto.aws().everything("pr-7")
+    );
+}
+
+#[test]
+fn environments_are_isolated_and_down_of_a_missing_one_succeeds() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("envs");
+    moto.run(
+        dir.path(),
+        &[
+            "up",
+            "--stack",
+            "asg",
+            "--env",
+            "pr-1",
+            "--region",
+            "us-east-1",
+        ],
+    )
+    .ok();
+    let missing = moto
+        .run(dir.path(), &["down", "--stack", "asg", "--env", "pr-2"])
+        .ok();
+    assert!(
+        missing.stdout.contains("Nothing to delete"),
+        "{}",
+        missing.stdout
+    );
+    moto.run(dir.path(), &["up", "--stack", "asg", "--env", "pr-2"])
+        .ok();
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "asg", "--env", "pr-1", "--yes"],
+    )
+    .ok();
+    assert!(moto.aws().tagged_ec2("pr-1").is_empty());
+    assert_eq!(
+        moto.aws().tagged_ec2("pr-2").len(),
+        9,
+        "pr-2 must be untouched: {:?}",
+        moto.aws().tagged_ec2("pr-2")
+    );
+}
+
+#[test]
+fn tls_none_serves_http_only_and_drift_is_shown_then_repaired() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("plain");
+    dir.write(
+        "plain.yaml",
+        "version: 1\nname: plain\nkind: asg\ntls:\n  mode: none\napp:\n  port: 9000\n",
+    );
+    let up = moto
+        .run(
+            dir.path(),
+            &[
+                "--output",
+                "json",
+                "up",
+                "--stack",
+                "plain.yaml",
+                "--env",
+                ENV,
+            ],
+        )
+        .ok()
+        .json();
+    assert!(
+        up["outputs"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://"),
+        "{up}"
+    );
+    let aws = moto.aws();
+    let app_group = aws.rt.block_on(async {
+        let lb = aws
+            .elb
+            .describe_load_balancers()
+            .names("bs-t-plain-alb")
+            .send()
+            .await
+            .unwrap();
+        let listeners = aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancers()[0].load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            listeners.listeners().len(),
+            1,
+            "no HTTPS listener without TLS"
+        );
+        let only = &listeners.listeners()[0];
+        assert_eq!(only.port(), Some(80));
+        assert!(
+            only.default_actions()[0].target_group_arn().is_some(),
+            "80 forwards when TLS is off"
+        );
+        assert!(
+            aws.acm
+                .list_certificates()
+                .send()
+                .await
+                .unwrap()
+                .certificate_summary_list()
+                .is_empty()
+        );
+        let sgs = aws
+            .ec2
+            .describe_security_groups()
+            .filters(filter("tag:bookstore:key", "sg-app"))
+            .filters(filter("tag:bookstore:stack", "plain"))
+            .send()
+            .await
+            .unwrap();
+        let g = sgs.security_groups()[0].clone();
+        assert_eq!(g.ip_permissions()[0].from_port(), Some(9000));
+        // Someone opens the app port to the world by hand.
+        aws.ec2
+            .authorize_security_group_ingress()
+            .group_id(g.group_id().unwrap())
+            .ip_protocol("tcp")
+            .from_port(22)
+            .to_port(22)
+            .cidr_ip("0.0.0.0/0")
+            .send()
+            .await
+            .unwrap();
+        g.group_id().unwrap().to_string()
+    });
+    let plan = moto.run(dir.path(), &["plan", "--stack", "plain.yaml", "--env", ENV]);
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("~ update sg-app") && plan.stdout.contains("tcp/22<-0.0.0.0/0"),
+        "{}",
+        plan.stdout
+    );
+    let status = moto
+        .run(
+            dir.path(),
+            &["status", "--stack", "plain.yaml", "--env", ENV],
+        )
+        .ok()
+        .stdout;
+    assert!(status.contains("ingress:"), "{status}");
+    moto.run(dir.path(), &["up", "--stack", "plain.yaml", "--env", ENV])
+        .ok();
+    let ports: Vec<i32> = aws.rt.block_on(async {
+        let g = aws
+            .ec2
+            .describe_security_groups()
+            .group_ids(&app_group)
+            .send()
+            .await
+            .unwrap();
+        g.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .map(|p| p.from_port().unwrap())
+            .collect()
+    });
+    assert_eq!(ports, [9000], "up must revoke the hand-made rule");
+    assert_eq!(
+        moto.run(dir.path(), &["plan", "--stack", "plain.yaml", "--env", ENV])
+            .code,
+        0
+    );
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "plain.yaml", "--env", ENV, "--yes"],
+    )
+    .ok();
+    assert!(aws.everything(ENV).is_empty(), "{:?}", aws.everything(ENV));
+}
+
+#[test]
+fn a_changed_stack_deletes_what_it_no_longer_describes() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("shrink");
+    let tls = "version: 1\nname: shop\nkind: asg\ntls:\n  mode: self-signed\n";
+    dir.write("shop.yaml", tls);
+    moto.run(dir.path(), &["up", "--stack", "shop.yaml", "--env", ENV])
+        .ok();
+    dir.write(
+        "shop.yaml",
+        "version: 1\nname: shop\nkind: asg\ntls:\n  mode: none\n",
+    );
+    let plan = moto.run(dir.path(), &["plan", "--stack", "shop.yaml", "--env", ENV]);
+    assert_eq!(plan.code, 2);
+    assert!(
+        plan.stdout.contains("- delete cert") && plan.stdout.contains("- delete listener-https"),
+        "{}",
+        plan.stdout
+    );
+    let up = moto
+        .run(
+            dir.path(),
+            &[
+                "--output",
+                "json",
+                "up",
+                "--stack",
+                "shop.yaml",
+                "--env",
+                ENV,
+            ],
+        )
+        .ok()
+        .json();
+    let deleted: Vec<&str> = up["summary"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        deleted.contains(&"cert") && deleted.contains(&"listener-https"),
+        "{up}"
+    );
+    assert!(
+        up["outputs"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://")
+    );
+    assert_eq!(
+        moto.run(dir.path(), &["plan", "--stack", "shop.yaml", "--env", ENV])
+            .code,
+        0
+    );
+}
