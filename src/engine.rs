@@ -248,6 +248,8 @@ fn deps_of(want: &Desired, done: &BTreeMap<String, Observed>) -> Option<Deps> {
         .collect()
 }
 
+type TaskResult = Result<(Observed, Outcome), Error>;
+
 enum Outcome {
     Created,
     Updated,
@@ -273,7 +275,7 @@ impl Engine {
         let mut summary = Summary::default();
         let mut remaining: Vec<&Desired> = plan.resources.iter().collect();
         let mut done: BTreeMap<String, Observed> = BTreeMap::new();
-        let mut running: JoinSet<(String, Result<(Observed, Outcome), Error>)> = JoinSet::new();
+        let mut running: JoinSet<(String, TaskResult)> = JoinSet::new();
         let permits = Arc::new(Semaphore::new(self.parallelism.max(1)));
         let mut first_error: Option<Error> = None;
 
@@ -471,7 +473,7 @@ impl Task {
         )
     }
 
-    async fn run(self) -> Result<(Observed, Outcome), Error> {
+    async fn run(self) -> TaskResult {
         let kind = kind_impl(self.want.kind);
         let (key, k) = (&self.want.key, self.want.kind);
         let (have, mut outcome) = match &self.existing {

@@ -603,3 +603,64 @@ fn a_changed_stack_deletes_what_it_no_longer_describes() {
         0
     );
 }
+
+#[test]
+fn acm_mode_requests_a_certificate_and_shows_the_dns_record_to_create() {
+    // moto validates a requested certificate this many seconds after the request.
+    let moto = Moto::start_with(0.0, &[("MOTO_ACM_VALIDATION_WAIT", "4")]);
+    let dir = TempDir::new("acm");
+    dir.write(
+        "acm.yaml",
+        "version: 1\nname: shop\nkind: asg\ntls:\n  mode: acm\n  domain: shop.example.org\n",
+    );
+    let up = moto
+        .run(dir.path(), &["up", "--stack", "acm.yaml", "--env", ENV])
+        .ok();
+    assert!(
+        up.stderr.contains("PENDING_VALIDATION")
+            && up.stderr.contains("create this DNS record")
+            && up.stderr.contains("CNAME"),
+        "the wait shows the record to create:\n{}",
+        up.stderr
+    );
+    assert_eq!(moto.count("RequestCertificate"), 1);
+    assert_eq!(moto.count("ImportCertificate"), 0);
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let lb = aws
+            .elb
+            .describe_load_balancers()
+            .names("bs-t-shop-alb")
+            .send()
+            .await
+            .unwrap();
+        let listeners = aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancers()[0].load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let https = listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(443))
+            .expect("443");
+        let arn = https.certificates()[0].certificate_arn().unwrap();
+        let cert = aws
+            .acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            cert.certificate().unwrap().domain_name(),
+            Some("shop.example.org")
+        );
+        assert_eq!(
+            cert.certificate().unwrap().status().map(|s| s.as_str()),
+            Some("ISSUED")
+        );
+    });
+}

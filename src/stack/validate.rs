@@ -917,7 +917,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                 (1, 7),
                 None,
             );
-            if managers % 2 == 0 {
+            if managers.is_multiple_of(2) {
                 let at = at_of(&sv.and_then(|s| s.managers.clone()), top);
                 c.error(
                     at,

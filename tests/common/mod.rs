@@ -79,9 +79,15 @@ impl Run {
 impl Moto {
     /// Starts the harness; `pending` seconds of provisioning for VPCs, subnets and load balancers.
     pub fn start(pending: f64) -> Moto {
+        Moto::start_with(pending, &[])
+    }
+
+    /// As `start`, with extra environment for moto (e.g. MOTO_ACM_VALIDATION_WAIT).
+    pub fn start_with(pending: f64, env: &[(&str, &str)]) -> Moto {
         let mut child = Command::new(python())
             .arg(manifest_dir().join("tests/harness/strict_moto.py"))
             .args(["--port", "0", "--pending-seconds", &pending.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Wall time of `up` with every creation delayed DELAY seconds (each Create*/Import* call takes DELAY,
+# and VPCs, subnets and the load balancer stay pending DELAY more), next to the sum of those delays
+# run one after another; then the API calls of `up`, of a no-op `up` and of `down`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DELAY="${DELAY:-5}"
+scripts/install-moto.sh
+cargo build --locked --quiet
+bin="${CARGO_TARGET_DIR:-target}/debug/bookstore"
+log=$(mktemp)
+.venv/bin/python tests/harness/strict_moto.py --port 0 --pending-seconds "$DELAY" --create-call-seconds "$DELAY" >"$log" 2>/dev/null &
+moto=$!
+trap 'kill $moto 2>/dev/null; rm -f "$log"' EXIT
+until grep -q '^PORT=' "$log"; do sleep 0.1; done
+url="http://127.0.0.1:$(sed -n 's/^PORT=//p' "$log")"
+export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+export BOOKSTORE_STATE_DIR="$(mktemp -d)"
+calls() { curl -s "$url/_harness/calls" | .venv/bin/python -c '
+import json, re, sys
+calls = json.load(sys.stdin)
+mutating = [c for c in calls if not re.match(r"(Describe|List|Get)", c["action"])]
+delayed = [c for c in calls if re.match(r"(Create|Import|Request|Run|Allocate)", c["action"])]
+print(len(calls), len(mutating), len(delayed))'; }
+reset() { curl -s -X DELETE "$url/_harness/calls" >/dev/null; }
+
+start=$(date +%s.%N)
+"$bin" up --stack asg --env bench >/dev/null 2>&1
+wall=$(python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$(date +%s.%N)" "$start")
+read -r total mutating delayed <<<"$(calls)"
+pending=4   # the VPC, two subnets and the load balancer also stay pending DELAY seconds
+sum=$(( (delayed + pending) * DELAY ))
+printf 'up: wall %.1f s; delays one after another: %d s (%d delayed create calls + %d pending resources, %s s each)\n' "$wall" "$sum" "$delayed" "$pending" "$DELAY"
+echo "up: $total API calls ($mutating mutating)"
+reset
+"$bin" up --stack asg --env bench >/dev/null 2>&1
+read -r total mutating _ <<<"$(calls)"
+echo "no-op up: $total API calls ($mutating mutating)"
+reset
+start=$(date +%s.%N)
+"$bin" down --stack asg --env bench --yes >/dev/null 2>&1
+wall=$(python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$(date +%s.%N)" "$start")
+read -r total mutating _ <<<"$(calls)"
+printf 'down: wall %.1f s, %d API calls (%d mutating)\n' "$wall" "$total" "$mutating"

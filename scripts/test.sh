@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The project's test command (see README): installs what the tests need, then runs them all.
+#   - the AWS emulator: moto, pinned, in .venv (scripts/install-moto.sh)
+#   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AWS_EC2_METADATA_DISABLED=true   # never probe 169.254.169.254 for credentials or region
+scripts/install-moto.sh
+cargo test --workspace --locked "$@"
