@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The project's test command (see README): installs what the tests need, then runs them all.
 #   - the AWS emulator: moto, pinned, in .venv (scripts/install-moto.sh)
+#   - MariaDB, on 127.0.0.1 with a private data directory (scripts/mariadb.sh): the app's suite runs
+#     on SQLite and on MariaDB
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true   # never probe 169.254.169.254 for credentials or region
 scripts/install-moto.sh
+BOOKSTORE_TEST_MYSQL_URL="$(scripts/mariadb.sh)"
+export BOOKSTORE_TEST_MYSQL_URL
 cargo test --workspace --locked "$@"

@@ -1,0 +1,95 @@
+//! Every failure becomes a friendly page with the right status: bad input is 400, never 500.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("please log in first")]
+    LoginRequired,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many attempts: try again in {0} minutes")]
+    TooManyAttempts(i64),
+    #[error("payload too large: {0}")]
+    TooLarge(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::LoginRequired => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let title = match status {
+            StatusCode::BAD_REQUEST => "That did not work",
+            StatusCode::UNAUTHORIZED => "Please log in",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::CONFLICT => "Cannot do that now",
+            StatusCode::TOO_MANY_REQUESTS => "Slow down",
+            StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+            _ => "Something went wrong on our side",
+        };
+        let message = if status.is_server_error() {
+            "Please try again in a moment.".to_string()
+        } else {
+            self.to_string()
+        };
+        let mut response = (
+            status,
+            ErrorPage {
+                status: status.as_u16(),
+                title,
+                message,
+            },
+        )
+            .into_response();
+        if matches!(self, AppError::LoginRequired) {
+            // Browsers follow this to the login form.
+            response = (
+                StatusCode::SEE_OTHER,
+                [(axum::http::header::LOCATION, "/login")],
+            )
+                .into_response();
+        }
+        response
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

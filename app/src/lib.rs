@@ -1,0 +1,180 @@
+//! The BookStore web app: a second-hand book marketplace. Server-rendered HTML that works without
+//! JavaScript; SQLite by default, MySQL in production; stateless replicas.
+
+pub mod accounts;
+pub mod admin;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod money;
+pub mod orders;
+pub mod selling;
+pub mod web;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::LatencyUnit;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use config::Config;
+pub use db::Db;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+/// GET /healthz: 200 only when the database answers. One trivial query: cheap for a load balancer.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("SELECT 1").execute(&state.db.pool).await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+async fn not_found() -> error::AppError {
+    error::AppError::NotFound
+}
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.config.max_upload_bytes + 64 * 1024;
+    let cache = |v: &'static str| {
+        SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(v))
+    };
+    let static_files = Router::new()
+        .nest_service(
+            "/static",
+            ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        )
+        .layer(cache("public, max-age=3600"));
+    // Cover names are random and never reused: cache them for a long time.
+    let covers = Router::new()
+        .nest_service("/covers", ServeDir::new(&state.config.uploads_dir))
+        .layer(cache("public, max-age=31536000, immutable"));
+    let pages = Router::new()
+        .route("/", get(catalog::home))
+        .route("/healthz", get(healthz))
+        .route(
+            "/register",
+            get(accounts::register_form).post(accounts::register),
+        )
+        .route("/login", get(accounts::login_form).post(accounts::login))
+        .route("/logout", post(accounts::logout))
+        .route("/books", get(catalog::list))
+        .route("/books/{id}", get(catalog::detail))
+        .route(
+            "/books/{id}/edit",
+            get(selling::edit_form).post(selling::edit),
+        )
+        .route("/books/{id}/delete", post(selling::delete))
+        .route("/books/{id}/buy", post(orders::buy))
+        .route("/sell", get(selling::sell_form).post(selling::sell))
+        .route("/my/books", get(selling::my_books))
+        .route("/orders", get(orders::mine))
+        .route("/orders/{id}", get(orders::show))
+        .route("/orders/{id}/pay", post(orders::pay))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/ship", post(orders::ship))
+        .route("/sales", get(orders::sales))
+        .route("/admin/users", get(admin::users))
+        .layer(cache("no-store"));
+    Router::new()
+        .merge(pages)
+        .merge(static_files)
+        .merge(covers)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn(web::csrf_and_headers))
+        .layer(CompressionLayer::new())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: query strings may carry search terms, never secrets, but stay out anyway.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Connects, migrates, and serves until SIGTERM or Ctrl-C, finishing the requests in flight.
+pub async fn serve(config: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&config.uploads_dir).map_err(|e| {
+        format!(
+            "cannot create the uploads directory {}: {e}",
+            config.uploads_dir.display()
+        )
+    })?;
+    if let Some(path) = config.database_url.strip_prefix("sqlite://")
+        && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create the data directory {}: {e}", parent.display()))?;
+    }
+    let db = Db::connect(&config.database_url, config.db_connections)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    db.migrate()
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    tracing::info!(addr = %config.addr, "bookstore-app listening");
+    let state = AppState {
+        db,
+        config: Arc::new(config),
+    };
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            match orders::release_expired(&sweeper).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(released = n, "released unpaid orders"),
+                Err(e) => tracing::warn!(error = %e, "could not release unpaid orders"),
+            }
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

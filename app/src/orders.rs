@@ -1,0 +1,423 @@
+//! Buying. An order reserves stock with one conditional UPDATE (never oversold, never negative,
+//! whatever the engine or the number of replicas), prices come from the database only, payment is
+//! exactly the books' total plus the chosen delivery, and an unpaid order gives its copies back when
+//! cancelled or after the timeout. Only the buyer can see, pay, cancel or ship an order.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::AppState;
+use crate::catalog::parse_id;
+use crate::db::{insert_id, now};
+use crate::error::{AppError, AppResult};
+use crate::money;
+use crate::web::{Ctx, PageCtx};
+
+const MAX_QUANTITY: i64 = 100;
+const METHODS: &[&str] = &["card", "paypal", "bank_transfer"];
+
+pub struct OrderView {
+    pub id: i64,
+    pub book_id: i64,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: String,
+    pub total: String,
+    pub total_cents: i64,
+    pub delivery: Option<String>,
+    pub paid: Option<String>,
+    pub payment_method: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub expires: String,
+    pub counterpart: String,
+}
+
+fn label(status: &str) -> &'static str {
+    match status {
+        "pending_payment" => "pending payment",
+        "paid" => "paid",
+        "shipped" => "shipped",
+        "cancelled" => "cancelled",
+        _ => "unknown",
+    }
+}
+
+/// "2026-11-23 20:15" from Unix seconds (UTC).
+fn utc(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+const ORDER_COLUMNS: &str = "o.id, o.book_id, b.title, o.quantity, o.unit_price_cents, o.total_cents, o.delivery_cents, o.paid_cents, \
+     o.payment_method, o.status, o.expires_at, o.buyer_id, u.name";
+
+impl OrderView {
+    fn from_row(r: &AnyRow) -> OrderView {
+        let status: String = r.get(9);
+        OrderView {
+            id: r.get(0),
+            book_id: r.get(1),
+            title: r.get(2),
+            quantity: r.get(3),
+            unit_price: money::format(r.get(4)),
+            total: money::format(r.get(5)),
+            total_cents: r.get(5),
+            delivery: r.get::<Option<i64>, _>(6).map(money::format),
+            paid: r.get::<Option<i64>, _>(7).map(money::format),
+            payment_method: r
+                .get::<Option<String>, _>(8)
+                .unwrap_or_default()
+                .replace('_', " "),
+            status_label: label(&status),
+            status,
+            expires: utc(r.get(10)),
+            counterpart: r.get(12),
+        }
+    }
+}
+
+pub struct ProviderView {
+    pub id: i64,
+    pub name: String,
+    pub area: String,
+    pub cost: String,
+    pub grand_total: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "order.html")]
+struct OrderPage {
+    ctx: PageCtx,
+    order: OrderView,
+    providers: Vec<ProviderView>,
+    errors: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "orders.html")]
+struct OrdersPage {
+    ctx: PageCtx,
+    heading: &'static str,
+    orders: Vec<OrderView>,
+    sales: bool,
+}
+
+fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map(String::as_str).unwrap_or("").trim()
+}
+
+pub async fn buy(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let book_id = parse_id(&id)?;
+    ctx.check_csrf(field(&form, "csrf"))?;
+    let user = ctx.user()?.clone();
+    let quantity = field(&form, "quantity")
+        .parse::<i64>()
+        .ok()
+        .filter(|q| (1..=MAX_QUANTITY).contains(q))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "the quantity must be a whole number from 1 to {MAX_QUANTITY}"
+            ))
+        })?;
+    // The reservation comes first: a write as the transaction's first statement takes the write lock
+    // at once (SQLite cannot upgrade a read transaction under contention), and it succeeds only
+    // while enough copies are left, atomically on both engines.
+    let mut tx = state.db.pool.begin().await?;
+    let reserved = sqlx::query("UPDATE books SET stock = stock - ? WHERE id = ? AND status = 'active' AND seller_id <> ? AND stock >= ?")
+        .bind(quantity)
+        .bind(book_id)
+        .bind(user.id)
+        .bind(quantity)
+        .execute(&mut *tx)
+        .await?;
+    let book = sqlx::query("SELECT price_cents, seller_id, status FROM books WHERE id = ?")
+        .bind(book_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (price_cents, seller_id, status): (i64, i64, String) =
+        (book.get(0), book.get(1), book.get(2));
+    if reserved.rows_affected() != 1 {
+        return Err(if status != "active" {
+            AppError::NotFound
+        } else if seller_id == user.id {
+            AppError::BadRequest("you cannot buy your own book".into())
+        } else {
+            AppError::Conflict("not enough stock: fewer copies are left than you asked for".into())
+        });
+    }
+    let t = now();
+    let order_id = insert_id(
+        &mut tx,
+        state.db.engine,
+        "INSERT INTO orders (buyer_id, book_id, quantity, unit_price_cents, total_cents, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, 'pending_payment', ?, ?)",
+        |q| q.bind(user.id).bind(book_id).bind(quantity).bind(price_cents).bind(price_cents * quantity).bind(t).bind(t + state.config.order_timeout_secs),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+}
+
+/// The order, if the logged-in user bought it. Someone else's order is "not found", not "forbidden":
+/// its existence is not their business.
+async fn own_order(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<OrderView> {
+    let user = ctx.user()?;
+    release_expired(state).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE o.id = ? AND o.buyer_id = ?"
+    )))
+    .bind(id)
+    .bind(user.id)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(OrderView::from_row(&row))
+}
+
+async fn providers(state: &AppState, total_cents: i64) -> AppResult<Vec<ProviderView>> {
+    let rows = sqlx::query(
+        "SELECT id, name, area, cost_cents FROM delivery_providers ORDER BY cost_cents DESC",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let cost: i64 = r.get(3);
+            ProviderView {
+                id: r.get(0),
+                name: r.get(1),
+                area: r.get(2),
+                cost: money::format(cost),
+                grand_total: money::format(total_cents + cost),
+            }
+        })
+        .collect())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> AppResult<impl IntoResponse> {
+    let order = own_order(&state, &ctx, parse_id(&id)?).await?;
+    let providers = providers(&state, order.total_cents).await?;
+    Ok(OrderPage {
+        ctx: (&ctx).into(),
+        order,
+        providers,
+        errors: vec![],
+    })
+}
+
+pub async fn pay(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    ctx.check_csrf(field(&form, "csrf"))?;
+    let order = own_order(&state, &ctx, id).await?;
+    if order.status != "pending_payment" {
+        return Err(AppError::Conflict(format!(
+            "this order is {}; only an order pending payment can be paid",
+            order.status_label
+        )));
+    }
+    let method = field(&form, "method");
+    if !METHODS.contains(&method) {
+        return Err(AppError::BadRequest(
+            "choose a payment method: card, PayPal or bank transfer".into(),
+        ));
+    }
+    let provider_id = field(&form, "provider")
+        .parse::<i64>()
+        .map_err(|_| AppError::BadRequest("choose a delivery provider".into()))?;
+    let delivery: i64 = sqlx::query("SELECT cost_cents FROM delivery_providers WHERE id = ?")
+        .bind(provider_id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| AppError::BadRequest("choose a delivery provider from the list".into()))?
+        .get(0);
+    let amount = order.total_cents + delivery;
+    // A form may say what the buyer expects to pay; it must be exactly what the server computes.
+    if let Some(claimed) = form.get("amount_cents")
+        && claimed.trim().parse::<i64>().ok() != Some(amount)
+    {
+        return Err(AppError::BadRequest(format!(
+            "the amount does not match the order: it is {}",
+            money::format(amount)
+        )));
+    }
+    let paid = sqlx::query(
+        "UPDATE orders SET status = 'paid', payment_method = ?, delivery_provider_id = ?, delivery_cents = ?, paid_cents = ? \
+         WHERE id = ? AND buyer_id = ? AND status = 'pending_payment'",
+    )
+    .bind(method)
+    .bind(provider_id)
+    .bind(delivery)
+    .bind(amount)
+    .bind(id)
+    .bind(ctx.user()?.id)
+    .execute(&state.db.pool)
+    .await?;
+    if paid.rows_affected() != 1 {
+        return Err(AppError::Conflict(
+            "this order can no longer be paid (it expired or was cancelled)".into(),
+        ));
+    }
+    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+}
+
+/// Cancels a pending order and gives its copies back, once (the status check makes it idempotent).
+async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppResult<bool> {
+    let mut tx = state.db.pool.begin().await?;
+    // Write first (see `buy`); the status check makes a second cancel a no-op.
+    let cancelled = match buyer {
+        Some(b) => sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = ? AND buyer_id = ? AND status = 'pending_payment'").bind(id).bind(b).execute(&mut *tx).await?,
+        None => sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = ? AND status = 'pending_payment'").bind(id).execute(&mut *tx).await?,
+    };
+    if cancelled.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let row = sqlx::query("SELECT book_id, quantity FROM orders WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let (book_id, quantity): (i64, i64) = (row.get(0), row.get(1));
+    sqlx::query("UPDATE books SET stock = stock + ? WHERE id = ?")
+        .bind(quantity)
+        .bind(book_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    ctx.check_csrf(field(&form, "csrf"))?;
+    let order = own_order(&state, &ctx, id).await?;
+    if !cancel_pending(&state, order.id, Some(ctx.user()?.id)).await? {
+        return Err(AppError::Conflict(format!(
+            "this order is {}; only an order pending payment can be cancelled",
+            order.status_label
+        )));
+    }
+    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+}
+
+pub async fn ship(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    ctx.check_csrf(field(&form, "csrf"))?;
+    let order = own_order(&state, &ctx, id).await?;
+    let shipped = sqlx::query(
+        "UPDATE orders SET status = 'shipped' WHERE id = ? AND buyer_id = ? AND status = 'paid'",
+    )
+    .bind(id)
+    .bind(ctx.user()?.id)
+    .execute(&state.db.pool)
+    .await?;
+    if shipped.rows_affected() != 1 {
+        return Err(AppError::Conflict(format!(
+            "this order is {}; only a paid order can be shipped",
+            order.status_label
+        )));
+    }
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(axum::http::header::LOCATION, format!("/orders/{id}"))],
+    )
+        .into_response())
+}
+
+pub async fn mine(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    release_expired(&state).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE o.buyer_id = ? ORDER BY o.id DESC LIMIT 500"
+    )))
+    .bind(user.id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(OrdersPage {
+        ctx: (&ctx).into(),
+        heading: "My orders",
+        orders: rows.iter().map(OrderView::from_row).collect(),
+        sales: false,
+    })
+}
+
+pub async fn sales(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    release_expired(&state).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE b.seller_id = ? ORDER BY o.id DESC LIMIT 500"
+    )))
+    .bind(user.id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(OrdersPage {
+        ctx: (&ctx).into(),
+        heading: "My sales",
+        orders: rows.iter().map(OrderView::from_row).collect(),
+        sales: true,
+    })
+}
+
+/// Cancels every unpaid order past its deadline and returns its copies. Safe on many replicas at once.
+pub async fn release_expired(state: &AppState) -> AppResult<usize> {
+    let ids: Vec<i64> =
+        sqlx::query("SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at <= ?")
+            .bind(now())
+            .fetch_all(&state.db.pool)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    let mut released = 0;
+    for id in ids {
+        if cancel_pending(state, id, None).await? {
+            released += 1;
+        }
+    }
+    Ok(released)
+}

@@ -1,0 +1,208 @@
+//! What every request shares: the CSRF cookie and security headers (a middleware), and `Ctx`, the
+//! extractor that knows who is logged in (a database lookup only when a session cookie is sent).
+
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::AppState;
+use crate::db::now;
+use crate::error::{AppError, AppResult};
+
+pub const SESSION_COOKIE: &str = "bs_session";
+pub const CSRF_COOKIE: &str = "bs_csrf";
+
+/// 32 random bytes, URL-safe base64.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Session tokens are stored hashed: a read of the sessions table does not yield usable cookies.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Served over HTTPS, directly or behind the load balancer (which says so in X-Forwarded-Proto).
+pub fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+#[derive(Clone)]
+pub struct CsrfToken(pub String);
+
+/// Gives every visitor a CSRF token cookie, and every response security headers.
+pub async fn csrf_and_headers(mut req: Request, next: Next) -> Response {
+    let existing = cookie(req.headers(), CSRF_COOKIE).filter(|t| t.len() == 43);
+    let secure = is_https(req.headers());
+    let token = existing.clone().unwrap_or_else(random_token);
+    req.extensions_mut().insert(CsrfToken(token.clone()));
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    if existing.is_none() {
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(CSRF_COOKIE, &token, 60 * 60 * 24 * 30, secure),
+        );
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    if secure {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// The request's context: the user (if logged in), the CSRF token, and whether it came over HTTPS.
+pub struct Ctx {
+    pub user: Option<User>,
+    pub csrf: String,
+    pub secure: bool,
+    origin_ok: bool,
+}
+
+impl Ctx {
+    pub fn user(&self) -> AppResult<&User> {
+        self.user.as_ref().ok_or(AppError::LoginRequired)
+    }
+
+    /// Refuses a state-changing request whose form token does not match the cookie, or that
+    /// another site's page sent.
+    pub fn check_csrf(&self, submitted: &str) -> AppResult<()> {
+        let matches = submitted.len() == self.csrf.len()
+            && submitted
+                .bytes()
+                .zip(self.csrf.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if matches && self.origin_ok {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "the form expired or came from another site: reload the page and try again".into(),
+            ))
+        }
+    }
+}
+
+/// True when the Origin header is absent or names this host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+impl<S> FromRequestParts<S> for Ctx
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let State(app): State<AppState> = State::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::Internal("state".into()))?;
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let mut user = None;
+        if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
+            let row = sqlx::query(
+                "SELECT u.id, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+            )
+            .bind(token_hash(&token))
+            .bind(now())
+            .fetch_optional(&app.db.pool)
+            .await?;
+            user = row.map(|r| User {
+                id: r.get(0),
+                name: r.get(1),
+                is_admin: r.get::<i64, _>(2) != 0,
+            });
+        }
+        Ok(Ctx {
+            user,
+            csrf,
+            secure: is_https(&parts.headers),
+            origin_ok: same_origin(&parts.headers),
+        })
+    }
+}
+
+/// What every page template needs for the layout.
+pub struct PageCtx {
+    pub user: Option<User>,
+    pub csrf: String,
+}
+
+impl From<&Ctx> for PageCtx {
+    fn from(c: &Ctx) -> Self {
+        PageCtx {
+            user: c.user.clone(),
+            csrf: c.csrf.clone(),
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The app's test world: the real `bookstore-app` binary on a free loopback port, against SQLite
+//! (a temporary file) and MariaDB (a fresh database on the server scripts/test.sh starts), and a
+//! small HTTP client with a cookie jar.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub enum Engine {
+    Sqlite,
+    Mysql(String),
+}
+
+/// Both engines. MariaDB is required: scripts/test.sh installs and starts it and sets the URL.
+pub fn engines() -> Vec<Engine> {
+    let url = std::env::var("BOOKSTORE_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!("BOOKSTORE_TEST_MYSQL_URL is not set: run scripts/test.sh, which installs and starts MariaDB on 127.0.0.1")
+    });
+    vec![Engine::Sqlite, Engine::Mysql(url)]
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "bookstore-app-{name}-{}-{}",
+            std::process::id(),
+            random_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A database for one test: a SQLite file, or a new MariaDB database dropped at the end.
+pub struct TestDb {
+    pub url: String,
+    admin_url: Option<String>,
+    name: String,
+    _dir: TempDir,
+}
+
+impl TestDb {
+    pub fn new(engine: &Engine) -> TestDb {
+        let dir = TempDir::new("db");
+        match engine {
+            Engine::Sqlite => TestDb {
+                url: format!("sqlite://{}/test.db?mode=rwc", dir.0.display()),
+                admin_url: None,
+                name: String::new(),
+                _dir: dir,
+            },
+            Engine::Mysql(base) => {
+                let name = format!("bs_test_{}", random_suffix());
+                sql(
+                    base,
+                    &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+                );
+                TestDb {
+                    url: format!("{}/{name}", base.trim_end_matches('/')),
+                    admin_url: Some(base.clone()),
+                    name,
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    pub fn query_i64(&self, query: &str) -> i64 {
+        let url = self.url.clone();
+        let query = query.to_string();
+        rt().block_on(async move {
+            sqlx::any::install_default_drivers();
+            use sqlx::{Connection, Row};
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(query))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(base) = &self.admin_url {
+            sql(base, &format!("DROP DATABASE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sql(url: &str, statement: &str) {
+    let url = url.to_string();
+    let statement = statement.to_string();
+    rt().block_on(async move {
+        sqlx::any::install_default_drivers();
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach MariaDB at {url}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+}
+
+pub struct App {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl App {
+    /// Starts the binary on `database_url` with covers under `uploads`, plus extra environment.
+    pub fn start(database_url: &str, uploads: &Path, env: &[(&str, &str)]) -> App {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_bookstore-app"))
+            .env_clear()
+            .env("BOOKSTORE_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("BOOKSTORE_UPLOADS_DIR", uploads)
+            .env("BOOKSTORE_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bookstore-app");
+        let app = App { child, port };
+        let start = Instant::now();
+        loop {
+            // Connect first: the client panics on a refused connection, which is normal while booting.
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && Client::new(port).get("/healthz").status == 200
+            {
+                return app;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the app did not become healthy"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location").unwrap_or_default()
+    }
+}
+
+/// One browser: a cookie jar and requests over fresh connections.
+#[derive(Clone)]
+pub struct Client {
+    pub port: u16,
+    pub cookies: HashMap<String, String>,
+    pub extra_headers: Vec<(String, String)>,
+}
+
+impl Client {
+    pub fn new(port: u16) -> Client {
+        Client {
+            port,
+            cookies: HashMap::new(),
+            extra_headers: vec![],
+        }
+    }
+
+    /// The same cookies, talking to another server (another replica).
+    pub fn on(&self, port: u16) -> Client {
+        Client {
+            port,
+            ..self.clone()
+        }
+    }
+
+    pub fn csrf(&mut self) -> String {
+        if !self.cookies.contains_key("bs_csrf") {
+            self.get("/");
+        }
+        self.cookies["bs_csrf"].clone()
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.port,
+            body.len()
+        );
+        if let Some(ct) = content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            head.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
+        }
+        for (k, v) in &self.extra_headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a full response");
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut body = raw[split + 4..].to_vec();
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        if headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        for (k, v) in &headers {
+            if k.eq_ignore_ascii_case("set-cookie")
+                && let Some((name, rest)) = v.split_once('=')
+            {
+                let value = rest.split(';').next().unwrap_or_default().to_string();
+                if value.is_empty() || v.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_string(), value);
+                }
+            }
+        }
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Resp {
+        self.request("GET", path, None, b"")
+    }
+
+    /// A form POST; the CSRF token is added unless the fields already carry one.
+    pub fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let mut fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !fields.iter().any(|(k, _)| k == "csrf") {
+            fields.push(("csrf".into(), self.csrf()));
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        self.request(
+            "POST",
+            path,
+            Some("application/x-www-form-urlencoded"),
+            body.join("&").as_bytes(),
+        )
+    }
+
+    /// A multipart POST (the sell and edit forms), with an optional file `cover`.
+    pub fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cover: Option<(&str, &[u8])>,
+    ) -> Resp {
+        let boundary = "----bookstoreboundary7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        let csrf = self.csrf();
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        if !all.iter().any(|(k, _)| *k == "csrf") {
+            all.push(("csrf", &csrf));
+        }
+        for (k, v) in all {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((filename, bytes)) = cover {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"cover\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.request(
+            "POST",
+            path,
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            &body,
+        )
+    }
+
+    pub fn register(&mut self, name: &str, email: &str) -> Resp {
+        self.post(
+            "/register",
+            &[
+                ("name", name),
+                ("email", email),
+                ("password", "correct horse battery"),
+            ],
+        )
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+    out
+}
+
+/// A tiny valid PNG (1×1), for covers.
+pub const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+/// The id at the end of a redirect such as `/books/12`.
+pub fn id_from(location: &str) -> i64 {
+    location
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no id in {location:?}"))
+}

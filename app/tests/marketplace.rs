@@ -1,0 +1,782 @@
+//! The BookStore end to end through HTTP, each scenario on SQLite and on MariaDB.
+
+mod common;
+
+use common::{App, Client, Engine, PNG, TempDir, TestDb, engines, id_from};
+
+/// Runs `scenario` once per engine, each time on a fresh database and uploads directory.
+fn on_each_engine(env: &[(&str, &str)], scenario: impl Fn(&Engine, &App, &TestDb)) {
+    for engine in engines() {
+        let db = TestDb::new(&engine);
+        let uploads = TempDir::new("uploads");
+        let app = App::start(&db.url, &uploads.0, env);
+        scenario(&engine, &app, &db);
+    }
+}
+
+fn publish(
+    c: &mut Client,
+    title: &str,
+    author: &str,
+    price: &str,
+    stock: &str,
+    cover: Option<(&str, &[u8])>,
+) -> i64 {
+    let r = c.post_multipart(
+        "/sell",
+        &[
+            ("title", title),
+            ("author", author),
+            ("description", "A fine copy."),
+            ("price", price),
+            ("stock", stock),
+        ],
+        cover,
+    );
+    assert_eq!(r.status, 303, "publish {title}: {}", r.text());
+    id_from(r.location())
+}
+
+#[test]
+fn accounts_register_login_logout_and_rate_limit() {
+    on_each_engine(&[], |engine, app, _| {
+        let mut ann = app.client();
+        let r = ann.register("Ann", "ann@example.com");
+        assert_eq!(r.status, 303, "{engine:?}: {}", r.text());
+        assert!(ann.cookies.contains_key("bs_session"));
+        let session = r
+            .headers
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("bs_session"))
+            .unwrap()
+            .1
+            .clone();
+        assert!(
+            session.contains("HttpOnly")
+                && session.contains("SameSite=Lax")
+                && !session.contains("Secure"),
+            "{session}"
+        );
+        assert!(
+            ann.get("/books").text().contains("Ann"),
+            "logged in after registering"
+        );
+
+        let mut other = app.client();
+        let dup = other.post(
+            "/register",
+            &[
+                ("name", "Ann 2"),
+                ("email", "ANN@example.com"),
+                ("password", "another long password"),
+            ],
+        );
+        assert_eq!(dup.status, 400);
+        assert!(dup.text().contains("already exists"), "{}", dup.text());
+        let short = other.post(
+            "/register",
+            &[
+                ("name", "Bo"),
+                ("email", "bo@example.com"),
+                ("password", "short"),
+            ],
+        );
+        assert_eq!(short.status, 400);
+        assert!(short.text().contains("at least 10 characters"));
+        let bad = other.post(
+            "/register",
+            &[
+                ("name", "Bo"),
+                ("email", "not-an-email"),
+                ("password", "long enough password"),
+            ],
+        );
+        assert_eq!(bad.status, 400);
+
+        let wrong = other.post(
+            "/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "wrong password!"),
+            ],
+        );
+        assert_eq!(wrong.status, 401);
+        let ok = other.post(
+            "/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        );
+        assert_eq!(ok.status, 303);
+        assert!(other.get("/books").text().contains("Log out"));
+        let out = other.post("/logout", &[]);
+        assert_eq!(out.status, 303);
+        assert!(!other.cookies.contains_key("bs_session"));
+        assert_eq!(
+            other.get("/orders").status,
+            303,
+            "logged out: sent to the login page"
+        );
+
+        // Per-account limit: 5 failures, then refused even with the right password.
+        let mut attacker = app.client();
+        for _ in 0..5 {
+            assert_eq!(
+                attacker
+                    .post(
+                        "/login",
+                        &[
+                            ("email", "ann@example.com"),
+                            ("password", "guess guess guess")
+                        ]
+                    )
+                    .status,
+                401
+            );
+        }
+        let locked = attacker.post(
+            "/login",
+            &[
+                ("email", "ann@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        );
+        assert_eq!(locked.status, 429, "{}", locked.text());
+        assert!(locked.text().contains("try again in"));
+    });
+}
+
+#[test]
+fn catalog_pagination_search_and_covers() {
+    on_each_engine(&[], |engine, app, _| {
+        let mut seller = app.client();
+        seller.register("Sam Seller", "sam@example.com");
+        for i in 0..52 {
+            publish(
+                &mut seller,
+                &format!("Filler volume {i:02}"),
+                "Anon",
+                "5",
+                "1",
+                None,
+            );
+        }
+        let dune = publish(
+            &mut seller,
+            "Dune",
+            "Frank Herbert",
+            "12.50",
+            "3",
+            Some(("dune.png", PNG)),
+        );
+        publish(&mut seller, "Sold Out Story", "Nobody", "4", "0", None);
+
+        let mut visitor = app.client();
+        let first = visitor.get("/books").text();
+        assert_eq!(
+            first.matches("class=\"card\"").count(),
+            50,
+            "{engine:?}: 50 per page"
+        );
+        assert!(
+            first.find("Sold Out Story").unwrap() < first.find("Dune").unwrap(),
+            "newest first"
+        );
+        assert!(first.contains("rel=\"next\""));
+        let second = visitor.get("/books?page=2").text();
+        assert_eq!(second.matches("class=\"card\"").count(), 4);
+        assert!(!second.contains("rel=\"next\""));
+        assert_eq!(visitor.get("/books?page=abc").status, 400);
+        assert_eq!(visitor.get("/books?page=-1").status, 400);
+
+        let search = visitor.get("/books?q=herbert").text();
+        assert_eq!(
+            search.matches("class=\"card\"").count(),
+            1,
+            "search by author"
+        );
+        assert!(
+            visitor
+                .get("/books?q=DUNE")
+                .text()
+                .contains("Frank Herbert"),
+            "search by title, any case"
+        );
+        assert!(
+            visitor
+                .get("/books?q=%25")
+                .text()
+                .contains("No books found"),
+            "% is a literal, not a wildcard"
+        );
+        let in_stock = visitor.get("/books?q=story&in_stock=1").text();
+        assert!(
+            in_stock.contains("No books found"),
+            "the sold-out book is filtered"
+        );
+
+        let detail = visitor.get(&format!("/books/{dune}")).text();
+        assert!(
+            detail.contains("$12.50")
+                && detail.contains("Sam Seller")
+                && detail.contains("3 in stock")
+                && detail.contains("A fine copy.")
+        );
+        let cover = detail
+            .split("/covers/")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let image = visitor.get(&format!("/covers/{cover}"));
+        assert_eq!(image.status, 200);
+        assert_eq!(image.body, PNG);
+        assert!(image.header("cache-control").unwrap().contains("immutable"));
+        assert_eq!(visitor.get("/books/999999").status, 404);
+        assert_eq!(visitor.get("/books/not-a-number").status, 404);
+        let css = visitor.get("/static/style.css");
+        assert_eq!(css.status, 200);
+        assert!(css.header("cache-control").unwrap().contains("max-age"));
+    });
+}
+
+#[test]
+fn selling_validates_input_and_only_the_seller_changes_a_listing() {
+    on_each_engine(&[], |_, app, db| {
+        let mut sam = app.client();
+        sam.register("Sam", "sam@example.com");
+        let mut eve = app.client();
+        eve.register("Eve", "eve@example.com");
+
+        let not_image = sam.post_multipart(
+            "/sell",
+            &[
+                ("title", "T"),
+                ("author", "A"),
+                ("price", "3"),
+                ("stock", "1"),
+            ],
+            Some(("evil.png", b"<?php system($_GET['c']); ?>")),
+        );
+        assert_eq!(not_image.status, 400, "{}", not_image.text());
+        assert!(not_image.text().contains("JPEG, PNG or WebP"));
+        let big = vec![0xFFu8; 3 * 1024 * 1024];
+        let too_big = sam.post_multipart(
+            "/sell",
+            &[
+                ("title", "T"),
+                ("author", "A"),
+                ("price", "3"),
+                ("stock", "1"),
+            ],
+            Some(("big.jpg", &big)),
+        );
+        assert_eq!(too_big.status, 413);
+        for (price, stock) in [
+            ("-5", "1"),
+            ("abc", "1"),
+            ("0", "1"),
+            ("3", "-2"),
+            ("3", "many"),
+        ] {
+            let r = sam.post_multipart(
+                "/sell",
+                &[
+                    ("title", "T"),
+                    ("author", "A"),
+                    ("price", price),
+                    ("stock", stock),
+                ],
+                None,
+            );
+            assert_eq!(r.status, 400, "price {price} stock {stock}");
+        }
+        assert_eq!(
+            db.query_i64("SELECT COUNT(*) FROM books"),
+            0,
+            "nothing was stored"
+        );
+
+        let book = publish(&mut sam, "Emma", "Jane Austen", "7", "2", None);
+        assert_eq!(eve.get(&format!("/books/{book}/edit")).status, 403);
+        let hijack = eve.post_multipart(
+            &format!("/books/{book}/edit"),
+            &[
+                ("title", "Mine now"),
+                ("author", "Eve"),
+                ("price", "1"),
+                ("stock", "9"),
+            ],
+            None,
+        );
+        assert_eq!(hijack.status, 403);
+        assert_eq!(eve.post(&format!("/books/{book}/delete"), &[]).status, 403);
+        let edit = sam.post_multipart(
+            &format!("/books/{book}/edit"),
+            &[
+                ("title", "Emma (annotated)"),
+                ("author", "Jane Austen"),
+                ("price", "8.25"),
+                ("stock", "2"),
+            ],
+            None,
+        );
+        assert_eq!(edit.status, 303);
+        assert!(
+            sam.get(&format!("/books/{book}"))
+                .text()
+                .contains("Emma (annotated)")
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT price_cents FROM books WHERE id = {book}")),
+            825
+        );
+
+        // A listing without orders is deleted; one with orders is withdrawn and history stays.
+        let spare = publish(&mut sam, "Spare", "X", "1", "1", None);
+        assert_eq!(sam.post(&format!("/books/{spare}/delete"), &[]).status, 303);
+        assert_eq!(sam.get(&format!("/books/{spare}")).status, 404);
+        let order = eve.post(&format!("/books/{book}/buy"), &[("quantity", "1")]);
+        assert_eq!(order.status, 303);
+        assert_eq!(sam.post(&format!("/books/{book}/delete"), &[]).status, 303);
+        assert_eq!(
+            eve.get(&format!("/books/{book}")).status,
+            404,
+            "withdrawn: hidden"
+        );
+        assert!(!eve.get("/books").text().contains("Emma"));
+        assert!(
+            eve.get("/orders").text().contains("Emma (annotated)"),
+            "the buyer's history keeps the book"
+        );
+        assert!(sam.get("/my/books").text().contains("withdrawn"));
+    });
+}
+
+#[test]
+fn buying_paying_and_authorization_on_every_order() {
+    on_each_engine(&[], |_, app, db| {
+        let mut admin = app.client();
+        admin.register("Ada Admin", "ada@example.com");
+        let mut sam = app.client();
+        sam.register("Sam", "sam@example.com");
+        let mut bob = app.client();
+        bob.register("Bob", "bob@example.com");
+        let mut eve = app.client();
+        eve.register("Eve", "eve@example.com");
+        let book = publish(&mut sam, "Ulysses", "James Joyce", "40", "5", None);
+
+        // The client cannot set the price: a price field is ignored; bad quantities are refused.
+        for q in ["-3", "0", "abc", "1000"] {
+            assert_eq!(
+                bob.post(
+                    &format!("/books/{book}/buy"),
+                    &[("quantity", q), ("price", "0.01")]
+                )
+                .status,
+                400,
+                "quantity {q}"
+            );
+        }
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            5
+        );
+        assert_eq!(
+            sam.post(&format!("/books/{book}/buy"), &[("quantity", "1")])
+                .status,
+            400,
+            "no buying your own book"
+        );
+        let r = bob.post(
+            &format!("/books/{book}/buy"),
+            &[("quantity", "2"), ("price", "0.01"), ("total_cents", "1")],
+        );
+        assert_eq!(r.status, 303);
+        let order = id_from(r.location());
+        assert_eq!(
+            db.query_i64(&format!(
+                "SELECT total_cents FROM orders WHERE id = {order}"
+            )),
+            8000
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            3,
+            "reserved at once"
+        );
+        let page = bob.get(&format!("/orders/{order}")).text();
+        assert!(
+            page.contains("$80.00")
+                && page.contains("pending payment")
+                && page.contains("Servientrega"),
+            "{page}"
+        );
+
+        // Nobody else sees, pays, cancels or ships it.
+        assert_eq!(eve.get(&format!("/orders/{order}")).status, 404);
+        assert_eq!(
+            eve.post(
+                &format!("/orders/{order}/pay"),
+                &[("method", "card"), ("provider", "1")]
+            )
+            .status,
+            404
+        );
+        assert_eq!(
+            eve.post(&format!("/orders/{order}/cancel"), &[]).status,
+            404
+        );
+        assert_eq!(sam.post(&format!("/orders/{order}/ship"), &[]).status, 404);
+        assert_eq!(
+            app.client().get(&format!("/orders/{order}")).status,
+            303,
+            "anonymous: to the login page"
+        );
+
+        // Payment is exactly the total plus the chosen delivery; a tampered amount is refused.
+        let dhl = db.query_i64("SELECT id FROM delivery_providers WHERE name = 'DHL'");
+        let tampered = bob.post(
+            &format!("/orders/{order}/pay"),
+            &[
+                ("method", "card"),
+                ("provider", &dhl.to_string()),
+                ("amount_cents", "100"),
+            ],
+        );
+        assert_eq!(tampered.status, 400);
+        assert_eq!(
+            bob.post(
+                &format!("/orders/{order}/pay"),
+                &[("method", "cash"), ("provider", &dhl.to_string())]
+            )
+            .status,
+            400
+        );
+        assert_eq!(
+            bob.post(
+                &format!("/orders/{order}/pay"),
+                &[("method", "card"), ("provider", "999")]
+            )
+            .status,
+            400
+        );
+        let paid = bob.post(
+            &format!("/orders/{order}/pay"),
+            &[
+                ("method", "paypal"),
+                ("provider", &dhl.to_string()),
+                ("amount_cents", "13000"),
+            ],
+        );
+        assert_eq!(paid.status, 303, "{}", paid.text());
+        assert_eq!(
+            db.query_i64(&format!("SELECT paid_cents FROM orders WHERE id = {order}")),
+            8000 + 5000
+        );
+        assert_eq!(
+            bob.post(
+                &format!("/orders/{order}/pay"),
+                &[("method", "card"), ("provider", &dhl.to_string())]
+            )
+            .status,
+            409,
+            "paid once"
+        );
+        assert_eq!(
+            bob.post(&format!("/orders/{order}/cancel"), &[]).status,
+            409,
+            "a paid order is not cancelled"
+        );
+        assert_eq!(bob.post(&format!("/orders/{order}/ship"), &[]).status, 303);
+        assert!(bob.get("/orders").text().contains("shipped"));
+
+        // Cancelling gives the copies back.
+        let second = id_from(
+            bob.post(&format!("/books/{book}/buy"), &[("quantity", "3")])
+                .location(),
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            0
+        );
+        assert_eq!(
+            bob.post(&format!("/orders/{second}/cancel"), &[]).status,
+            303
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            3
+        );
+        assert!(bob.get("/orders").text().contains("cancelled"));
+        let sales = sam.get("/sales").text();
+        assert!(
+            sales.contains("Ulysses") && sales.contains("Bob") && sales.contains("shipped"),
+            "{sales}"
+        );
+
+        // The users list: admins only (the first to register).
+        assert_eq!(admin.get("/admin/users").status, 200);
+        assert!(admin.get("/admin/users").text().contains("eve@example.com"));
+        assert_eq!(eve.get("/admin/users").status, 403);
+        assert_eq!(app.client().get("/admin/users").status, 303);
+    });
+}
+
+#[test]
+fn csrf_is_required_on_every_state_changing_form() {
+    on_each_engine(&[], |_, app, db| {
+        let mut sam = app.client();
+        sam.register("Sam", "sam@example.com");
+        let book = publish(&mut sam, "Walden", "Thoreau", "3", "2", None);
+        let mut bob = app.client();
+        bob.register("Bob", "bob@example.com");
+        let buy = format!("/books/{book}/buy");
+        assert_eq!(
+            bob.request(
+                "POST",
+                &buy,
+                Some("application/x-www-form-urlencoded"),
+                b"quantity=1"
+            )
+            .status,
+            403,
+            "no token"
+        );
+        assert_eq!(
+            bob.post(
+                &buy,
+                &[
+                    ("quantity", "1"),
+                    ("csrf", "forged-token-forged-token-forged-token-123")
+                ]
+            )
+            .status,
+            403,
+            "wrong token"
+        );
+        let mut cross = bob.clone();
+        cross
+            .extra_headers
+            .push(("Origin".into(), "http://evil.example".into()));
+        assert_eq!(
+            cross.post(&buy, &[("quantity", "1")]).status,
+            403,
+            "another site's page"
+        );
+        let mut fresh = app.client();
+        assert_eq!(
+            fresh
+                .request(
+                    "POST",
+                    "/register",
+                    Some("application/x-www-form-urlencoded"),
+                    b"name=X&email=x%40example.com&password=aaaaaaaaaaaa"
+                )
+                .status,
+            403
+        );
+        assert_eq!(
+            bob.request(
+                "POST",
+                "/logout",
+                Some("application/x-www-form-urlencoded"),
+                b""
+            )
+            .status,
+            403
+        );
+        let edit = sam.post_multipart(
+            &format!("/books/{book}/edit"),
+            &[
+                ("csrf", "nope"),
+                ("title", "X"),
+                ("author", "Y"),
+                ("price", "1"),
+                ("stock", "1"),
+            ],
+            None,
+        );
+        assert_eq!(edit.status, 403);
+        assert_eq!(db.query_i64("SELECT COUNT(*) FROM orders"), 0);
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            2
+        );
+        assert_eq!(
+            bob.post(&buy, &[("quantity", "1")]).status,
+            303,
+            "with the token it works"
+        );
+    });
+}
+
+#[test]
+fn forty_concurrent_buyers_of_five_copies_buy_exactly_five() {
+    on_each_engine(&[], |engine, app, db| {
+        let mut sam = app.client();
+        sam.register("Sam", "sam@example.com");
+        let book = publish(&mut sam, "Scarce", "Rare Author", "10", "5", None);
+        let buyers: Vec<Client> = (0..8)
+            .map(|i| {
+                let mut c = app.client();
+                c.register(&format!("Buyer {i}"), &format!("buyer{i}@example.com"));
+                c.csrf();
+                c
+            })
+            .collect();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(40));
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let mut c = buyers[i % 8].clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let r = c.post(&format!("/books/{book}/buy"), &[("quantity", "1")]);
+                    (r.status, r.text())
+                })
+            })
+            .collect();
+        let results: Vec<(u16, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let sold = results.iter().filter(|(s, _)| *s == 303).count();
+        let refused: Vec<_> = results.iter().filter(|(s, _)| *s != 303).collect();
+        assert_eq!(sold, 5, "{engine:?}: exactly five sold");
+        assert!(
+            refused
+                .iter()
+                .all(|(s, t)| *s == 409 && t.contains("not enough stock")),
+            "{engine:?}: {:?}",
+            refused.iter().map(|(s, _)| s).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            0
+        );
+        assert_eq!(db.query_i64(&format!("SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM orders WHERE book_id = {book}")), 5);
+    });
+}
+
+#[test]
+fn an_unpaid_order_releases_its_stock_after_the_timeout() {
+    on_each_engine(&[("BOOKSTORE_ORDER_TIMEOUT_SECS", "1")], |_, app, db| {
+        let mut sam = app.client();
+        sam.register("Sam", "sam@example.com");
+        let book = publish(&mut sam, "Fleeting", "Author", "2", "4", None);
+        let mut bob = app.client();
+        bob.register("Bob", "bob@example.com");
+        let order = id_from(
+            bob.post(&format!("/books/{book}/buy"), &[("quantity", "3")])
+                .location(),
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            1
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert!(
+            bob.get(&format!("/orders/{order}"))
+                .text()
+                .contains("cancelled")
+        );
+        assert_eq!(
+            db.query_i64(&format!("SELECT stock FROM books WHERE id = {book}")),
+            4
+        );
+        assert_eq!(
+            bob.post(
+                &format!("/orders/{order}/pay"),
+                &[("method", "card"), ("provider", "1")]
+            )
+            .status,
+            409
+        );
+    });
+}
+
+#[test]
+fn two_replicas_share_sessions_and_covers() {
+    for engine in engines() {
+        let db = TestDb::new(&engine);
+        let uploads = TempDir::new("shared");
+        // Both start at once against an empty database: the migration lock keeps them apart.
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| App::start(&db.url, &uploads.0, &[]));
+            let b = s.spawn(|| App::start(&db.url, &uploads.0, &[]));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        let mut on_a = a.client();
+        on_a.register("Rita", "rita@example.com");
+        let book = publish(
+            &mut on_a,
+            "Replicated",
+            "Twin",
+            "9",
+            "1",
+            Some(("c.png", PNG)),
+        );
+        let mut on_b = on_a.on(b.port);
+        let page = on_b.get(&format!("/books/{book}")).text();
+        assert!(
+            page.contains("Log out") && page.contains("Rita"),
+            "{engine:?}: the session from A is valid on B"
+        );
+        let cover = page
+            .split("/covers/")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            on_b.get(&format!("/covers/{cover}")).body,
+            PNG,
+            "B serves the cover uploaded through A"
+        );
+        assert_eq!(db.query_i64("SELECT COUNT(*) FROM schema_migrations"), 1);
+    }
+}
+
+#[test]
+fn health_headers_errors_and_graceful_shutdown() {
+    on_each_engine(&[], |_, app, _| {
+        let mut c = app.client();
+        let health = c.get("/healthz");
+        assert_eq!((health.status, health.text().as_str()), (200, "ok"));
+        let home = c.get("/");
+        assert!(home.header("x-request-id").is_some());
+        assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
+        assert!(
+            home.header("content-security-policy")
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let mut via_lb = c.clone();
+        via_lb.cookies.clear();
+        via_lb
+            .extra_headers
+            .push(("X-Forwarded-Proto".into(), "https".into()));
+        let secure = via_lb.get("/");
+        assert!(
+            secure.header("set-cookie").unwrap().contains("Secure"),
+            "Secure cookies behind an HTTPS load balancer"
+        );
+        assert!(secure.header("strict-transport-security").is_some());
+        let missing = c.get("/no/such/page");
+        assert_eq!(missing.status, 404);
+        assert!(
+            missing.text().contains("Not found") && missing.text().contains("Back to the catalog")
+        );
+    });
+    let db = TestDb::new(&common::Engine::Sqlite);
+    let uploads = TempDir::new("stop");
+    let app = App::start(&db.url, &uploads.0, &[]);
+    std::process::Command::new("kill")
+        .args(["-TERM", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(app.wait().success(), "SIGTERM ends the server cleanly");
+}
