@@ -1,6 +1,11 @@
 //! The catalog: the home page, the paginated list (newest first, search by title or author,
 //! in-stock filter) and a page per book.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -15,6 +20,52 @@ use crate::money;
 use crate::web::{Ctx, PageCtx};
 
 pub const PAGE_SIZE: i64 = 50;
+
+/// The first catalog pages without a search, kept for at most a second. Every write on this replica
+/// clears it at once (a generation counter), so a seller sees a new book immediately; another
+/// replica's writes show up within the second. Buying stays atomic in the database either way.
+#[derive(Default)]
+pub struct CatalogCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<(i64, bool), CachedPage>>,
+}
+
+struct CachedPage {
+    generation: u64,
+    at: Instant,
+    books: Arc<Vec<BookView>>,
+    has_next: bool,
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(1);
+const CACHED_PAGES: i64 = 5;
+
+impl CatalogCache {
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn get(&self, key: (i64, bool)) -> Option<(Arc<Vec<BookView>>, bool)> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let entries = self.entries.lock().expect("catalog cache lock");
+        entries
+            .get(&key)
+            .filter(|e| e.generation == generation && e.at.elapsed() < CACHE_TTL)
+            .map(|e| (Arc::clone(&e.books), e.has_next))
+    }
+
+    fn put(&self, key: (i64, bool), generation: u64, books: Arc<Vec<BookView>>, has_next: bool) {
+        self.entries.lock().expect("catalog cache lock").insert(
+            key,
+            CachedPage {
+                generation,
+                at: Instant::now(),
+                books,
+                has_next,
+            },
+        );
+    }
+}
 
 pub struct BookView {
     pub id: i64,
@@ -64,7 +115,7 @@ pub async fn home(ctx: Ctx) -> impl IntoResponse {
 #[template(path = "catalog.html")]
 struct CatalogPage {
     ctx: PageCtx,
-    books: Vec<BookView>,
+    books: Arc<Vec<BookView>>,
     q: String,
     in_stock: bool,
     page: i64,
@@ -91,30 +142,13 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Query(query): Query<CatalogQuery>,
-) -> AppResult<impl IntoResponse> {
-    let page = match query.page.as_deref() {
-        None | Some("") => 1,
-        Some(p) => p
-            .parse::<i64>()
-            .ok()
-            .filter(|p| (1..=100_000).contains(p))
-            .ok_or_else(|| {
-                AppError::BadRequest("the page number must be a whole number from 1".into())
-            })?,
-    };
-    let q: String = query
-        .q
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .take(100)
-        .collect();
-    let in_stock = query.in_stock.is_some_and(|v| v == "1" || v == "on");
-    // Newest first by id (ids only grow); fetch one more row than a page to know if there is a next.
+/// One page, newest first by id (ids only grow); one row more than a page tells if there is a next.
+async fn fetch_page(
+    state: &AppState,
+    page: i64,
+    q: &str,
+    in_stock: bool,
+) -> AppResult<(Vec<BookView>, bool)> {
     let mut sql = format!("SELECT {BOOK_COLUMNS} FROM books WHERE status = 'active'");
     if in_stock {
         sql.push_str(" AND stock > 0");
@@ -140,11 +174,58 @@ pub async fn list(
         .fetch_all(&state.db.pool)
         .await?;
     let has_next = rows.len() as i64 > PAGE_SIZE;
-    let books = rows
-        .iter()
-        .take(PAGE_SIZE as usize)
-        .map(BookView::from_row)
+    Ok((
+        rows.iter()
+            .take(PAGE_SIZE as usize)
+            .map(BookView::from_row)
+            .collect(),
+        has_next,
+    ))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<CatalogQuery>,
+) -> AppResult<impl IntoResponse> {
+    let page = match query.page.as_deref() {
+        None | Some("") => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| (1..=100_000).contains(p))
+            .ok_or_else(|| {
+                AppError::BadRequest("the page number must be a whole number from 1".into())
+            })?,
+    };
+    let q: String = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
         .collect();
+    let in_stock = query.in_stock.is_some_and(|v| v == "1" || v == "on");
+    let cacheable = q.is_empty() && page <= CACHED_PAGES;
+    let cached = if cacheable {
+        state.catalog.get((page, in_stock))
+    } else {
+        None
+    };
+    let (books, has_next) = match cached {
+        Some(hit) => hit,
+        None => {
+            let generation = state.catalog.generation.load(Ordering::Acquire);
+            let (books, has_next) = fetch_page(&state, page, &q, in_stock).await?;
+            let books = Arc::new(books);
+            if cacheable {
+                state
+                    .catalog
+                    .put((page, in_stock), generation, Arc::clone(&books), has_next);
+            }
+            (books, has_next)
+        }
+    };
     let mut query_suffix = String::new();
     if !q.is_empty() {
         query_suffix.push_str(&format!("&q={}", url_encode(&q)));

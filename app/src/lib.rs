@@ -35,6 +35,7 @@ pub use db::Db;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    pub catalog: Arc<catalog::CatalogCache>,
 }
 
 /// GET /healthz: 200 only when the database answers. One trivial query: cheap for a load balancer.
@@ -143,6 +144,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let state = AppState {
         db,
         config: Arc::new(config),
+        catalog: Arc::default(),
     };
     let sweeper = state.clone();
     tokio::spawn(async move {

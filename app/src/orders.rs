@@ -182,6 +182,7 @@ pub async fn buy(
     )
     .await?;
     tx.commit().await?;
+    state.catalog.invalidate();
     Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
 }
 
@@ -319,6 +320,7 @@ async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppRes
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    state.catalog.invalidate();
     Ok(true)
 }
 

@@ -230,6 +230,7 @@ pub async fn sell(
         q.bind(user.id).bind(valid.title.clone()).bind(valid.author.clone()).bind(valid.description.clone()).bind(valid.price_cents).bind(valid.stock).bind(cover.clone()).bind(now())
     })
     .await?;
+    state.catalog.invalidate();
     Ok(Redirect::to(&format!("/books/{id}")).into_response())
 }
 
@@ -300,6 +301,7 @@ pub async fn edit(
         .bind(book.seller_id)
         .execute(&state.db.pool)
         .await?;
+    state.catalog.invalidate();
     Ok(Redirect::to(&format!("/books/{id}")).into_response())
 }
 
@@ -331,6 +333,7 @@ pub async fn delete(
             let _ = tokio::fs::remove_file(state.config.uploads_dir.join(cover)).await;
         }
     }
+    state.catalog.invalidate();
     Ok(Redirect::to("/my/books").into_response())
 }
 

@@ -1,6 +1,8 @@
 //! What every request shares: the CSRF cookie and security headers (a middleware), and `Ctx`, the
 //! extractor that knows who is logged in (a database lookup only when a session cookie is sent).
 
+use std::sync::{Arc, OnceLock};
+
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
@@ -59,21 +61,38 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> Header
     .expect("cookie is ASCII")
 }
 
-#[derive(Clone)]
-pub struct CsrfToken(pub String);
+/// The visitor's CSRF token: the cookie's, or a new one made only when a page renders a form.
+#[derive(Default)]
+pub struct Csrf {
+    existing: Option<String>,
+    fresh: OnceLock<String>,
+}
 
-/// Gives every visitor a CSRF token cookie, and every response security headers.
+impl Csrf {
+    pub fn token(&self) -> &str {
+        match &self.existing {
+            Some(t) => t,
+            None => self.fresh.get_or_init(random_token),
+        }
+    }
+}
+
+/// Gives a visitor a CSRF token cookie when a page renders a form, and every response security
+/// headers. Pages without forms (the home page for a visitor) set no cookie and cost no randomness.
 pub async fn csrf_and_headers(mut req: Request, next: Next) -> Response {
     let existing = cookie(req.headers(), CSRF_COOKIE).filter(|t| t.len() == 43);
     let secure = is_https(req.headers());
-    let token = existing.clone().unwrap_or_else(random_token);
-    req.extensions_mut().insert(CsrfToken(token.clone()));
+    let csrf = Arc::new(Csrf {
+        existing,
+        fresh: OnceLock::new(),
+    });
+    req.extensions_mut().insert(Arc::clone(&csrf));
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    if existing.is_none() {
+    if let Some(token) = csrf.fresh.get() {
         h.append(
             header::SET_COOKIE,
-            set_cookie(CSRF_COOKIE, &token, 60 * 60 * 24 * 30, secure),
+            set_cookie(CSRF_COOKIE, token, 60 * 60 * 24 * 30, secure),
         );
     }
     h.insert(
@@ -108,7 +127,7 @@ pub struct User {
 /// The request's context: the user (if logged in), the CSRF token, and whether it came over HTTPS.
 pub struct Ctx {
     pub user: Option<User>,
-    pub csrf: String,
+    csrf: Arc<Csrf>,
     pub secure: bool,
     origin_ok: bool,
 }
@@ -121,10 +140,13 @@ impl Ctx {
     /// Refuses a state-changing request whose form token does not match the cookie, or that
     /// another site's page sent.
     pub fn check_csrf(&self, submitted: &str) -> AppResult<()> {
-        let matches = submitted.len() == self.csrf.len()
+        // Only a token the visitor already holds counts: a fresh one was never in any form.
+        let expected = self.csrf.existing.as_deref().unwrap_or_default();
+        let matches = !expected.is_empty()
+            && submitted.len() == expected.len()
             && submitted
                 .bytes()
-                .zip(self.csrf.bytes())
+                .zip(expected.bytes())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0;
         if matches && self.origin_ok {
@@ -165,8 +187,8 @@ where
             .map_err(|_| AppError::Internal("state".into()))?;
         let csrf = parts
             .extensions
-            .get::<CsrfToken>()
-            .map(|t| t.0.clone())
+            .get::<Arc<Csrf>>()
+            .cloned()
             .unwrap_or_default();
         let mut user = None;
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
@@ -195,14 +217,21 @@ where
 /// What every page template needs for the layout.
 pub struct PageCtx {
     pub user: Option<User>,
-    pub csrf: String,
+    csrf: Arc<Csrf>,
+}
+
+impl PageCtx {
+    /// For forms. Templates call it, so only a page with a form hands out a token.
+    pub fn csrf(&self) -> &str {
+        self.csrf.token()
+    }
 }
 
 impl From<&Ctx> for PageCtx {
     fn from(c: &Ctx) -> Self {
         PageCtx {
             user: c.user.clone(),
-            csrf: c.csrf.clone(),
+            csrf: Arc::clone(&c.csrf),
         }
     }
 }

@@ -759,7 +759,11 @@ fn health_headers_errors_and_graceful_shutdown() {
         via_lb
             .extra_headers
             .push(("X-Forwarded-Proto".into(), "https".into()));
-        let secure = via_lb.get("/");
+        assert!(
+            via_lb.get("/").header("set-cookie").is_none(),
+            "a page without a form sets no cookie"
+        );
+        let secure = via_lb.get("/login");
         assert!(
             secure.header("set-cookie").unwrap().contains("Secure"),
             "Secure cookies behind an HTTPS load balancer"

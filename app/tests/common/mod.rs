@@ -251,7 +251,8 @@ impl Client {
 
     pub fn csrf(&mut self) -> String {
         if !self.cookies.contains_key("bs_csrf") {
-            self.get("/");
+            // A page with a form hands out the token, as a browser would get it.
+            self.get("/login");
         }
         self.cookies["bs_csrf"].clone()
     }
