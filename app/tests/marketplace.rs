@@ -784,3 +784,34 @@ fn health_headers_errors_and_graceful_shutdown() {
         .unwrap();
     assert!(app.wait().success(), "SIGTERM ends the server cleanly");
 }
+
+#[test]
+fn the_mysql_password_can_come_from_a_secrets_manager_json_secret() {
+    let Engine::Mysql(base) = engines().pop().expect("mysql engine") else {
+        panic!("the last engine is MySQL")
+    };
+    let db = TestDb::new(&Engine::Mysql(base.clone()));
+    // The URL without credentials, as the stack renders it; the secret as RDS stores it.
+    let (creds, host) = db
+        .url
+        .strip_prefix("mysql://")
+        .unwrap()
+        .split_once('@')
+        .unwrap();
+    let (user, password) = creds.split_once(':').unwrap();
+    let dir = TempDir::new("secret");
+    let secret = dir.0.join("db-secret.json");
+    std::fs::write(
+        &secret,
+        format!(r#"{{"username": "{user}", "password": "{password}"}}"#),
+    )
+    .unwrap();
+    let app = App::start(
+        &format!("mysql://{host}"),
+        &dir.0,
+        &[("BOOKSTORE_DB_SECRET_FILE", secret.to_str().unwrap())],
+    );
+    let mut c = app.client();
+    assert_eq!(c.register("Sec", "sec@example.com").status, 303);
+    assert_eq!(db.query_i64("SELECT COUNT(*) FROM users"), 1);
+}
