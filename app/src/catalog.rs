@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::money;
-use crate::web::{Ctx, PageCtx};
+use crate::web::{Ctx, PageCtx, percent_encode};
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -130,18 +130,6 @@ pub struct CatalogQuery {
     in_stock: Option<String>,
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// One page, newest first by id (ids only grow); one row more than a page tells if there is a next.
 async fn fetch_page(
     state: &AppState,
@@ -228,7 +216,7 @@ pub async fn list(
     };
     let mut query_suffix = String::new();
     if !q.is_empty() {
-        query_suffix.push_str(&format!("&q={}", url_encode(&q)));
+        query_suffix.push_str(&format!("&q={}", percent_encode(&q)));
     }
     if in_stock {
         query_suffix.push_str("&in_stock=1");

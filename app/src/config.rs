@@ -83,18 +83,11 @@ fn db_secret() -> Result<Option<(String, String)>, String> {
 fn with_credentials(url: &str, user: &str, password: &str) -> Result<String, String> {
     let rest = url.strip_prefix("mysql://").ok_or("not a mysql:// URL")?;
     let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
-    Ok(format!("mysql://{}:{}@{host}", enc(user), enc(password)))
+    Ok(format!(
+        "mysql://{}:{}@{host}",
+        crate::web::percent_encode(user),
+        crate::web::percent_encode(password)
+    ))
 }
 
 #[cfg(test)]

@@ -371,38 +371,31 @@ pub async fn ship(
         .into_response())
 }
 
-pub async fn mine(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {
+/// The orders the user bought (`sales` false) or sold (`sales` true), newest first.
+async fn order_list(state: &AppState, ctx: &Ctx, sales: bool) -> AppResult<OrdersPage> {
     let user = ctx.user()?;
-    release_expired(&state).await?;
+    release_expired(state).await?;
+    let whose = if sales { "b.seller_id" } else { "o.buyer_id" };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE o.buyer_id = ? ORDER BY o.id DESC LIMIT 500"
+        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE {whose} = ? ORDER BY o.id DESC LIMIT 500"
     )))
     .bind(user.id)
     .fetch_all(&state.db.pool)
     .await?;
     Ok(OrdersPage {
-        ctx: (&ctx).into(),
-        heading: "My orders",
+        ctx: ctx.into(),
+        heading: if sales { "My sales" } else { "My orders" },
         orders: rows.iter().map(OrderView::from_row).collect(),
-        sales: false,
+        sales,
     })
 }
 
+pub async fn mine(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {
+    order_list(&state, &ctx, false).await
+}
+
 pub async fn sales(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {
-    let user = ctx.user()?;
-    release_expired(&state).await?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE b.seller_id = ? ORDER BY o.id DESC LIMIT 500"
-    )))
-    .bind(user.id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    Ok(OrdersPage {
-        ctx: (&ctx).into(),
-        heading: "My sales",
-        orders: rows.iter().map(OrderView::from_row).collect(),
-        sales: true,
-    })
+    order_list(&state, &ctx, true).await
 }
 
 /// Cancels every unpaid order past its deadline and returns its copies. Safe on many replicas at once.

@@ -19,6 +19,19 @@ use crate::error::{AppError, AppResult};
 pub const SESSION_COOKIE: &str = "bs_session";
 pub const CSRF_COOKIE: &str = "bs_csrf";
 
+/// Percent-encodes everything but unreserved characters (RFC 3986), for URLs built by hand.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// 32 random bytes, URL-safe base64.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];

@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::load_balancer::{elb_tags, owned_key, tags_of};
-use super::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind, dep_id};
+use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
 use crate::plan::{Desired, Kind, ListenerAction, Spec};
 
 pub struct Listeners;
@@ -201,14 +201,7 @@ impl ResourceKind for Listeners {
                 o.owned = have.owned;
                 o
             })),
-            Err(e) => {
-                let e = AwsError::from(e);
-                if e.class == ErrorClass::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => gone_if_not_found(e.into()),
         }
     }
 

@@ -8,7 +8,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Tag,
 };
 
-use super::{AwsError, Budget, Cx, Deps, ErrorClass, Observed, ResourceKind, TAG_KEY, dep_id};
+use super::{
+    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
+};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct LoadBalancers;
@@ -189,14 +191,7 @@ impl ResourceKind for LoadBalancers {
                 o.owned = have.owned;
                 o
             })),
-            Err(e) => {
-                let e = AwsError::from(e);
-                if e.class == ErrorClass::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => gone_if_not_found(e.into()),
         }
     }
 

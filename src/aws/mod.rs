@@ -377,6 +377,15 @@ where
     }
 }
 
+/// A describe-by-id that fails with *.NotFound means the resource is gone.
+pub fn gone_if_not_found<T>(e: AwsError) -> Result<Option<T>, AwsError> {
+    if e.class == ErrorClass::NotFound {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
 /// Reads a tag value from an EC2 tag list.
 pub fn ec2_tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
     tags.iter()

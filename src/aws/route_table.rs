@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
 
-use super::vpc::gone_if_not_found;
-use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs};
+use super::{
+    AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct RouteTables;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetTypeEnum};
 
 use super::load_balancer::{elb_tags, owned_key, tags_of};
-use super::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind, dep_id};
+use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct TargetGroups;
@@ -101,14 +101,7 @@ impl ResourceKind for TargetGroups {
                 o.owned = have.owned;
                 o
             })),
-            Err(e) => {
-                let e = AwsError::from(e);
-                if e.class == ErrorClass::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => gone_if_not_found(e.into()),
         }
     }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
-use super::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind, ec2_tag, ec2_tag_pairs};
+use super::{
+    AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct Vpcs;
@@ -128,14 +130,5 @@ impl ResourceKind for Vpcs {
     async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
         cx.ec2.delete_vpc().vpc_id(&have.id).send().await?;
         Ok(())
-    }
-}
-
-/// A describe-by-id that fails with *.NotFound means the resource is gone.
-pub fn gone_if_not_found<T>(e: AwsError) -> Result<Option<T>, AwsError> {
-    if e.class == ErrorClass::NotFound {
-        Ok(None)
-    } else {
-        Err(e)
     }
 }
