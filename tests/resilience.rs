@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{ENV, Moto, TempDir};
@@ -36,6 +37,8 @@ fn sigkill_during_a_create_call_then_up_adopts_instead_of_duplicating() {
     moto.set_delays(0.0, 3.0);
     let mut up = moto
         .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_journal(dir.path(), r#""event":"intent","kind":"vpc""#);
@@ -83,6 +86,8 @@ fn sigkill_during_the_load_balancer_wait_then_up_resumes_and_down_cleans() {
     let dir = TempDir::new("kill-wait");
     let mut up = moto
         .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_journal(dir.path(), r#""event":"created","kind":"load-balancer""#);
@@ -319,6 +324,8 @@ fn a_second_run_on_the_same_environment_is_locked_out() {
     let dir = TempDir::new("lock");
     let mut first = moto
         .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_journal(dir.path(), r#""event":"intent""#);
@@ -336,6 +343,8 @@ fn a_second_run_on_the_same_environment_is_locked_out() {
             dir.path(),
             &["down", "--stack", "asg", "--env", ENV, "--yes"],
         )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
@@ -355,7 +364,7 @@ fn ctrl_c_stops_with_a_resume_hint_and_up_resumes() {
     let dir = TempDir::new("sigint");
     let up = moto
         .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
-        .stderr(std::process::Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for_journal(dir.path(), r#""event":"created","kind":"vpc""#);

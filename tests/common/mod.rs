@@ -246,6 +246,9 @@ pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub acm: aws_sdk_acm::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub asg: aws_sdk_autoscaling::Client,
 }
 
 impl Aws {
@@ -274,6 +277,9 @@ impl Aws {
             ec2: aws_sdk_ec2::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             acm: aws_sdk_acm::Client::new(&conf),
+            rds: aws_sdk_rds::Client::new(&conf),
+            efs: aws_sdk_efs::Client::new(&conf),
+            asg: aws_sdk_autoscaling::Client::new(&conf),
             rt,
         }
     }

@@ -7,9 +7,11 @@ its internals) before serving:
 * deletes that AWS refuses fail the same way: a security group referenced by another group's rule, by a
   network interface, an instance or a load balancer; a subnet with a load balancer, network interface or
   instance in it; detaching an internet gateway while a load balancer still maps public addresses in the
-  VPC; an ACM certificate used by a listener;
-* VPCs, subnets and load balancers stay pending/provisioning for --pending-seconds after creation, and
-  each Create*/Import*/Request* call can take --create-call-seconds;
+  VPC; an ACM certificate used by a listener; a DB subnet group a database uses; a database without
+  SkipFinalSnapshot or a final snapshot name; an Auto Scaling group with instances, without ForceDelete;
+* VPCs, subnets, load balancers, instances, images (CreateImage), DB instances, file systems and mount
+  targets stay pending/provisioning/creating for --pending-seconds after creation, and each
+  Create*/Import*/Request*/Run* call can take --create-call-seconds;
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
   and injected faults (POST/DELETE /_harness/faults), e.g. a throttling storm or an expired token.
 
@@ -67,6 +69,50 @@ def patch_pending_states():
                 _later(self, "state", "available")
 
         cls.__init__ = init
+
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.models.instances import Instance, InstanceState
+    from moto.efs.models import FileSystem, MountTarget
+    from moto.rds.models import DBInstance
+
+    instance_init = Instance.__init__
+
+    def instance_init_pending(self, *args, **kwargs):
+        instance_init(self, *args, **kwargs)
+        if PENDING_SECONDS > 0:
+            self._state = InstanceState("pending", 0)
+
+            def run():
+                if self._state.name == "pending":  # not stopped or terminated meanwhile
+                    self._state = InstanceState("running", 16)
+
+            timer = threading.Timer(PENDING_SECONDS, run)
+            timer.daemon = True
+            timer.start()
+
+    Instance.__init__ = instance_init_pending
+
+    for cls, attr in ((DBInstance, "status"), (FileSystem, "life_cycle_state"), (MountTarget, "life_cycle_state")):
+        original = cls.__init__
+
+        def init(self, *args, __original=original, __attr=attr, **kwargs):
+            __original(self, *args, **kwargs)
+            if PENDING_SECONDS > 0:
+                setattr(self, __attr, "creating")
+                _later(self, __attr, "available")
+
+        cls.__init__ = init
+
+    create_image = AmiBackend.create_image
+
+    def create_image_pending(self, *args, **kwargs):
+        ami = create_image(self, *args, **kwargs)
+        if PENDING_SECONDS > 0:
+            ami.state = "pending"
+            _later(ami, "state", "available")
+        return ami
+
+    AmiBackend.create_image = create_image_pending
 
     lb_init = FakeLoadBalancer.__init__
 
@@ -185,6 +231,56 @@ def patch_strict_deletes():
         return cert_delete(self, arn)
 
     AWSCertificateManagerBackend.delete_certificate = delete_certificate
+
+    from moto.autoscaling.exceptions import AutoscalingClientError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.rds.exceptions import InvalidParameterCombination, RDSClientError
+    from moto.rds.models import RDSBackend
+
+    class GroupInUse(AutoscalingClientError):
+        code = "ResourceInUse"
+        message = (
+            "You cannot delete an AutoScalingGroup while there are instances or pending Spot "
+            "instance request(s) still in the group."
+        )
+
+    asg_delete = AutoScalingResponse.delete_auto_scaling_group
+
+    def delete_auto_scaling_group(self):
+        name = self._get_param("AutoScalingGroupName")
+        force = str(self._get_param("ForceDelete") or "false").lower() == "true"
+        group = self.autoscaling_backend.autoscaling_groups.get(name)
+        if group is not None and not force and group.instance_states:
+            raise GroupInUse()
+        return asg_delete(self)
+
+    AutoScalingResponse.delete_auto_scaling_group = delete_auto_scaling_group
+
+    subnet_group_delete = RDSBackend.delete_subnet_group
+
+    def delete_subnet_group(self, subnet_name):
+        for db in self.databases.values():
+            # moto keeps the name behind a write-only property.
+            if getattr(db, "_db_subnet_group_name", None) == subnet_name:
+                raise RDSClientError(
+                    "InvalidDBSubnetGroupStateFault",
+                    f"Cannot delete the subnet group '{subnet_name}' because at least one database instance: "
+                    f"{db.db_instance_identifier} is still using it.",
+                )
+        return subnet_group_delete(self, subnet_name)
+
+    RDSBackend.delete_subnet_group = delete_subnet_group
+
+    db_delete = RDSBackend.delete_db_instance
+
+    def delete_db_instance(self, db_instance_identifier, final_db_snapshot_identifier=None, skip_final_snapshot=False, **kwargs):
+        if not skip_final_snapshot and not final_db_snapshot_identifier:
+            raise InvalidParameterCombination(
+                "FinalDBSnapshotIdentifier is required unless SkipFinalSnapshot is specified."
+            )
+        return db_delete(self, db_instance_identifier, final_db_snapshot_identifier, skip_final_snapshot, **kwargs)
+
+    RDSBackend.delete_db_instance = delete_db_instance
 
 
 # ---------------------------------------------------------------------------------------------

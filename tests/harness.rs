@@ -1,0 +1,281 @@
+//! The test world itself: the harness must refuse what AWS refuses and keep new resources pending
+//! for the resources the asg stack's second half uses (databases, file systems, instances, images,
+//! Auto Scaling groups), or tests against it prove little.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use common::Moto;
+
+const PENDING: f64 = 2.0;
+
+#[test]
+fn slow_creations_and_strict_deletes_for_databases_file_systems_instances_and_groups() {
+    let moto = Moto::start(PENDING);
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let vpc = aws
+            .ec2
+            .create_vpc()
+            .cidr_block("10.50.0.0/16")
+            .send()
+            .await
+            .unwrap();
+        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let mut subnets = Vec::new();
+        for (cidr, zone) in [
+            ("10.50.1.0/24", "us-east-1a"),
+            ("10.50.2.0/24", "us-east-1b"),
+        ] {
+            let s = aws
+                .ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(cidr)
+                .availability_zone(zone)
+                .send()
+                .await
+                .unwrap();
+            subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+        }
+
+        aws.rds
+            .create_db_subnet_group()
+            .db_subnet_group_name("db-net")
+            .db_subnet_group_description("d")
+            .set_subnet_ids(Some(subnets.clone()))
+            .send()
+            .await
+            .unwrap();
+        aws.rds
+            .create_db_instance()
+            .db_instance_identifier("shop-db")
+            .engine("mysql")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("admin")
+            .manage_master_user_password(true)
+            .db_subnet_group_name("db-net")
+            .send()
+            .await
+            .unwrap();
+        let fs = aws
+            .efs
+            .create_file_system()
+            .creation_token("shop-fs")
+            .encrypted(true)
+            .send()
+            .await
+            .unwrap();
+        let fs_id = fs.file_system_id().to_string();
+        assert_eq!(fs.life_cycle_state().as_str(), "creating");
+        let mt = aws
+            .efs
+            .create_mount_target()
+            .file_system_id(&fs_id)
+            .subnet_id(&subnets[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mt.life_cycle_state().as_str(), "creating");
+        let images = aws
+            .ec2
+            .describe_images()
+            .owners("amazon")
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("name")
+                    .values("al2023-ami-2023*-x86_64")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let ami = images.images()[0].image_id().unwrap().to_string();
+        let run = aws
+            .ec2
+            .run_instances()
+            .image_id(&ami)
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&subnets[0])
+            .send()
+            .await
+            .unwrap();
+        let instance = run.instances()[0].instance_id().unwrap().to_string();
+        let state = |out: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput| {
+            out.reservations()[0].instances()[0]
+                .state()
+                .unwrap()
+                .name()
+                .unwrap()
+                .as_str()
+                .to_string()
+        };
+        assert_eq!(
+            state(
+                &aws.ec2
+                    .describe_instances()
+                    .instance_ids(&instance)
+                    .send()
+                    .await
+                    .unwrap()
+            ),
+            "pending"
+        );
+        let image = aws
+            .ec2
+            .create_image()
+            .instance_id(&instance)
+            .name("baked")
+            .send()
+            .await
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .to_string();
+        let image_state = || async {
+            aws.ec2
+                .describe_images()
+                .image_ids(&image)
+                .send()
+                .await
+                .unwrap()
+                .images()[0]
+                .state()
+                .unwrap()
+                .as_str()
+                .to_string()
+        };
+        assert_eq!(image_state().await, "pending");
+        let db_status = || async {
+            aws.rds
+                .describe_db_instances()
+                .db_instance_identifier("shop-db")
+                .send()
+                .await
+                .unwrap()
+                .db_instances()[0]
+                .db_instance_status()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(db_status().await, "creating");
+
+        // Deletes AWS refuses.
+        let e = aws
+            .rds
+            .delete_db_subnet_group()
+            .db_subnet_group_name("db-net")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("InvalidDBSubnetGroupStateFault"));
+        let e = aws
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier("shop-db")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("InvalidParameterCombination"));
+        let e = aws
+            .ec2
+            .delete_subnet()
+            .subnet_id(&subnets[0])
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some("DependencyViolation"),
+            "an instance and a mount target are in it"
+        );
+
+        tokio::time::sleep(Duration::from_secs_f64(PENDING + 1.0)).await;
+        assert_eq!(db_status().await, "available");
+        assert_eq!(image_state().await, "available");
+        assert_eq!(
+            state(
+                &aws.ec2
+                    .describe_instances()
+                    .instance_ids(&instance)
+                    .send()
+                    .await
+                    .unwrap()
+            ),
+            "running"
+        );
+        let fs = aws
+            .efs
+            .describe_file_systems()
+            .file_system_id(&fs_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            fs.file_systems()[0].life_cycle_state().as_str(),
+            "available"
+        );
+
+        // An Auto Scaling group with instances is deleted only with ForceDelete.
+        aws.ec2
+            .create_launch_template()
+            .launch_template_name("lt")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(&image)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        aws.asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name("group")
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_name("lt")
+                    .build(),
+            )
+            .min_size(1)
+            .max_size(2)
+            .desired_capacity(1)
+            .vpc_zone_identifier(subnets.join(","))
+            .send()
+            .await
+            .unwrap();
+        let e = aws
+            .asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name("group")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("ResourceInUse"));
+        aws.asg
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name("group")
+            .force_delete(true)
+            .send()
+            .await
+            .unwrap();
+        aws.rds
+            .delete_db_instance()
+            .db_instance_identifier("shop-db")
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .unwrap();
+        aws.rds
+            .delete_db_subnet_group()
+            .db_subnet_group_name("db-net")
+            .send()
+            .await
+            .unwrap();
+    });
+}
