@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::AppState;
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
-use crate::web::{Ctx, PageCtx, SESSION_COOKIE, random_token, set_cookie, token_hash};
+use crate::web::{Ctx, PageCtx, SESSION_COOKIE, field, random_token, set_cookie, token_hash};
 
 pub const MIN_PASSWORD: usize = 10;
 const SESSION_SECS: i64 = 60 * 60 * 24 * 14;
@@ -59,10 +59,6 @@ pub async fn login_form(ctx: Ctx) -> impl IntoResponse {
         error: None,
         email: String::new(),
     }
-}
-
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
-    form.get(name).map(String::as_str).unwrap_or("").trim()
 }
 
 fn valid_email(e: &str) -> bool {

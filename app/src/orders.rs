@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -18,7 +17,7 @@ use crate::catalog::parse_id;
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
 use crate::money;
-use crate::web::{Ctx, PageCtx};
+use crate::web::{Ctx, PageCtx, field};
 
 const MAX_QUANTITY: i64 = 100;
 const METHODS: &[&str] = &["card", "paypal", "bank_transfer"];
@@ -122,10 +121,6 @@ struct OrdersPage {
     heading: &'static str,
     orders: Vec<OrderView>,
     sales: bool,
-}
-
-fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
-    form.get(name).map(String::as_str).unwrap_or("").trim()
 }
 
 pub async fn buy(
@@ -364,11 +359,7 @@ pub async fn ship(
             order.status_label
         )));
     }
-    Ok((
-        StatusCode::SEE_OTHER,
-        [(axum::http::header::LOCATION, format!("/orders/{id}"))],
-    )
-        .into_response())
+    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
 }
 
 /// The orders the user bought (`sales` false) or sold (`sales` true), newest first.

@@ -17,7 +17,7 @@ use crate::catalog::{BOOK_COLUMNS, BookView, parse_id};
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
 use crate::money;
-use crate::web::{Ctx, PageCtx, random_token};
+use crate::web::{Ctx, PageCtx, field, random_token};
 
 #[derive(Default)]
 pub struct BookForm {
@@ -312,7 +312,7 @@ pub async fn delete(
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    ctx.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    ctx.check_csrf(field(&form, "csrf"))?;
     let book = own_book(&state, &ctx, id).await?;
     let orders: i64 = sqlx::query("SELECT COUNT(*) FROM orders WHERE book_id = ?")
         .bind(id)

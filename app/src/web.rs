@@ -1,6 +1,7 @@
 //! What every request shares: the CSRF cookie and security headers (a middleware), and `Ctx`, the
 //! extractor that knows who is logged in (a database lookup only when a session cookie is sent).
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, FromRequestParts, Request, State};
@@ -18,6 +19,11 @@ use crate::error::{AppError, AppResult};
 
 pub const SESSION_COOKIE: &str = "bs_session";
 pub const CSRF_COOKIE: &str = "bs_csrf";
+
+/// A trimmed form field, empty when absent.
+pub fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map(String::as_str).unwrap_or("").trim()
+}
 
 /// Percent-encodes everything but unreserved characters (RFC 3986), for URLs built by hand.
 pub fn percent_encode(s: &str) -> String {
