@@ -19,8 +19,8 @@ export BOOKSTORE_STATE_DIR="$(mktemp -d)"
 calls() { curl -s "$url/_harness/calls" | .venv/bin/python -c '
 import json, re, sys
 calls = json.load(sys.stdin)
-mutating = [c for c in calls if not re.match(r"(Describe|List|Get)", c["action"])]
-delayed = [c for c in calls if re.match(r"(Create|Import|Request|Run|Allocate)", c["action"])]
+mutating = [c for c in calls if not re.match(r"(Describe|List|Get|GET |HEAD )", c["action"])]
+delayed = [c for c in calls if re.match(r"(Create|Import|Request|Run|Allocate|POST |PUT )", c["action"])]
 print(len(calls), len(mutating), len(delayed))'; }
 reset() { curl -s -X DELETE "$url/_harness/calls" >/dev/null; }
 
@@ -28,7 +28,7 @@ start=$(date +%s.%N)
 "$bin" up --stack asg --env bench >/dev/null 2>&1
 wall=$(python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$(date +%s.%N)" "$start")
 read -r total mutating delayed <<<"$(calls)"
-pending=4   # the VPC, two subnets and the load balancer also stay pending DELAY seconds
+pending=8   # the VPC, two subnets, the load balancer, the database, the file system and two mount targets stay pending DELAY seconds
 sum=$(( (delayed + pending) * DELAY ))
 printf 'up: wall %.1f s; delays one after another: %d s (%d delayed create calls + %d pending resources, %s s each)\n' "$wall" "$sum" "$delayed" "$pending" "$DELAY"
 echo "up: $total API calls ($mutating mutating)"

@@ -463,6 +463,8 @@ async fn outputs(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error>
             Kind::TargetGroup,
             Kind::Certificate,
             Kind::Listener,
+            Kind::Database,
+            Kind::FileSystem,
         ],
     )
     .await?;
@@ -497,6 +499,13 @@ fn outputs_of(config: &Config, observed: &[Observed]) -> BTreeMap<String, String
             out.insert(name.into(), o.id.clone());
         }
     }
+    if let Some(db) = by_key("db") {
+        out.insert("db_endpoint".into(), db.attr("endpoint").to_string());
+        out.insert("db_secret_arn".into(), db.attr("secret_arn").to_string());
+    }
+    if let Some(fs) = by_key("efs") {
+        out.insert("file_system_id".into(), fs.id.clone());
+    }
     let subnets: Vec<&str> = observed
         .iter()
         .filter(|o| o.kind == Kind::Subnet)
@@ -508,6 +517,7 @@ fn outputs_of(config: &Config, observed: &[Observed]) -> BTreeMap<String, String
     if config.stack.tls.mode == TlsMode::SelfSigned && out.contains_key("url") {
         out.insert("note".into(), "the certificate is self-signed: browsers warn until you use tls.mode acm with your own domain".into());
     }
+    out.retain(|_, v| !v.is_empty());
     out
 }
 

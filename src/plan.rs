@@ -20,6 +20,10 @@ pub enum Kind {
     LoadBalancer,
     TargetGroup,
     Listener,
+    DbSubnetGroup,
+    Database,
+    FileSystem,
+    MountTarget,
 }
 
 impl Kind {
@@ -33,6 +37,10 @@ impl Kind {
         Kind::LoadBalancer,
         Kind::TargetGroup,
         Kind::Listener,
+        Kind::DbSubnetGroup,
+        Kind::Database,
+        Kind::FileSystem,
+        Kind::MountTarget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +54,10 @@ impl Kind {
             Kind::LoadBalancer => "load-balancer",
             Kind::TargetGroup => "target-group",
             Kind::Listener => "listener",
+            Kind::DbSubnetGroup => "db-subnet-group",
+            Kind::Database => "database",
+            Kind::FileSystem => "file-system",
+            Kind::MountTarget => "mount-target",
         }
     }
 
@@ -54,13 +66,23 @@ impl Kind {
     /// resource found by tags alone) and runs independent kinds in parallel.
     pub fn teardown_after(self) -> &'static [Kind] {
         match self {
-            Kind::Listener => &[],
+            Kind::Listener | Kind::Database | Kind::MountTarget => &[],
             Kind::LoadBalancer => &[Kind::Listener],
             Kind::TargetGroup | Kind::Certificate => &[Kind::Listener, Kind::LoadBalancer],
-            // A load balancer holds network interfaces in the subnets and its security group, and
-            // maps public addresses that keep the internet gateway attached.
-            Kind::SecurityGroup | Kind::InternetGateway | Kind::RouteTable => &[Kind::LoadBalancer],
-            Kind::Subnet => &[Kind::LoadBalancer, Kind::RouteTable],
+            Kind::DbSubnetGroup => &[Kind::Database],
+            Kind::FileSystem => &[Kind::MountTarget],
+            // A load balancer, a database and a mount target hold network interfaces in the subnets
+            // and their security groups; the load balancer also maps public addresses that keep the
+            // internet gateway attached.
+            Kind::SecurityGroup => &[Kind::LoadBalancer, Kind::Database, Kind::MountTarget],
+            Kind::InternetGateway | Kind::RouteTable => &[Kind::LoadBalancer],
+            Kind::Subnet => &[
+                Kind::LoadBalancer,
+                Kind::RouteTable,
+                Kind::Database,
+                Kind::DbSubnetGroup,
+                Kind::MountTarget,
+            ],
             Kind::Vpc => &[
                 Kind::Subnet,
                 Kind::SecurityGroup,
@@ -131,6 +153,26 @@ pub enum Spec {
         port: u16,
         health_check_path: String,
     },
+    DbSubnetGroup {
+        subnets: Vec<String>,
+    },
+    Database {
+        subnet_group: String,
+        security_group: String,
+        engine_version: String,
+        instance_class: String,
+        storage_gb: u32,
+        storage_type: String,
+        backup_retention_days: u32,
+        multi_az: bool,
+        final_snapshot: bool,
+    },
+    FileSystem,
+    MountTarget {
+        file_system: String,
+        subnet: String,
+        security_group: String,
+    },
     Listener {
         load_balancer: String,
         port: u16,
@@ -144,7 +186,18 @@ impl Spec {
     /// The keys of the resources this one needs to exist first.
     pub fn dependencies(&self) -> Vec<String> {
         let mut deps: Vec<String> = match self {
-            Spec::Vpc { .. } => vec![],
+            Spec::Vpc { .. } | Spec::FileSystem => vec![],
+            Spec::DbSubnetGroup { subnets } => subnets.clone(),
+            Spec::Database {
+                subnet_group,
+                security_group,
+                ..
+            } => vec![subnet_group.clone(), security_group.clone()],
+            Spec::MountTarget {
+                file_system,
+                subnet,
+                security_group,
+            } => vec![file_system.clone(), subnet.clone(), security_group.clone()],
             Spec::Subnet { vpc, .. }
             | Spec::InternetGateway { vpc }
             | Spec::TargetGroup { vpc, .. } => {
@@ -330,6 +383,45 @@ impl Plan {
                         }],
                     },
                 );
+            }
+            if let Some(db) = &stack.database {
+                add(
+                    "db-subnets",
+                    Kind::DbSubnetGroup,
+                    Spec::DbSubnetGroup {
+                        subnets: subnets.clone(),
+                    },
+                );
+                add(
+                    "db",
+                    Kind::Database,
+                    Spec::Database {
+                        subnet_group: "db-subnets".into(),
+                        security_group: "sg-db".into(),
+                        engine_version: db.engine_version.clone(),
+                        instance_class: db.instance_class.clone(),
+                        storage_gb: db.storage_gb,
+                        storage_type: db.storage_type.clone(),
+                        backup_retention_days: db.backup_retention_days,
+                        multi_az: db.multi_az,
+                        final_snapshot: db.final_snapshot,
+                    },
+                );
+            }
+            if stack.file_system.is_some() {
+                add("efs", Kind::FileSystem, Spec::FileSystem);
+                for subnet in &subnets {
+                    let key = format!("efs-mount-{}", subnet.trim_start_matches("subnet-"));
+                    add(
+                        &key,
+                        Kind::MountTarget,
+                        Spec::MountTarget {
+                            file_system: "efs".into(),
+                            subnet: subnet.clone(),
+                            security_group: "sg-efs".into(),
+                        },
+                    );
+                }
             }
             let lb = stack
                 .load_balancer

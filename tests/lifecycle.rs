@@ -23,7 +23,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         plan.stdout, plan.stderr
     );
     assert!(
-        plan.stdout.contains("Plan: 14 to create"),
+        plan.stdout.contains("Plan: 19 to create"),
         "{}",
         plan.stdout
     );
@@ -42,7 +42,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
     let result = up.json();
     assert_eq!(
         result["summary"]["created"].as_array().unwrap().len(),
-        14,
+        19,
         "{result}"
     );
     let url = result["outputs"]["url"].as_str().unwrap();
@@ -254,6 +254,71 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
             "{:?}",
             cert.subject_alternative_names()
         );
+        // Database: encrypted, private, only in the database group, password managed by RDS.
+        let dbs = aws
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier("bs-t-asg-db")
+            .send()
+            .await
+            .unwrap();
+        let db = &dbs.db_instances()[0];
+        assert_eq!(db.storage_encrypted(), Some(true));
+        assert_eq!(db.publicly_accessible(), Some(false));
+        let db_groups: Vec<&str> = db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .collect();
+        assert_eq!(db_groups, [by_key("sg-db").group_id().unwrap()]);
+        assert!(
+            db.master_user_secret()
+                .and_then(|s| s.secret_arn())
+                .is_some_and(|a| a.contains(":secret:")),
+            "RDS manages the password"
+        );
+        assert_eq!(
+            db.db_subnet_group().and_then(|g| g.db_subnet_group_name()),
+            Some("bs-t-asg-db-subnets")
+        );
+        assert_eq!(db.db_subnet_group().unwrap().subnets().len(), 2);
+        // File system: encrypted, one mount target per subnet, only in the file system group.
+        let filesystems = aws.efs.describe_file_systems().send().await.unwrap();
+        let fs = &filesystems.file_systems()[0];
+        assert_eq!(fs.encrypted(), Some(true));
+        let mounts = aws
+            .efs
+            .describe_mount_targets()
+            .file_system_id(fs.file_system_id())
+            .send()
+            .await
+            .unwrap();
+        let mut mount_subnets: Vec<&str> = mounts
+            .mount_targets()
+            .iter()
+            .map(|m| m.subnet_id())
+            .collect();
+        mount_subnets.sort();
+        let mut our_subnets: Vec<&str> = subnets
+            .subnets()
+            .iter()
+            .map(|s| s.subnet_id().unwrap())
+            .collect();
+        our_subnets.sort();
+        assert_eq!(mount_subnets, our_subnets);
+        for m in mounts.mount_targets() {
+            let groups = aws
+                .efs
+                .describe_mount_target_security_groups()
+                .mount_target_id(m.mount_target_id())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                groups.security_groups(),
+                [by_key("sg-efs").group_id().unwrap().to_string()]
+            );
+        }
         let tags = aws
             .elb
             .describe_tags()
@@ -295,7 +360,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         .ok()
         .json();
     let resources = status["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 14);
+    assert_eq!(resources.len(), 19);
     assert!(
         resources
             .iter()
@@ -308,6 +373,16 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         .ok()
         .stdout;
     assert!(outputs.contains(&format!("url = {url}")), "{outputs}");
+    for name in [
+        "db_endpoint = bs-t-asg-db.",
+        "db_secret_arn = arn:aws:secretsmanager:",
+        "file_system_id = fs-",
+    ] {
+        assert!(
+            outputs.contains(name),
+            "{name} missing from the outputs:\n{outputs}"
+        );
+    }
 
     // Without a terminal, down needs --yes and deletes nothing without it.
     let refused = moto.run(dir.path(), &["down", "--stack", "asg", "--env", ENV]);
@@ -322,7 +397,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         )
         .ok();
     assert!(
-        down.stdout.contains("Deleted 14 resources"),
+        down.stdout.contains("Deleted 19 resources"),
         "{}\n{}",
         down.stdout,
         down.stderr
@@ -360,7 +435,7 @@ fn down_from_another_directory_without_a_journal_removes_everything() {
         )
         .ok();
     assert!(
-        down.stdout.contains("Deleted 14 resources"),
+        down.stdout.contains("Deleted 19 resources"),
         "{}\n{}",
         down.stdout,
         down.stderr

@@ -145,7 +145,7 @@ fn a_throttling_storm_is_retried_with_backoff() {
     let up = moto
         .run(dir.path(), &["up", "--stack", "asg", "--env", ENV])
         .ok();
-    assert!(up.stdout.contains("14 created"), "{}", up.stdout);
+    assert!(up.stdout.contains("19 created"), "{}", up.stdout);
     assert_eq!(
         moto.count("CreateLoadBalancer"),
         3,

@@ -3,6 +3,8 @@
 //! `ResourceKind` trait.
 
 mod certificate;
+mod database;
+mod file_system;
 mod internet_gateway;
 mod listener;
 mod load_balancer;
@@ -70,6 +72,8 @@ pub struct Cx {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub acm: aws_sdk_acm::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
     pub sts: aws_sdk_sts::Client,
     pub owner: Owner,
 }
@@ -110,6 +114,8 @@ impl Cx {
             ec2: aws_sdk_ec2::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             acm: aws_sdk_acm::Client::new(&conf),
+            rds: aws_sdk_rds::Client::new(&conf),
+            efs: aws_sdk_efs::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             owner,
         }
@@ -259,6 +265,10 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
         Kind::LoadBalancer => &load_balancer::LoadBalancers,
         Kind::TargetGroup => &target_group::TargetGroups,
         Kind::Listener => &listener::Listeners,
+        Kind::DbSubnetGroup => &database::DbSubnetGroups,
+        Kind::Database => &database::Databases,
+        Kind::FileSystem => &file_system::FileSystems,
+        Kind::MountTarget => &file_system::MountTargets,
     }
 }
 
@@ -324,7 +334,9 @@ impl AwsError {
             Some(c)
                 if c == "DependencyViolation"
                     || c.starts_with("ResourceInUse")
-                    || c.ends_with("InUse") =>
+                    || c.ends_with("InUse")
+                    || c == "InvalidDBSubnetGroupStateFault"
+                    || c == "InvalidDBInstanceState" =>
             {
                 ErrorClass::Dependency
             }

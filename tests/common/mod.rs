@@ -151,7 +151,9 @@ impl Moto {
             .into_iter()
             .map(|(_, a)| a)
             .filter(|a| {
-                !(a.starts_with("Describe") || a.starts_with("List") || a.starts_with("Get"))
+                !["Describe", "List", "Get", "GET ", "HEAD "]
+                    .iter()
+                    .any(|read| a.starts_with(read))
             })
             .collect()
     }
@@ -398,9 +400,62 @@ impl Aws {
         })
     }
 
+    /// Databases, DB subnet groups, file systems and mount targets that still exist.
+    pub fn rds_and_efs(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut left = Vec::new();
+            for d in self
+                .rds
+                .describe_db_instances()
+                .send()
+                .await
+                .unwrap()
+                .db_instances()
+            {
+                left.push(format!("db {}", d.db_instance_identifier().unwrap()));
+            }
+            for g in self
+                .rds
+                .describe_db_subnet_groups()
+                .send()
+                .await
+                .unwrap()
+                .db_subnet_groups()
+            {
+                left.push(format!(
+                    "db-subnet-group {}",
+                    g.db_subnet_group_name().unwrap()
+                ));
+            }
+            for f in self
+                .efs
+                .describe_file_systems()
+                .send()
+                .await
+                .unwrap()
+                .file_systems()
+            {
+                left.push(format!("efs {}", f.file_system_id()));
+                for m in self
+                    .efs
+                    .describe_mount_targets()
+                    .file_system_id(f.file_system_id())
+                    .send()
+                    .await
+                    .unwrap()
+                    .mount_targets()
+                {
+                    left.push(format!("mount-target {}", m.mount_target_id()));
+                }
+            }
+            left
+        })
+    }
+
     pub fn everything(&self, env: &str) -> Vec<String> {
         let mut all = self.tagged_ec2(env);
         all.extend(self.elb_and_acm());
+        all.extend(self.rds_and_efs());
         all
     }
 }

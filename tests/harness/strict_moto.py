@@ -37,7 +37,7 @@ from moto.moto_server.werkzeug_app import (
 
 PENDING_SECONDS = 0.0
 CREATE_CALL_SECONDS = 0.0
-MUTATING = re.compile(r"^(Create|Import|Request|Run|Allocate)")
+MUTATING = re.compile(r"^(Create|Import|Request|Run|Allocate|POST |PUT )")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,376 @@
+//! RDS MySQL: the DB subnet group over the stack's subnets, and the database itself. Storage
+//! encrypted, not publicly accessible, only in the database security group, Enhanced Monitoring off
+//! (the Learner Lab forbids it), and the master password generated and kept by RDS in Secrets
+//! Manager: no password ever passes through bookstore, its journal or user-data.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::Tag;
+
+use super::{
+    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
+};
+use crate::plan::{Desired, Kind, Spec};
+
+pub struct DbSubnetGroups;
+pub struct Databases;
+
+fn rds_tags(cx: &Cx, want: &Desired) -> Vec<Tag> {
+    cx.owner
+        .tags(&want.key, &want.name)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Whether `down` takes a final snapshot: decided by the stack at creation, kept in a tag so that a
+/// `down` without the stack file (a CI job) honours it.
+const TAG_FINAL_SNAPSHOT: &str = "bookstore:final-snapshot";
+
+/// The plan key and the final-snapshot choice when the RDS resource with this ARN carries this
+/// owner's tags.
+async fn owned(cx: &Cx, arn: &str) -> Result<Option<(String, bool)>, AwsError> {
+    let out = cx
+        .rds
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await?;
+    let tags: Vec<(&str, &str)> = out
+        .tag_list()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    let value = |key: &str| {
+        tags.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    Ok(cx.owner.owns(tags.iter().copied()).then(|| {
+        (
+            value(TAG_KEY).unwrap_or_default(),
+            value(TAG_FINAL_SNAPSHOT).as_deref() == Some("true"),
+        )
+    }))
+}
+
+fn read_group(g: &aws_sdk_rds::types::DbSubnetGroup, key: &str) -> Observed {
+    let mut o = Observed::new(
+        Kind::DbSubnetGroup,
+        key,
+        g.db_subnet_group_name().unwrap_or_default(),
+    );
+    o.name = o.id.clone();
+    o.state = g.subnet_group_status().unwrap_or_default().to_lowercase();
+    let mut subnets: Vec<&str> = g
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .collect();
+    subnets.sort();
+    o.facts.insert("subnets".into(), subnets.join(","));
+    o.attrs.insert(
+        "arn".into(),
+        g.db_subnet_group_arn().unwrap_or_default().to_string(),
+    );
+    o
+}
+
+fn wanted_subnets(want: &Desired, deps: &Deps) -> Vec<String> {
+    let Spec::DbSubnetGroup { subnets } = &want.spec else {
+        unreachable!("db subnet group spec")
+    };
+    let mut ids: Vec<String> = subnets
+        .iter()
+        .map(|k| dep_id(deps, k).to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[async_trait]
+impl ResourceKind for DbSubnetGroups {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let groups: Vec<_> = cx
+            .rds
+            .describe_db_subnet_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?;
+        let mut found = Vec::new();
+        for g in &groups {
+            if let Some((key, _)) = owned(cx, g.db_subnet_group_arn().unwrap_or_default()).await? {
+                found.push(read_group(g, &key));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.db_subnet_groups().first().map(|g| Observed {
+                owned: have.owned,
+                ..read_group(g, &have.key)
+            })),
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let out = cx
+            .rds
+            .create_db_subnet_group()
+            .db_subnet_group_name(&want.name)
+            .db_subnet_group_description("bookstore database subnets, one per availability zone")
+            .set_subnet_ids(Some(wanted_subnets(want, deps)))
+            .set_tags(Some(rds_tags(cx, want)))
+            .send()
+            .await?;
+        let g = out
+            .db_subnet_group()
+            .ok_or_else(|| AwsError::other("CreateDBSubnetGroup returned nothing"))?;
+        Ok(read_group(g, &want.key))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        BTreeMap::from([("subnets".into(), wanted_subnets(want, deps).join(","))])
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        cx.rds
+            .modify_db_subnet_group()
+            .db_subnet_group_name(&have.id)
+            .set_subnet_ids(Some(wanted_subnets(want, deps)))
+            .send()
+            .await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        cx.rds
+            .delete_db_subnet_group()
+            .db_subnet_group_name(&have.id)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+fn read_db(d: &aws_sdk_rds::types::DbInstance, key: &str, final_snapshot: bool) -> Observed {
+    let mut o = Observed::new(
+        Kind::Database,
+        key,
+        d.db_instance_identifier().unwrap_or_default(),
+    );
+    o.name = o.id.clone();
+    o.state = d.db_instance_status().unwrap_or_default().to_string();
+    o.ready = o.state == "available";
+    if let Some(e) = d.endpoint() {
+        o.attrs.insert(
+            "endpoint".into(),
+            format!(
+                "{}:{}",
+                e.address().unwrap_or_default(),
+                e.port().unwrap_or(3306)
+            ),
+        );
+    }
+    if let Some(s) = d.master_user_secret() {
+        o.attrs.insert(
+            "secret_arn".into(),
+            s.secret_arn().unwrap_or_default().to_string(),
+        );
+    }
+    o.attrs.insert(
+        "arn".into(),
+        d.db_instance_arn().unwrap_or_default().to_string(),
+    );
+    let mut groups: Vec<&str> = d
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    groups.sort();
+    o.facts.insert(
+        "instance_class".into(),
+        d.db_instance_class().unwrap_or_default().to_string(),
+    );
+    o.facts.insert(
+        "storage_gb".into(),
+        d.allocated_storage().unwrap_or_default().to_string(),
+    );
+    o.facts.insert(
+        "encrypted".into(),
+        d.storage_encrypted().unwrap_or(false).to_string(),
+    );
+    o.facts.insert(
+        "public".into(),
+        d.publicly_accessible().unwrap_or(false).to_string(),
+    );
+    o.facts.insert("security_groups".into(), groups.join(","));
+    o.facts.insert(
+        "managed_password".into(),
+        d.master_user_secret().is_some().to_string(),
+    );
+    o.attrs
+        .insert("final_snapshot".into(), final_snapshot.to_string());
+    o
+}
+
+#[async_trait]
+impl ResourceKind for Databases {
+    fn budget(&self) -> Budget {
+        // RDS MySQL takes 5-15 minutes to create; Terraform gives it 40.
+        Budget {
+            ready: Duration::from_secs(2400),
+            poll_max: Duration::from_secs(30),
+        }
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let dbs: Vec<_> = cx
+            .rds
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?;
+        let mut found = Vec::new();
+        for d in &dbs {
+            if let Some((key, final_snapshot)) =
+                owned(cx, d.db_instance_arn().unwrap_or_default()).await?
+            {
+                found.push(read_db(d, &key, final_snapshot));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.db_instances().first().map(|d| Observed {
+                owned: have.owned,
+                ..read_db(d, &have.key, have.attr("final_snapshot") == "true")
+            })),
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::Database {
+            subnet_group,
+            security_group,
+            engine_version,
+            instance_class,
+            storage_gb,
+            storage_type,
+            backup_retention_days,
+            multi_az,
+            final_snapshot,
+        } = &want.spec
+        else {
+            unreachable!("database spec")
+        };
+        let out = cx
+            .rds
+            .create_db_instance()
+            .db_instance_identifier(&want.name)
+            .engine("mysql")
+            .engine_version(engine_version)
+            .db_instance_class(instance_class)
+            .allocated_storage(*storage_gb as i32)
+            .storage_type(storage_type)
+            .storage_encrypted(true)
+            .publicly_accessible(false)
+            .db_subnet_group_name(dep_id(deps, subnet_group))
+            .vpc_security_group_ids(dep_id(deps, security_group))
+            .master_username("bookstore")
+            .manage_master_user_password(true)
+            .db_name("bookstore")
+            .backup_retention_period(*backup_retention_days as i32)
+            .multi_az(*multi_az)
+            .monitoring_interval(0)
+            .copy_tags_to_snapshot(true)
+            .deletion_protection(false)
+            .set_tags(Some(rds_tags(cx, want)))
+            .tags(
+                Tag::builder()
+                    .key(TAG_FINAL_SNAPSHOT)
+                    .value(final_snapshot.to_string())
+                    .build(),
+            )
+            .send()
+            .await?;
+        let d = out
+            .db_instance()
+            .ok_or_else(|| AwsError::other("CreateDBInstance returned nothing"))?;
+        Ok(read_db(d, &want.key, *final_snapshot))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::Database {
+            security_group,
+            instance_class,
+            storage_gb,
+            ..
+        } = &want.spec
+        else {
+            unreachable!("database spec")
+        };
+        BTreeMap::from([
+            ("instance_class".into(), instance_class.clone()),
+            ("storage_gb".into(), storage_gb.to_string()),
+            ("encrypted".into(), "true".into()),
+            ("public".into(), "false".into()),
+            (
+                "security_groups".into(),
+                dep_id(deps, security_group).to_string(),
+            ),
+            ("managed_password".into(), "true".into()),
+        ])
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        if have.state == "deleting" {
+            return Ok(());
+        }
+        let request = cx
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier(&have.id)
+            .delete_automated_backups(true);
+        let request = if have.attr("final_snapshot") == "true" {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            request.final_db_snapshot_identifier(format!("{}-final-{stamp}", have.id))
+        } else {
+            request.skip_final_snapshot(true)
+        };
+        request.send().await?;
+        Ok(())
+    }
+}
