@@ -190,13 +190,14 @@ async fn up(t: &Target, parallelism: u16, cli: &Cli, report: &Arc<Reporter>) -> 
         parallelism: parallelism.into(),
         rerun: rerun.clone(),
     };
-    let (summary, nothing_to_do) = if diff.has_changes() {
+    // The engine hands back every resource as it left it: no second listing for the outputs.
+    let (summary, observed, nothing_to_do) = if diff.has_changes() {
         let work = engine.up(&plan, diff);
-        let summary = tokio::select! {
+        let (summary, converged) = tokio::select! {
             s = work => s?,
             _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted { rerun }),
         };
-        (summary, false)
+        (summary, converged, false)
     } else {
         let unchanged = diff.steps.iter().map(|s| s.key.clone()).collect();
         (
@@ -204,13 +205,9 @@ async fn up(t: &Target, parallelism: u16, cli: &Cli, report: &Arc<Reporter>) -> 
                 unchanged,
                 ..Default::default()
             },
+            observed,
             true,
         )
-    };
-    let observed = if nothing_to_do {
-        observed
-    } else {
-        engine::observe(&cx, Kind::ALL).await?
     };
     let outputs = outputs_of(&config, &observed);
     match cli.output {

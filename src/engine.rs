@@ -260,7 +260,8 @@ enum Outcome {
 
 impl Engine {
     /// Creates, waits for and updates what the plan needs, then deletes what it no longer wants.
-    pub async fn up(&self, plan: &Plan, diff: Diff) -> Result<Summary, Error> {
+    /// Returns what happened and every resource of the plan as it now is (for the outputs).
+    pub async fn up(&self, plan: &Plan, diff: Diff) -> Result<(Summary, Vec<Observed>), Error> {
         let journaled: HashSet<String> = self
             .journal
             .live()?
@@ -378,7 +379,7 @@ impl Engine {
             ));
             summary.deleted = self.teardown(diff.extras).await?;
         }
-        Ok(summary)
+        Ok((summary, done.into_values().collect()))
     }
 
     /// Deletes these owned resources in reverse dependency order. Returns the keys deleted.

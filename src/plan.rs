@@ -261,6 +261,12 @@ pub struct Plan {
     pub resources: Vec<Desired>,
 }
 
+/// The plan key of the mount target in the subnet with key `subnet_key` (`subnet-a` → `efs-mount-a`).
+/// Mount targets cannot be tagged, so the observer derives their key the same way.
+pub fn mount_target_key(subnet_key: &str) -> String {
+    format!("efs-mount-{}", subnet_key.trim_start_matches("subnet-"))
+}
+
 /// `bs-<env>-<stack>`: short, because load balancer and target group names stop at 32 characters.
 pub fn name_prefix(stack: &str, env: &str) -> String {
     format!("bs-{env}-{stack}")
@@ -411,7 +417,7 @@ impl Plan {
             if stack.file_system.is_some() {
                 add("efs", Kind::FileSystem, Spec::FileSystem);
                 for subnet in &subnets {
-                    let key = format!("efs-mount-{}", subnet.trim_start_matches("subnet-"));
+                    let key = mount_target_key(subnet);
                     add(
                         &key,
                         Kind::MountTarget,

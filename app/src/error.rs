@@ -52,6 +52,14 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if matches!(self, AppError::LoginRequired) {
+            // Browsers follow this to the login form.
+            return (
+                StatusCode::SEE_OTHER,
+                [(axum::http::header::LOCATION, "/login")],
+            )
+                .into_response();
+        }
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
@@ -71,7 +79,7 @@ impl IntoResponse for AppError {
         } else {
             self.to_string()
         };
-        let mut response = (
+        (
             status,
             ErrorPage {
                 status: status.as_u16(),
@@ -79,16 +87,7 @@ impl IntoResponse for AppError {
                 message,
             },
         )
-            .into_response();
-        if matches!(self, AppError::LoginRequired) {
-            // Browsers follow this to the login form.
-            response = (
-                StatusCode::SEE_OTHER,
-                [(axum::http::header::LOCATION, "/login")],
-            )
-                .into_response();
-        }
-        response
+            .into_response()
     }
 }
 

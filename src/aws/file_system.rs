@@ -11,7 +11,7 @@ use aws_sdk_efs::types::{PerformanceMode, Tag, ThroughputMode};
 use super::{
     AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::plan::{Desired, Kind, Spec, mount_target_key};
 
 pub struct FileSystems;
 pub struct MountTargets;
@@ -150,10 +150,6 @@ async fn subnet_keys(cx: &Cx, ids: Vec<String>) -> Result<HashMap<String, String
         .collect())
 }
 
-fn mount_key(subnet_key: &str) -> String {
-    format!("efs-mount-{}", subnet_key.trim_start_matches("subnet-"))
-}
-
 fn read_mt(m: &aws_sdk_efs::types::MountTargetDescription, key: String) -> Observed {
     let mut o = Observed::new(Kind::MountTarget, key, m.mount_target_id());
     o.state = m.life_cycle_state().as_str().to_string();
@@ -196,7 +192,7 @@ impl ResourceKind for MountTargets {
             .map(|m| {
                 read_mt(
                     m,
-                    mount_key(
+                    mount_target_key(
                         keys.get(m.subnet_id())
                             .map(String::as_str)
                             .unwrap_or_default(),

@@ -9,7 +9,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum,
 };
 
-use super::load_balancer::{elb_tags, owned_key, tags_of};
+use super::load_balancer::{LoadBalancers, elb_tags, owned_key, tags_of};
 use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
 use crate::plan::{Desired, Kind, ListenerAction, Spec};
 
@@ -140,28 +140,12 @@ fn wanted(want: &Desired, deps: &Deps) -> Wanted {
 
 /// Listeners of the load balancers that carry this owner's tags.
 async fn owned_listeners(cx: &Cx) -> Result<Vec<Observed>, AwsError> {
-    let lbs: Vec<_> = cx
-        .elb
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await?;
-    let lb_arns: Vec<String> = lbs
-        .iter()
-        .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-        .collect();
-    let lb_tags = tags_of(cx, &lb_arns).await?;
     let mut listeners = Vec::new();
-    for arn in lb_arns
-        .iter()
-        .filter(|a| owned_key(cx, lb_tags.get(*a)).is_some())
-    {
+    for lb in LoadBalancers.observe(cx).await? {
         let out = cx
             .elb
             .describe_listeners()
-            .load_balancer_arn(arn)
+            .load_balancer_arn(&lb.id)
             .send()
             .await?;
         listeners.extend(out.listeners().iter().cloned());
