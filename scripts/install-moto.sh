@@ -3,10 +3,12 @@
 # The test harness (tests/harness/strict_moto.py) patches moto's internals, so the version is pinned.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want=$(sed -n 's/^moto\[server\]==//p' tests/harness/requirements.txt)
-if .venv/bin/python -c "import moto, sys; sys.exit(moto.__version__ != '$want')" 2>/dev/null; then
+# Reinstalled whenever requirements.txt changes: its hash is kept beside the venv.
+want=$(sha256sum tests/harness/requirements.txt | cut -d' ' -f1)
+if [[ -x .venv/bin/aws && "$(cat .venv/.requirements-sha256 2>/dev/null)" == "$want" ]]; then
   exit 0
 fi
-echo "installing moto $want into .venv (one time, ~30 s)" >&2
+echo "installing moto and the AWS CLI into .venv (one time, ~40 s)" >&2
 python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/harness/requirements.txt
+echo "$want" >.venv/.requirements-sha256

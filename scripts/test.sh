@@ -3,11 +3,17 @@
 #   - the AWS emulator: moto, pinned, in .venv (scripts/install-moto.sh)
 #   - MariaDB, on 127.0.0.1 with a private data directory (scripts/mariadb.sh): the app's suite runs
 #     on SQLite and on MariaDB
+#   - shellcheck, from Debian, for the rendered user-data (systemd-analyze is used where it exists)
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true   # never probe 169.254.169.254 for credentials or region
 scripts/install-moto.sh
+if ! command -v shellcheck >/dev/null; then
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq shellcheck >&2
+fi
 BOOKSTORE_TEST_MYSQL_URL="$(scripts/mariadb.sh)"
 export BOOKSTORE_TEST_MYSQL_URL
 cargo test --workspace --locked "$@"

@@ -47,6 +47,20 @@ pub struct Target {
     /// AWS region; overrides the stack's `region`, then AWS_REGION and the profile (default us-east-1).
     #[arg(long)]
     pub region: Option<String>,
+
+    /// The Linux x86_64 bookstore-app binary to bake into the AMI. Default: the one next to this
+    /// executable on Linux x86_64; elsewhere the app is compiled on the builder instance.
+    #[arg(long, env = "BOOKSTORE_APP_BINARY", value_name = "PATH")]
+    pub app_binary: Option<PathBuf>,
+
+    /// Compile the app from the source this CLI carries on the builder instance (slower; for
+    /// macOS and Windows users, or to rule out a local build).
+    #[arg(
+        long,
+        env = "BOOKSTORE_BUILD_APP_ON_BUILDER",
+        conflicts_with = "app_binary"
+    )]
+    pub build_app_on_builder: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +87,15 @@ pub enum Command {
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
         parallelism: u16,
     },
-    /// Every resource: id, state, drift from the stack, target health, and the URL.
+    /// Bake the app's AMI (and create what the bake needs: network, artifact bucket) without the
+    /// rest of the stack. `up` does this too when the AMI for this app does not exist yet.
+    Bake {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
+        parallelism: u16,
+    },
+    /// Every resource: id, state, drift from the stack, instances and their target health, the URL.
     Status(Target),
     /// The stack's outputs: URL, load balancer DNS name, ids.
     Outputs(Target),

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::aws::{Cx, Observed, Owner, kind_impl, target_health};
+use crate::aws::{Cx, Observed, Owner, group_instances, kind_impl, target_health};
 use crate::cli::{Cli, Command, Target};
 use crate::config::Config;
 use crate::engine::{self, Action, Engine};
 use crate::error::Error;
 use crate::journal::{Event, Journal};
-use crate::plan::{Kind, Plan};
+use crate::plan::Kind;
 use crate::report::{OutputFormat, Reporter};
 use crate::stack::{StackKind, TlsMode};
 
@@ -26,7 +26,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Up {
             target,
             parallelism,
-        } => up(target, *parallelism, &cli, &report).await,
+        } => up(target, *parallelism, false, &cli, &report).await,
+        Command::Bake {
+            target,
+            parallelism,
+        } => up(target, *parallelism, true, &cli, &report).await,
         Command::Down {
             target,
             yes,
@@ -92,7 +96,7 @@ async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<C
 
 async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Result<i32, Error> {
     let config = config(t, cli).await?;
-    let plan = Plan::build(&config.stack, &config.env, &config.region);
+    let plan = config.plan()?;
     let keys: Vec<&str> = plan.resources.iter().map(|r| r.key.as_str()).collect();
     match cli.output {
         OutputFormat::Json => print_json(&json!({
@@ -126,7 +130,7 @@ async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> {
     let config = config(t, cli).await?;
     require_provisioned(&config)?;
     let cx = connect(&config, report, "plan").await?;
-    let plan = Plan::build(&config.stack, &config.env, &config.region);
+    let plan = config.plan()?;
     let observed = engine::observe(&cx, Kind::ALL).await?;
     let diff = engine::diff(&plan, &observed);
     let count = |a: Action| diff.steps.iter().filter(|s| s.action == a).count();
@@ -168,20 +172,34 @@ async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> {
     Ok(if changes { 2 } else { 0 })
 }
 
-async fn up(t: &Target, parallelism: u16, cli: &Cli, report: &Arc<Reporter>) -> Result<i32, Error> {
+/// `up`, or with `bake_only` the AMI and what it needs: the rest of the stack is left as it is.
+async fn up(
+    t: &Target,
+    parallelism: u16,
+    bake_only: bool,
+    cli: &Cli,
+    report: &Arc<Reporter>,
+) -> Result<i32, Error> {
     let config = config(t, cli).await?;
     require_provisioned(&config)?;
-    let rerun = config.command("up");
+    let verb = if bake_only { "bake" } else { "up" };
+    let rerun = config.command(verb);
     let journal = Arc::new(Journal::open(
         &config.state_dir,
         &config.stack.name,
         &config.env,
         &rerun,
     )?);
-    let cx = connect(&config, report, "up").await?;
+    let cx = connect(&config, report, verb).await?;
     report.info(&format!("journal: {}", journal.path().display()));
-    let plan = Plan::build(&config.stack, &config.env, &config.region);
-    let observed = engine::observe(&cx, Kind::ALL).await?;
+    let mut plan = config.plan()?;
+    let mut observed = engine::observe(&cx, Kind::ALL).await?;
+    if bake_only {
+        let image = plan.image_key().unwrap_or_default().to_string();
+        plan = plan.closure(&image);
+        // Only what the bake needs is compared: nothing else counts as extra.
+        observed.retain(|o| plan.get(&o.key).is_some());
+    }
     let diff = engine::diff(&plan, &observed);
     let engine = Engine {
         cx: Arc::clone(&cx),
@@ -376,7 +394,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
     let config = config(t, cli).await?;
     require_provisioned(&config)?;
     let cx = connect(&config, report, "status").await?;
-    let plan = Plan::build(&config.stack, &config.env, &config.region);
+    let plan = config.plan()?;
     let observed = engine::observe(&cx, Kind::ALL).await?;
     let diff = engine::diff(&plan, &observed);
     let mut health = Vec::new();
@@ -385,6 +403,23 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
             .await
             .map_err(|e| engine::aws_error(&e, "reading target health of", "tg", ""))?;
     }
+    // Each instance of the group with its target health; then targets outside the group.
+    let instances: Vec<serde_json::Value> = diff
+        .existing
+        .get("asg")
+        .map(group_instances)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| {
+            let target = health
+                .iter()
+                .find(|(id, _)| *id == i.id)
+                .map_or("not registered", |(_, h)| h.as_str());
+            json!({"id": i.id, "availability_zone": i.availability_zone, "lifecycle": i.lifecycle,
+                   "health": i.health, "target_health": target})
+        })
+        .collect();
+    health.retain(|(id, _)| !instances.iter().any(|i| i["id"] == id.as_str()));
     let outputs = outputs_of(&config, &observed);
     let rows: Vec<serde_json::Value> = diff
         .steps
@@ -405,6 +440,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
         OutputFormat::Json => print_json(&json!({
             "stack": config.stack.name, "env": config.env, "region": config.region,
             "resources": rows,
+            "instances": instances,
             "targets": health.iter().map(|(id, state)| json!({"id": id, "health": state})).collect::<Vec<_>>(),
             "outputs": outputs,
         })),
@@ -433,12 +469,25 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
                     }
                 ));
             }
+            if !instances.is_empty() {
+                print_text("instances:");
+                for i in &instances {
+                    print_text(&format!(
+                        "  {} {} {} ec2:{} target:{}",
+                        i["id"].as_str().unwrap_or_default(),
+                        i["availability_zone"].as_str().unwrap_or_default(),
+                        i["lifecycle"].as_str().unwrap_or_default(),
+                        i["health"].as_str().unwrap_or_default(),
+                        i["target_health"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
             if !health.is_empty() {
-                print_text("targets:");
+                print_text("other targets:");
                 for (id, state) in &health {
                     print_text(&format!("  {id} {state}"));
                 }
-            } else if diff.existing.contains_key("tg") {
+            } else if instances.is_empty() && diff.existing.contains_key("tg") {
                 print_text("targets: none registered yet");
             }
             print_outputs(&outputs);
@@ -462,6 +511,8 @@ async fn outputs(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error>
             Kind::Listener,
             Kind::Database,
             Kind::FileSystem,
+            Kind::Image,
+            Kind::AutoScalingGroup,
         ],
     )
     .await?;
@@ -502,6 +553,20 @@ fn outputs_of(config: &Config, observed: &[Observed]) -> BTreeMap<String, String
     }
     if let Some(fs) = by_key("efs") {
         out.insert("file_system_id".into(), fs.id.clone());
+    }
+    if let Some(group) = by_key("asg") {
+        out.insert("auto_scaling_group".into(), group.id.clone());
+    }
+    // The image the plan wants; an older one may still exist until `up` removes it.
+    let wanted_image = config
+        .plan()
+        .ok()
+        .and_then(|p| p.image_key().map(str::to_string));
+    if let Some(image) = observed
+        .iter()
+        .find(|o| o.kind == Kind::Image && Some(&o.key) == wanted_image.as_ref())
+    {
+        out.insert("image_id".into(), image.id.clone());
     }
     let subnets: Vec<&str> = observed
         .iter()

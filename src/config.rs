@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use aws_config::meta::region::ProvideRegion;
 
+use crate::artifact::{AppChoice, Artifact};
 use crate::cli::Target;
 use crate::error::Error;
+use crate::plan::{BakeInput, Plan};
 use crate::stack::{Diagnostic, Diagnostics, LAB_REGIONS, Sandbox, Stack, known_region};
 
 pub struct Config {
@@ -16,6 +18,7 @@ pub struct Config {
     /// Where the region came from, for messages.
     pub region_source: String,
     pub state_dir: PathBuf,
+    pub app: AppChoice,
 }
 
 impl Config {
@@ -87,7 +90,21 @@ impl Config {
             region,
             region_source: source,
             state_dir,
+            app: match (&target.app_binary, target.build_app_on_builder) {
+                (Some(path), _) => AppChoice::Binary(path.clone()),
+                (None, true) => AppChoice::Source,
+                (None, false) => AppChoice::Auto,
+            },
         })
+    }
+
+    /// The plan of this stack, with the app artifact resolved and hashed.
+    pub fn plan(&self) -> Result<Plan, Error> {
+        let bake = BakeInput {
+            artifact: Artifact::resolve(&self.app)?,
+            templates_sha256: crate::templates::install_templates_sha256(),
+        };
+        Ok(Plan::build(&self.stack, &self.env, &self.region, &bake))
     }
 
     /// The command that repeats this run, for "run X to resume" messages.

@@ -1,5 +1,6 @@
 //! `bookstore`: a declarative YAML stack in, a running BookStore on AWS out.
 
+mod artifact;
 mod aws;
 mod cli;
 mod commands;
@@ -10,6 +11,7 @@ mod journal;
 mod plan;
 mod report;
 mod stack;
+mod templates;
 
 use clap::Parser;
 

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::stack::{Stack, StackKind, TlsMode};
+use crate::artifact::{Artifact, sha256_hex};
+use crate::stack::{Scaling, Stack, StackKind, TlsMode};
 
 /// Every kind of AWS resource bookstore manages.
 #[derive(
@@ -24,6 +25,12 @@ pub enum Kind {
     Database,
     FileSystem,
     MountTarget,
+    Bucket,
+    Image,
+    /// A bake's builder instance: never planned, found by its tags and removed once the AMI exists.
+    Builder,
+    LaunchTemplate,
+    AutoScalingGroup,
 }
 
 impl Kind {
@@ -41,6 +48,11 @@ impl Kind {
         Kind::Database,
         Kind::FileSystem,
         Kind::MountTarget,
+        Kind::Bucket,
+        Kind::Image,
+        Kind::Builder,
+        Kind::LaunchTemplate,
+        Kind::AutoScalingGroup,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +70,11 @@ impl Kind {
             Kind::Database => "database",
             Kind::FileSystem => "file-system",
             Kind::MountTarget => "mount-target",
+            Kind::Bucket => "bucket",
+            Kind::Image => "image",
+            Kind::Builder => "builder",
+            Kind::LaunchTemplate => "launch-template",
+            Kind::AutoScalingGroup => "auto-scaling-group",
         }
     }
 
@@ -67,16 +84,32 @@ impl Kind {
     pub fn teardown_after(self) -> &'static [Kind] {
         match self {
             Kind::Listener | Kind::Database | Kind::MountTarget => &[],
+            Kind::AutoScalingGroup | Kind::Builder | Kind::Bucket => &[],
+            Kind::LaunchTemplate => &[Kind::AutoScalingGroup],
+            // Instances may still be launching from it; a builder may be making it.
+            Kind::Image => &[Kind::AutoScalingGroup, Kind::LaunchTemplate, Kind::Builder],
             Kind::LoadBalancer => &[Kind::Listener],
-            Kind::TargetGroup | Kind::Certificate => &[Kind::Listener, Kind::LoadBalancer],
+            Kind::Certificate => &[Kind::Listener, Kind::LoadBalancer],
+            Kind::TargetGroup => &[Kind::Listener, Kind::LoadBalancer, Kind::AutoScalingGroup],
             Kind::DbSubnetGroup => &[Kind::Database],
             Kind::FileSystem => &[Kind::MountTarget],
             // A load balancer, a database and a mount target hold network interfaces in the subnets
             // and their security groups; the load balancer also maps public addresses that keep the
             // internet gateway attached.
-            Kind::SecurityGroup => &[Kind::LoadBalancer, Kind::Database, Kind::MountTarget],
-            Kind::InternetGateway | Kind::RouteTable => &[Kind::LoadBalancer],
+            // Deleting an Auto Scaling group ends once its instances have terminated.
+            Kind::SecurityGroup => &[
+                Kind::LoadBalancer,
+                Kind::Database,
+                Kind::MountTarget,
+                Kind::AutoScalingGroup,
+                Kind::Builder,
+            ],
+            Kind::InternetGateway | Kind::RouteTable => {
+                &[Kind::LoadBalancer, Kind::AutoScalingGroup, Kind::Builder]
+            }
             Kind::Subnet => &[
+                Kind::AutoScalingGroup,
+                Kind::Builder,
                 Kind::LoadBalancer,
                 Kind::RouteTable,
                 Kind::Database,
@@ -180,13 +213,93 @@ pub enum Spec {
         certificate: Option<String>,
         ssl_policy: Option<String>,
     },
+    /// The private, encrypted bucket the bake uploads the app artifact to.
+    Bucket,
+    /// The baked AMI: the app installed on Amazon Linux 2023 by a builder instance.
+    Image {
+        bucket: String,
+        subnet: String,
+        /// The builder downloads packages: the subnet's route to the internet must exist.
+        routes: String,
+        security_group: String,
+        instance_type: String,
+        volume_gb: u32,
+        artifact: Artifact,
+        templates_sha256: String,
+    },
+    LaunchTemplate {
+        image: String,
+        security_group: String,
+        instance_type: String,
+        volume_gb: u32,
+        volume_type: String,
+        instance_profile: Option<String>,
+        app_port: u16,
+        region: String,
+        database: Option<String>,
+        file_system: Option<String>,
+        /// Instances mount the file system at boot: its mount targets must exist first.
+        mount_targets: Vec<String>,
+    },
+    AutoScalingGroup {
+        launch_template: String,
+        subnets: Vec<String>,
+        target_group: String,
+        load_balancer: String,
+        min: u32,
+        max: u32,
+        desired: u32,
+        health_check_grace_seconds: u32,
+        scaling: Option<Scaling>,
+    },
 }
 
 impl Spec {
     /// The keys of the resources this one needs to exist first.
     pub fn dependencies(&self) -> Vec<String> {
         let mut deps: Vec<String> = match self {
-            Spec::Vpc { .. } | Spec::FileSystem => vec![],
+            Spec::Vpc { .. } | Spec::FileSystem | Spec::Bucket => vec![],
+            Spec::Image {
+                bucket,
+                subnet,
+                routes,
+                security_group,
+                ..
+            } => vec![
+                bucket.clone(),
+                subnet.clone(),
+                routes.clone(),
+                security_group.clone(),
+            ],
+            Spec::LaunchTemplate {
+                image,
+                security_group,
+                database,
+                file_system,
+                mount_targets,
+                ..
+            } => {
+                let mut d = vec![image.clone(), security_group.clone()];
+                d.extend(database.iter().cloned());
+                d.extend(file_system.iter().cloned());
+                d.extend(mount_targets.iter().cloned());
+                d
+            }
+            Spec::AutoScalingGroup {
+                launch_template,
+                subnets,
+                target_group,
+                load_balancer,
+                ..
+            } => {
+                let mut d = vec![
+                    launch_template.clone(),
+                    target_group.clone(),
+                    load_balancer.clone(),
+                ];
+                d.extend(subnets.iter().cloned());
+                d
+            }
             Spec::DbSubnetGroup { subnets } => subnets.clone(),
             Spec::Database {
                 subnet_group,
@@ -261,6 +374,26 @@ pub struct Plan {
     pub resources: Vec<Desired>,
 }
 
+/// What the bake installs: the app artifact and the install templates. Their combined hash names
+/// the AMI's plan key (`ami-<10 hex>`), so a new app bakes a new image and an unchanged one bakes
+/// nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct BakeInput {
+    pub artifact: Artifact,
+    pub templates_sha256: String,
+}
+
+impl BakeInput {
+    pub fn image_key(&self) -> String {
+        let both =
+            sha256_hex(format!("{}:{}", self.artifact.sha256, self.templates_sha256).as_bytes());
+        format!("ami-{}", &both[..10])
+    }
+}
+
+/// How long instances may boot before the load balancer's health checks count.
+const HEALTH_CHECK_GRACE_SECONDS: u32 = 300;
+
 /// The plan key of the mount target in the subnet with key `subnet_key` (`subnet-a` → `efs-mount-a`).
 /// Mount targets cannot be tagged, so the observer derives their key the same way.
 pub fn mount_target_key(subnet_key: &str) -> String {
@@ -274,7 +407,7 @@ pub fn name_prefix(stack: &str, env: &str) -> String {
 
 impl Plan {
     /// The desired resources for `stack` in `env`. Only the asg kind is provisioned so far.
-    pub fn build(stack: &Stack, env: &str, region: &str) -> Plan {
+    pub fn build(stack: &Stack, env: &str, region: &str, bake: &BakeInput) -> Plan {
         let prefix = name_prefix(&stack.name, env);
         let mut resources = Vec::new();
         let mut add = |key: &str, kind: Kind, spec: Spec| {
@@ -504,6 +637,58 @@ impl Plan {
                     },
                 );
             }
+            add("artifacts", Kind::Bucket, Spec::Bucket);
+            let image = bake.image_key();
+            add(
+                &image,
+                Kind::Image,
+                Spec::Image {
+                    bucket: "artifacts".into(),
+                    subnet: subnets[0].clone(),
+                    routes: "routes".into(),
+                    security_group: "sg-app".into(),
+                    instance_type: stack.instances.instance_type.clone(),
+                    volume_gb: stack.instances.volume_gb,
+                    artifact: bake.artifact.clone(),
+                    templates_sha256: bake.templates_sha256.clone(),
+                },
+            );
+            add(
+                "lt",
+                Kind::LaunchTemplate,
+                Spec::LaunchTemplate {
+                    image,
+                    security_group: "sg-app".into(),
+                    instance_type: stack.instances.instance_type.clone(),
+                    volume_gb: stack.instances.volume_gb,
+                    volume_type: stack.instances.volume_type.clone(),
+                    instance_profile: stack.instances.instance_profile.clone(),
+                    app_port: stack.app.port,
+                    region: region.to_string(),
+                    database: stack.database.as_ref().map(|_| "db".to_string()),
+                    file_system: stack.file_system.as_ref().map(|_| "efs".to_string()),
+                    mount_targets: if stack.file_system.is_some() {
+                        subnets.iter().map(|s| mount_target_key(s)).collect()
+                    } else {
+                        vec![]
+                    },
+                },
+            );
+            add(
+                "asg",
+                Kind::AutoScalingGroup,
+                Spec::AutoScalingGroup {
+                    launch_template: "lt".into(),
+                    subnets: subnets.clone(),
+                    target_group: "tg".into(),
+                    load_balancer: "alb".into(),
+                    min: stack.instances.min,
+                    max: stack.instances.max,
+                    desired: stack.instances.desired,
+                    health_check_grace_seconds: HEALTH_CHECK_GRACE_SECONDS,
+                    scaling: stack.scaling.clone(),
+                },
+            );
         }
         Plan {
             stack: stack.name.clone(),
@@ -516,6 +701,36 @@ impl Plan {
     pub fn get(&self, key: &str) -> Option<&Desired> {
         self.resources.iter().find(|r| r.key == key)
     }
+
+    /// The resource with this key and everything it needs, in plan order (`bookstore bake`).
+    pub fn closure(&self, key: &str) -> Plan {
+        let mut wanted = std::collections::HashSet::new();
+        let mut todo = vec![key.to_string()];
+        while let Some(k) = todo.pop() {
+            if let Some(r) = self.get(&k)
+                && wanted.insert(k)
+            {
+                todo.extend(r.depends_on.iter().cloned());
+            }
+        }
+        Plan {
+            resources: self
+                .resources
+                .iter()
+                .filter(|r| wanted.contains(&r.key))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// The key of the baked image, if the plan has one.
+    pub fn image_key(&self) -> Option<&str> {
+        self.resources
+            .iter()
+            .find(|r| r.kind == Kind::Image)
+            .map(|r| r.key.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -525,7 +740,11 @@ mod tests {
     #[test]
     fn asg_plan_is_a_dag_in_dependency_order() {
         let stack = Stack::load("asg").unwrap();
-        let plan = Plan::build(&stack, "dev", "us-east-1");
+        let bake = BakeInput {
+            artifact: Artifact::resolve(&crate::artifact::AppChoice::Source).unwrap(),
+            templates_sha256: crate::templates::install_templates_sha256(),
+        };
+        let plan = Plan::build(&stack, "dev", "us-east-1", &bake);
         let mut seen = std::collections::HashSet::new();
         for r in &plan.resources {
             for d in &r.depends_on {
@@ -540,5 +759,20 @@ mod tests {
         }
         let https = plan.get("listener-https").unwrap();
         assert!(https.depends_on.contains(&"cert".to_string()));
+        // The slow branches do not wait for each other: the bake needs only the network.
+        let image = plan.image_key().unwrap().to_string();
+        let closure: Vec<String> = plan
+            .closure(&image)
+            .resources
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        for independent in ["db", "efs", "alb", "asg", "lt"] {
+            assert!(!closure.contains(&independent.to_string()), "{closure:?}");
+        }
+        let asg = plan.get("asg").unwrap();
+        for needed in ["lt", "tg", "subnet-a", "subnet-b"] {
+            assert!(asg.depends_on.contains(&needed.to_string()));
+        }
     }
 }

@@ -23,7 +23,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         plan.stdout, plan.stderr
     );
     assert!(
-        plan.stdout.contains("Plan: 19 to create"),
+        plan.stdout.contains("Plan: 23 to create"),
         "{}",
         plan.stdout
     );
@@ -42,7 +42,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
     let result = up.json();
     assert_eq!(
         result["summary"]["created"].as_array().unwrap().len(),
-        19,
+        23,
         "{result}"
     );
     let url = result["outputs"]["url"].as_str().unwrap();
@@ -319,6 +319,210 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
                 [by_key("sg-efs").group_id().unwrap().to_string()]
             );
         }
+        // The baked image: from the app next to the CLI, tagged with its hash and the templates'.
+        let app =
+            std::path::Path::new(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app");
+        let app_sha256 = common::sha256_file(&app);
+        let images = aws
+            .ec2
+            .describe_images()
+            .owners("self")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(images.images().len(), 1, "{images:?}");
+        let image = &images.images()[0];
+        let image_tag = |k: &str| {
+            image
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+                .unwrap_or_default()
+        };
+        assert_eq!(image_tag("bookstore:artifact-sha256"), app_sha256);
+        assert_eq!(image_tag("bookstore:templates-sha256").len(), 64);
+        assert_eq!(image_tag("bookstore:env"), ENV);
+        // The artifact bucket: private, encrypted, tagged, holding the artifact under its hash.
+        let buckets = aws.s3.list_buckets().send().await.unwrap();
+        let bucket = buckets.buckets()[0].name().unwrap().to_string();
+        assert!(bucket.starts_with("bs-t-asg-artifacts-"), "{bucket}");
+        let block = aws
+            .s3
+            .get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        let block = block.public_access_block_configuration().unwrap();
+        assert_eq!(
+            (
+                block.block_public_acls(),
+                block.block_public_policy(),
+                block.ignore_public_acls(),
+                block.restrict_public_buckets()
+            ),
+            (Some(true), Some(true), Some(true), Some(true))
+        );
+        let sse = aws
+            .s3
+            .get_bucket_encryption()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            sse.server_side_encryption_configuration()
+                .unwrap()
+                .rules()
+                .len(),
+            1
+        );
+        let object = aws
+            .s3
+            .head_object()
+            .bucket(&bucket)
+            .key(format!("app/{app_sha256}/bookstore-app"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            object.content_length(),
+            Some(std::fs::metadata(&app).unwrap().len() as i64)
+        );
+        // The builder ran with IMDSv2 and an encrypted disk, and is gone.
+        let builders = aws
+            .ec2
+            .describe_instances()
+            .filters(filter("tag:bookstore:key", "builder"))
+            .send()
+            .await
+            .unwrap();
+        let builder = &builders.reservations()[0].instances()[0];
+        assert_eq!(
+            builder.state().unwrap().name().unwrap().as_str(),
+            "terminated"
+        );
+        assert_eq!(
+            builder
+                .metadata_options()
+                .unwrap()
+                .http_tokens()
+                .unwrap()
+                .as_str(),
+            "required"
+        );
+        // Launch template: the baked image, the app group, IMDSv2 only, encrypted root, the lab's
+        // instance profile, and user-data that wires configuration but carries no password.
+        let versions = aws
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_name("bs-t-asg-lt")
+            .versions("$Default")
+            .send()
+            .await
+            .unwrap();
+        let lt = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .unwrap();
+        assert_eq!(lt.image_id(), image.image_id());
+        assert_eq!(
+            lt.security_group_ids(),
+            [by_key("sg-app").group_id().unwrap().to_string()]
+        );
+        assert_eq!(
+            lt.metadata_options()
+                .unwrap()
+                .http_tokens()
+                .unwrap()
+                .as_str(),
+            "required"
+        );
+        let root = lt.block_device_mappings()[0].ebs().unwrap();
+        assert_eq!(root.encrypted(), Some(true));
+        assert_eq!(
+            lt.iam_instance_profile().unwrap().name(),
+            Some("LabInstanceProfile")
+        );
+        let user_data =
+            String::from_utf8(aws_smithy_types::base64::decode(lt.user_data().unwrap()).unwrap())
+                .unwrap();
+        let secret_arn = db.master_user_secret().unwrap().secret_arn().unwrap();
+        assert!(user_data.contains(secret_arn), "{user_data}");
+        assert!(user_data.contains(fs.file_system_id()), "{user_data}");
+        assert!(user_data.contains("bs-t-asg-db."), "{user_data}");
+        assert!(
+            !user_data.to_lowercase().contains("password"),
+            "{user_data}"
+        );
+        // The group: 2/3/2 across both subnets, behind the target group, ELB health checks, a
+        // request-count target-tracking policy, instances tagged.
+        let groups = aws
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("bs-t-asg-asg")
+            .send()
+            .await
+            .unwrap();
+        let group = &groups.auto_scaling_groups()[0];
+        assert_eq!(
+            (group.min_size(), group.max_size(), group.desired_capacity()),
+            (Some(2), Some(3), Some(2))
+        );
+        let mut group_subnets: Vec<&str> =
+            group.vpc_zone_identifier().unwrap().split(',').collect();
+        group_subnets.sort();
+        assert_eq!(group_subnets, our_subnets);
+        assert_eq!(
+            group.target_group_arns(),
+            [tg.target_group_arn().unwrap().to_string()]
+        );
+        assert_eq!(group.health_check_type(), Some("ELB"));
+        assert!(group.health_check_grace_period().unwrap_or(0) > 0);
+        assert_eq!(group.instances().len(), 2);
+        let policies = aws
+            .asg
+            .describe_policies()
+            .auto_scaling_group_name("bs-t-asg-asg")
+            .send()
+            .await
+            .unwrap();
+        let tracking = policies.scaling_policies()[0]
+            .target_tracking_configuration()
+            .unwrap();
+        let metric = tracking.predefined_metric_specification().unwrap();
+        assert_eq!(
+            metric.predefined_metric_type().map(|m| m.as_str()),
+            Some("ALBRequestCountPerTarget")
+        );
+        assert!(
+            metric
+                .resource_label()
+                .unwrap()
+                .starts_with("app/bs-t-asg-alb/")
+        );
+        assert_eq!(tracking.target_value(), Some(100.0));
+        let instance_ids: Vec<String> = group
+            .instances()
+            .iter()
+            .map(|i| i.instance_id().unwrap().to_string())
+            .collect();
+        let running = aws
+            .ec2
+            .describe_instances()
+            .set_instance_ids(Some(instance_ids))
+            .send()
+            .await
+            .unwrap();
+        for i in running.reservations().iter().flat_map(|r| r.instances()) {
+            assert!(
+                i.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("bookstore:env") && t.value() == Some(ENV)),
+                "{:?}",
+                i.tags()
+            );
+        }
         let tags = aws
             .elb
             .describe_tags()
@@ -360,7 +564,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         .ok()
         .json();
     let resources = status["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 19);
+    assert_eq!(resources.len(), 23);
     assert!(
         resources
             .iter()
@@ -368,6 +572,12 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         "{status}"
     );
     assert_eq!(status["outputs"]["url"], url);
+    let instances = status["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{status}");
+    for i in instances {
+        assert_eq!(i["lifecycle"], "InService", "{status}");
+        assert!(i["target_health"].is_string(), "{status}");
+    }
     let outputs = moto
         .run(dir.path(), &["outputs", "--stack", "asg", "--env", ENV])
         .ok()
@@ -377,6 +587,8 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         "db_endpoint = bs-t-asg-db.",
         "db_secret_arn = arn:aws:secretsmanager:",
         "file_system_id = fs-",
+        "image_id = ami-",
+        "auto_scaling_group = bs-t-asg-asg",
     ] {
         assert!(
             outputs.contains(name),
@@ -397,7 +609,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         )
         .ok();
     assert!(
-        down.stdout.contains("Deleted 19 resources"),
+        down.stdout.contains("Deleted 23 resources"),
         "{}\n{}",
         down.stdout,
         down.stderr
@@ -435,7 +647,7 @@ fn down_from_another_directory_without_a_journal_removes_everything() {
         )
         .ok();
     assert!(
-        down.stdout.contains("Deleted 19 resources"),
+        down.stdout.contains("Deleted 23 resources"),
         "{}\n{}",
         down.stdout,
         down.stderr

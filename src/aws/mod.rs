@@ -2,10 +2,14 @@
 //! that knows how to find, create, wait for, update and delete it. The engine sees only the
 //! `ResourceKind` trait.
 
+mod auto_scaling_group;
+mod bucket;
 mod certificate;
 mod database;
 mod file_system;
+mod image;
 mod internet_gateway;
+mod launch_template;
 mod listener;
 mod load_balancer;
 mod route_table;
@@ -75,6 +79,12 @@ pub struct Cx {
     pub rds: aws_sdk_rds::Client,
     pub efs: aws_sdk_efs::Client,
     pub sts: aws_sdk_sts::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub region: String,
+    /// Set by `whoami`: bucket names carry it, being global.
+    pub account: std::sync::OnceLock<String>,
     pub owner: Owner,
 }
 
@@ -110,7 +120,18 @@ impl Cx {
             .timeout_config(timeouts)
             .load()
             .await;
+        // An emulator or a private endpoint serves every bucket on one host.
+        let custom_s3 = conf.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+        let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(custom_s3)
+            .build();
         Cx {
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            autoscaling: aws_sdk_autoscaling::Client::new(&conf),
+            ssm: aws_sdk_ssm::Client::new(&conf),
+            region: region.to_string(),
+            account: std::sync::OnceLock::new(),
             ec2: aws_sdk_ec2::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             acm: aws_sdk_acm::Client::new(&conf),
@@ -124,6 +145,9 @@ impl Cx {
     /// STS GetCallerIdentity: proves the credentials work before anything is touched.
     pub async fn whoami(&self) -> Result<(String, String), AwsError> {
         let me = self.sts.get_caller_identity().send().await?;
+        let _ = self
+            .account
+            .set(me.account().unwrap_or_default().to_string());
         Ok((
             me.account().unwrap_or_default().to_string(),
             me.arn().unwrap_or_default().to_string(),
@@ -269,8 +293,15 @@ pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
         Kind::Database => &database::Databases,
         Kind::FileSystem => &file_system::FileSystems,
         Kind::MountTarget => &file_system::MountTargets,
+        Kind::Bucket => &bucket::Buckets,
+        Kind::Image => &image::Images,
+        Kind::Builder => &image::Builders,
+        Kind::LaunchTemplate => &launch_template::LaunchTemplates,
+        Kind::AutoScalingGroup => &auto_scaling_group::AutoScalingGroups,
     }
 }
+
+pub use auto_scaling_group::group_instances;
 
 /// Target health of the target group with this ARN, for `status`.
 pub async fn target_health(

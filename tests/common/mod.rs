@@ -251,6 +251,7 @@ pub struct Aws {
     pub rds: aws_sdk_rds::Client,
     pub efs: aws_sdk_efs::Client,
     pub asg: aws_sdk_autoscaling::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Aws {
@@ -282,6 +283,11 @@ impl Aws {
             rds: aws_sdk_rds::Client::new(&conf),
             efs: aws_sdk_efs::Client::new(&conf),
             asg: aws_sdk_autoscaling::Client::new(&conf),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&conf)
+                    .force_path_style(true)
+                    .build(),
+            ),
             rt,
         }
     }
@@ -452,10 +458,88 @@ impl Aws {
         })
     }
 
+    /// Live instances, images and snapshots of this account, launch templates, Auto Scaling
+    /// groups and buckets (moto holds only what the tests made).
+    pub fn compute_and_storage(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut left = Vec::new();
+            let instances = self.ec2.describe_instances().send().await.unwrap();
+            for i in instances.reservations().iter().flat_map(|r| r.instances()) {
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string());
+                if state.as_deref() != Some("terminated") {
+                    left.push(format!("instance {} {state:?}", i.instance_id().unwrap()));
+                }
+            }
+            let images = self
+                .ec2
+                .describe_images()
+                .owners("self")
+                .send()
+                .await
+                .unwrap();
+            for i in images.images() {
+                left.push(format!("image {}", i.image_id().unwrap()));
+            }
+            let snapshots = self
+                .ec2
+                .describe_snapshots()
+                .owner_ids("self")
+                .send()
+                .await
+                .unwrap();
+            // moto gives each of its public images a snapshot too; only those of an image made
+            // here (CreateImage), or tagged by bookstore, count.
+            for s in snapshots.snapshots() {
+                let from_create_image = s
+                    .description()
+                    .is_some_and(|d| d.starts_with("Created by CreateImage"));
+                let tagged = s.tags().iter().any(|t| t.key() == Some("bookstore:env"));
+                if from_create_image || tagged {
+                    left.push(format!("snapshot {}", s.snapshot_id().unwrap()));
+                }
+            }
+            let templates = self.ec2.describe_launch_templates().send().await.unwrap();
+            for t in templates.launch_templates() {
+                left.push(format!(
+                    "launch-template {}",
+                    t.launch_template_name().unwrap()
+                ));
+            }
+            let groups = self
+                .asg
+                .describe_auto_scaling_groups()
+                .send()
+                .await
+                .unwrap();
+            for g in groups.auto_scaling_groups() {
+                left.push(format!("asg {}", g.auto_scaling_group_name().unwrap()));
+            }
+            let buckets = self.s3.list_buckets().send().await.unwrap();
+            for b in buckets.buckets() {
+                left.push(format!("bucket {}", b.name().unwrap()));
+            }
+            left
+        })
+    }
+
     pub fn everything(&self, env: &str) -> Vec<String> {
         let mut all = self.tagged_ec2(env);
         all.extend(self.elb_and_acm());
         all.extend(self.rds_and_efs());
+        all.extend(self.compute_and_storage());
         all
     }
+}
+
+/// The sha256 of a file, as lower-case hex.
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    ring::digest::digest(&ring::digest::SHA256, &bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -12,6 +12,10 @@ its internals) before serving:
 * VPCs, subnets, load balancers, instances, images (CreateImage), DB instances, file systems and mount
   targets stay pending/provisioning/creating for --pending-seconds after creation, and each
   Create*/Import*/Request*/Run* call can take --create-call-seconds;
+* a bake's builder instance (user-data that ends with BOOKSTORE-BAKE-OK) runs its script: it powers
+  itself off --bake-seconds after it starts running, and its console shows the verdict (or
+  BOOKSTORE-BAKE-FAILED when the config says `bake_fails`); Auto Scaling instances stay Pending while
+  their EC2 instance is pending;
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
   and injected faults (POST/DELETE /_harness/faults), e.g. a throttling storm or an expired token.
 
@@ -19,6 +23,7 @@ It prints "PORT=<n>" on stdout once it accepts connections, and binds 127.0.0.1 
 """
 
 import argparse
+import base64
 import io
 import json
 import re
@@ -37,6 +42,8 @@ from moto.moto_server.werkzeug_app import (
 
 PENDING_SECONDS = 0.0
 CREATE_CALL_SECONDS = 0.0
+BAKE_SECONDS = 0.5
+BAKE_FAILS = False
 MUTATING = re.compile(r"^(Create|Import|Request|Run|Allocate|POST |PUT )")
 
 
@@ -91,6 +98,96 @@ def patch_pending_states():
             timer.start()
 
     Instance.__init__ = instance_init_pending
+
+    # The builder "runs" its user-data: after BAKE_SECONDS of running it powers itself off.
+    def user_data_text(instance):
+        data = getattr(instance, "user_data", None)
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if not data:
+            return ""
+        try:
+            return base64.b64decode(str(data)).decode("utf-8", "replace")
+        except ValueError:
+            return str(data)
+
+    instance_init_baking = Instance.__init__
+
+    def instance_init_bake(self, *args, **kwargs):
+        instance_init_baking(self, *args, **kwargs)
+        if "BOOKSTORE-BAKE-OK" not in user_data_text(self):
+            return
+        verdict = "BOOKSTORE-BAKE-FAILED at line 42" if BAKE_FAILS else "BOOKSTORE-BAKE-OK"
+        self._harness_console = f"cloud-init: running user-data\nbookstore-bake: {verdict}\nreboot: Power down\n"
+
+        def power_off():
+            if self._state.name == "running":
+                self.stop()
+            elif self._state.name == "pending":  # not running yet: look again shortly
+                retry = threading.Timer(0.2, power_off)
+                retry.daemon = True
+                retry.start()
+
+        timer = threading.Timer(PENDING_SECONDS + BAKE_SECONDS, power_off)
+        timer.daemon = True
+        timer.start()
+
+    Instance.__init__ = instance_init_bake
+
+    from moto.ec2.responses.general import General
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.ec2.utils import Base64EncodedString
+
+    console_output = General.get_console_output
+
+    def get_console_output(self):
+        instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+        text = getattr(instance, "_harness_console", None)
+        if text is None:
+            return console_output(self)
+        return ActionResult(
+            {"InstanceId": instance.id, "Timestamp": utcnow(), "Output": Base64EncodedString.from_raw_string(text)}
+        )
+
+    General.get_console_output = get_console_output
+
+    # Auto Scaling reports an instance InService at once; AWS keeps it Pending while it boots.
+    from moto.autoscaling.models import InstanceState as GroupInstanceState
+
+    def lifecycle(self):
+        state = self._harness_lifecycle
+        ec2_state = getattr(getattr(self.instance, "_state", None), "name", "running")
+        return "Pending" if state == "InService" and ec2_state == "pending" else state
+
+    def set_lifecycle(self, value):
+        self._harness_lifecycle = value
+
+    GroupInstanceState.lifecycle_state = property(lifecycle, set_lifecycle)
+
+    # moto registers a group's new instances in its target groups at once, and the target group
+    # refuses pending ones; AWS registers each instance once it runs.
+    from moto.autoscaling.models import AutoScalingBackend
+
+    def update_attached_target_groups(self, group_name):
+        group = self.autoscaling_groups.get(group_name)
+        if group is None or not group.target_group_arns:
+            return
+        states = [s.instance._state.name for s in group.instance_states]
+        running = [s.instance.id for s in group.instance_states if s.instance._state.name == "running"]
+        for target_group in self.elbv2_backend.describe_target_groups(
+            target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
+        ):
+            if running:
+                self.elbv2_backend.register_targets(
+                    target_group.arn, [{"Id": i, "Port": target_group.port} for i in running]
+                )
+        if "pending" in states:
+            retry = threading.Timer(0.5, update_attached_target_groups, args=(self, group_name))
+            retry.daemon = True
+            retry.start()
+
+    AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
 
     for cls, attr in ((DBInstance, "status"), (FileSystem, "life_cycle_state"), (MountTarget, "life_cycle_state")):
         original = cls.__init__
@@ -150,6 +247,14 @@ def _live_instances(ec2_backend):
                 yield instance
 
 
+def _live_enis(ec2_backend):
+    # moto keeps a terminated instance's primary interface "in-use"; AWS deletes it with the instance.
+    for eni in ec2_backend.enis.values():
+        instance = getattr(eni, "instance", None)
+        if instance is None or instance.state != "terminated":
+            yield eni
+
+
 def patch_strict_deletes():
     from moto.acm.models import AWSCertificateManagerBackend
     from moto.core.exceptions import AWSError
@@ -176,7 +281,7 @@ def patch_strict_deletes():
                             raise DependencyViolationError(
                                 f"resource {gid} has a dependent object"
                             )
-            for eni in self.enis.values():
+            for eni in _live_enis(self):
                 if any(g.id == gid for g in eni.group_set):
                     raise DependencyViolationError(f"resource {gid} has a dependent object")
             for lb in _load_balancers(self.account_id, self.region_name):
@@ -197,7 +302,7 @@ def patch_strict_deletes():
             for lb in _load_balancers(self.account_id, self.region_name)
         )
         busy = busy or any(
-            getattr(eni.subnet, "id", None) == subnet_id for eni in self.enis.values()
+            getattr(eni.subnet, "id", None) == subnet_id for eni in _live_enis(self)
         )
         busy = busy or any(i.subnet_id == subnet_id for i in _live_instances(self))
         if busy:
@@ -364,8 +469,10 @@ def control(environ, start_response):
         elif path == "/_harness/faults" and method == "DELETE":
             FAULTS.clear()
         elif path == "/_harness/config" and method == "POST":
-            global PENDING_SECONDS, CREATE_CALL_SECONDS
+            global PENDING_SECONDS, CREATE_CALL_SECONDS, BAKE_SECONDS, BAKE_FAILS
             conf = json.loads(body or b"{}")
+            BAKE_SECONDS = float(conf.get("bake_seconds", BAKE_SECONDS))
+            BAKE_FAILS = bool(conf.get("bake_fails", BAKE_FAILS))
             PENDING_SECONDS = float(conf.get("pending_seconds", PENDING_SECONDS))
             CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
         else:
@@ -400,12 +507,14 @@ class Harness:
 
 
 def main():
-    global PENDING_SECONDS, CREATE_CALL_SECONDS
+    global PENDING_SECONDS, CREATE_CALL_SECONDS, BAKE_SECONDS
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--pending-seconds", type=float, default=0.0)
     parser.add_argument("--create-call-seconds", type=float, default=0.0)
+    parser.add_argument("--bake-seconds", type=float, default=0.5)
     args = parser.parse_args()
+    BAKE_SECONDS = args.bake_seconds
     PENDING_SECONDS = args.pending_seconds
     CREATE_CALL_SECONDS = args.create_call_seconds
 

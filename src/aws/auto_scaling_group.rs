@@ -1,0 +1,439 @@
+//! The Auto Scaling group of app instances across the stack's subnets, registered in the target
+//! group, replacing instances that fail the load balancer's health check (after a grace period),
+//! with a target-tracking policy (ALB requests per target, or average CPU). Its tags propagate to
+//! the instances. Ready once `min` instances are in service; `down` force-deletes it, which
+//! terminates the instances, and waits until it is gone, so that security groups and subnets can go.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, LaunchTemplateSpecification, MetricType, PredefinedMetricSpecification, Tag,
+    TargetTrackingConfiguration,
+};
+
+use super::{AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id};
+use crate::plan::{Desired, Kind, Spec};
+use crate::stack::{Scaling, ScalingMetric};
+
+pub struct AutoScalingGroups;
+
+fn policy_name(group: &str) -> String {
+    format!("{group}-target-tracking")
+}
+
+/// `request-count:100` or `cpu:50`, as observed or as wanted.
+fn policy_fact(metric: &str, target: f64) -> String {
+    format!("{metric}:{target}")
+}
+
+fn wanted_policy(scaling: &Option<Scaling>) -> String {
+    match scaling {
+        None => String::new(),
+        Some(s) => policy_fact(
+            match s.metric {
+                ScalingMetric::RequestCount => "request-count",
+                ScalingMetric::Cpu => "cpu",
+            },
+            f64::from(s.target),
+        ),
+    }
+}
+
+fn sorted_ids(deps: &Deps, keys: &[String]) -> String {
+    let mut ids: Vec<&str> = keys.iter().map(|k| dep_id(deps, k)).collect();
+    ids.sort();
+    ids.join(",")
+}
+
+/// One instance of the group, for `status`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GroupInstance {
+    pub id: String,
+    pub availability_zone: String,
+    pub lifecycle: String,
+    pub health: String,
+}
+
+fn instances_of(g: &AutoScalingGroup) -> Vec<GroupInstance> {
+    g.instances()
+        .iter()
+        .map(|i| GroupInstance {
+            id: i.instance_id().unwrap_or_default().to_string(),
+            availability_zone: i.availability_zone().unwrap_or_default().to_string(),
+            lifecycle: i
+                .lifecycle_state()
+                .map(|s| s.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            health: i.health_status().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+fn read(g: &AutoScalingGroup, policy: String) -> Observed {
+    let tags: Vec<(&str, &str)> = g
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    let key = tags
+        .iter()
+        .find(|(k, _)| *k == TAG_KEY)
+        .map(|(_, v)| *v)
+        .unwrap_or_default();
+    let name = g.auto_scaling_group_name().unwrap_or_default();
+    let mut o = Observed::new(Kind::AutoScalingGroup, key, name);
+    o.name = name.to_string();
+    let min = g.min_size().unwrap_or_default();
+    let instances = instances_of(g);
+    let in_service = instances
+        .iter()
+        .filter(|i| i.lifecycle == "InService")
+        .count() as i32;
+    o.state = match g.status() {
+        Some(s) => s.to_lowercase(),
+        None => format!(
+            "{in_service}/{} in service",
+            g.desired_capacity().unwrap_or_default()
+        ),
+    };
+    o.ready = g.status().is_none() && in_service >= min;
+    if !o.ready {
+        o.attrs.insert(
+            "waiting_for".into(),
+            format!("{in_service} of at least {min} instances in service"),
+        );
+    }
+    let mut subnets: Vec<&str> = g
+        .vpc_zone_identifier()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    subnets.sort();
+    let mut target_groups: Vec<&str> = g.target_group_arns().iter().map(String::as_str).collect();
+    target_groups.sort();
+    let facts = [
+        ("min", min.to_string()),
+        ("max", g.max_size().unwrap_or_default().to_string()),
+        (
+            "desired",
+            g.desired_capacity().unwrap_or_default().to_string(),
+        ),
+        ("subnets", subnets.join(",")),
+        ("target_groups", target_groups.join(",")),
+        (
+            "health_check",
+            g.health_check_type().unwrap_or_default().to_string(),
+        ),
+        (
+            "launch_template",
+            g.launch_template()
+                .and_then(|t| t.launch_template_id())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        ("policy", policy),
+    ];
+    for (k, v) in facts {
+        o.facts.insert(k.into(), v);
+    }
+    o.attrs.insert(
+        "instances".into(),
+        serde_json::to_string(&instances).unwrap_or_default(),
+    );
+    o
+}
+
+async fn observed_policy(cx: &Cx, group: &str) -> Result<String, AwsError> {
+    let out = cx
+        .autoscaling
+        .describe_policies()
+        .auto_scaling_group_name(group)
+        .policy_names(policy_name(group))
+        .send()
+        .await?;
+    Ok(out
+        .scaling_policies()
+        .first()
+        .and_then(|p| p.target_tracking_configuration())
+        .map(|t| {
+            let metric = match t
+                .predefined_metric_specification()
+                .and_then(|m| m.predefined_metric_type())
+            {
+                Some(MetricType::AlbRequestCountPerTarget) => "request-count",
+                Some(MetricType::AsgAverageCpuUtilization) => "cpu",
+                _ => "other",
+            };
+            policy_fact(metric, t.target_value().unwrap_or_default())
+        })
+        .unwrap_or_default())
+}
+
+fn owned_by(cx: &Cx, g: &AutoScalingGroup) -> bool {
+    cx.owner
+        .owns(g.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))))
+}
+
+async fn describe(cx: &Cx, name: &str) -> Result<Option<AutoScalingGroup>, AwsError> {
+    let out = cx
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await?;
+    Ok(out.auto_scaling_groups().first().cloned())
+}
+
+/// The ALB's metric label: `app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>`, from the ARNs.
+fn resource_label(load_balancer_arn: &str, target_group_arn: &str) -> String {
+    let lb = load_balancer_arn
+        .split_once(":loadbalancer/")
+        .map_or("", |(_, rest)| rest);
+    let tg = target_group_arn
+        .rsplit_once(':')
+        .map_or("", |(_, rest)| rest);
+    format!("{lb}/{tg}")
+}
+
+async fn put_policy(cx: &Cx, want: &Desired, deps: &Deps, group: &str) -> Result<(), AwsError> {
+    let Spec::AutoScalingGroup {
+        target_group,
+        load_balancer,
+        scaling: Some(scaling),
+        ..
+    } = &want.spec
+    else {
+        return Ok(());
+    };
+    let metric = match scaling.metric {
+        ScalingMetric::RequestCount => PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
+            .resource_label(resource_label(
+                dep_id(deps, load_balancer),
+                dep_id(deps, target_group),
+            ))
+            .build(),
+        ScalingMetric::Cpu => PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
+            .build(),
+    };
+    cx.autoscaling
+        .put_scaling_policy()
+        .auto_scaling_group_name(group)
+        .policy_name(policy_name(group))
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(metric)
+                .target_value(f64::from(scaling.target))
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ResourceKind for AutoScalingGroups {
+    fn budget(&self) -> Budget {
+        // Instances boot in 1-2 minutes; the group needs them in service.
+        Budget {
+            ready: Duration::from_secs(900),
+            poll_max: Duration::from_secs(15),
+        }
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let groups: Vec<AutoScalingGroup> = cx
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?;
+        let mut found = Vec::new();
+        for g in groups.iter().filter(|g| owned_by(cx, g)) {
+            let name = g.auto_scaling_group_name().unwrap_or_default();
+            found.push(read(g, observed_policy(cx, name).await?));
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        let Some(g) = describe(cx, &have.id).await? else {
+            return Ok(None);
+        };
+        let policy = observed_policy(cx, &have.id).await?;
+        Ok(Some(Observed {
+            owned: owned_by(cx, &g),
+            ..read(&g, policy)
+        }))
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::AutoScalingGroup {
+            launch_template,
+            subnets,
+            target_group,
+            min,
+            max,
+            desired,
+            health_check_grace_seconds,
+            ..
+        } = &want.spec
+        else {
+            unreachable!("auto scaling group spec")
+        };
+        let tags = cx
+            .owner
+            .tags(&want.key, &want.name)
+            .into_iter()
+            .map(|(k, v)| {
+                // Instances get the tags too: `Name` and ownership, for the console and for `down`.
+                Tag::builder()
+                    .resource_id(&want.name)
+                    .resource_type("auto-scaling-group")
+                    .key(k)
+                    .value(v)
+                    .propagate_at_launch(true)
+                    .build()
+            })
+            .collect();
+        let subnet_ids: Vec<&str> = subnets.iter().map(|k| dep_id(deps, k)).collect();
+        cx.autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&want.name)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id(dep_id(deps, launch_template))
+                    .version("$Default")
+                    .build(),
+            )
+            .min_size(*min as i32)
+            .max_size(*max as i32)
+            .desired_capacity(*desired as i32)
+            .vpc_zone_identifier(subnet_ids.join(","))
+            .target_group_arns(dep_id(deps, target_group))
+            .health_check_type("ELB")
+            .health_check_grace_period(*health_check_grace_seconds as i32)
+            .default_instance_warmup(120)
+            .set_tags(Some(tags))
+            .send()
+            .await?;
+        put_policy(cx, want, deps, &want.name).await?;
+        let g = describe(cx, &want.name)
+            .await?
+            .ok_or_else(|| AwsError::other("the new Auto Scaling group is not listed"))?;
+        Ok(read(&g, observed_policy(cx, &want.name).await?))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::AutoScalingGroup {
+            launch_template,
+            subnets,
+            target_group,
+            min,
+            max,
+            desired,
+            scaling,
+            ..
+        } = &want.spec
+        else {
+            unreachable!("auto scaling group spec")
+        };
+        BTreeMap::from([
+            ("min".into(), min.to_string()),
+            ("max".into(), max.to_string()),
+            ("desired".into(), desired.to_string()),
+            ("subnets".into(), sorted_ids(deps, subnets)),
+            (
+                "target_groups".into(),
+                dep_id(deps, target_group).to_string(),
+            ),
+            ("health_check".into(), "ELB".into()),
+            (
+                "launch_template".into(),
+                dep_id(deps, launch_template).to_string(),
+            ),
+            ("policy".into(), wanted_policy(scaling)),
+        ])
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let Spec::AutoScalingGroup {
+            launch_template,
+            subnets,
+            target_group,
+            min,
+            max,
+            desired,
+            health_check_grace_seconds,
+            scaling,
+            ..
+        } = &want.spec
+        else {
+            unreachable!("auto scaling group spec")
+        };
+        let subnet_ids: Vec<&str> = subnets.iter().map(|k| dep_id(deps, k)).collect();
+        cx.autoscaling
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&have.id)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id(dep_id(deps, launch_template))
+                    .version("$Default")
+                    .build(),
+            )
+            .min_size(*min as i32)
+            .max_size(*max as i32)
+            .desired_capacity(*desired as i32)
+            .vpc_zone_identifier(subnet_ids.join(","))
+            .health_check_type("ELB")
+            .health_check_grace_period(*health_check_grace_seconds as i32)
+            .send()
+            .await?;
+        let tg = dep_id(deps, target_group);
+        if have.facts.get("target_groups").map(String::as_str) != Some(tg) {
+            cx.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(&have.id)
+                .target_group_arns(tg)
+                .send()
+                .await?;
+        }
+        if have.facts.get("policy") != Some(&wanted_policy(scaling)) {
+            put_policy(cx, want, deps, &have.id).await?;
+        }
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        if have.state.contains("delete") {
+            return Ok(());
+        }
+        // ForceDelete terminates the instances with the group instead of refusing.
+        cx.autoscaling
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name(&have.id)
+            .force_delete(true)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// The group's instances as last observed, for `status`.
+pub fn group_instances(group: &Observed) -> Vec<GroupInstance> {
+    serde_json::from_str(group.attr("instances")).unwrap_or_default()
+}

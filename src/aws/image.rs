@@ -1,0 +1,588 @@
+//! The bake: an AMI with the BookStore installed, made by a builder instance.
+//!
+//! `create` uploads the app artifact to the artifact bucket, launches a builder from the latest
+//! Amazon Linux 2023 image (the public SSM parameter) with a short-lived presigned URL in its
+//! user-data (`templates/bake.sh`), waits until the builder has installed everything and powered
+//! itself off, checks its console for a failure line, creates the image, waits until it is
+//! available, tags its snapshots and terminates the builder.
+//!
+//! The AMI carries the sha256 of the artifact and of the install templates; its plan key is made
+//! from both, so an unchanged app is never baked twice. A run killed during the bake resumes:
+//! `create` adopts the builder it finds by its tags; a pending image is waited for by the engine,
+//! and the builder it leaves is removed as an extra. Snapshots are tagged, and an owned snapshot
+//! whose image is gone is listed here too, so `down` leaves none behind.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, ShutdownBehavior, VolumeType,
+};
+
+use super::bucket::upload_and_presign;
+use super::{
+    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, ec2_tag_pairs,
+    gone_if_not_found,
+};
+use crate::plan::{Desired, Kind, Spec};
+
+pub struct Images;
+pub struct Builders;
+
+/// The latest Amazon Linux 2023 for x86_64, published by AWS in every region.
+const AL2023_PARAMETER: &str =
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+pub const TAG_ARTIFACT_SHA256: &str = "bookstore:artifact-sha256";
+pub const TAG_TEMPLATES_SHA256: &str = "bookstore:templates-sha256";
+/// On a builder: the plan key of the image it is baking.
+const TAG_BAKES: &str = "bookstore:bakes";
+const BUILDER_KEY: &str = "builder";
+/// The builder downloads the artifact within minutes; the URL must not outlive that by much.
+const PRESIGNED_URL_LIFETIME: Duration = Duration::from_secs(3600);
+/// Installing a binary takes 2-4 minutes; compiling the app on the builder 15-25.
+const BUILD_BUDGET_BINARY: Duration = Duration::from_secs(30 * 60);
+const BUILD_BUDGET_SOURCE: Duration = Duration::from_secs(75 * 60);
+const IMAGE_BUDGET: Duration = Duration::from_secs(40 * 60);
+/// A source build needs 2 GB of memory to link; a t3.micro has 1.
+const SOURCE_BUILDER_TYPE: &str = "t3.medium";
+
+fn snapshot_ids(image: &aws_sdk_ec2::types::Image) -> Vec<String> {
+    image
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_string))
+        .collect()
+}
+
+fn read_image(cx: &Cx, image: &aws_sdk_ec2::types::Image) -> Observed {
+    let tags = image.tags();
+    let mut o = Observed::new(
+        Kind::Image,
+        ec2_tag(tags, TAG_KEY).unwrap_or_default(),
+        image.image_id().unwrap_or_default(),
+    );
+    o.name = image.name().unwrap_or_default().to_string();
+    o.owned = cx.owner.owns(ec2_tag_pairs(tags));
+    o.state = image
+        .state()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    o.ready = o.state == "available";
+    for (fact, tag) in [
+        ("artifact_sha256", TAG_ARTIFACT_SHA256),
+        ("templates_sha256", TAG_TEMPLATES_SHA256),
+    ] {
+        o.facts
+            .insert(fact.into(), ec2_tag(tags, tag).unwrap_or_default().into());
+    }
+    o.attrs
+        .insert("snapshots".into(), snapshot_ids(image).join(","));
+    o
+}
+
+fn read_snapshot(cx: &Cx, s: &aws_sdk_ec2::types::Snapshot) -> Observed {
+    let mut o = Observed::new(
+        Kind::Image,
+        format!("{}-snapshot", ec2_tag(s.tags(), TAG_KEY).unwrap_or("image")),
+        s.snapshot_id().unwrap_or_default(),
+    );
+    o.owned = cx.owner.owns(ec2_tag_pairs(s.tags()));
+    o.name = o.id.clone();
+    o.state = "snapshot without its image".into();
+    o
+}
+
+async fn describe_images(cx: &Cx) -> Result<Vec<aws_sdk_ec2::types::Image>, AwsError> {
+    let out = cx
+        .ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(cx.ec2_owner_filters()))
+        .send()
+        .await?;
+    Ok(out.images().to_vec())
+}
+
+/// Tags snapshots with the image's owner tags, so they are found even once the image is gone.
+async fn tag_snapshots(cx: &Cx, key: &str, name: &str, ids: &[String]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    cx.ec2
+        .create_tags()
+        .set_resources(Some(ids.to_vec()))
+        .set_tags(Some(cx.ec2_tags(key, name)))
+        .send()
+        .await?;
+    Ok(())
+}
+
+async fn describe_image(cx: &Cx, id: &str) -> Result<Option<aws_sdk_ec2::types::Image>, AwsError> {
+    match cx.ec2.describe_images().image_ids(id).send().await {
+        Ok(out) => Ok(out.images().first().cloned()),
+        Err(e) => gone_if_not_found(e.into()),
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Images {
+    fn budget(&self) -> Budget {
+        Budget {
+            ready: IMAGE_BUDGET,
+            poll_max: Duration::from_secs(15),
+        }
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let images = describe_images(cx).await?;
+        let mut found: Vec<Observed> = images.iter().map(|i| read_image(cx, i)).collect();
+        let in_use: Vec<String> = images.iter().flat_map(snapshot_ids).collect();
+        let snapshots = cx
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_filters(Some(cx.ec2_owner_filters()))
+            .send()
+            .await?;
+        found.extend(
+            snapshots
+                .snapshots()
+                .iter()
+                .filter(|s| !in_use.iter().any(|id| Some(id.as_str()) == s.snapshot_id()))
+                .map(|s| read_snapshot(cx, s)),
+        );
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        if have.id.starts_with("snap-") {
+            return match cx
+                .ec2
+                .describe_snapshots()
+                .snapshot_ids(&have.id)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(out.snapshots().first().map(|s| read_snapshot(cx, s))),
+                Err(e) => gone_if_not_found(e.into()),
+            };
+        }
+        Ok(describe_image(cx, &have.id)
+            .await?
+            .filter(|i| i.state().map(|s| s.as_str()) != Some("deregistered"))
+            .map(|i| read_image(cx, &i)))
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let Spec::Image { artifact, .. } = &want.spec else {
+            unreachable!("image spec")
+        };
+        let builder = match find_builder(cx, &want.key).await? {
+            Some(id) => id,
+            None => launch_builder(cx, want, deps).await?,
+        };
+        let budget = if artifact.kind == crate::artifact::ArtifactKind::Source {
+            BUILD_BUDGET_SOURCE
+        } else {
+            BUILD_BUDGET_BINARY
+        };
+        if let Err(e) = wait_until_stopped(cx, &builder, budget).await {
+            // A failed bake must not be resumed into an image: the next run starts afresh.
+            if e.message.contains("BOOKSTORE-BAKE-FAILED") {
+                terminate(cx, &builder).await?;
+            }
+            return Err(e);
+        }
+        let image_id = create_image(cx, want, &builder).await?;
+        let started = Instant::now();
+        let mut delay = Duration::from_secs(2);
+        let image = loop {
+            let image = describe_image(cx, &image_id).await?.ok_or_else(|| {
+                AwsError::other(format!("image {image_id} disappeared while being created"))
+            })?;
+            match image.state().map(|s| s.as_str()) {
+                Some("available") => break image,
+                Some("failed") | Some("error") => {
+                    return Err(AwsError::other(format!(
+                        "image {image_id} failed: {}",
+                        image
+                            .state_reason()
+                            .and_then(|r| r.message())
+                            .unwrap_or("no reason given")
+                    )));
+                }
+                _ if started.elapsed() > IMAGE_BUDGET => {
+                    return Err(AwsError::other(format!(
+                        "image {image_id} was not available after {} s; run the same command again to keep waiting",
+                        started.elapsed().as_secs()
+                    )));
+                }
+                _ => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(15));
+                }
+            }
+        };
+        tag_snapshots(cx, &want.key, &want.name, &snapshot_ids(&image)).await?;
+        terminate(cx, &builder).await?;
+        Ok(read_image(cx, &image))
+    }
+
+    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::Image {
+            artifact,
+            templates_sha256,
+            ..
+        } = &want.spec
+        else {
+            unreachable!("image spec")
+        };
+        BTreeMap::from([
+            ("artifact_sha256".into(), artifact.sha256.clone()),
+            ("templates_sha256".into(), templates_sha256.clone()),
+        ])
+    }
+
+    /// Deregisters the image, then deletes its snapshots (AWS refuses while it is registered).
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        if have.id.starts_with("snap-") {
+            cx.ec2
+                .delete_snapshot()
+                .snapshot_id(&have.id)
+                .send()
+                .await?;
+            return Ok(());
+        }
+        let snapshots: Vec<String> = have
+            .attr("snapshots")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        // Tagged first: a crash after the deregistration still leaves them findable.
+        tag_snapshots(cx, &have.key, &have.name, &snapshots).await?;
+        cx.ec2.deregister_image().image_id(&have.id).send().await?;
+        for snapshot in &snapshots {
+            match cx.ec2.delete_snapshot().snapshot_id(snapshot).send().await {
+                Ok(_) => {}
+                Err(e) => {
+                    let e = AwsError::from(e);
+                    if e.class != super::ErrorClass::NotFound {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A builder of this image from an earlier, interrupted run, still usable.
+async fn find_builder(cx: &Cx, image_key: &str) -> Result<Option<String>, AwsError> {
+    let mut filters = cx.ec2_owner_filters();
+    filters.push(
+        Filter::builder()
+            .name(format!("tag:{TAG_BAKES}"))
+            .values(image_key)
+            .build(),
+    );
+    filters.push(
+        Filter::builder()
+            .name("instance-state-name")
+            .set_values(Some(
+                ["pending", "running", "stopping", "stopped"]
+                    .map(String::from)
+                    .to_vec(),
+            ))
+            .build(),
+    );
+    let out = cx
+        .ec2
+        .describe_instances()
+        .set_filters(Some(filters))
+        .send()
+        .await?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find_map(|i| i.instance_id().map(str::to_string)))
+}
+
+async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, AwsError> {
+    let Spec::Image {
+        bucket,
+        subnet,
+        security_group,
+        instance_type,
+        volume_gb,
+        artifact,
+        ..
+    } = &want.spec
+    else {
+        unreachable!("image spec")
+    };
+    let bytes = artifact.bytes().map_err(AwsError::other)?;
+    let url = upload_and_presign(
+        cx,
+        dep_id(deps, bucket),
+        &artifact.object_key(),
+        bytes,
+        PRESIGNED_URL_LIFETIME,
+    )
+    .await?;
+    let base_image = cx
+        .ssm
+        .get_parameter()
+        .name(AL2023_PARAMETER)
+        .send()
+        .await?
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::other(format!("SSM parameter {AL2023_PARAMETER} has no value")))?;
+    let script = crate::templates::bake_script(&url, &artifact.sha256, artifact.kind.as_str());
+    let user_data = aws_smithy_types::base64::encode(script.as_bytes());
+    let instance_type = match artifact.kind {
+        crate::artifact::ArtifactKind::Source => SOURCE_BUILDER_TYPE,
+        crate::artifact::ArtifactKind::Binary => instance_type.as_str(),
+    };
+    let mut tags = cx.ec2_tags(BUILDER_KEY, &format!("{}-builder", want.name));
+    tags.push(
+        aws_sdk_ec2::types::Tag::builder()
+            .key(TAG_BAKES)
+            .value(&want.key)
+            .build(),
+    );
+    let spec = |rt: ResourceType| {
+        aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(rt)
+            .set_tags(Some(tags.clone()))
+            .build()
+    };
+    let out = cx
+        .ec2
+        .run_instances()
+        .image_id(base_image)
+        .instance_type(instance_type.into())
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(dep_id(deps, subnet))
+        .security_group_ids(dep_id(deps, security_group))
+        .user_data(user_data)
+        // The script ends with a power-off: that is the signal that the install is done.
+        .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(HttpTokensState::Required)
+                .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name("/dev/xvda")
+                .ebs(
+                    EbsBlockDevice::builder()
+                        .volume_size(*volume_gb as i32)
+                        .volume_type(VolumeType::Gp3)
+                        .encrypted(true)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .tag_specifications(spec(ResourceType::Instance))
+        .tag_specifications(spec(ResourceType::Volume))
+        .send()
+        .await?;
+    out.instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::other("RunInstances returned no instance"))
+}
+
+async fn instance_state(cx: &Cx, id: &str) -> Result<Option<InstanceStateName>, AwsError> {
+    match cx.ec2.describe_instances().instance_ids(id).send().await {
+        Ok(out) => Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.state()?.name().cloned())),
+        Err(e) => gone_if_not_found(e.into()),
+    }
+}
+
+/// Waits for the builder's power-off, then reads its console for the bake's verdict.
+async fn wait_until_stopped(cx: &Cx, id: &str, budget: Duration) -> Result<(), AwsError> {
+    let started = Instant::now();
+    let mut delay = Duration::from_secs(2);
+    loop {
+        match instance_state(cx, id).await? {
+            Some(InstanceStateName::Stopped) => break,
+            None | Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
+                return Err(AwsError::other(format!(
+                    "the builder instance {id} was terminated before the bake finished"
+                )));
+            }
+            Some(_) if started.elapsed() > budget => {
+                return Err(AwsError::other(format!(
+                    "the builder instance {id} was still installing after {} s; see `aws ec2 get-console-output --instance-id {id} --latest`, or run the same command again to keep waiting",
+                    started.elapsed().as_secs()
+                )));
+            }
+            Some(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay + Duration::from_secs(2)).min(Duration::from_secs(15));
+            }
+        }
+    }
+    let console = cx
+        .ec2
+        .get_console_output()
+        .instance_id(id)
+        .latest(true)
+        .send()
+        .await?;
+    let text = console
+        .output()
+        .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if let Some(line) = text.lines().find(|l| l.contains("BOOKSTORE-BAKE-FAILED")) {
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        return Err(AwsError::other(format!(
+            "the bake failed on the builder {id}: {line}\nlast console lines:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    Ok(())
+}
+
+async fn create_image(cx: &Cx, want: &Desired, builder: &str) -> Result<String, AwsError> {
+    let Spec::Image {
+        artifact,
+        templates_sha256,
+        ..
+    } = &want.spec
+    else {
+        unreachable!("image spec")
+    };
+    let mut tags = cx.ec2_tags(&want.key, &want.name);
+    for (k, v) in [
+        (TAG_ARTIFACT_SHA256, artifact.sha256.as_str()),
+        (TAG_TEMPLATES_SHA256, templates_sha256.as_str()),
+    ] {
+        tags.push(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build());
+    }
+    // Snapshots are tagged once the image exists: a snapshot tag specification is not accepted
+    // everywhere CreateImage is.
+    let out = cx
+        .ec2
+        .create_image()
+        .instance_id(builder)
+        .name(&want.name)
+        .description(format!(
+            "BookStore {} app {} (bookstore bake)",
+            artifact.kind.as_str(),
+            &artifact.sha256[..12]
+        ))
+        .no_reboot(true)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(ResourceType::Image)
+                .set_tags(Some(tags))
+                .build(),
+        )
+        .send()
+        .await?;
+    out.image_id()
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::other("CreateImage returned no image id"))
+}
+
+async fn terminate(cx: &Cx, id: &str) -> Result<(), AwsError> {
+    match cx.ec2.terminate_instances().instance_ids(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => gone_if_not_found(AwsError::from(e)).map(|_: Option<()>| ()),
+    }
+}
+
+fn read_builder(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
+    let mut o = Observed::new(
+        Kind::Builder,
+        ec2_tag(i.tags(), TAG_KEY).unwrap_or(BUILDER_KEY),
+        i.instance_id().unwrap_or_default(),
+    );
+    o.name = ec2_tag(i.tags(), "Name").unwrap_or_default().to_string();
+    o.owned = cx.owner.owns(ec2_tag_pairs(i.tags()));
+    o.state = i
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default();
+    o
+}
+
+/// Builder instances are never wanted by a plan: `up` removes one an interrupted bake left once
+/// the image exists, and `down` removes any.
+#[async_trait]
+impl ResourceKind for Builders {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let mut filters = cx.ec2_owner_filters();
+        filters.push(
+            Filter::builder()
+                .name(format!("tag:{TAG_KEY}"))
+                .values(BUILDER_KEY)
+                .build(),
+        );
+        let out = cx
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .send()
+            .await?;
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| read_builder(cx, i))
+            .filter(|o| o.state != "terminated")
+            .collect())
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match cx
+            .ec2
+            .describe_instances()
+            .instance_ids(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .map(|i| read_builder(cx, i))
+                .find(|o| o.state != "terminated")),
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(&self, _cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
+        Err(AwsError::other(format!(
+            "{}: builder instances are made by the bake, not planned",
+            want.key
+        )))
+    }
+
+    fn expected_facts(&self, _want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        terminate(cx, &have.id).await
+    }
+}

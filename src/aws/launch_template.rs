@@ -1,0 +1,331 @@
+//! The launch template of the app instances: the baked AMI, the app security group, IMDSv2 only,
+//! an encrypted root volume, the instance profile that may read the database secret, and
+//! user-data (`templates/user-data.sh`) that only wires configuration: no secret in it.
+//! A change (a new AMI, another instance type) becomes a new default version; the group launches
+//! new instances from it.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateTagSpecificationRequest, LaunchTemplateVersion, RequestLaunchTemplateData,
+    ResourceType, VolumeType,
+};
+
+use super::{
+    AwsError, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, ec2_tag_pairs,
+    gone_if_not_found,
+};
+use crate::artifact::sha256_hex;
+use crate::plan::{Desired, Kind, Spec};
+use crate::templates::{InstanceConfig, user_data};
+
+pub struct LaunchTemplates;
+
+/// The user-data for these dependencies.
+fn rendered_user_data(want: &Desired, deps: &Deps) -> String {
+    let Spec::LaunchTemplate {
+        app_port,
+        region,
+        database,
+        file_system,
+        ..
+    } = &want.spec
+    else {
+        unreachable!("launch template spec")
+    };
+    let db = database.as_ref().and_then(|k| deps.get(k));
+    user_data(&InstanceConfig {
+        region,
+        app_port: *app_port,
+        db_endpoint: db.map(|d| d.attr("endpoint")).unwrap_or_default(),
+        db_secret_arn: db.map(|d| d.attr("secret_arn")).unwrap_or_default(),
+        file_system_id: file_system
+            .as_ref()
+            .map(|k| dep_id(deps, k))
+            .unwrap_or_default(),
+    })
+}
+
+fn data(cx: &Cx, want: &Desired, deps: &Deps) -> RequestLaunchTemplateData {
+    let Spec::LaunchTemplate {
+        image,
+        security_group,
+        instance_type,
+        volume_gb,
+        volume_type,
+        instance_profile,
+        ..
+    } = &want.spec
+    else {
+        unreachable!("launch template spec")
+    };
+    let volume_tags = LaunchTemplateTagSpecificationRequest::builder()
+        .resource_type(ResourceType::Volume)
+        .set_tags(Some(
+            cx.ec2_tags("asg-volume", &format!("{}-volume", want.name)),
+        ))
+        .build();
+    RequestLaunchTemplateData::builder()
+        .image_id(dep_id(deps, image))
+        .instance_type(instance_type.as_str().into())
+        .security_group_ids(dep_id(deps, security_group))
+        .set_iam_instance_profile(instance_profile.as_ref().map(|name| {
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .name(name)
+                .build()
+        }))
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .http_put_response_hop_limit(1)
+                .build(),
+        )
+        .block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name("/dev/xvda")
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(*volume_gb as i32)
+                        .volume_type(VolumeType::from(volume_type.as_str()))
+                        .encrypted(true)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .tag_specifications(volume_tags)
+        .user_data(aws_smithy_types::base64::encode(
+            rendered_user_data(want, deps).as_bytes(),
+        ))
+        .build()
+}
+
+fn read(
+    cx: &Cx,
+    t: &aws_sdk_ec2::types::LaunchTemplate,
+    version: Option<&LaunchTemplateVersion>,
+) -> Observed {
+    let mut o = Observed::new(
+        Kind::LaunchTemplate,
+        ec2_tag(t.tags(), TAG_KEY).unwrap_or_default(),
+        t.launch_template_id().unwrap_or_default(),
+    );
+    o.name = t.launch_template_name().unwrap_or_default().to_string();
+    o.owned = cx.owner.owns(ec2_tag_pairs(t.tags()));
+    o.attrs.insert(
+        "default_version".into(),
+        t.default_version_number().unwrap_or_default().to_string(),
+    );
+    let Some(d) = version.and_then(|v| v.launch_template_data()) else {
+        return o;
+    };
+    let root = d.block_device_mappings().first().and_then(|m| m.ebs());
+    let user_data = d
+        .user_data()
+        .and_then(|u| aws_smithy_types::base64::decode(u).ok())
+        .unwrap_or_default();
+    let facts = [
+        ("image", d.image_id().unwrap_or_default().to_string()),
+        (
+            "instance_type",
+            d.instance_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        ("security_groups", d.security_group_ids().join(",")),
+        (
+            "instance_profile",
+            d.iam_instance_profile()
+                .and_then(|p| p.name())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        (
+            "imds_tokens",
+            d.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "root_encrypted",
+            root.and_then(|e| e.encrypted())
+                .unwrap_or(false)
+                .to_string(),
+        ),
+        (
+            "root_volume",
+            root.map(|e| {
+                format!(
+                    "{} GB {}",
+                    e.volume_size().unwrap_or_default(),
+                    e.volume_type().map(|t| t.as_str()).unwrap_or_default()
+                )
+            })
+            .unwrap_or_default(),
+        ),
+        ("user_data_sha256", sha256_hex(&user_data)),
+    ];
+    for (k, v) in facts {
+        o.facts.insert(k.into(), v);
+    }
+    o
+}
+
+async fn default_version(cx: &Cx, id: &str) -> Result<Option<LaunchTemplateVersion>, AwsError> {
+    let out = cx
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(id)
+        .versions("$Default")
+        .send()
+        .await?;
+    Ok(out.launch_template_versions().first().cloned())
+}
+
+#[async_trait]
+impl ResourceKind for LaunchTemplates {
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let out = cx
+            .ec2
+            .describe_launch_templates()
+            .set_filters(Some(cx.ec2_owner_filters()))
+            .send()
+            .await?;
+        let mut found = Vec::new();
+        for t in out.launch_templates() {
+            let version = default_version(cx, t.launch_template_id().unwrap_or_default()).await?;
+            found.push(read(cx, t, version.as_ref()));
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        let out = match cx
+            .ec2
+            .describe_launch_templates()
+            .launch_template_ids(&have.id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => return gone_if_not_found(e.into()),
+        };
+        let Some(t) = out.launch_templates().first() else {
+            return Ok(None);
+        };
+        let version = default_version(cx, &have.id).await?;
+        Ok(Some(read(cx, t, version.as_ref())))
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let out = cx
+            .ec2
+            .create_launch_template()
+            .launch_template_name(&want.name)
+            .version_description("bookstore")
+            .launch_template_data(data(cx, want, deps))
+            .tag_specifications(cx.ec2_tag_spec(
+                ResourceType::LaunchTemplate,
+                &want.key,
+                &want.name,
+            ))
+            // Same name, same request: a retry after a lost response returns the same template.
+            .client_token(format!(
+                "{}-{}",
+                want.name,
+                &sha256_hex(rendered_user_data(want, deps).as_bytes())[..16]
+            ))
+            .send()
+            .await?;
+        let id = out
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .ok_or_else(|| AwsError::other("CreateLaunchTemplate returned no id"))?;
+        let mut have = Observed::new(Kind::LaunchTemplate, &want.key, id);
+        have.owned = true;
+        self.refresh(cx, &have)
+            .await?
+            .ok_or_else(|| AwsError::other(format!("launch template {id} vanished")))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let Spec::LaunchTemplate {
+            image,
+            security_group,
+            instance_type,
+            volume_gb,
+            volume_type,
+            instance_profile,
+            ..
+        } = &want.spec
+        else {
+            unreachable!("launch template spec")
+        };
+        BTreeMap::from([
+            ("image".into(), dep_id(deps, image).to_string()),
+            ("instance_type".into(), instance_type.clone()),
+            (
+                "security_groups".into(),
+                dep_id(deps, security_group).to_string(),
+            ),
+            (
+                "instance_profile".into(),
+                instance_profile.clone().unwrap_or_default(),
+            ),
+            ("imds_tokens".into(), "required".into()),
+            ("root_encrypted".into(), "true".into()),
+            (
+                "root_volume".into(),
+                format!("{volume_gb} GB {volume_type}"),
+            ),
+            (
+                "user_data_sha256".into(),
+                sha256_hex(rendered_user_data(want, deps).as_bytes()),
+            ),
+        ])
+    }
+
+    /// A new version with the wanted data, made the default.
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let out = cx
+            .ec2
+            .create_launch_template_version()
+            .launch_template_id(&have.id)
+            .version_description("bookstore")
+            .launch_template_data(data(cx, want, deps))
+            .send()
+            .await?;
+        let version = out
+            .launch_template_version()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| AwsError::other("CreateLaunchTemplateVersion returned no version"))?;
+        cx.ec2
+            .modify_launch_template()
+            .launch_template_id(&have.id)
+            .default_version(version.to_string())
+            .send()
+            .await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        cx.ec2
+            .delete_launch_template()
+            .launch_template_id(&have.id)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
