@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Wall time of `up` with every creation delayed DELAY seconds (each Create*/Import* call takes DELAY,
-# and VPCs, subnets and the load balancer stay pending DELAY more), next to the sum of those delays
-# run one after another; then the API calls of `up`, of a no-op `up` and of `down`.
+# Wall time of `up` with every creation delayed DELAY seconds (each Create*/Import*/Run* call and S3
+# PUT takes DELAY; VPCs, subnets, the load balancer, the database, the file system, mount targets,
+# instances and images stay pending DELAY more; the builder installs for DELAY), next to the sum of
+# those delays run one after another and to the longest chain of them (the critical path); then the
+# API calls of `up`, of a no-op `up` and of `down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DELAY="${DELAY:-5}"
@@ -9,7 +11,7 @@ scripts/install-moto.sh
 cargo build --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/debug/bookstore"
 log=$(mktemp)
-.venv/bin/python tests/harness/strict_moto.py --port 0 --pending-seconds "$DELAY" --create-call-seconds "$DELAY" >"$log" 2>/dev/null &
+.venv/bin/python tests/harness/strict_moto.py --port 0 --pending-seconds "$DELAY" --create-call-seconds "$DELAY" --bake-seconds "$DELAY" >"$log" 2>/dev/null &
 moto=$!
 trap 'kill $moto 2>/dev/null; rm -f "$log"' EXIT
 until grep -q '^PORT=' "$log"; do sleep 0.1; done
@@ -24,14 +26,33 @@ delayed = [c for c in calls if re.match(r"(Create|Import|Request|Run|Allocate|PO
 print(len(calls), len(mutating), len(delayed))'; }
 reset() { curl -s -X DELETE "$url/_harness/calls" >/dev/null; }
 
+events=$(mktemp)
 start=$(date +%s.%N)
-"$bin" up --stack asg --env bench >/dev/null 2>&1
+"$bin" --output json up --stack asg --env bench >/dev/null 2>"$events"
 wall=$(python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$(date +%s.%N)" "$start")
 read -r total mutating delayed <<<"$(calls)"
-pending=8   # the VPC, two subnets, the load balancer, the database, the file system and two mount targets stay pending DELAY seconds
+# Pending DELAY each: the VPC, two subnets, the load balancer, the database, the file system, two
+# mount targets, the builder instance, its install, the image and the group's two instances.
+pending=13
 sum=$(( (delayed + pending) * DELAY ))
-printf 'up: wall %.1f s; delays one after another: %d s (%d delayed create calls + %d pending resources, %s s each)\n' "$wall" "$sum" "$delayed" "$pending" "$DELAY"
+printf 'up: wall %.1f s; delays one after another: %d s (%d delayed calls + %d pending, %s s each)\n' "$wall" "$sum" "$delayed" "$pending" "$DELAY"
 echo "up: $total API calls ($mutating mutating)"
+# The critical path: when each link of the longest chain was ready.
+.venv/bin/python - "$events" "$DELAY" <<'PY'
+import json, sys
+ready = {}
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("event") == "resource" and e.get("phase") == "ready":
+        ready[e["key"]] = e["elapsed_ms"] / 1000
+chain = ["vpc", "subnet-a", "routes"] + sorted(k for k in ready if k.startswith("ami-")) + ["lt", "asg"]
+print("critical chain ready at: " + ", ".join(f"{k} {ready.get(k, float('nan')):.0f} s" for k in chain))
+print("other slow branches ready at: " + ", ".join(f"{k} {ready[k]:.0f} s" for k in ("db", "efs", "alb", "listener-https") if k in ready))
+PY
+rm -f "$events"
 reset
 "$bin" up --stack asg --env bench >/dev/null 2>&1
 read -r total mutating _ <<<"$(calls)"

@@ -227,9 +227,15 @@ mod tests {
         assert!(dir.join("app/src/main.rs").is_file());
         assert!(dir.join("app/migrations").is_dir());
         assert!(!dir.join("src/main.rs").exists(), "the CLI stays out");
-        // Cargo loads every manifest and resolves the app's dependencies from the lock file.
+        // Cargo loads every manifest of the reduced workspace (the lock file travels with it).
         let meta = std::process::Command::new(env!("CARGO"))
-            .args(["metadata", "--offline", "--format-version", "1"])
+            .args([
+                "metadata",
+                "--offline",
+                "--no-deps",
+                "--format-version",
+                "1",
+            ])
             .current_dir(&dir)
             .output()
             .unwrap();

@@ -132,6 +132,216 @@ fn sigkill_during_the_load_balancer_wait_then_up_resumes_and_down_cleans() {
     );
 }
 
+/// Builder instances (bookstore:key=builder) as (id, state).
+fn builders(moto: &Moto) -> Vec<(String, String)> {
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let out = aws
+            .ec2
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:bookstore:key")
+                    .values("builder")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                (
+                    i.instance_id().unwrap().to_string(),
+                    i.state().unwrap().name().unwrap().as_str().to_string(),
+                )
+            })
+            .collect()
+    })
+}
+
+fn images(moto: &Moto) -> Vec<String> {
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let out = aws
+            .ec2
+            .describe_images()
+            .owners("self")
+            .send()
+            .await
+            .unwrap();
+        out.images()
+            .iter()
+            .map(|i| i.image_id().unwrap().to_string())
+            .collect()
+    })
+}
+
+#[test]
+fn sigkill_during_the_bake_then_up_resumes_with_the_same_builder_and_down_cleans() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("kill-bake");
+    // The builder "installs" for 8 s: the process dies while it does.
+    moto.configure(r#"{"bake_seconds": 8}"#);
+    let mut up = moto
+        .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_journal(dir.path(), r#""event":"intent","kind":"image""#);
+    let start = Instant::now();
+    while moto.count("RunInstances") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no builder launched"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let before = builders(&moto);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_ne!(before[0].1, "terminated", "the kill came too late");
+    assert!(images(&moto).is_empty(), "the kill came too late");
+
+    moto.configure(r#"{"bake_seconds": 0.5}"#);
+    moto.clear_calls();
+    let resumed = moto
+        .run(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .ok();
+    assert_eq!(
+        moto.count("RunInstances"),
+        0,
+        "the builder of the killed run is reused, not launched again:\n{}",
+        resumed.stderr
+    );
+    assert_eq!(moto.count("CreateImage"), 1);
+    let after = builders(&moto);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0], (before[0].0.clone(), "terminated".to_string()));
+    assert_eq!(images(&moto).len(), 1);
+
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "asg", "--env", ENV, "--yes"],
+    )
+    .ok();
+    assert!(
+        moto.aws().everything(ENV).is_empty(),
+        "{:?}",
+        moto.aws().everything(ENV)
+    );
+}
+
+#[test]
+fn sigkill_during_the_database_wait_then_up_resumes_and_down_cleans() {
+    let moto = Moto::start(3.0);
+    let dir = TempDir::new("kill-db");
+    let mut up = moto
+        .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_journal(dir.path(), r#""event":"created","kind":"database""#);
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let plan = moto.run(dir.path(), &["plan", "--stack", "asg", "--env", ENV]);
+    assert_eq!(plan.code, 2);
+    assert!(plan.stdout.contains("+ create asg"), "{}", plan.stdout);
+    moto.clear_calls();
+    moto.run(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .ok();
+    assert_eq!(
+        moto.count("CreateDBInstance"),
+        0,
+        "the database is waited for, not made again"
+    );
+    assert_eq!(moto.count("CreateAutoScalingGroup"), 1);
+    let left = moto.aws().rds_and_efs();
+    assert_eq!(
+        left.iter().filter(|l| l.starts_with("db ")).count(),
+        1,
+        "{left:?}"
+    );
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "asg", "--env", ENV, "--yes"],
+    )
+    .ok();
+    assert!(
+        moto.aws().everything(ENV).is_empty(),
+        "{:?}",
+        moto.aws().everything(ENV)
+    );
+}
+
+#[test]
+fn a_failed_bake_shows_the_builder_console_and_bake_alone_makes_only_what_it_needs() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("bake-fails");
+    moto.configure(r#"{"bake_fails": true}"#);
+    let failed = moto.run(dir.path(), &["up", "--stack", "asg", "--env", ENV]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("BOOKSTORE-BAKE-FAILED at line 42"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        builders(&moto)
+            .iter()
+            .all(|(_, state)| state == "terminated"),
+        "a failed builder is not kept to be resumed: {:?}",
+        builders(&moto)
+    );
+    assert!(images(&moto).is_empty());
+
+    moto.configure(r#"{"bake_fails": false}"#);
+    let down = moto.run(
+        dir.path(),
+        &["down", "--stack", "asg", "--env", ENV, "--yes"],
+    );
+    down.ok();
+    moto.clear_calls();
+    let bake = moto
+        .run(dir.path(), &["bake", "--stack", "asg", "--env", ENV])
+        .ok();
+    assert!(bake.stdout.contains("image_id = ami-"), "{}", bake.stdout);
+    for not_needed in [
+        "CreateDBInstance",
+        "CreateFileSystem",
+        "CreateLoadBalancer",
+        "CreateAutoScalingGroup",
+        "CreateLaunchTemplate",
+    ] {
+        assert_eq!(moto.count(not_needed), 0, "bake made {not_needed}");
+    }
+    assert_eq!(images(&moto).len(), 1);
+    // A second bake of the same app bakes nothing.
+    moto.clear_calls();
+    moto.run(dir.path(), &["bake", "--stack", "asg", "--env", ENV])
+        .ok();
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "{:?}",
+        moto.mutating_calls()
+    );
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "asg", "--env", ENV, "--yes"],
+    )
+    .ok();
+    assert!(
+        moto.aws().everything(ENV).is_empty(),
+        "{:?}",
+        moto.aws().everything(ENV)
+    );
+}
+
 #[test]
 fn a_throttling_storm_is_retried_with_backoff() {
     let moto = Moto::start(0.0);
@@ -145,7 +355,7 @@ fn a_throttling_storm_is_retried_with_backoff() {
     let up = moto
         .run(dir.path(), &["up", "--stack", "asg", "--env", ENV])
         .ok();
-    assert!(up.stdout.contains("19 created"), "{}", up.stdout);
+    assert!(up.stdout.contains("23 created"), "{}", up.stdout);
     assert_eq!(
         moto.count("CreateLoadBalancer"),
         3,

@@ -179,6 +179,11 @@ impl Moto {
         );
     }
 
+    /// Changes the harness's runtime settings, e.g. `{"bake_seconds": 5, "bake_fails": true}`.
+    pub fn configure(&self, json: &str) {
+        self.http("POST", "/_harness/config", json);
+    }
+
     /// The real binary, pointed at this harness only, working in `dir`.
     pub fn cli(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bookstore"));

@@ -1,0 +1,403 @@
+//! The files bookstore renders for instances, taken from where AWS keeps them after a real `up`
+//! (the builder's user-data, the launch template's user-data): shellcheck passes on every script,
+//! systemd accepts the unit, and the unit's own commands, run with the environment the instance
+//! user-data writes, start the app on loopback against MariaDB with the password fetched from
+//! (emulated) Secrets Manager.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ENV, Moto, TempDir};
+
+struct Rendered {
+    /// The builder's user-data (templates/bake.sh).
+    bake: String,
+    /// The app instances' user-data (templates/user-data.sh).
+    user_data: String,
+}
+
+fn decode(b64: &str) -> String {
+    String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap()
+}
+
+/// `up`, then the two user-data scripts as AWS holds them.
+fn rendered(moto: &Moto, dir: &Path) -> Rendered {
+    moto.run(dir, &["up", "--stack", "asg", "--env", ENV]).ok();
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let builders = aws
+            .ec2
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:bookstore:key")
+                    .values("builder")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let builder = builders.reservations()[0].instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_string();
+        let attribute = aws
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(&builder)
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        let bake = decode(attribute.user_data().unwrap().value().unwrap());
+        let versions = aws
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_name("bs-t-asg-lt")
+            .versions("$Default")
+            .send()
+            .await
+            .unwrap();
+        let user_data = decode(
+            versions.launch_template_versions()[0]
+                .launch_template_data()
+                .unwrap()
+                .user_data()
+                .unwrap(),
+        );
+        Rendered { bake, user_data }
+    })
+}
+
+/// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
+fn heredoc(script: &str, marker: &str) -> String {
+    let start = script
+        .find(&format!("<<'{marker}'\n"))
+        .unwrap_or_else(|| panic!("no heredoc {marker}"));
+    let body = &script[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    let end = body.find(&format!("\n{marker}\n")).unwrap();
+    format!("{}\n", &body[..end])
+}
+
+fn shellcheck(dir: &Path, name: &str, script: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("shellcheck")
+        .args(["--severity=style", "--shell=bash"])
+        .arg(&path)
+        .output()
+        .expect("shellcheck is installed by scripts/test.sh (Debian package shellcheck)");
+    assert!(
+        out.status.success(),
+        "shellcheck {name}:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn rendered_scripts_pass_shellcheck_and_systemd_accepts_the_unit() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("templates-lint");
+    let r = rendered(&moto, dir.path());
+    assert!(r.bake.contains("X-Amz-Signature="), "a presigned URL");
+    shellcheck(dir.path(), "bake.sh", &r.bake);
+    shellcheck(dir.path(), "user-data.sh", &r.user_data);
+    let fetch = heredoc(&r.bake, "BOOKSTORE_FETCH_EOF");
+    shellcheck(dir.path(), "fetch-db-secret", &fetch);
+
+    let unit = heredoc(&r.bake, "BOOKSTORE_UNIT_EOF");
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "systemd-analyze is not on this machine: the unit is checked by shellcheck'd scripts only"
+        );
+        return;
+    }
+    // verify wants the executables to exist: point them into the test directory.
+    let root = dir.path().join("root");
+    for exe in [
+        "/usr/local/bin/bookstore-app",
+        "/usr/local/libexec/bookstore/fetch-db-secret",
+    ] {
+        let path = root.join(exe.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        make_executable(&path);
+    }
+    let relocated = unit
+        .replace(
+            "/usr/local/bin/",
+            &format!("{}/usr/local/bin/", root.display()),
+        )
+        .replace(
+            "/usr/local/libexec/",
+            &format!("{}/usr/local/libexec/", root.display()),
+        );
+    let unit_path = dir.path().join("bookstore.service");
+    std::fs::write(&unit_path, relocated).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit_path)
+        .output()
+        .unwrap();
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify:\n{complaints}"
+    );
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    Some((status, response))
+}
+
+/// `mariadb` client arguments for the test server's URL `mysql://user:pass@host:port`.
+fn mariadb(url: &str, sql: &str) -> String {
+    let rest = url.trim_start_matches("mysql://");
+    let (creds, host) = rest.split_once('@').unwrap();
+    let (user, password) = creds.split_once(':').unwrap();
+    let (host, port) = host.trim_end_matches('/').split_once(':').unwrap();
+    let out = Command::new("mariadb")
+        .args(["-h", host, "-P", port, "-u", user, "-N", "-e", sql])
+        .env("MYSQL_PWD", password)
+        .output()
+        .expect("the mariadb client comes with scripts/mariadb.sh");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of `Key=` in the unit.
+fn directive<'a>(unit: &'a str, key: &str) -> &'a str {
+    unit.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("the unit has no {key}="))
+}
+
+#[test]
+fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets_manager() {
+    let mysql = std::env::var("BOOKSTORE_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!("BOOKSTORE_TEST_MYSQL_URL is not set: run scripts/test.sh, which starts MariaDB")
+    });
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("templates-run");
+    let r = rendered(&moto, dir.path());
+    let venv_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin");
+    let path_var = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let aws_env = |cmd: &mut Command| {
+        cmd.env("PATH", &path_var)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_SESSION_TOKEN", "test")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"));
+    };
+
+    // The database secret, in the JSON shape RDS keeps it, with the test server's credentials.
+    let (user, password) = mysql
+        .trim_start_matches("mysql://")
+        .split_once('@')
+        .unwrap()
+        .0
+        .split_once(':')
+        .unwrap();
+    let mut create = Command::new("aws");
+    aws_env(&mut create);
+    let created = create
+        .args([
+            "secretsmanager",
+            "create-secret",
+            "--region",
+            "us-east-1",
+            "--name",
+            "rds!db-test",
+            "--query",
+            "ARN",
+            "--output",
+            "text",
+            "--secret-string",
+            &format!(r#"{{"username":"{user}","password":"{password}"}}"#),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let secret_arn = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    mariadb(
+        &mysql,
+        "DROP DATABASE IF EXISTS bookstore; CREATE DATABASE bookstore CHARACTER SET utf8mb4",
+    );
+
+    // The instance user-data as rendered, with this machine's values and paths: it writes the
+    // environment file the unit reads.
+    let etc = dir.path().join("etc");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&uploads).unwrap();
+    let port = free_port();
+    let mysql_host = mysql
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .trim_end_matches('/')
+        .to_string();
+    let mut script = String::new();
+    for line in r.user_data.lines() {
+        let replaced = if line.starts_with("db_endpoint=") {
+            format!("db_endpoint='{mysql_host}'")
+        } else if line.starts_with("db_secret_arn=") {
+            format!("db_secret_arn='{secret_arn}'")
+        } else if line.starts_with("file_system_id=") {
+            "file_system_id=''".to_string()
+        } else if line.starts_with("app_port=") {
+            format!("app_port='{port}'")
+        } else if line.starts_with("chgrp ") || line.starts_with("systemctl ") {
+            continue; // no bookstore group or systemd here
+        } else {
+            line.replace("/etc/bookstore", &etc.display().to_string())
+                .replace("/var/lib/bookstore/uploads", &uploads.display().to_string())
+        };
+        script.push_str(&replaced);
+        script.push('\n');
+    }
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success(), "user-data failed:\n{script}");
+    let env_file = std::fs::read_to_string(etc.join("bookstore.env")).unwrap();
+    // Credentials come from the secret at start, never from this file.
+    assert!(
+        !env_file.to_lowercase().contains("password") && !env_file.contains('@'),
+        "{env_file}"
+    );
+
+    // The unit's commands, as systemd would run them: EnvironmentFile, ExecStartPre, ExecStart,
+    // with RuntimeDirectory=/run/bookstore moved into the test directory.
+    let unit = heredoc(&r.bake, "BOOKSTORE_UNIT_EOF");
+    assert_eq!(
+        directive(&unit, "EnvironmentFile"),
+        "/etc/bookstore/bookstore.env"
+    );
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let relocate = |s: &str| s.replace("/run/bookstore", &run_dir.display().to_string());
+    let vars: Vec<(String, String)> = env_file
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), relocate(v)))
+        .collect();
+    let fetch_path = dir.path().join("fetch-db-secret");
+    std::fs::write(&fetch_path, heredoc(&r.bake, "BOOKSTORE_FETCH_EOF")).unwrap();
+    make_executable(&fetch_path);
+    let app_path: PathBuf =
+        Path::new(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app");
+    let command = |line: &str| -> Command {
+        let line = relocate(line)
+            .replace(
+                "/usr/local/libexec/bookstore/fetch-db-secret",
+                &fetch_path.display().to_string(),
+            )
+            .replace(
+                "/usr/local/bin/bookstore-app",
+                &app_path.display().to_string(),
+            );
+        let mut words = line.split_whitespace();
+        let mut cmd = Command::new(words.next().unwrap());
+        cmd.args(words).env_clear().envs(vars.iter().cloned());
+        aws_env(&mut cmd);
+        cmd.current_dir(dir.path());
+        cmd
+    };
+    let pre = command(directive(&unit, "ExecStartPre")).output().unwrap();
+    assert!(
+        pre.status.success(),
+        "ExecStartPre: {}",
+        String::from_utf8_lossy(&pre.stderr)
+    );
+    let secret_file = run_dir.join("db-secret.json");
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode, 0o600, "the secret is readable by the app only");
+
+    let mut app = command(directive(&unit, "ExecStart"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let health = loop {
+        if let Some(r) = get(port, "/healthz") {
+            break r;
+        }
+        if let Ok(Some(exit)) = app.try_wait() {
+            let mut err = String::new();
+            app.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("the app exited ({exit}):\n{err}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the app never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let home = get(port, "/");
+    app.kill().unwrap();
+    app.wait().unwrap();
+    assert_eq!(health.0, 200, "{}", health.1);
+    assert_eq!(home.map(|h| h.0), Some(200));
+    // It migrated MariaDB's `bookstore` database: the wiring reached the real server.
+    let tables = mariadb(&mysql, "SHOW TABLES FROM bookstore");
+    assert!(tables.lines().any(|t| t == "books"), "{tables}");
+}
