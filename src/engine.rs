@@ -201,6 +201,23 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
             drift,
         });
     }
+    // A resource whose dependency is about to be made (a new image for a new app, say) refers to
+    // the old one: it is updated once the new one exists.
+    let creating: HashSet<String> = steps
+        .iter()
+        .filter(|s| s.action == Action::Create)
+        .map(|s| s.key.clone())
+        .collect();
+    for (want, step) in plan.resources.iter().zip(steps.iter_mut()) {
+        if step.action != Action::Keep {
+            continue;
+        }
+        for dep in want.depends_on.iter().filter(|d| creating.contains(*d)) {
+            step.action = Action::Update;
+            step.drift
+                .push(format!("{dep}: (to be created) → refers to the new one"));
+        }
+    }
     for o in &extras {
         steps.push(Step {
             key: o.key.clone(),

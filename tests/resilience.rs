@@ -68,16 +68,7 @@ fn sigkill_during_a_create_call_then_up_adopts_instead_of_duplicating() {
         "{:?}",
         moto.aws().tagged_ec2(ENV)
     );
-    moto.run(
-        dir.path(),
-        &["down", "--stack", "asg", "--env", ENV, "--yes"],
-    )
-    .ok();
-    assert!(
-        moto.aws().everything(ENV).is_empty(),
-        "{:?}",
-        moto.aws().everything(ENV)
-    );
+    moto.down_leaves_nothing(dir.path());
 }
 
 #[test]
@@ -120,45 +111,21 @@ fn sigkill_during_the_load_balancer_wait_then_up_resumes_and_down_cleans() {
         "one LB, one TG, one certificate: {:?}",
         moto.aws().elb_and_acm()
     );
-    moto.run(
-        dir.path(),
-        &["down", "--stack", "asg", "--env", ENV, "--yes"],
-    )
-    .ok();
-    assert!(
-        moto.aws().everything(ENV).is_empty(),
-        "{:?}",
-        moto.aws().everything(ENV)
-    );
+    moto.down_leaves_nothing(dir.path());
 }
 
 /// Builder instances (bookstore:key=builder) as (id, state).
 fn builders(moto: &Moto) -> Vec<(String, String)> {
-    let aws = moto.aws();
-    aws.rt.block_on(async {
-        let out = aws
-            .ec2
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:bookstore:key")
-                    .values("builder")
-                    .build(),
+    moto.aws()
+        .builders()
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id().unwrap().to_string(),
+                i.state().unwrap().name().unwrap().as_str().to_string(),
             )
-            .send()
-            .await
-            .unwrap();
-        out.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .map(|i| {
-                (
-                    i.instance_id().unwrap().to_string(),
-                    i.state().unwrap().name().unwrap().as_str().to_string(),
-                )
-            })
-            .collect()
-    })
+        })
+        .collect()
 }
 
 fn images(moto: &Moto) -> Vec<String> {
@@ -224,16 +191,7 @@ fn sigkill_during_the_bake_then_up_resumes_with_the_same_builder_and_down_cleans
     assert_eq!(after[0], (before[0].0.clone(), "terminated".to_string()));
     assert_eq!(images(&moto).len(), 1);
 
-    moto.run(
-        dir.path(),
-        &["down", "--stack", "asg", "--env", ENV, "--yes"],
-    )
-    .ok();
-    assert!(
-        moto.aws().everything(ENV).is_empty(),
-        "{:?}",
-        moto.aws().everything(ENV)
-    );
+    moto.down_leaves_nothing(dir.path());
 }
 
 #[test]
@@ -267,16 +225,7 @@ fn sigkill_during_the_database_wait_then_up_resumes_and_down_cleans() {
         1,
         "{left:?}"
     );
-    moto.run(
-        dir.path(),
-        &["down", "--stack", "asg", "--env", ENV, "--yes"],
-    )
-    .ok();
-    assert!(
-        moto.aws().everything(ENV).is_empty(),
-        "{:?}",
-        moto.aws().everything(ENV)
-    );
+    moto.down_leaves_nothing(dir.path());
 }
 
 #[test]
@@ -330,16 +279,7 @@ fn a_failed_bake_shows_the_builder_console_and_bake_alone_makes_only_what_it_nee
         "{:?}",
         moto.mutating_calls()
     );
-    moto.run(
-        dir.path(),
-        &["down", "--stack", "asg", "--env", ENV, "--yes"],
-    )
-    .ok();
-    assert!(
-        moto.aws().everything(ENV).is_empty(),
-        "{:?}",
-        moto.aws().everything(ENV)
-    );
+    moto.down_leaves_nothing(dir.path());
 }
 
 #[test]

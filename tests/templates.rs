@@ -29,23 +29,8 @@ fn decode(b64: &str) -> String {
 fn rendered(moto: &Moto, dir: &Path) -> Rendered {
     moto.run(dir, &["up", "--stack", "asg", "--env", ENV]).ok();
     let aws = moto.aws();
+    let builder = aws.builders()[0].instance_id().unwrap().to_string();
     aws.rt.block_on(async {
-        let builders = aws
-            .ec2
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:bookstore:key")
-                    .values("builder")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let builder = builders.reservations()[0].instances()[0]
-            .instance_id()
-            .unwrap()
-            .to_string();
         let attribute = aws
             .ec2
             .describe_instance_attribute()

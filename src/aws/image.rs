@@ -279,35 +279,44 @@ impl ResourceKind for Images {
     }
 }
 
-/// A builder of this image from an earlier, interrupted run, still usable.
-async fn find_builder(cx: &Cx, image_key: &str) -> Result<Option<String>, AwsError> {
-    let mut filters = cx.ec2_owner_filters();
-    filters.push(
+/// This owner's builder instances that are not terminated, narrowed by `filters`.
+async fn builders(
+    cx: &Cx,
+    filters: Vec<Filter>,
+) -> Result<Vec<aws_sdk_ec2::types::Instance>, AwsError> {
+    let mut all = cx.ec2_owner_filters();
+    all.push(
         Filter::builder()
-            .name(format!("tag:{TAG_BAKES}"))
-            .values(image_key)
+            .name(format!("tag:{TAG_KEY}"))
+            .values(BUILDER_KEY)
             .build(),
     );
-    filters.push(
-        Filter::builder()
-            .name("instance-state-name")
-            .set_values(Some(
-                ["pending", "running", "stopping", "stopped"]
-                    .map(String::from)
-                    .to_vec(),
-            ))
-            .build(),
-    );
+    all.extend(filters);
     let out = cx
         .ec2
         .describe_instances()
-        .set_filters(Some(filters))
+        .set_filters(Some(all))
         .send()
         .await?;
     Ok(out
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
+        .cloned()
+        .collect())
+}
+
+/// A builder of this image from an earlier, interrupted run, still usable.
+async fn find_builder(cx: &Cx, image_key: &str) -> Result<Option<String>, AwsError> {
+    let bakes = Filter::builder()
+        .name(format!("tag:{TAG_BAKES}"))
+        .values(image_key)
+        .build();
+    Ok(builders(cx, vec![bakes])
+        .await?
+        .iter()
+        .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::ShuttingDown))
         .find_map(|i| i.instance_id().map(str::to_string)))
 }
 
@@ -531,25 +540,10 @@ fn read_builder(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
 #[async_trait]
 impl ResourceKind for Builders {
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
-        let mut filters = cx.ec2_owner_filters();
-        filters.push(
-            Filter::builder()
-                .name(format!("tag:{TAG_KEY}"))
-                .values(BUILDER_KEY)
-                .build(),
-        );
-        let out = cx
-            .ec2
-            .describe_instances()
-            .set_filters(Some(filters))
-            .send()
-            .await?;
-        Ok(out
-            .reservations()
+        Ok(builders(cx, vec![])
+            .await?
             .iter()
-            .flat_map(|r| r.instances())
             .map(|i| read_builder(cx, i))
-            .filter(|o| o.state != "terminated")
             .collect())
     }
 

@@ -728,7 +728,8 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
         "gp3",
     );
     let instance_profile = match inst_raw.and_then(|i| i.instance_profile.as_ref()) {
-        None => Some("LabInstanceProfile".to_string()),
+        // The Learner Lab always has it; elsewhere the user names one (or none).
+        None => lab.then(|| "LabInstanceProfile".to_string()),
         Some(p) if p.value.is_empty() || p.value == "none" => None,
         Some(p) => Some(p.value.clone()),
     };

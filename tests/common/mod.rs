@@ -179,6 +179,14 @@ impl Moto {
         );
     }
 
+    /// `down --yes` succeeds and nothing of the test env is left in any service.
+    pub fn down_leaves_nothing(&self, dir: &Path) {
+        self.run(dir, &["down", "--stack", "asg", "--env", ENV, "--yes"])
+            .ok();
+        let left = self.aws().everything(ENV);
+        assert!(left.is_empty(), "left after down: {left:?}");
+    }
+
     /// Changes the harness's runtime settings, e.g. `{"bake_seconds": 5, "bake_fails": true}`.
     pub fn configure(&self, json: &str) {
         self.http("POST", "/_harness/config", json);
@@ -530,6 +538,24 @@ impl Aws {
         })
     }
 
+    /// The bake's builder instances (tag `bookstore:key=builder`), terminated ones included.
+    pub fn builders(&self) -> Vec<aws_sdk_ec2::types::Instance> {
+        self.rt.block_on(async {
+            let out = self
+                .ec2
+                .describe_instances()
+                .filters(Self::tag_filter("bookstore:key", "builder"))
+                .send()
+                .await
+                .unwrap();
+            out.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .cloned()
+                .collect()
+        })
+    }
+
     pub fn everything(&self, env: &str) -> Vec<String> {
         let mut all = self.tagged_ec2(env);
         all.extend(self.elb_and_acm());
@@ -542,7 +568,11 @@ impl Aws {
 /// The sha256 of a file, as lower-case hex.
 pub fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    ring::digest::digest(&ring::digest::SHA256, &bytes)
+    sha256_bytes(&bytes)
+}
+
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
         .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))

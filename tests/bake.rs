@@ -1,0 +1,229 @@
+//! Where the baked app comes from: the source the CLI carries (built on the builder), an explicit
+//! binary (checked before anything is made), and a new app that replaces the image.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+
+use common::{ENV, Moto, TempDir};
+
+fn sibling_app() -> std::path::PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app")
+}
+
+fn image_tags(moto: &Moto) -> Vec<(String, String, String)> {
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let out = aws
+            .ec2
+            .describe_images()
+            .owners("self")
+            .send()
+            .await
+            .unwrap();
+        out.images()
+            .iter()
+            .map(|i| {
+                let tag = |k: &str| {
+                    i.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(k))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (
+                    i.image_id().unwrap().to_string(),
+                    tag("bookstore:key"),
+                    tag("bookstore:artifact-sha256"),
+                )
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn building_on_the_builder_uploads_the_embedded_source_and_uses_a_bigger_builder() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("bake-source");
+    let bake = moto
+        .run(
+            dir.path(),
+            &[
+                "bake",
+                "--stack",
+                "asg",
+                "--env",
+                ENV,
+                "--build-app-on-builder",
+            ],
+        )
+        .ok();
+    assert!(bake.stdout.contains("image_id = ami-"), "{}", bake.stdout);
+    let images = image_tags(&moto);
+    assert_eq!(images.len(), 1);
+    let artifact_sha256 = &images[0].2;
+    let aws = moto.aws();
+    let builder = aws.builders().remove(0);
+    let (archive, builder_type, user_data) = aws.rt.block_on(async {
+        let buckets = aws.s3.list_buckets().send().await.unwrap();
+        let bucket = buckets.buckets()[0].name().unwrap().to_string();
+        let object = aws
+            .s3
+            .get_object()
+            .bucket(&bucket)
+            .key(format!("app/{artifact_sha256}/bookstore-app-source.tar"))
+            .send()
+            .await
+            .expect("the source archive is in the bucket under its hash");
+        let archive = object.body.collect().await.unwrap().into_bytes().to_vec();
+        let attribute = aws
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(builder.instance_id().unwrap())
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        let user_data = String::from_utf8(
+            aws_smithy_types::base64::decode(attribute.user_data().unwrap().value().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        (
+            archive,
+            builder.instance_type().unwrap().as_str().to_string(),
+            user_data,
+        )
+    });
+    assert_eq!(
+        &common::sha256_bytes(&archive),
+        artifact_sha256,
+        "the image names the archive it was built from"
+    );
+    assert_eq!(builder_type, "t3.medium", "linking needs 2 GB");
+    assert!(user_data.contains("artifact_kind='source'"), "{user_data}");
+    // The archive is the app's workspace: it unpacks into a manifest and the app's sources.
+    let tar = dir.path().join("src.tar");
+    std::fs::write(&tar, &archive).unwrap();
+    let out = dir.path().join("src");
+    std::fs::create_dir_all(&out).unwrap();
+    let untar = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(untar.success());
+    let mut manifest = String::new();
+    std::fs::File::open(out.join("Cargo.toml"))
+        .unwrap()
+        .read_to_string(&mut manifest)
+        .unwrap();
+    assert!(manifest.contains("members = [\"app\"]"), "{manifest}");
+    assert!(out.join("app/src/main.rs").is_file());
+    assert!(out.join("Cargo.lock").is_file());
+    moto.down_leaves_nothing(dir.path());
+}
+
+#[test]
+fn an_app_binary_that_is_not_linux_x86_64_is_refused_before_any_aws_call() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("bake-bad-binary");
+    let script = dir.write("bookstore-app", "#!/bin/sh\necho not an ELF\n");
+    let refused = moto.run(
+        dir.path(),
+        &[
+            "up",
+            "--stack",
+            "asg",
+            "--env",
+            ENV,
+            "--app-binary",
+            script.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("--app-binary") && refused.stderr.contains("Linux x86_64"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "{:?}",
+        moto.mutating_calls()
+    );
+}
+
+#[test]
+fn a_new_app_bakes_a_new_image_moves_the_launch_template_and_drops_the_old_image() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("bake-new-app");
+    moto.run(dir.path(), &["up", "--stack", "asg", "--env", ENV])
+        .ok();
+    let first = image_tags(&moto);
+    assert_eq!(first.len(), 1);
+    // Another build of the app: the same executable with other bytes.
+    let mut bytes = std::fs::read(sibling_app()).unwrap();
+    bytes.extend_from_slice(b"\0another build");
+    let new_app = dir.path().join("bookstore-app");
+    std::fs::write(&new_app, &bytes).unwrap();
+    let plan = moto.run(
+        dir.path(),
+        &[
+            "plan",
+            "--stack",
+            "asg",
+            "--env",
+            ENV,
+            "--app-binary",
+            new_app.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(plan.code, 2);
+    assert!(
+        plan.stdout.contains(&format!("- delete {}", first[0].1))
+            && plan.stdout.contains("~ update lt"),
+        "{}",
+        plan.stdout
+    );
+    moto.run(
+        dir.path(),
+        &[
+            "up",
+            "--stack",
+            "asg",
+            "--env",
+            ENV,
+            "--app-binary",
+            new_app.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let second = image_tags(&moto);
+    assert_eq!(second.len(), 1, "the old image is gone: {second:?}");
+    assert_ne!(second[0].0, first[0].0);
+    assert_eq!(second[0].2, common::sha256_bytes(&bytes));
+    let aws = moto.aws();
+    let image_in_template = aws.rt.block_on(async {
+        let versions = aws
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_name("bs-t-asg-lt")
+            .versions("$Default")
+            .send()
+            .await
+            .unwrap();
+        versions.launch_template_versions()[0]
+            .launch_template_data()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .to_string()
+    });
+    assert_eq!(image_in_template, second[0].0);
+    moto.down_leaves_nothing(dir.path());
+}
