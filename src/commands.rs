@@ -151,7 +151,7 @@ async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> {
                 };
                 let id = s.id.as_deref().unwrap_or(&s.name);
                 print_text(&format!(
-                    "{mark} {word:<6} {:<16} {:<16} {id}",
+                    "{mark} {word:<6} {:<16} {:<18} {id}",
                     s.key,
                     s.kind.as_str()
                 ));
@@ -446,7 +446,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
         })),
         OutputFormat::Text => {
             print_text(&format!(
-                "{:<16} {:<16} {:<24} {:<52} drift",
+                "{:<16} {:<18} {:<24} {:<52} drift",
                 "KEY", "KIND", "STATE", "ID"
             ));
             for r in &rows {
@@ -457,7 +457,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
                     .filter_map(|d| d.as_str().map(str::to_string))
                     .collect();
                 print_text(&format!(
-                    "{:<16} {:<16} {:<24} {:<52} {}",
+                    "{:<16} {:<18} {:<24} {:<52} {}",
                     r["key"].as_str().unwrap_or_default(),
                     r["kind"].as_str().unwrap_or_default(),
                     r["state"].as_str().unwrap_or_default(),

@@ -239,10 +239,14 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
 /// `field: have → want` for every fact that differs. Skipped while a dependency is missing (its
 /// id, which the facts refer to, is not known yet).
 fn drift_of(want: &Desired, have: &Observed, existing: &BTreeMap<String, Observed>) -> Vec<String> {
-    let Some(deps) = deps_of(want, existing) else {
-        return vec![];
-    };
-    let expected = kind_impl(want.kind).expected_facts(want, &deps);
+    match deps_of(want, existing) {
+        Some(deps) => drift_with(want, have, &deps),
+        None => vec![],
+    }
+}
+
+fn drift_with(want: &Desired, have: &Observed, deps: &Deps) -> Vec<String> {
+    let expected = kind_impl(want.kind).expected_facts(want, deps);
     expected
         .iter()
         .filter_map(|(field, value)| {
@@ -323,7 +327,15 @@ impl Engine {
                             Some(&have.id),
                         )?;
                     }
-                    if actions.get(&want.key) == Some(&Action::Keep) {
+                    // A dependency updated in this run (a new launch template version, say) can
+                    // make a resource that matched the stack drift: compare again with it.
+                    let redrifted = match (&existing, actions.get(&want.key)) {
+                        (Some(have), Some(Action::Keep)) => {
+                            !drift_with(want, have, &deps).is_empty()
+                        }
+                        _ => false,
+                    };
+                    if actions.get(&want.key) == Some(&Action::Keep) && !redrifted {
                         let have = existing.expect("kept resources exist");
                         self.report
                             .resource(&want.key, want.kind, Phase::Exists, &have.id);
@@ -339,7 +351,7 @@ impl Engine {
                         rerun: self.rerun.clone(),
                         want: want.clone(),
                         existing,
-                        update: actions.get(&want.key) == Some(&Action::Update),
+                        update: redrifted || actions.get(&want.key) == Some(&Action::Update),
                         deps,
                     };
                     let permits = Arc::clone(&permits);

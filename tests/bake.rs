@@ -225,5 +225,56 @@ fn a_new_app_bakes_a_new_image_moves_the_launch_template_and_drops_the_old_image
             .to_string()
     });
     assert_eq!(image_in_template, second[0].0);
+    // The running instances were rolled onto the new image, and the group remembers it.
+    assert_eq!(moto.count("StartInstanceRefresh"), 1);
+    let group_images = aws.rt.block_on(async {
+        let groups = aws
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("bs-t-asg-asg")
+            .send()
+            .await
+            .unwrap();
+        let ids: Vec<String> = groups.auto_scaling_groups()[0]
+            .instances()
+            .iter()
+            .map(|i| i.instance_id().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let out = aws
+            .ec2
+            .describe_instances()
+            .set_instance_ids(Some(ids))
+            .send()
+            .await
+            .unwrap();
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| i.image_id().unwrap().to_string())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(group_images, vec![second[0].0.clone(); 2]);
+    moto.clear_calls();
+    let again = moto
+        .run(
+            dir.path(),
+            &[
+                "up",
+                "--stack",
+                "asg",
+                "--env",
+                ENV,
+                "--app-binary",
+                new_app.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "{:?}",
+        moto.mutating_calls()
+    );
     moto.down_leaves_nothing(dir.path());
 }

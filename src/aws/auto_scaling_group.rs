@@ -19,6 +19,10 @@ use crate::stack::{Scaling, ScalingMetric};
 
 pub struct AutoScalingGroups;
 
+/// The launch template version the group's instances were last rolled to: a new default version
+/// (a new image) starts an instance refresh, so running instances get the new app too.
+const TAG_ROLLED_VERSION: &str = "bookstore:launch-template-version";
+
 fn policy_name(group: &str) -> String {
     format!("{group}-target-tracking")
 }
@@ -136,6 +140,13 @@ fn read(g: &AutoScalingGroup, policy: String) -> Observed {
                 .to_string(),
         ),
         ("policy", policy),
+        (
+            "launch_template_version",
+            tags.iter()
+                .find(|(k, _)| *k == TAG_ROLLED_VERSION)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default(),
+        ),
     ];
     for (k, v) in facts {
         o.facts.insert(k.into(), v);
@@ -304,6 +315,8 @@ impl ResourceKind for AutoScalingGroups {
                     .build()
             })
             .collect();
+        let mut tags: Vec<Tag> = tags;
+        tags.push(version_tag(&want.name, deps, launch_template));
         let subnet_ids: Vec<&str> = subnets.iter().map(|k| dep_id(deps, k)).collect();
         cx.autoscaling
             .create_auto_scaling_group()
@@ -361,6 +374,12 @@ impl ResourceKind for AutoScalingGroups {
                 dep_id(deps, launch_template).to_string(),
             ),
             ("policy".into(), wanted_policy(scaling)),
+            (
+                "launch_template_version".into(),
+                deps.get(launch_template)
+                    .map(|lt| lt.attr("default_version").to_string())
+                    .unwrap_or_default(),
+            ),
         ])
     }
 
@@ -415,6 +434,23 @@ impl ResourceKind for AutoScalingGroups {
         if have.facts.get("policy") != Some(&wanted_policy(scaling)) {
             put_policy(cx, want, deps, &have.id).await?;
         }
+        let version = deps
+            .get(launch_template)
+            .map(|lt| lt.attr("default_version"))
+            .unwrap_or_default();
+        if have
+            .facts
+            .get("launch_template_version")
+            .map(String::as_str)
+            != Some(version)
+        {
+            roll(cx, &have.id).await?;
+            cx.autoscaling
+                .create_or_update_tags()
+                .tags(version_tag(&have.id, deps, launch_template))
+                .send()
+                .await?;
+        }
         Ok(true)
     }
 
@@ -430,6 +466,47 @@ impl ResourceKind for AutoScalingGroups {
             .send()
             .await?;
         Ok(())
+    }
+}
+
+fn version_tag(group: &str, deps: &Deps, launch_template: &str) -> Tag {
+    Tag::builder()
+        .resource_id(group)
+        .resource_type("auto-scaling-group")
+        .key(TAG_ROLLED_VERSION)
+        .value(
+            deps.get(launch_template)
+                .map(|lt| lt.attr("default_version"))
+                .unwrap_or_default(),
+        )
+        .propagate_at_launch(false)
+        .build()
+}
+
+/// Replaces the running instances with ones from the current launch template, half at a time so
+/// the app stays up; instances already on it are skipped. One already rolling is left to finish.
+async fn roll(cx: &Cx, group: &str) -> Result<(), AwsError> {
+    let preferences = aws_sdk_autoscaling::types::RefreshPreferences::builder()
+        .min_healthy_percentage(50)
+        .skip_matching(true)
+        .build();
+    match cx
+        .autoscaling
+        .start_instance_refresh()
+        .auto_scaling_group_name(group)
+        .preferences(preferences)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = AwsError::from(e);
+            if e.code.as_deref() == Some("InstanceRefreshInProgress") {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
     }
 }
 

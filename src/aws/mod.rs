@@ -26,6 +26,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use serde::Serialize;
 
@@ -388,16 +389,19 @@ impl AwsError {
     }
 }
 
-impl<E, R> From<SdkError<E, R>> for AwsError
+impl<E> From<SdkError<E, HttpResponse>> for AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    fn from(err: SdkError<E, R>) -> Self {
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
         let (code, message) = match &err {
             SdkError::ServiceError(se) => (
                 se.err().code().map(str::to_string),
-                se.err().message().unwrap_or("(no message)").to_string(),
+                match se.err().message() {
+                    Some(m) => m.to_string(),
+                    // No message (an HTTP 500 with an empty body, say): the status says more.
+                    None => format!("HTTP {} with no error message", se.raw().status().as_u16()),
+                },
             ),
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => (
                 None,

@@ -15,7 +15,8 @@ its internals) before serving:
 * a bake's builder instance (user-data that ends with BOOKSTORE-BAKE-OK) runs its script: it powers
   itself off --bake-seconds after it starts running, and its console shows the verdict (or
   BOOKSTORE-BAKE-FAILED when the config says `bake_fails`); Auto Scaling instances stay Pending while
-  their EC2 instance is pending;
+  their EC2 instance is pending; StartInstanceRefresh (which moto lacks) replaces the group's
+  instances with ones from its launch template as it is now;
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
   and injected faults (POST/DELETE /_harness/faults), e.g. a throttling storm or an expired token.
 
@@ -188,6 +189,18 @@ def patch_pending_states():
             retry.start()
 
     AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
+
+    # CreateLaunchTemplateVersion keeps UserData as a plain string, which moto's own Auto Scaling
+    # then refuses (an assertion) when it launches from that version.
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+
+    def version_user_data(self):
+        data = self.data.get("UserData")
+        if data is not None and not isinstance(data, Base64EncodedString):
+            data = Base64EncodedString(str(data))
+        return data
+
+    LaunchTemplateVersion.user_data = property(version_user_data)
 
     for cls, attr in ((DBInstance, "status"), (FileSystem, "life_cycle_state"), (MountTarget, "life_cycle_state")):
         original = cls.__init__
@@ -483,6 +496,37 @@ def control(environ, start_response):
     return [payload]
 
 
+def start_instance_refresh(environ, body, start_response):
+    # moto has no instance refresh: replace every instance of the group with one launched from the
+    # launch template as it is now, as a finished refresh would leave it.
+    from moto.autoscaling.models import autoscaling_backends
+
+    params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    name = params.get("AutoScalingGroupName", [""])[0]
+    match = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region = match.group(1) if match else "us-east-1"
+    backend = autoscaling_backends["123456789012"][region]
+    group = backend.autoscaling_groups.get(name)
+    if group is None:
+        return error_response(start_response, "query", 400, "ValidationError", f"group {name} not found")
+    old = [s.instance.id for s in group.instance_states]
+    backend.detach_instances(name, old, should_decrement=False)
+    backend.ec2_backend.terminate_instances(old)
+    with LOCK:
+        REFRESHES.append({"group": name, "replaced": old})
+    payload = (
+        '<StartInstanceRefreshResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+        f"<StartInstanceRefreshResult><InstanceRefreshId>harness-{len(REFRESHES)}</InstanceRefreshId>"
+        "</StartInstanceRefreshResult><ResponseMetadata><RequestId>harness</RequestId></ResponseMetadata>"
+        "</StartInstanceRefreshResponse>"
+    ).encode()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+REFRESHES = []
+
+
 class Harness:
     def __init__(self, app):
         self.app = app
@@ -503,6 +547,8 @@ class Harness:
             )
         if CREATE_CALL_SECONDS > 0 and MUTATING.match(action):
             time.sleep(CREATE_CALL_SECONDS)
+        if service == "autoscaling" and action == "StartInstanceRefresh":
+            return start_instance_refresh(environ, body, start_response)
         return self.app(environ, start_response)
 
 
