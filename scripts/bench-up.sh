@@ -17,7 +17,8 @@ trap 'kill $moto 2>/dev/null; rm -f "$log"' EXIT
 until grep -q '^PORT=' "$log"; do sleep 0.1; done
 url="http://127.0.0.1:$(sed -n 's/^PORT=//p' "$log")"
 export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-export BOOKSTORE_STATE_DIR="$(mktemp -d)"
+BOOKSTORE_STATE_DIR="$(mktemp -d)"
+export BOOKSTORE_STATE_DIR
 calls() { curl -s "$url/_harness/calls" | .venv/bin/python -c '
 import json, re, sys
 calls = json.load(sys.stdin)

@@ -12,9 +12,11 @@ log=$(mktemp)
 moto=$!
 trap 'kill $moto 2>/dev/null; rm -f "$log"' EXIT
 until grep -q '^PORT=' "$log"; do sleep 0.1; done
-export AWS_ENDPOINT_URL="http://127.0.0.1:$(sed -n 's/^PORT=//p' "$log")"
+AWS_ENDPOINT_URL="http://127.0.0.1:$(sed -n 's/^PORT=//p' "$log")"
+export AWS_ENDPOINT_URL
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-export BOOKSTORE_STATE_DIR="$(mktemp -d)"
+BOOKSTORE_STATE_DIR="$(mktemp -d)"
+export BOOKSTORE_STATE_DIR
 set -x
 "$bin" up --stack asg --env demo
 "$bin" status --stack asg --env demo

@@ -15,5 +15,6 @@ if ! command -v shellcheck >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq shellcheck >&2
 fi
 BOOKSTORE_TEST_MYSQL_URL="$(scripts/mariadb.sh)"
-export BOOKSTORE_TEST_MYSQL_URL
+BOOKSTORE_TEST_MYSQL_CA="$(scripts/mariadb.sh ca)"   # the test server's TLS CA, standing in for RDS's
+export BOOKSTORE_TEST_MYSQL_URL BOOKSTORE_TEST_MYSQL_CA
 cargo test --workspace --locked "$@"

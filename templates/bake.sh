@@ -51,6 +51,11 @@ getent passwd bookstore >/dev/null \
   || useradd --system --home-dir /var/lib/bookstore --shell /sbin/nologin bookstore
 install -d -o bookstore -g bookstore -m 0750 /var/lib/bookstore /var/lib/bookstore/uploads
 install -d -m 0755 /usr/local/libexec/bookstore /etc/bookstore
+# The CAs of RDS, to verify the database's certificate (the app connects with verify_identity).
+curl --fail --silent --show-error --retry 5 --retry-all-errors \
+  -o /etc/bookstore/rds-ca.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+grep -q "BEGIN CERTIFICATE" /etc/bookstore/rds-ca.pem
+chmod 0644 /etc/bookstore/rds-ca.pem
 cat >/usr/local/libexec/bookstore/fetch-db-secret <<'BOOKSTORE_FETCH_EOF'
 {{fetch_db_secret}}
 BOOKSTORE_FETCH_EOF

@@ -30,7 +30,8 @@ fi
 database_url=""
 secret_file=""
 if [[ -n "$db_endpoint" ]]; then
-  database_url="mysql://${db_endpoint}/bookstore"
+  # TLS, with the server's name checked against RDS's CAs (baked into the image).
+  database_url="mysql://${db_endpoint}/bookstore?ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem"
   secret_file=/run/bookstore/db-secret.json
 fi
 

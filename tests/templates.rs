@@ -289,6 +289,13 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
         script.push_str(&replaced);
         script.push('\n');
     }
+    // The image carries RDS's CA bundle there; here it is the test server's CA.
+    let ca = std::env::var("BOOKSTORE_TEST_MYSQL_CA").unwrap_or_else(|_| {
+        panic!(
+            "BOOKSTORE_TEST_MYSQL_CA is not set: run scripts/test.sh, which starts MariaDB with TLS"
+        )
+    });
+    std::fs::copy(&ca, etc.join("rds-ca.pem")).unwrap();
     let status = Command::new("bash")
         .arg("-c")
         .arg(&script)
@@ -385,4 +392,36 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
     // It migrated MariaDB's `bookstore` database: the wiring reached the real server.
     let tables = mariadb(&mysql, "SHOW TABLES FROM bookstore");
     assert!(tables.lines().any(|t| t == "books"), "{tables}");
+
+    // The server's certificate is checked: with another CA in its place the app refuses to start.
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(etc.join("rds-ca.pem"), stranger.cert.pem()).unwrap();
+    let mut refused = command(directive(&unit, "ExecStart"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(exit) = refused.try_wait().unwrap() {
+            break exit;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            refused.kill().unwrap();
+            panic!("the app kept running against a server it cannot verify");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    refused
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!exit.success(), "{err}");
+    assert!(
+        err.to_lowercase().contains("certificate") || err.to_lowercase().contains("tls"),
+        "{err}"
+    );
 }
