@@ -190,19 +190,16 @@ fn a_new_app_bakes_a_new_image_moves_the_launch_template_and_drops_the_old_image
         "{}",
         plan.stdout
     );
-    moto.run(
-        dir.path(),
-        &[
-            "up",
-            "--stack",
-            "asg",
-            "--env",
-            ENV,
-            "--app-binary",
-            new_app.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    let up_new_app = [
+        "up",
+        "--stack",
+        "asg",
+        "--env",
+        ENV,
+        "--app-binary",
+        new_app.to_str().unwrap(),
+    ];
+    moto.run(dir.path(), &up_new_app).ok();
     let second = image_tags(&moto);
     assert_eq!(second.len(), 1, "the old image is gone: {second:?}");
     assert_ne!(second[0].0, first[0].0);
@@ -256,20 +253,7 @@ fn a_new_app_bakes_a_new_image_moves_the_launch_template_and_drops_the_old_image
     });
     assert_eq!(group_images, vec![second[0].0.clone(); 2]);
     moto.clear_calls();
-    let again = moto
-        .run(
-            dir.path(),
-            &[
-                "up",
-                "--stack",
-                "asg",
-                "--env",
-                ENV,
-                "--app-binary",
-                new_app.to_str().unwrap(),
-            ],
-        )
-        .ok();
+    let again = moto.run(dir.path(), &up_new_app).ok();
     assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
     assert!(
         moto.mutating_calls().is_empty(),

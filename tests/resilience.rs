@@ -26,6 +26,19 @@ fn wait_for_journal(dir: &Path, needle: &str) {
     }
 }
 
+/// Starts `up` and SIGKILLs it as soon as the journal holds `needle`.
+fn sigkill_up_after(moto: &Moto, dir: &Path, needle: &str) {
+    let mut up = moto
+        .cli(dir, &["up", "--stack", "asg", "--env", ENV])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_journal(dir, needle);
+    up.kill().unwrap();
+    up.wait().unwrap();
+}
+
 /// The network resources of a converged asg stack: 1 VPC, 2 subnets, 1 gateway, 1 route table, 4 groups.
 const EC2_RESOURCES: usize = 9;
 
@@ -75,15 +88,11 @@ fn sigkill_during_a_create_call_then_up_adopts_instead_of_duplicating() {
 fn sigkill_during_the_load_balancer_wait_then_up_resumes_and_down_cleans() {
     let moto = Moto::start(4.0);
     let dir = TempDir::new("kill-wait");
-    let mut up = moto
-        .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_journal(dir.path(), r#""event":"created","kind":"load-balancer""#);
-    up.kill().unwrap();
-    up.wait().unwrap();
+    sigkill_up_after(
+        &moto,
+        dir.path(),
+        r#""event":"created","kind":"load-balancer""#,
+    );
     let plan = moto.run(dir.path(), &["plan", "--stack", "asg", "--env", ENV]);
     assert_eq!(plan.code, 2);
     assert!(
@@ -198,15 +207,7 @@ fn sigkill_during_the_bake_then_up_resumes_with_the_same_builder_and_down_cleans
 fn sigkill_during_the_database_wait_then_up_resumes_and_down_cleans() {
     let moto = Moto::start(3.0);
     let dir = TempDir::new("kill-db");
-    let mut up = moto
-        .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_journal(dir.path(), r#""event":"created","kind":"database""#);
-    up.kill().unwrap();
-    up.wait().unwrap();
+    sigkill_up_after(&moto, dir.path(), r#""event":"created","kind":"database""#);
     let plan = moto.run(dir.path(), &["plan", "--stack", "asg", "--env", ENV]);
     assert_eq!(plan.code, 2);
     assert!(plan.stdout.contains("+ create asg"), "{}", plan.stdout);
