@@ -511,6 +511,8 @@ def start_instance_refresh(environ, body, start_response):
         return error_response(start_response, "query", 400, "ValidationError", f"group {name} not found")
     old = [s.instance.id for s in group.instance_states]
     backend.detach_instances(name, old, should_decrement=False)
+    for target_group in group.target_group_arns:  # AWS deregisters what it replaces
+        backend.elbv2_backend.deregister_targets(target_group, [{"Id": i} for i in old])
     backend.ec2_backend.terminate_instances(old)
     with LOCK:
         REFRESHES.append({"group": name, "replaced": old})
