@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::engine::{self, Action, Engine};
 use crate::error::Error;
 use crate::journal::{Event, Journal};
-use crate::plan::Kind;
+use crate::plan::{Kind, Plan};
 use crate::report::{OutputFormat, Reporter};
 use crate::stack::{StackKind, TlsMode};
 
@@ -227,7 +227,7 @@ async fn up(
             true,
         )
     };
-    let outputs = outputs_of(&config, &observed);
+    let outputs = outputs_of(&config, &plan, &observed);
     match cli.output {
         OutputFormat::Json => print_json(&json!({
             "stack": config.stack.name, "env": config.env, "region": config.region,
@@ -420,7 +420,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error> 
         })
         .collect();
     health.retain(|(id, _)| !instances.iter().any(|i| i["id"] == id.as_str()));
-    let outputs = outputs_of(&config, &observed);
+    let outputs = outputs_of(&config, &plan, &observed);
     let rows: Vec<serde_json::Value> = diff
         .steps
         .iter()
@@ -500,6 +500,7 @@ async fn outputs(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error>
     let config = config(t, cli).await?;
     require_provisioned(&config)?;
     let cx = connect(&config, report, "outputs").await?;
+    let plan = config.plan()?;
     let observed = engine::observe(
         &cx,
         &[
@@ -516,7 +517,7 @@ async fn outputs(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error>
         ],
     )
     .await?;
-    let outputs = outputs_of(&config, &observed);
+    let outputs = outputs_of(&config, &plan, &observed);
     match cli.output {
         OutputFormat::Json => print_json(&serde_json::to_value(&outputs).expect("json")),
         OutputFormat::Text => print_outputs(&outputs),
@@ -525,7 +526,7 @@ async fn outputs(t: &Target, cli: &Cli, report: &Reporter) -> Result<i32, Error>
 }
 
 /// URL and ids from what exists. Empty values are left out.
-fn outputs_of(config: &Config, observed: &[Observed]) -> BTreeMap<String, String> {
+fn outputs_of(config: &Config, plan: &Plan, observed: &[Observed]) -> BTreeMap<String, String> {
     let by_key = |key: &str| observed.iter().find(|o| o.key == key);
     let mut out = BTreeMap::new();
     if let Some(lb) = by_key("alb") {
@@ -558,13 +559,9 @@ fn outputs_of(config: &Config, observed: &[Observed]) -> BTreeMap<String, String
         out.insert("auto_scaling_group".into(), group.id.clone());
     }
     // The image the plan wants; an older one may still exist until `up` removes it.
-    let wanted_image = config
-        .plan()
-        .ok()
-        .and_then(|p| p.image_key().map(str::to_string));
     if let Some(image) = observed
         .iter()
-        .find(|o| o.kind == Kind::Image && Some(&o.key) == wanted_image.as_ref())
+        .find(|o| o.kind == Kind::Image && Some(o.key.as_str()) == plan.image_key())
     {
         out.insert("image_id".into(), image.id.clone());
     }

@@ -78,19 +78,7 @@ fn building_on_the_builder_uploads_the_embedded_source_and_uses_a_bigger_builder
             .await
             .expect("the source archive is in the bucket under its hash");
         let archive = object.body.collect().await.unwrap().into_bytes().to_vec();
-        let attribute = aws
-            .ec2
-            .describe_instance_attribute()
-            .instance_id(builder.instance_id().unwrap())
-            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
-            .send()
-            .await
-            .unwrap();
-        let user_data = String::from_utf8(
-            aws_smithy_types::base64::decode(attribute.user_data().unwrap().value().unwrap())
-                .unwrap(),
-        )
-        .unwrap();
+        let user_data = aws.user_data_of(builder.instance_id().unwrap()).await;
         (
             archive,
             builder.instance_type().unwrap().as_str().to_string(),
@@ -205,22 +193,12 @@ fn a_new_app_bakes_a_new_image_moves_the_launch_template_and_drops_the_old_image
     assert_ne!(second[0].0, first[0].0);
     assert_eq!(second[0].2, common::sha256_bytes(&bytes));
     let aws = moto.aws();
-    let image_in_template = aws.rt.block_on(async {
-        let versions = aws
-            .ec2
-            .describe_launch_template_versions()
-            .launch_template_name("bs-t-asg-lt")
-            .versions("$Default")
-            .send()
-            .await
-            .unwrap();
-        versions.launch_template_versions()[0]
-            .launch_template_data()
-            .unwrap()
-            .image_id()
-            .unwrap()
-            .to_string()
-    });
+    let image_in_template = aws
+        .rt
+        .block_on(aws.launch_template_data())
+        .image_id()
+        .unwrap()
+        .to_string();
     assert_eq!(image_in_template, second[0].0);
     // The running instances were rolled onto the new image, and the group remembers it.
     assert_eq!(moto.count("StartInstanceRefresh"), 1);

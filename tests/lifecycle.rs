@@ -414,17 +414,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         );
         // Launch template: the baked image, the app group, IMDSv2 only, encrypted root, the lab's
         // instance profile, and user-data that wires configuration but carries no password.
-        let versions = aws
-            .ec2
-            .describe_launch_template_versions()
-            .launch_template_name("bs-t-asg-lt")
-            .versions("$Default")
-            .send()
-            .await
-            .unwrap();
-        let lt = versions.launch_template_versions()[0]
-            .launch_template_data()
-            .unwrap();
+        let lt = aws.launch_template_data().await;
         assert_eq!(lt.image_id(), image.image_id());
         assert_eq!(
             lt.security_group_ids(),
@@ -444,9 +434,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
             lt.iam_instance_profile().unwrap().name(),
             Some("LabInstanceProfile")
         );
-        let user_data =
-            String::from_utf8(aws_smithy_types::base64::decode(lt.user_data().unwrap()).unwrap())
-                .unwrap();
+        let user_data = common::decode_text(lt.user_data().unwrap());
         let secret_arn = db.master_user_secret().unwrap().secret_arn().unwrap();
         assert!(user_data.contains(secret_arn), "{user_data}");
         assert!(user_data.contains(fs.file_system_id()), "{user_data}");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ENV, Moto, TempDir};
+use common::{ENV, Moto, TempDir, decode_text};
 
 struct Rendered {
     /// The builder's user-data (templates/bake.sh).
@@ -21,40 +21,14 @@ struct Rendered {
     user_data: String,
 }
 
-fn decode(b64: &str) -> String {
-    String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap()
-}
-
 /// `up`, then the two user-data scripts as AWS holds them.
 fn rendered(moto: &Moto, dir: &Path) -> Rendered {
     moto.run(dir, &["up", "--stack", "asg", "--env", ENV]).ok();
     let aws = moto.aws();
     let builder = aws.builders()[0].instance_id().unwrap().to_string();
     aws.rt.block_on(async {
-        let attribute = aws
-            .ec2
-            .describe_instance_attribute()
-            .instance_id(&builder)
-            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
-            .send()
-            .await
-            .unwrap();
-        let bake = decode(attribute.user_data().unwrap().value().unwrap());
-        let versions = aws
-            .ec2
-            .describe_launch_template_versions()
-            .launch_template_name("bs-t-asg-lt")
-            .versions("$Default")
-            .send()
-            .await
-            .unwrap();
-        let user_data = decode(
-            versions.launch_template_versions()[0]
-                .launch_template_data()
-                .unwrap()
-                .user_data()
-                .unwrap(),
-        );
+        let bake = aws.user_data_of(&builder).await;
+        let user_data = decode_text(aws.launch_template_data().await.user_data().unwrap());
         Rendered { bake, user_data }
     })
 }

@@ -376,9 +376,7 @@ impl ResourceKind for AutoScalingGroups {
             ("policy".into(), wanted_policy(scaling)),
             (
                 "launch_template_version".into(),
-                deps.get(launch_template)
-                    .map(|lt| lt.attr("default_version").to_string())
-                    .unwrap_or_default(),
+                wanted_version(deps, launch_template).to_string(),
             ),
         ])
     }
@@ -434,10 +432,7 @@ impl ResourceKind for AutoScalingGroups {
         if have.facts.get("policy") != Some(&wanted_policy(scaling)) {
             put_policy(cx, want, deps, &have.id).await?;
         }
-        let version = deps
-            .get(launch_template)
-            .map(|lt| lt.attr("default_version"))
-            .unwrap_or_default();
+        let version = wanted_version(deps, launch_template);
         if have
             .facts
             .get("launch_template_version")
@@ -469,16 +464,19 @@ impl ResourceKind for AutoScalingGroups {
     }
 }
 
+/// The launch template's default version: what the instances should run.
+fn wanted_version<'a>(deps: &'a Deps, launch_template: &str) -> &'a str {
+    deps.get(launch_template)
+        .map(|lt| lt.attr("default_version"))
+        .unwrap_or_default()
+}
+
 fn version_tag(group: &str, deps: &Deps, launch_template: &str) -> Tag {
     Tag::builder()
         .resource_id(group)
         .resource_type("auto-scaling-group")
         .key(TAG_ROLLED_VERSION)
-        .value(
-            deps.get(launch_template)
-                .map(|lt| lt.attr("default_version"))
-                .unwrap_or_default(),
-        )
+        .value(wanted_version(deps, launch_template))
         .propagate_at_launch(false)
         .build()
 }

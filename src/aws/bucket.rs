@@ -87,8 +87,8 @@ async fn read(cx: &Cx, bucket: &str) -> Result<Option<Observed>, AwsError> {
             .find(|(k, _)| *k == TAG_KEY)
             .map(|(_, v)| v.to_string())
             .unwrap_or_default()
-    } else if tags.is_empty() && adoptable_key(cx, bucket).is_some() {
-        adoptable_key(cx, bucket).unwrap_or_default()
+    } else if let Some(key) = adoptable_key(cx, bucket).filter(|_| tags.is_empty()) {
+        key
     } else {
         return Ok(None);
     };

@@ -538,6 +538,35 @@ impl Aws {
         })
     }
 
+    /// The data of the stack's launch template (`bs-t-asg-lt`) in its default version.
+    pub async fn launch_template_data(&self) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
+        let versions = self
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_name("bs-t-asg-lt")
+            .versions("$Default")
+            .send()
+            .await
+            .unwrap();
+        versions.launch_template_versions()[0]
+            .launch_template_data()
+            .unwrap()
+            .clone()
+    }
+
+    /// An instance's user-data as text.
+    pub async fn user_data_of(&self, instance_id: &str) -> String {
+        let attribute = self
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(instance_id)
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        decode_text(attribute.user_data().unwrap().value().unwrap())
+    }
+
     /// The bake's builder instances (tag `bookstore:key=builder`), terminated ones included.
     pub fn builders(&self) -> Vec<aws_sdk_ec2::types::Instance> {
         self.rt.block_on(async {
@@ -563,6 +592,11 @@ impl Aws {
         all.extend(self.compute_and_storage());
         all
     }
+}
+
+/// Base64 (user-data as AWS returns it) to text.
+pub fn decode_text(b64: &str) -> String {
+    String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap()
 }
 
 /// The sha256 of a file, as lower-case hex.
