@@ -102,9 +102,8 @@ impl Config {
     pub fn plan(&self) -> Result<Plan, Error> {
         let bake = BakeInput {
             artifact: Artifact::resolve(&self.app)?,
-            templates_sha256: crate::templates::install_templates_sha256(),
         };
-        Ok(Plan::build(&self.stack, &self.env, &self.region, &bake))
+        Plan::build(&self.stack, &self.env, &self.region, &bake)
     }
 
     /// The command that repeats this run, for "run X to resume" messages.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::aws::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind, kind_impl};
+use crate::aws::{AwsError, Cx, Deps, ErrorClass, Observed, ResourceKind};
 use crate::error::Error;
 use crate::journal::{Event, Journal};
 use crate::plan::{Desired, Kind, Plan};
@@ -29,6 +29,8 @@ pub enum Action {
     /// Exists but is not ready yet (e.g. a run was interrupted during its wait).
     Wait,
     Update,
+    /// Drifted in something that cannot change in place: deleted, then created again.
+    Replace,
     Keep,
     Delete,
 }
@@ -85,7 +87,7 @@ pub async fn observe(cx: &Arc<Cx>, kinds: &[Kind]) -> Result<Vec<Observed>, Erro
     let mut set = JoinSet::new();
     for &kind in kinds {
         let cx = Arc::clone(cx);
-        set.spawn(async move { (kind, kind_impl(kind).observe(&cx).await) });
+        set.spawn(async move { (kind, kind.imp().observe(&cx).await) });
     }
     let mut all = Vec::new();
     let mut first_error = None;
@@ -184,7 +186,9 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
             continue;
         };
         let drift = drift_of(want, have, &existing);
-        let action = if !drift.is_empty() {
+        let action = if must_replace(want.kind, &drift) {
+            Action::Replace
+        } else if !drift.is_empty() {
             Action::Update
         } else if !have.ready {
             Action::Wait
@@ -245,8 +249,16 @@ fn drift_of(want: &Desired, have: &Observed, existing: &BTreeMap<String, Observe
     }
 }
 
+/// True when a drifted field is one the kind cannot change in place.
+fn must_replace(kind: Kind, drift: &[String]) -> bool {
+    let fields = kind.imp().replace_fields();
+    drift
+        .iter()
+        .any(|d| fields.iter().any(|f| d.split(':').next() == Some(f)))
+}
+
 fn drift_with(want: &Desired, have: &Observed, deps: &Deps) -> Vec<String> {
-    let expected = kind_impl(want.kind).expected_facts(want, deps);
+    let expected = want.kind.imp().expected_facts(want, deps);
     expected
         .iter()
         .filter_map(|(field, value)| {
@@ -351,7 +363,11 @@ impl Engine {
                         rerun: self.rerun.clone(),
                         want: want.clone(),
                         existing,
-                        update: redrifted || actions.get(&want.key) == Some(&Action::Update),
+                        update: redrifted
+                            || matches!(
+                                actions.get(&want.key),
+                                Some(Action::Update | Action::Replace)
+                            ),
                         deps,
                     };
                     let permits = Arc::clone(&permits);
@@ -400,6 +416,12 @@ impl Engine {
                 );
             }
             return Err(e);
+        }
+        if !remaining.is_empty() {
+            // Plan::validate makes this unreachable; if it ever happens, it is not "Done".
+            return Err(Error::Unstarted {
+                keys: remaining.iter().map(|r| r.key.clone()).collect(),
+            });
         }
         if !diff.extras.is_empty() {
             self.report.info(&format!(
@@ -504,9 +526,32 @@ impl Task {
     }
 
     async fn run(self) -> TaskResult {
-        let kind = kind_impl(self.want.kind);
+        let kind = self.want.kind.imp();
         let (key, k) = (&self.want.key, self.want.kind);
-        let (have, mut outcome) = match &self.existing {
+        // Something still pending (a run killed during its wait) is waited for before it is
+        // compared or changed: AWS refuses most changes to a resource that is not ready.
+        let existing = match &self.existing {
+            Some(have) if !have.ready && self.update => {
+                Some(self.wait_ready(kind, have.clone()).await?)
+            }
+            other => other.clone(),
+        };
+        let drift = existing
+            .as_ref()
+            .map(|have| drift_with(&self.want, have, &self.deps))
+            .unwrap_or_default();
+        let replace = self.update && must_replace(k, &drift);
+        let (have, mut outcome) = match &existing {
+            Some(have) if replace => {
+                self.report.resource(
+                    key,
+                    k,
+                    Phase::Updating,
+                    &format!("replacing {} ({})", have.id, drift.join("; ")),
+                );
+                self.remove(kind, have).await?;
+                (self.create(kind).await?, Outcome::Updated)
+            }
             Some(have) if self.update => {
                 self.report.resource(key, k, Phase::Updating, &have.id);
                 let fixed = kind
@@ -525,21 +570,9 @@ impl Task {
                 }
             }
             Some(have) => (have.clone(), Outcome::Unchanged),
-            None => {
-                self.journal
-                    .record(Event::Intent, k, key, &self.want.name, None)?;
-                self.report
-                    .resource(key, k, Phase::Creating, &self.want.name);
-                let created = kind
-                    .create(&self.cx, &self.want, &self.deps)
-                    .await
-                    .map_err(|e| self.fail("creating", &e))?;
-                self.journal
-                    .record(Event::Created, k, key, &self.want.name, Some(&created.id))?;
-                (created, Outcome::Created)
-            }
+            None => (self.create(kind).await?, Outcome::Created),
         };
-        let have = if have.ready {
+        let mut have = if have.ready {
             have
         } else {
             if matches!(outcome, Outcome::Unchanged) {
@@ -547,12 +580,101 @@ impl Task {
             }
             self.wait_ready(kind, have).await?
         };
+        // A new resource finishes what needs it running (an instance's volume and address).
+        let created = matches!(outcome, Outcome::Created) || replace;
+        if created && kind.converge_after_create() {
+            let drift = drift_with(&self.want, &have, &self.deps);
+            if !drift.is_empty() {
+                self.report
+                    .resource(key, k, Phase::Updating, &drift.join("; "));
+                kind.update(&self.cx, &self.want, &have, &self.deps)
+                    .await
+                    .map_err(|e| self.fail("finishing", &e))?;
+                if let Some(fresh) = kind
+                    .refresh(&self.cx, &have)
+                    .await
+                    .map_err(|e| self.fail("reading", &e))?
+                {
+                    have = fresh;
+                }
+            }
+        }
         match outcome {
             Outcome::Drifted => {}
             Outcome::Updated => self.report.resource(key, k, Phase::Updated, &have.id),
             _ => self.report.resource(key, k, Phase::Ready, &have.id),
         }
         Ok((have, outcome))
+    }
+
+    /// Journals the intent, creates the resource and journals its id.
+    async fn create(&self, kind: &dyn ResourceKind) -> Result<Observed, Error> {
+        let (key, k) = (&self.want.key, self.want.kind);
+        self.journal
+            .record(Event::Intent, k, key, &self.want.name, None)?;
+        self.report
+            .resource(key, k, Phase::Creating, &self.want.name);
+        let created = kind
+            .create(&self.cx, &self.want, &self.deps)
+            .await
+            .map_err(|e| self.fail("creating", &e))?;
+        self.journal
+            .record(Event::Created, k, key, &self.want.name, Some(&created.id))?;
+        Ok(created)
+    }
+
+    /// Deletes the resource being replaced and waits until it is gone.
+    async fn remove(&self, kind: &dyn ResourceKind, have: &Observed) -> Result<(), Error> {
+        let started = Instant::now();
+        let mut delay = Duration::from_secs(2);
+        loop {
+            match kind.delete(&self.cx, have).await {
+                Ok(()) => break,
+                Err(e) if e.class == ErrorClass::NotFound => break,
+                Err(e)
+                    if matches!(e.class, ErrorClass::Dependency | ErrorClass::Throttling)
+                        && started.elapsed() < DELETE_BUDGET =>
+                {
+                    tokio::time::sleep(jitter(delay)).await;
+                    delay = (delay * 2).min(Duration::from_secs(20));
+                }
+                Err(e) => return Err(self.fail("replacing", &e)),
+            }
+        }
+        let mut poll = Duration::from_secs(1);
+        loop {
+            match kind.refresh(&self.cx, have).await {
+                Ok(None) => break,
+                Ok(Some(o)) if o.state == "deleted" => break,
+                Ok(Some(o)) if started.elapsed() > DELETE_BUDGET => {
+                    return Err(Error::Timeout {
+                        resource: label(&self.want.key, &have.id),
+                        goal: "deleted",
+                        state: o.state,
+                        waited_secs: started.elapsed().as_secs(),
+                        hint: format!("run `{}` again to keep waiting", self.rerun),
+                    });
+                }
+                Ok(Some(o)) => {
+                    self.report
+                        .resource(&self.want.key, self.want.kind, Phase::Deleting, &o.state);
+                    tokio::time::sleep(jitter(poll)).await;
+                    poll = (poll + Duration::from_secs(1)).min(kind.budget().poll_max);
+                }
+                Err(e) if e.class == ErrorClass::Throttling => {
+                    tokio::time::sleep(jitter(poll)).await
+                }
+                Err(e) => return Err(self.fail("replacing", &e)),
+            }
+        }
+        self.journal.record(
+            Event::Deleted,
+            have.kind,
+            &have.key,
+            &have.name,
+            Some(&have.id),
+        )?;
+        Ok(())
     }
 
     async fn wait_ready(
@@ -678,7 +800,7 @@ async fn delete_kind(
 const DELETE_BUDGET: Duration = Duration::from_secs(900);
 
 async fn delete_one(ctx: &DeleteCx, mut have: Observed) -> Result<String, Error> {
-    let kind = kind_impl(have.kind);
+    let kind = have.kind.imp();
     let name = label(&have.key, &have.id);
     let (key, k) = (have.key.clone(), have.kind);
     let fail = |e: &AwsError| {

@@ -18,6 +18,14 @@ pub enum Error {
     )]
     NotProvisioned { kind: String },
 
+    /// The plan a stack produced is not a valid DAG: a bug in bookstore, caught before any AWS call.
+    #[error("the plan is invalid at `{key}`: {message}")]
+    InvalidPlan { key: String, message: String },
+
+    /// The engine finished with planned resources it never started: a bug, never "Done".
+    #[error("{} planned resource(s) were never started: {}", .keys.len(), .keys.join(", "))]
+    Unstarted { keys: Vec<String> },
+
     /// Credentials are missing, expired or refused. Never retried: a retry cannot fix it.
     #[error("{message}")]
     Credentials { message: String, rerun: String },
@@ -79,6 +87,8 @@ impl Error {
             Error::Usage { .. } => "usage",
             Error::InvalidStack(_) => "invalid-stack",
             Error::NotProvisioned { .. } => "not-provisioned",
+            Error::InvalidPlan { .. } => "invalid-plan",
+            Error::Unstarted { .. } => "unstarted",
             Error::Credentials { .. } => "credentials",
             Error::Aws { .. } => "aws",
             Error::Timeout { .. } => "timeout",
@@ -96,8 +106,11 @@ impl Error {
             Error::Usage { hint, .. } => Some(hint.clone()),
             Error::InvalidStack(_) => None, // each diagnostic carries its own hint
             Error::NotProvisioned { .. } => Some(
-                "`bookstore validate` checks this stack now; `bookstore up --stack asg` provisions the Auto Scaling Group stack"
+                "`bookstore validate` checks this stack now; `bookstore up --stack asg` or `--stack monolith` provisions a stack this version supports"
                     .into(),
+            ),
+            Error::InvalidPlan { .. } | Error::Unstarted { .. } => Some(
+                "nothing more was attempted; this is a bookstore bug: please report it with the stack file".into(),
             ),
             Error::Credentials { rerun, .. } => Some(format!(
                 "refresh the credentials (Learner Lab: start the lab, open AWS Details → AWS CLI, and export or paste them into ~/.aws/credentials), then run `{rerun}`: it resumes where it stopped"

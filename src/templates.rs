@@ -4,11 +4,21 @@
 //! values are shell-quoted, files go into quoted heredocs.
 
 use crate::artifact::sha256_hex;
+use crate::plan::Recipe;
 
 pub const BAKE: &str = include_str!("../templates/bake.sh");
 pub const UNIT: &str = include_str!("../templates/bookstore.service");
 pub const FETCH_DB_SECRET: &str = include_str!("../templates/fetch-db-secret");
 pub const USER_DATA: &str = include_str!("../templates/user-data.sh");
+pub const MONOLITH_BAKE: &str = include_str!("../templates/monolith/bake.sh");
+pub const MONOLITH_SETUP: &str = include_str!("../templates/monolith/setup");
+pub const MONOLITH_CERT: &str = include_str!("../templates/monolith/cert");
+pub const MONOLITH_NGINX: &str = include_str!("../templates/monolith/nginx.conf");
+pub const MONOLITH_SETUP_UNIT: &str = include_str!("../templates/monolith/bookstore-setup.service");
+pub const MONOLITH_UNIT: &str = include_str!("../templates/monolith/bookstore.service");
+pub const MONOLITH_CERT_UNIT: &str = include_str!("../templates/monolith/bookstore-cert.service");
+pub const MONOLITH_CERT_TIMER: &str = include_str!("../templates/monolith/bookstore-cert.timer");
+pub const MONOLITH_USER_DATA: &str = include_str!("../templates/monolith/user-data.sh");
 
 /// Quotes a value for a POSIX shell: '…', with embedded quotes closed and escaped.
 pub fn shell_quote(value: &str) -> String {
@@ -48,13 +58,56 @@ pub fn render(template: &str, values: &[(&str, Value)]) -> String {
     out
 }
 
-/// The sha256 of everything the bake installs besides the app: a change in them bakes a new AMI.
-pub fn install_templates_sha256() -> String {
-    sha256_hex(format!("{BAKE}\0{UNIT}\0{FETCH_DB_SECRET}").as_bytes())
+/// The sha256 of everything the recipe's bake installs besides the app: a change in them bakes a
+/// new AMI.
+pub fn install_templates_sha256(recipe: Recipe) -> String {
+    match recipe {
+        Recipe::Asg => sha256_hex(format!("{BAKE}\0{UNIT}\0{FETCH_DB_SECRET}").as_bytes()),
+        Recipe::Monolith => sha256_hex(
+            [
+                MONOLITH_BAKE,
+                MONOLITH_SETUP,
+                MONOLITH_CERT,
+                MONOLITH_NGINX,
+                MONOLITH_SETUP_UNIT,
+                MONOLITH_UNIT,
+                MONOLITH_CERT_UNIT,
+                MONOLITH_CERT_TIMER,
+            ]
+            .join("\0")
+            .as_bytes(),
+        ),
+    }
 }
 
-/// The builder's user-data.
-pub fn bake_script(artifact_url: &str, artifact_sha256: &str, artifact_kind: &str) -> String {
+/// The builder's user-data for this recipe.
+pub fn bake_script(
+    recipe: Recipe,
+    artifact_url: &str,
+    artifact_sha256: &str,
+    artifact_kind: &str,
+) -> String {
+    if recipe == Recipe::Monolith {
+        return render(
+            MONOLITH_BAKE,
+            &[
+                ("artifact_url", Value::Shell(artifact_url)),
+                ("artifact_sha256", Value::Shell(artifact_sha256)),
+                ("artifact_kind", Value::Shell(artifact_kind)),
+                (
+                    "rust_toolchain",
+                    Value::Shell(crate::artifact::RUST_TOOLCHAIN),
+                ),
+                ("setup", Value::File(MONOLITH_SETUP)),
+                ("cert", Value::File(MONOLITH_CERT)),
+                ("nginx_conf", Value::File(MONOLITH_NGINX)),
+                ("setup_unit", Value::File(MONOLITH_SETUP_UNIT)),
+                ("unit", Value::File(MONOLITH_UNIT)),
+                ("cert_unit", Value::File(MONOLITH_CERT_UNIT)),
+                ("cert_timer", Value::File(MONOLITH_CERT_TIMER)),
+            ],
+        );
+    }
     render(
         BAKE,
         &[
@@ -96,6 +149,38 @@ pub fn user_data(c: &InstanceConfig) -> String {
     )
 }
 
+/// What a monolith instance needs to know; no secret among it.
+pub struct MonolithConfig<'a> {
+    /// `app` or `db`.
+    pub role: &'a str,
+    pub data_volume_id: &'a str,
+    pub app_port: u16,
+    /// The database VM's private address; empty: MariaDB on this VM.
+    pub db_host: &'a str,
+    pub tls_mode: &'a str,
+    pub public_ip: &'a str,
+    pub domain: &'a str,
+    pub acme_server: &'a str,
+}
+
+/// A monolith instance's user-data.
+pub fn monolith_user_data(c: &MonolithConfig) -> String {
+    let port = c.app_port.to_string();
+    render(
+        MONOLITH_USER_DATA,
+        &[
+            ("role", Value::Shell(c.role)),
+            ("data_volume_id", Value::Shell(c.data_volume_id)),
+            ("app_port", Value::Shell(&port)),
+            ("db_host", Value::Shell(c.db_host)),
+            ("tls_mode", Value::Shell(c.tls_mode)),
+            ("public_ip", Value::Shell(c.public_ip)),
+            ("domain", Value::Shell(c.domain)),
+            ("acme_server", Value::Shell(c.acme_server)),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,7 +190,7 @@ mod tests {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         let url = "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Date=1";
-        let script = bake_script(url, "00ff", "binary");
+        let script = bake_script(Recipe::Asg, url, "00ff", "binary");
         assert!(script.contains(&format!("artifact_url='{url}'")));
         assert!(script.contains("[Service]"), "the unit is inside");
     }

@@ -250,6 +250,53 @@ async fn put_policy(cx: &Cx, want: &Desired, deps: &Deps, group: &str) -> Result
 
 #[async_trait]
 impl ResourceKind for AutoScalingGroups {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("auto_scaling_group".into(), have.id.clone())]
+    }
+
+    /// Each instance of the group with its lifecycle, EC2 health and target health.
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<super::Section>, AwsError> {
+        let mut health = Vec::new();
+        for tg in have
+            .facts
+            .get("target_groups")
+            .into_iter()
+            .flat_map(|t| t.split(','))
+            .filter(|t| !t.is_empty())
+        {
+            health.extend(super::target_group::health(cx, tg).await?);
+        }
+        let rows = group_instances(have)
+            .into_iter()
+            .map(|i| {
+                let target = health
+                    .iter()
+                    .find(|(id, _)| *id == i.id)
+                    .map_or("not registered".to_string(), |(_, h)| h.clone());
+                BTreeMap::from([
+                    ("id".into(), i.id),
+                    ("availability_zone".into(), i.availability_zone),
+                    ("lifecycle".into(), i.lifecycle),
+                    ("health".into(), i.health),
+                    ("target_health".into(), target),
+                ])
+            })
+            .collect();
+        Ok(vec![super::Section {
+            name: "instances".into(),
+            rows,
+        }])
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
     fn budget(&self) -> Budget {
         // Instances boot in 1-2 minutes; the group needs them in service.
         Budget {

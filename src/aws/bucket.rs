@@ -166,6 +166,10 @@ async fn configure(cx: &Cx, want: &Desired, bucket: &str) -> Result<(), AwsError
 
 #[async_trait]
 impl ResourceKind for Buckets {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let prefix = format!("{}-", name_prefix(&cx.owner.stack, &cx.owner.env));
         let out = cx.s3.list_buckets().send().await?;

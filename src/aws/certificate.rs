@@ -156,6 +156,14 @@ async fn describe(
 
 #[async_trait]
 impl ResourceKind for Certificates {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("certificate_arn".into(), have.id.clone())]
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[Kind::Listener, Kind::LoadBalancer]
+    }
+
     fn budget(&self) -> Budget {
         // DNS validation waits for a person to create a record.
         Budget {

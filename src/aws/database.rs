@@ -92,6 +92,10 @@ fn wanted_subnets(want: &Desired, deps: &Deps) -> Vec<String> {
 
 #[async_trait]
 impl ResourceKind for DbSubnetGroups {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[Kind::Database]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let groups: Vec<_> = cx
             .rds
@@ -235,6 +239,17 @@ fn read_db(d: &aws_sdk_rds::types::DbInstance, key: &str, final_snapshot: bool) 
 
 #[async_trait]
 impl ResourceKind for Databases {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![
+            ("db_endpoint".into(), have.attr("endpoint").into()),
+            ("db_secret_arn".into(), have.attr("secret_arn").into()),
+        ]
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
     fn budget(&self) -> Budget {
         // RDS MySQL takes 5-15 minutes to create; Terraform gives it 40.
         Budget {

@@ -41,6 +41,14 @@ fn read_fs(cx: &Cx, f: &aws_sdk_efs::types::FileSystemDescription) -> Option<Obs
 
 #[async_trait]
 impl ResourceKind for FileSystems {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("file_system_id".into(), have.id.clone())]
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[Kind::MountTarget]
+    }
+
     fn budget(&self) -> Budget {
         Budget {
             ready: Duration::from_secs(600),
@@ -164,6 +172,10 @@ fn read_mt(m: &aws_sdk_efs::types::MountTargetDescription, key: String) -> Obser
 
 #[async_trait]
 impl ResourceKind for MountTargets {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
     fn budget(&self) -> Budget {
         Budget {
             ready: Duration::from_secs(600),

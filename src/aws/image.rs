@@ -128,6 +128,20 @@ async fn describe_image(cx: &Cx, id: &str) -> Result<Option<aws_sdk_ec2::types::
 
 #[async_trait]
 impl ResourceKind for Images {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("image_id".into(), have.id.clone())]
+    }
+
+    /// Instances may still be launching from it; a builder may be making it.
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[
+            Kind::AutoScalingGroup,
+            Kind::LaunchTemplate,
+            Kind::Builder,
+            Kind::Instance,
+        ]
+    }
+
     fn budget(&self) -> Budget {
         Budget {
             ready: IMAGE_BUDGET,
@@ -328,6 +342,7 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         instance_type,
         volume_gb,
         artifact,
+        recipe,
         ..
     } = &want.spec
     else {
@@ -352,7 +367,8 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         .and_then(|p| p.value())
         .map(str::to_string)
         .ok_or_else(|| AwsError::other(format!("SSM parameter {AL2023_PARAMETER} has no value")))?;
-    let script = crate::templates::bake_script(&url, &artifact.sha256, artifact.kind.as_str());
+    let script =
+        crate::templates::bake_script(*recipe, &url, &artifact.sha256, artifact.kind.as_str());
     let user_data = aws_smithy_types::base64::encode(script.as_bytes());
     let instance_type = match artifact.kind {
         crate::artifact::ArtifactKind::Source => SOURCE_BUILDER_TYPE,
@@ -539,6 +555,10 @@ fn read_builder(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
 /// the image exists, and `down` removes any.
 #[async_trait]
 impl ResourceKind for Builders {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         Ok(builders(cx, vec![])
             .await?

@@ -42,6 +42,17 @@ async fn attach(cx: &Cx, igw: &str, vpc: &str) -> Result<(), AwsError> {
 
 #[async_trait]
 impl ResourceKind for InternetGateways {
+    /// A load balancer and instances map public addresses that keep the gateway attached.
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[
+            Kind::LoadBalancer,
+            Kind::AutoScalingGroup,
+            Kind::Builder,
+            Kind::Instance,
+            Kind::ElasticIp,
+        ]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

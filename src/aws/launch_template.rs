@@ -190,6 +190,10 @@ async fn default_version(cx: &Cx, id: &str) -> Result<Option<LaunchTemplateVersi
 
 #[async_trait]
 impl ResourceKind for LaunchTemplates {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[Kind::AutoScalingGroup]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

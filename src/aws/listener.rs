@@ -168,6 +168,10 @@ async fn owned_listeners(cx: &Cx) -> Result<Vec<Observed>, AwsError> {
 
 #[async_trait]
 impl ResourceKind for Listeners {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         owned_listeners(cx).await
     }

@@ -148,6 +148,17 @@ async fn set_attributes(cx: &Cx, arn: &str, idle_timeout: u32) -> Result<(), Aws
 
 #[async_trait]
 impl ResourceKind for LoadBalancers {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![
+            ("load_balancer_dns".into(), have.attr("dns_name").into()),
+            ("load_balancer_arn".into(), have.id.clone()),
+        ]
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[Kind::Listener]
+    }
+
     fn budget(&self) -> Budget {
         Budget {
             ready: Duration::from_secs(900),

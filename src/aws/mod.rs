@@ -2,21 +2,24 @@
 //! that knows how to find, create, wait for, update and delete it. The engine sees only the
 //! `ResourceKind` trait.
 
-mod auto_scaling_group;
-mod bucket;
-mod certificate;
-mod database;
-mod file_system;
-mod image;
-mod internet_gateway;
-mod launch_template;
-mod listener;
-mod load_balancer;
-mod route_table;
-mod security_group;
-mod subnet;
-mod target_group;
-mod vpc;
+pub(crate) mod auto_scaling_group;
+pub(crate) mod bucket;
+pub(crate) mod certificate;
+pub(crate) mod database;
+pub(crate) mod elastic_ip;
+pub(crate) mod file_system;
+pub(crate) mod image;
+pub(crate) mod instance;
+pub(crate) mod internet_gateway;
+pub(crate) mod launch_template;
+pub(crate) mod listener;
+pub(crate) mod load_balancer;
+pub(crate) mod route_table;
+pub(crate) mod security_group;
+pub(crate) mod subnet;
+pub(crate) mod target_group;
+pub(crate) mod volume;
+pub(crate) mod vpc;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -37,6 +40,9 @@ pub const TAG_MANAGED_BY: &str = "bookstore:managed-by";
 pub const TAG_STACK: &str = "bookstore:stack";
 pub const TAG_ENV: &str = "bookstore:env";
 pub const TAG_KEY: &str = "bookstore:key";
+/// The kind that made it, on resources of a type several kinds make (instances, volumes): each
+/// kind lists only its own, so none ever adopts or deletes another's.
+pub const TAG_KIND: &str = "bookstore:kind";
 
 /// Who owns a resource: this stack in this environment.
 #[derive(Debug, Clone)]
@@ -277,39 +283,46 @@ pub trait ResourceKind: Send + Sync {
 
     /// Starts deleting (undoing attachments first where AWS needs that).
     async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError>;
-}
 
-pub fn kind_impl(kind: Kind) -> &'static dyn ResourceKind {
-    match kind {
-        Kind::Vpc => &vpc::Vpcs,
-        Kind::Subnet => &subnet::Subnets,
-        Kind::InternetGateway => &internet_gateway::InternetGateways,
-        Kind::RouteTable => &route_table::RouteTables,
-        Kind::SecurityGroup => &security_group::SecurityGroups,
-        Kind::Certificate => &certificate::Certificates,
-        Kind::LoadBalancer => &load_balancer::LoadBalancers,
-        Kind::TargetGroup => &target_group::TargetGroups,
-        Kind::Listener => &listener::Listeners,
-        Kind::DbSubnetGroup => &database::DbSubnetGroups,
-        Kind::Database => &database::Databases,
-        Kind::FileSystem => &file_system::FileSystems,
-        Kind::MountTarget => &file_system::MountTargets,
-        Kind::Bucket => &bucket::Buckets,
-        Kind::Image => &image::Images,
-        Kind::Builder => &image::Builders,
-        Kind::LaunchTemplate => &launch_template::LaunchTemplates,
-        Kind::AutoScalingGroup => &auto_scaling_group::AutoScalingGroups,
+    /// Kinds whose resources must all be gone before one of this kind can be deleted: the
+    /// reverse of the creation order, at the level of kinds, so `down` works without a stack's
+    /// plan (a resource found by tags alone) and runs independent kinds in parallel.
+    fn teardown_after(&self) -> &'static [Kind];
+
+    /// Facts that cannot change in place: drift in one of them replaces the resource (delete,
+    /// then create) instead of updating it.
+    fn replace_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether a new resource is compared with the stack again once ready, and updated where it
+    /// differs: for kinds whose create leaves steps to finish once it runs (attachments).
+    fn converge_after_create(&self) -> bool {
+        false
+    }
+
+    /// What this resource contributes to `outputs` (name → value).
+    fn outputs(&self, _have: &Observed) -> Vec<(String, String)> {
+        vec![]
+    }
+
+    /// Live detail for `status` beyond the resource's own row (instances, targets,
+    /// certificates), as named sections of rows. `all` is every observed resource of the stack.
+    async fn details(
+        &self,
+        _cx: &Cx,
+        _have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError> {
+        Ok(vec![])
     }
 }
 
-pub use auto_scaling_group::group_instances;
-
-/// Target health of the target group with this ARN, for `status`.
-pub async fn target_health(
-    cx: &Cx,
-    target_group_arn: &str,
-) -> Result<Vec<(String, String)>, AwsError> {
-    target_group::health(cx, target_group_arn).await
+/// One block of `status` detail: e.g. `instances`, each row a map of field → value.
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub name: String,
+    pub rows: Vec<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,6 +107,15 @@ fn wanted<'a>(want: &'a Desired, deps: &Deps) -> (&'a str, String, Vec<String>) 
 
 #[async_trait]
 impl ResourceKind for RouteTables {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[
+            Kind::LoadBalancer,
+            Kind::AutoScalingGroup,
+            Kind::Builder,
+            Kind::Instance,
+        ]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

@@ -142,6 +142,19 @@ fn parse_rule(text: &str) -> Option<IpPermission> {
 
 #[async_trait]
 impl ResourceKind for SecurityGroups {
+    /// Load balancers, databases, mount targets and instances hold network interfaces in the
+    /// group; deleting an Auto Scaling group ends once its instances have terminated.
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[
+            Kind::LoadBalancer,
+            Kind::Database,
+            Kind::MountTarget,
+            Kind::AutoScalingGroup,
+            Kind::Builder,
+            Kind::Instance,
+        ]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

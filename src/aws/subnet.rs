@@ -56,6 +56,23 @@ async fn converge(cx: &Cx, id: &str) -> Result<(), AwsError> {
 
 #[async_trait]
 impl ResourceKind for Subnets {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("subnet_ids".into(), have.id.clone())]
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[
+            Kind::AutoScalingGroup,
+            Kind::Builder,
+            Kind::Instance,
+            Kind::LoadBalancer,
+            Kind::RouteTable,
+            Kind::Database,
+            Kind::DbSubnetGroup,
+            Kind::MountTarget,
+        ]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

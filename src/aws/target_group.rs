@@ -63,6 +63,32 @@ pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>, AwsErro
 
 #[async_trait]
 impl ResourceKind for TargetGroups {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("target_group_arn".into(), have.id.clone())]
+    }
+
+    /// Every registered target with its health, as the load balancer sees it.
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<super::Section>, AwsError> {
+        let rows = health(cx, &have.id)
+            .await?
+            .into_iter()
+            .map(|(id, state)| BTreeMap::from([("id".into(), id), ("health".into(), state)]))
+            .collect();
+        Ok(vec![super::Section {
+            name: "targets".into(),
+            rows,
+        }])
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[Kind::Listener, Kind::LoadBalancer, Kind::AutoScalingGroup]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let tgs: Vec<_> = cx
             .elb

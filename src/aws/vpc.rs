@@ -59,6 +59,20 @@ impl Vpcs {
 
 #[async_trait]
 impl ResourceKind for Vpcs {
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        vec![("vpc_id".into(), have.id.clone())]
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[
+            Kind::Subnet,
+            Kind::SecurityGroup,
+            Kind::InternetGateway,
+            Kind::RouteTable,
+            Kind::TargetGroup,
+        ]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

@@ -52,7 +52,39 @@ pub enum TlsMode {
     None,
     SelfSigned,
     Acm,
+    /// Let's Encrypt for `tls.domain`, HTTP-01 (monolith).
     Letsencrypt,
+    /// Let's Encrypt for the Elastic IP itself: the `shortlived` profile, no domain (monolith).
+    LetsencryptIp,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::None => "none",
+            TlsMode::SelfSigned => "self-signed",
+            TlsMode::Acm => "acm",
+            TlsMode::Letsencrypt => "letsencrypt",
+            TlsMode::LetsencryptIp => "letsencrypt-ip",
+        }
+    }
+}
+
+/// Where the monolith's MariaDB runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    SameVm,
+    SeparateVm,
+}
+
+/// The monolith's own database: MariaDB on a VM, its files on an encrypted data volume.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VmDatabase {
+    pub placement: Placement,
+    pub volume_gb: u32,
+    /// `down` snapshots the data volume(s) before deleting them.
+    pub final_snapshot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -86,6 +118,8 @@ pub struct Stack {
     pub instances: Instances,
     pub scaling: Option<Scaling>,
     pub database: Option<Database>,
+    /// The monolith's database (MariaDB on a VM); `database` is the asg's RDS.
+    pub vm_database: Option<VmDatabase>,
     pub file_system: Option<FileSystem>,
     pub swarm: Option<Swarm>,
 }
@@ -108,7 +142,12 @@ pub struct App {
 pub struct Tls {
     pub mode: TlsMode,
     pub domain: Option<String>,
+    /// The ACME directory for the Let's Encrypt modes (tests point it at a local server).
+    pub acme_server: String,
 }
+
+/// Let's Encrypt's production directory.
+pub const LETSENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoadBalancer {

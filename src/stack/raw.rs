@@ -48,6 +48,7 @@ pub struct RawApp {
 pub struct RawTls {
     pub mode: Field<String>,
     pub domain: Field<String>,
+    pub acme_server: Field<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +88,10 @@ pub struct RawDatabase {
     pub backup_retention_days: Field<i64>,
     pub multi_az: Field<bool>,
     pub final_snapshot: Field<bool>,
+    /// Monolith only: `same-vm` or `separate-vm`.
+    pub placement: Field<String>,
+    /// Monolith only: the data volume's size.
+    pub volume_gb: Field<i64>,
 }
 
 #[derive(Debug, Deserialize)]

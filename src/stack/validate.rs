@@ -519,23 +519,27 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
     // tls
     let tls_raw = raw.tls.as_ref().map(|t| &t.value);
     let tls_at = at_of(&raw.tls, top);
-    let modes: &[&str] = if kind == StackKind::Monolith {
-        &["none", "self-signed", "letsencrypt"]
+    let (modes, default_mode): (&[&str], &str) = if kind == StackKind::Monolith {
+        (
+            &["none", "self-signed", "letsencrypt", "letsencrypt-ip"],
+            "letsencrypt-ip",
+        )
     } else {
-        &["none", "self-signed", "acm"]
+        (&["none", "self-signed", "acm"], "self-signed")
     };
     let mode = match c
         .choice(
             &tls_raw.and_then(|t| t.mode.clone()),
             "tls.mode",
             modes,
-            "self-signed",
+            default_mode,
         )
         .as_str()
     {
         "none" => TlsMode::None,
         "acm" => TlsMode::Acm,
         "letsencrypt" => TlsMode::Letsencrypt,
+        "letsencrypt-ip" => TlsMode::LetsencryptIp,
         _ => TlsMode::SelfSigned,
     };
     let domain = tls_raw.and_then(|t| t.domain.as_ref()).map(|d| {
@@ -546,6 +550,13 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                 format!("`{}` is not a domain name", d.value),
                 Some("use a fully qualified name you control, e.g. shop.example.org".into()),
             );
+        } else if mode == TlsMode::LetsencryptIp {
+            c.error(
+                d.into(),
+                "tls.domain",
+                "tls mode `letsencrypt-ip` certifies the Elastic IP itself and takes no domain",
+                Some("remove `domain`, or use `mode: letsencrypt` for a name you control".into()),
+            );
         }
         d.value.clone()
     });
@@ -553,10 +564,52 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
         let at = tls_raw
             .and_then(|t| t.mode.as_ref())
             .map_or(tls_at, At::from);
-        c.error(at, "tls.domain", format!("tls mode `{}` needs a domain", if mode == TlsMode::Acm { "acm" } else { "letsencrypt" }),
-            Some("add `domain: shop.example.org` under tls (a name whose DNS you control), or use `mode: self-signed`".into()));
+        let hint = if kind == StackKind::Monolith {
+            "add `domain: shop.example.org` under tls (a name whose DNS points at the stack's Elastic IP), or use `mode: letsencrypt-ip`, which needs no domain"
+        } else {
+            "add `domain: shop.example.org` under tls (a name whose DNS you control), or use `mode: self-signed`"
+        };
+        c.error(
+            at,
+            "tls.domain",
+            format!("tls mode `{}` needs a domain", mode.as_str()),
+            Some(hint.into()),
+        );
     }
-    let tls = Tls { mode, domain };
+    let acme = matches!(mode, TlsMode::Letsencrypt | TlsMode::LetsencryptIp);
+    let acme_server = match tls_raw.and_then(|t| t.acme_server.as_ref()) {
+        None => crate::stack::LETSENCRYPT_DIRECTORY.to_string(),
+        Some(v) => {
+            if !acme {
+                c.error(
+                    v.into(),
+                    "tls.acme_server",
+                    format!("tls mode `{}` uses no ACME server", mode.as_str()),
+                    Some("remove `acme_server`, or use a letsencrypt mode".into()),
+                );
+            } else if !v.value.starts_with("https://")
+                || v.value.len() > 512
+                || v.value
+                    .contains(|ch: char| ch.is_whitespace() || ch == '\'' || ch == '"')
+            {
+                c.error(
+                    v.into(),
+                    "tls.acme_server",
+                    format!("`{}` is not an https:// ACME directory URL", v.value),
+                    Some(format!(
+                        "use e.g. {} (the default) or Let's Encrypt's staging directory",
+                        crate::stack::LETSENCRYPT_DIRECTORY
+                    )),
+                );
+            }
+            v.value.clone()
+        }
+    };
+    let tls = Tls {
+        mode,
+        domain,
+        acme_server,
+    };
 
     // load balancer
     let lb_raw = raw.load_balancer.as_ref();
@@ -863,7 +916,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                     .is_some_and(|v| v.value),
             })
         }
-        (_, Some(d)) => {
+        (_, Some(d)) if kind != StackKind::Monolith => {
             c.error(
                 d.into(),
                 "database",
@@ -875,8 +928,73 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
             );
             None
         }
-        (_, None) => None,
+        _ => None,
     };
+    let vm_database = (kind == StackKind::Monolith).then(|| {
+        let d = raw.database.as_ref().map(|d| &d.value);
+        if let Some(d) = d {
+            // RDS settings in a monolith are a mistake worth naming: it has no RDS.
+            let rds = [
+                ("engine_version", d.engine_version.as_ref().map(At::from)),
+                ("instance_class", d.instance_class.as_ref().map(At::from)),
+                ("storage_gb", d.storage_gb.as_ref().map(At::from)),
+                ("storage_type", d.storage_type.as_ref().map(At::from)),
+                ("backup_retention_days", d.backup_retention_days.as_ref().map(At::from)),
+                ("multi_az", d.multi_az.as_ref().map(At::from)),
+            ];
+            for (field, at) in rds {
+                if let Some(at) = at {
+                    c.error(at, &format!("database.{field}"),
+                        format!("`{field}` is an RDS setting; a monolith runs MariaDB on its own VM"),
+                        Some("remove it (a monolith's database takes placement, volume_gb and final_snapshot), or use kind: asg for RDS".into()));
+                }
+            }
+        }
+        let placement = match c
+            .choice(
+                &d.and_then(|d| d.placement.clone()),
+                "database.placement",
+                &["same-vm", "separate-vm"],
+                "same-vm",
+            )
+            .as_str()
+        {
+            "separate-vm" => Placement::SeparateVm,
+            _ => Placement::SameVm,
+        };
+        let volume_gb = c.int(
+            &d.and_then(|d| d.volume_gb.clone()),
+            top,
+            "database.volume_gb",
+            8,
+            (1, max_gb),
+            lab.then_some("the Learner Lab allows EBS volumes of at most 100 GB"),
+        );
+        VmDatabase {
+            placement,
+            volume_gb,
+            final_snapshot: d
+                .and_then(|d| d.final_snapshot.as_ref())
+                .is_some_and(|v| v.value),
+        }
+    });
+    if kind == StackKind::Asg
+        && let Some(d) = raw.database.as_ref()
+    {
+        for (field, at) in [
+            ("placement", d.value.placement.as_ref().map(At::from)),
+            ("volume_gb", d.value.volume_gb.as_ref().map(At::from)),
+        ] {
+            if let Some(at) = at {
+                c.error(
+                    at,
+                    &format!("database.{field}"),
+                    format!("`{field}` is a monolith setting; the asg stack's database is RDS"),
+                    Some("remove it, or use storage_gb for the RDS storage".into()),
+                );
+            }
+        }
+    }
 
     let file_system = match (kind, raw.file_system.as_ref()) {
         (StackKind::Asg, f) => Some(FileSystem {
@@ -967,6 +1085,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
         instances,
         scaling,
         database,
+        vm_database,
         file_system,
         swarm,
     }

@@ -372,6 +372,28 @@ impl Aws {
             {
                 left.push(format!("rtb {}", r.route_table_id().unwrap()));
             }
+            for v in self
+                .ec2
+                .describe_volumes()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .volumes()
+            {
+                left.push(format!("volume {}", v.volume_id().unwrap()));
+            }
+            for a in self
+                .ec2
+                .describe_addresses()
+                .set_filters(Some(f()))
+                .send()
+                .await
+                .unwrap()
+                .addresses()
+            {
+                left.push(format!("address {}", a.allocation_id().unwrap()));
+            }
             left
         })
     }

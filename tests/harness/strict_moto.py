@@ -17,6 +17,15 @@ its internals) before serving:
   BOOKSTORE-BAKE-FAILED when the config says `bake_fails`); Auto Scaling instances stay Pending while
   their EC2 instance is pending; StartInstanceRefresh (which moto lacks) replaces the group's
   instances with ones from its launch template as it is now;
+* Elastic IPs, data volumes and instances behave as AWS does for the monolith: releasing an associated
+  address is refused (InvalidIPAddress.InUse); an address cannot be associated with an instance that
+  is not running; a new volume is `creating` for --pending-seconds and cannot be attached meanwhile;
+  a volume attaches only to an instance in its own zone (InvalidVolume.ZoneMismatch), to one instance
+  at a time (VolumeInUse), and only to a running or stopped instance (IncorrectState); terminating
+  an instance detaches its data volumes and disassociates its address; a stopped-then-started
+  instance gets a new public IP unless an Elastic IP is associated;
+* IAM holds what a Learner Lab account holds: LabRole and LabInstanceProfile (RunInstances refuses an
+  instance profile that does not exist);
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
   and injected faults (POST/DELETE /_harness/faults), e.g. a throttling storm or an expired token.
 
@@ -402,6 +411,111 @@ def patch_strict_deletes():
 
 
 # ---------------------------------------------------------------------------------------------
+# Elastic IPs, volumes and instances: what the monolith relies on, as AWS does it.
+# ---------------------------------------------------------------------------------------------
+
+
+def patch_monolith():
+    from moto.ec2.exceptions import EC2ClientError as Ec2Error
+    from moto.ec2.models.elastic_block_store import Volume
+    from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+    from moto.ec2.models.instances import Instance
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+    from moto.ec2.utils import random_public_ip
+
+    release = ElasticAddressBackend.release_address
+
+    def release_address(self, address=None, allocation_id=None):
+        eips = self.address_by_ip([address]) if address else self.address_by_allocation([allocation_id])
+        if eips and (eips[0].instance is not None or eips[0].eni is not None):
+            raise Ec2Error("InvalidIPAddress.InUse", "Address is in use.")
+        return release(self, address=address, allocation_id=allocation_id)
+
+    ElasticAddressBackend.release_address = release_address
+
+    associate = ElasticAddressBackend.associate_address
+
+    def associate_address(self, instance=None, eni=None, address=None, allocation_id=None, reassociate=False):
+        if instance is not None and instance._state.name != "running":
+            raise Ec2Error(
+                "IncorrectInstanceState",
+                f"The pending instance '{instance.id}' is not in a valid state for this operation.",
+            )
+        return associate(self, instance=instance, eni=eni, address=address, allocation_id=allocation_id, reassociate=reassociate)
+
+    ElasticAddressBackend.associate_address = associate_address
+
+    volume_init = Volume.__init__
+
+    def volume_init_timed(self, *args, **kwargs):
+        volume_init(self, *args, **kwargs)
+        self._harness_ready_at = time.monotonic() + PENDING_SECONDS
+
+    def volume_status(self):
+        if self.attachment:
+            return "in-use"
+        if time.monotonic() < getattr(self, "_harness_ready_at", 0):
+            return "creating"
+        return "available"
+
+    Volume.__init__ = volume_init_timed
+    Volume.status = property(volume_status)
+
+    # The AttachVolume API only: moto attaches launch-time volumes through the same backend call.
+    attach = ElasticBlockStore.attach_volume
+
+    def attach_volume(self):
+        volume_id = self._get_param("VolumeId")
+        instance_id = self._get_param("InstanceId")
+        volume = self.ec2_backend.get_volume(volume_id)
+        instance = self.ec2_backend.get_instance(instance_id)
+        if volume.status == "creating":
+            raise Ec2Error("IncorrectState", f"vol '{volume_id}' is not 'available'.")
+        if volume.attachment is not None:
+            raise Ec2Error("VolumeInUse", f"vol '{volume_id}' is already attached to an instance")
+        if instance._state.name not in ("running", "stopped"):
+            raise Ec2Error("IncorrectState", f"Instance '{instance_id}' is not 'running'.")
+        if volume.zone.name != instance.availability_zone:
+            raise Ec2Error(
+                "InvalidVolume.ZoneMismatch",
+                f"The volume '{volume_id}' is not in the same availability zone as instance '{instance_id}'",
+            )
+        return attach(self)
+
+    ElasticBlockStore.attach_volume = attach_volume
+
+    terminate = Instance.terminate
+
+    def terminate_releasing(self):
+        backend = self.ec2_backend
+        for volume in list(backend.volumes.values()):
+            attachment = volume.attachment
+            if attachment is not None and attachment.instance is self and attachment.device != "/dev/xvda":
+                volume.attachment = None
+                self.block_device_mapping.pop(attachment.device, None)
+        for eip in backend.addresses:
+            if eip.instance is self:
+                eip.instance = None
+                eip.eni = None
+                eip.association_id = None
+        return terminate(self)
+
+    Instance.terminate = terminate_releasing
+
+    start = Instance.start
+
+    def start_with_new_ip(self):
+        previous = start(self)
+        has_eip = any(eip.instance is self for eip in self.ec2_backend.addresses)
+        nic = self.nics[0] if self.nics else None
+        if nic is not None and not has_eip and nic.public_ip is not None:
+            nic.public_ip = random_public_ip()
+        return previous
+
+    Instance.start = start_with_new_ip
+
+
+# ---------------------------------------------------------------------------------------------
 # Control API, call log and fault injection (a WSGI middleware in front of moto).
 # ---------------------------------------------------------------------------------------------
 
@@ -554,6 +668,15 @@ class Harness:
         return self.app(environ, start_response)
 
 
+def learner_lab_iam():
+    # What every Learner Lab account has, and all it has: LabRole and its instance profile.
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends["123456789012"]["global"]
+    iam.create_role("LabRole", "{}", "/", None, "the Learner Lab's role", [], None)
+    iam.create_instance_profile("LabInstanceProfile", "/", ["LabRole"])
+
+
 def main():
     global PENDING_SECONDS, CREATE_CALL_SECONDS, BAKE_SECONDS
     parser = argparse.ArgumentParser()
@@ -568,6 +691,8 @@ def main():
 
     patch_pending_states()
     patch_strict_deletes()
+    patch_monolith()
+    learner_lab_iam()
 
     app = Harness(DomainDispatcherApplication(create_backend_app))
     server = make_server(

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the monolith payload test runs for real, standing in for Amazon Linux 2023's
+# packages: Debian's nginx, pebble (Let's Encrypt's test ACME server) and openssl, plus certbot
+# 5.8.0 from PyPI in its own virtualenv (.venv-certbot), as the monolith image has it.
+# MariaDB comes from scripts/mariadb.sh. Prints the certbot path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v pebble >/dev/null || [[ -x /usr/bin/pebble ]] || missing+=(pebble)
+command -v openssl >/dev/null || missing+=(openssl)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]} (one time)" >&2
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  # Debian starts nginx on install; the test runs its own, so stop the packaged one by its unit.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+  $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+venv=.venv-certbot
+if [[ ! -x "$venv/bin/certbot" ]] || ! "$venv/bin/certbot" --version 2>&1 | grep -q "5.8.0"; then
+  echo "installing certbot 5.8.0 into $venv (one time)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "certbot==5.8.0" >&2
+fi
+echo "$PWD/$venv/bin/certbot"

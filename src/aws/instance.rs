@@ -1,0 +1,527 @@
+//! A monolith VM: one EC2 instance from the baked image, IMDSv2 required, an encrypted gp3 root,
+//! the instance profile (administration through SSM Session Manager: no SSH, no key pair), and
+//! user-data that carries settings only (`templates/monolith/user-data.sh`).
+//!
+//! `create` launches it; once it runs, the engine compares it again (`converge_after_create`) and
+//! `update` attaches the stack's data volume and associates the Elastic IP — the same step repairs
+//! a run killed during the wait or the attach. A new image, instance type, security group or boot
+//! configuration replaces the instance (the engine terminates it, the volume comes free, a new one
+//! gets the same volume): the data stays on the volume.
+//!
+//! Only instances tagged `bookstore:kind=instance` are this kind's: a bake's builder and an Auto
+//! Scaling group's instances of the same env are never adopted, changed or deleted here.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    InstanceNetworkInterfaceSpecification, ResourceType, Tag, TagSpecification, VolumeType,
+};
+
+use super::{
+    AwsError, Budget, Cx, Deps, Observed, ResourceKind, Section, TAG_KIND, dep_id, ec2_tag,
+    ec2_tag_pairs, gone_if_not_found,
+};
+use crate::artifact::sha256_hex;
+use crate::plan::{Desired, InstanceRole, Kind, Spec};
+use crate::templates::{MonolithConfig, monolith_user_data};
+
+pub struct Instances;
+
+/// Where the data volume is attached; the setup script finds it by its volume id.
+const DATA_DEVICE: &str = "/dev/sdf";
+/// On the instance: the hash of the user-data it booted with (AWS does not list user-data).
+const TAG_BOOT: &str = "bookstore:boot-sha256";
+
+fn read(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
+    let tags = i.tags();
+    let mut o = Observed::new(
+        Kind::Instance,
+        ec2_tag(tags, super::TAG_KEY).unwrap_or_default(),
+        i.instance_id().unwrap_or_default(),
+    );
+    o.name = ec2_tag(tags, "Name").unwrap_or_default().to_string();
+    o.owned = cx.owner.owns(ec2_tag_pairs(tags));
+    o.state = i
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default();
+    o.ready = o.state == "running";
+    let data_volume = i
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(DATA_DEVICE))
+        .and_then(|m| m.ebs()?.volume_id())
+        .unwrap_or_default();
+    // Launched with a network interface: its groups are the instance's.
+    let mut groups: Vec<&str> = i
+        .security_groups()
+        .iter()
+        .chain(i.network_interfaces().iter().flat_map(|n| n.groups()))
+        .filter_map(|g| g.group_id())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for (fact, value) in [
+        ("image", i.image_id().unwrap_or_default()),
+        (
+            "instance_type",
+            i.instance_type().map(|t| t.as_str()).unwrap_or_default(),
+        ),
+        ("security_group", &groups.join(",")),
+        (
+            "metadata_tokens",
+            i.metadata_options()
+                .and_then(|m| m.http_tokens())
+                .map(|t| t.as_str())
+                .unwrap_or_default(),
+        ),
+        ("boot_config", ec2_tag(tags, TAG_BOOT).unwrap_or_default()),
+        ("data_volume", data_volume),
+        ("public_ip", i.public_ip_address().unwrap_or_default()),
+    ] {
+        o.facts.insert(fact.into(), value.to_string());
+    }
+    for (attr, value) in [
+        ("private_ip", i.private_ip_address().unwrap_or_default()),
+        (
+            "availability_zone",
+            i.placement()
+                .and_then(|p| p.availability_zone())
+                .unwrap_or_default(),
+        ),
+    ] {
+        o.attrs.insert(attr.into(), value.to_string());
+    }
+    o
+}
+
+fn kind_filter() -> Filter {
+    Filter::builder()
+        .name(format!("tag:{TAG_KIND}"))
+        .values(Kind::Instance.as_str())
+        .build()
+}
+
+async fn describe(cx: &Cx, id: &str) -> Result<Option<Observed>, AwsError> {
+    match cx.ec2.describe_instances().instance_ids(id).send().await {
+        Ok(out) => Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| read(cx, i))
+            .find(|o| o.state != "terminated")),
+        Err(e) => gone_if_not_found(e.into()),
+    }
+}
+
+struct Parts<'a> {
+    image: &'a str,
+    subnet: &'a str,
+    security_group: &'a str,
+    instance_type: &'a str,
+    root_volume_gb: u32,
+    volume_type: &'a str,
+    instance_profile: Option<&'a str>,
+    address: Option<&'a str>,
+    data_volume: &'a str,
+    role: &'a InstanceRole,
+}
+
+fn parts(want: &Desired) -> Parts<'_> {
+    let Spec::Instance {
+        image,
+        subnet,
+        security_group,
+        instance_type,
+        root_volume_gb,
+        volume_type,
+        instance_profile,
+        address,
+        data_volume,
+        role,
+        ..
+    } = &want.spec
+    else {
+        unreachable!("instance spec")
+    };
+    Parts {
+        image,
+        subnet,
+        security_group,
+        instance_type,
+        root_volume_gb: *root_volume_gb,
+        volume_type,
+        instance_profile: instance_profile.as_deref(),
+        address: address.as_deref(),
+        data_volume,
+        role,
+    }
+}
+
+/// The user-data: settings only, from the dependencies (volume id, address, database host).
+fn user_data(want: &Desired, deps: &Deps) -> String {
+    let p = parts(want);
+    let public_ip = p
+        .address
+        .and_then(|a| deps.get(a))
+        .map(|a| a.attr("public_ip").to_string())
+        .unwrap_or_default();
+    let data_volume_id = dep_id(deps, p.data_volume);
+    match p.role {
+        InstanceRole::App {
+            app_port,
+            tls_mode,
+            domain,
+            acme_server,
+            database,
+        } => {
+            let db_host = database
+                .as_ref()
+                .and_then(|d| deps.get(d))
+                .map(|d| d.attr("private_ip").to_string())
+                .unwrap_or_default();
+            monolith_user_data(&MonolithConfig {
+                role: "app",
+                data_volume_id,
+                app_port: *app_port,
+                db_host: &db_host,
+                tls_mode: tls_mode.as_str(),
+                public_ip: &public_ip,
+                domain: domain.as_deref().unwrap_or_default(),
+                acme_server,
+            })
+        }
+        InstanceRole::Database => monolith_user_data(&MonolithConfig {
+            role: "db",
+            data_volume_id,
+            app_port: 8080,
+            db_host: "",
+            tls_mode: "none",
+            public_ip: "",
+            domain: "",
+            acme_server: "",
+        }),
+    }
+}
+
+/// Waits until the instance runs (attachments need it), within the kind's budget.
+async fn wait_running(cx: &Cx, id: &str) -> Result<Observed, AwsError> {
+    let started = Instant::now();
+    loop {
+        match describe(cx, id).await? {
+            Some(o) if o.ready => return Ok(o),
+            Some(o) if matches!(o.state.as_str(), "stopping" | "stopped" | "shutting-down") => {
+                return Err(AwsError::other(format!(
+                    "instance {id} is {}; start it (`aws ec2 start-instances --instance-ids {id}`) and run up again",
+                    o.state
+                )));
+            }
+            None => return Err(AwsError::other(format!("instance {id} is gone"))),
+            Some(_) if started.elapsed() > Duration::from_secs(600) => {
+                return Err(AwsError::other(format!(
+                    "instance {id} was not running after 600 s"
+                )));
+            }
+            Some(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Instances {
+    fn budget(&self) -> Budget {
+        Budget {
+            ready: Duration::from_secs(600),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
+    fn replace_fields(&self) -> &'static [&'static str] {
+        &[
+            "image",
+            "instance_type",
+            "security_group",
+            "metadata_tokens",
+            "boot_config",
+        ]
+    }
+
+    fn converge_after_create(&self) -> bool {
+        true
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let mut filters = cx.ec2_owner_filters();
+        filters.push(kind_filter());
+        let out = cx
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .send()
+            .await?;
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| read(cx, i))
+            .filter(|o| !matches!(o.state.as_str(), "terminated" | "shutting-down"))
+            .collect())
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        Ok(describe(cx, &have.id)
+            .await?
+            .filter(|o| o.state != "shutting-down"))
+    }
+
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let p = parts(want);
+        let script = user_data(want, deps);
+        let mut tags = cx.ec2_tags(&want.key, &want.name);
+        tags.push(Tag::builder().key(TAG_KIND).value("instance").build());
+        tags.push(
+            Tag::builder()
+                .key(TAG_BOOT)
+                .value(sha256_hex(script.as_bytes()))
+                .build(),
+        );
+        // The root volume carries the owner's tags but not this kind's: the volume kind never
+        // takes it for a data volume.
+        let root_tags = cx.ec2_tags(
+            &format!("{}-root", want.key),
+            &format!("{}-root", want.name),
+        );
+        let mut run = cx
+            .ec2
+            .run_instances()
+            .image_id(dep_id(deps, p.image))
+            .instance_type(p.instance_type.into())
+            .min_count(1)
+            .max_count(1)
+            .user_data(aws_smithy_types::base64::encode(script.as_bytes()))
+            .network_interfaces(
+                InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .subnet_id(dep_id(deps, p.subnet))
+                    .groups(dep_id(deps, p.security_group))
+                    // Public: the Elastic IP replaces this address once associated.
+                    .associate_public_ip_address(p.address.is_some())
+                    .delete_on_termination(true)
+                    .build(),
+            )
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_put_response_hop_limit(1)
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(p.root_volume_gb as i32)
+                            .volume_type(VolumeType::from(p.volume_type))
+                            .encrypted(true)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .set_tags(Some(tags))
+                    .build(),
+            )
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Volume)
+                    .set_tags(Some(root_tags))
+                    .build(),
+            );
+        if let Some(profile) = p.instance_profile {
+            run = run.iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .name(profile)
+                    .build(),
+            );
+        }
+        let out = run.send().await?;
+        let instance = out
+            .instances()
+            .first()
+            .ok_or_else(|| AwsError::other("RunInstances returned no instance"))?;
+        Ok(read(cx, instance))
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let p = parts(want);
+        let public_ip = p
+            .address
+            .and_then(|a| deps.get(a))
+            .map(|a| a.attr("public_ip").to_string())
+            .unwrap_or_default();
+        BTreeMap::from([
+            ("image".into(), dep_id(deps, p.image).to_string()),
+            ("instance_type".into(), p.instance_type.to_string()),
+            (
+                "security_group".into(),
+                dep_id(deps, p.security_group).to_string(),
+            ),
+            ("metadata_tokens".into(), "required".into()),
+            (
+                "boot_config".into(),
+                sha256_hex(user_data(want, deps).as_bytes()),
+            ),
+            (
+                "data_volume".into(),
+                dep_id(deps, p.data_volume).to_string(),
+            ),
+            ("public_ip".into(), public_ip),
+        ])
+    }
+
+    /// Attaches the data volume and associates the Elastic IP, each only when missing.
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let p = parts(want);
+        let have = wait_running(cx, &have.id).await?;
+        let volume = dep_id(deps, p.data_volume);
+        if have.facts.get("data_volume").map(String::as_str) != Some(volume) {
+            attach(cx, volume, &have.id).await?;
+        }
+        if let Some(address) = p.address.and_then(|a| deps.get(a)) {
+            let wanted_ip = address.attr("public_ip");
+            if have.facts.get("public_ip").map(String::as_str) != Some(wanted_ip) {
+                cx.ec2
+                    .associate_address()
+                    .allocation_id(&address.id)
+                    .instance_id(&have.id)
+                    .allow_reassociation(true)
+                    .send()
+                    .await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        cx.ec2
+            .terminate_instances()
+            .instance_ids(&have.id)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        let prefix = if have.key == "vm" {
+            String::new()
+        } else {
+            format!("{}_", have.key.replace('-', "_"))
+        };
+        vec![
+            (format!("{prefix}instance_id"), have.id.clone()),
+            (
+                format!("{prefix}private_ip"),
+                have.attr("private_ip").into(),
+            ),
+        ]
+    }
+
+    async fn details(
+        &self,
+        _cx: &Cx,
+        have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError> {
+        let row = BTreeMap::from([
+            ("key".to_string(), have.key.clone()),
+            ("id".to_string(), have.id.clone()),
+            ("state".to_string(), have.state.clone()),
+            (
+                "availability_zone".to_string(),
+                have.attr("availability_zone").into(),
+            ),
+            (
+                "instance_type".to_string(),
+                have.facts.get("instance_type").cloned().unwrap_or_default(),
+            ),
+            ("private_ip".to_string(), have.attr("private_ip").into()),
+            (
+                "public_ip".to_string(),
+                have.facts.get("public_ip").cloned().unwrap_or_default(),
+            ),
+            (
+                "data_volume".to_string(),
+                have.facts.get("data_volume").cloned().unwrap_or_default(),
+            ),
+        ]);
+        Ok(vec![Section {
+            name: "instances".into(),
+            rows: vec![row],
+        }])
+    }
+}
+
+/// Attaches the volume and waits until AWS reports it attached. A volume still attached to an
+/// instance being terminated (a replacement) is waited for until it comes free.
+async fn attach(cx: &Cx, volume: &str, instance: &str) -> Result<(), AwsError> {
+    let started = Instant::now();
+    loop {
+        match cx
+            .ec2
+            .attach_volume()
+            .volume_id(volume)
+            .instance_id(instance)
+            .device(DATA_DEVICE)
+            .send()
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => {
+                let e = AwsError::from(e);
+                let busy = e.code.as_deref() == Some("VolumeInUse")
+                    || e.code.as_deref() == Some("IncorrectState");
+                if !busy || started.elapsed() > Duration::from_secs(300) {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        }
+    }
+    loop {
+        let out = cx.ec2.describe_volumes().volume_ids(volume).send().await?;
+        let attached = out.volumes().first().is_some_and(|v| {
+            v.attachments().iter().any(|a| {
+                a.instance_id() == Some(instance)
+                    && a.state().map(|s| s.as_str()) == Some("attached")
+            })
+        });
+        if attached {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err(AwsError::other(format!(
+                "volume {volume} was not attached to {instance} after 300 s"
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

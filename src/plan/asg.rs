@@ -1,0 +1,70 @@
+//! The `asg` stack: an Auto Scaling group of instances from the baked AMI behind the HTTPS load
+//! balancer, with RDS MySQL and EFS for the covers.
+
+use super::bake::{BakeInput, BakeOptions, Recipe};
+use super::{Builder, Ingress, Spec, bake, database, edge, files, network};
+
+/// How long instances may boot before the load balancer's health checks count.
+const HEALTH_CHECK_GRACE_SECONDS: u32 = 300;
+
+pub fn build(b: &mut Builder, input: &BakeInput) {
+    let stack = b.stack;
+    let net = network::public(b);
+    let sg_lb = edge::security_group(b, &net);
+    let sg_app = b.add(
+        "sg-app",
+        Spec::SecurityGroup {
+            vpc: net.vpc.clone(),
+            description: "bookstore app instances: app port from the load balancer only".into(),
+            ingress: vec![Ingress {
+                port: stack.app.port,
+                from_group: Some(sg_lb.clone()),
+                description: "app port from the load balancer".into(),
+            }],
+        },
+    );
+    let db = database::managed(b, &net, &sg_app);
+    let files = files::efs(b, &net, &sg_app);
+    let edge = edge::load_balancer(b, &net, sg_lb);
+    let image = bake::image(
+        b,
+        input,
+        &net,
+        BakeOptions {
+            recipe: Recipe::Asg,
+            security_group: &sg_app,
+            instance_type: &stack.instances.instance_type,
+            volume_gb: stack.instances.volume_gb,
+        },
+    );
+    let lt = b.add(
+        "lt",
+        Spec::LaunchTemplate {
+            image,
+            security_group: sg_app,
+            instance_type: stack.instances.instance_type.clone(),
+            volume_gb: stack.instances.volume_gb,
+            volume_type: stack.instances.volume_type.clone(),
+            instance_profile: stack.instances.instance_profile.clone(),
+            app_port: stack.app.port,
+            region: b.region.to_string(),
+            database: db,
+            file_system: files.as_ref().map(|f| f.file_system.clone()),
+            mount_targets: files.map(|f| f.mount_targets).unwrap_or_default(),
+        },
+    );
+    b.add(
+        "asg",
+        Spec::AutoScalingGroup {
+            launch_template: lt,
+            subnets: net.subnets.clone(),
+            target_group: edge.target_group,
+            load_balancer: edge.load_balancer,
+            min: stack.instances.min,
+            max: stack.instances.max,
+            desired: stack.instances.desired,
+            health_check_grace_seconds: HEALTH_CHECK_GRACE_SECONDS,
+            scaling: stack.scaling.clone(),
+        },
+    );
+}

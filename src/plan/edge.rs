@@ -1,0 +1,115 @@
+//! The edge part: an internet-facing Application Load Balancer in the public subnets, its target
+//! group, and HTTPS 443 with the certificate plus HTTP 80 → 301 (or HTTP only with `tls: none`).
+
+use super::network::Network;
+use super::{Builder, Ingress, ListenerAction, Spec};
+use crate::stack::TlsMode;
+
+pub struct Edge {
+    pub load_balancer: String,
+    pub target_group: String,
+}
+
+/// The load balancer's security group alone (the app's group, made next, refers to it).
+pub fn security_group(b: &mut Builder, net: &Network) -> String {
+    let tls = b.stack.tls.mode != TlsMode::None;
+    let mut ingress = vec![Ingress {
+        port: 80,
+        from_group: None,
+        description: "HTTP from anywhere".into(),
+    }];
+    if tls {
+        ingress.push(Ingress {
+            port: 443,
+            from_group: None,
+            description: "HTTPS from anywhere".into(),
+        });
+    }
+    b.add(
+        "sg-lb",
+        Spec::SecurityGroup {
+            vpc: net.vpc.clone(),
+            description: "bookstore load balancer: HTTP/HTTPS from anywhere".into(),
+            ingress,
+        },
+    )
+}
+
+pub fn load_balancer(b: &mut Builder, net: &Network, security_group: String) -> Edge {
+    let stack = b.stack;
+    let lb = stack
+        .load_balancer
+        .clone()
+        .unwrap_or_else(|| crate::stack::LoadBalancer {
+            ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+            idle_timeout_seconds: 60,
+        });
+    let alb = b.add(
+        "alb",
+        Spec::LoadBalancer {
+            subnets: net.subnets.clone(),
+            security_groups: vec![security_group.clone()],
+            idle_timeout_seconds: lb.idle_timeout_seconds,
+        },
+    );
+    let tg = b.add(
+        "tg",
+        Spec::TargetGroup {
+            vpc: net.vpc.clone(),
+            port: stack.app.port,
+            health_check_path: stack.app.health_check_path.clone(),
+        },
+    );
+    let tls = stack.tls.mode != TlsMode::None;
+    if tls {
+        let self_signed = stack.tls.mode == TlsMode::SelfSigned;
+        let cert = b.add(
+            "cert",
+            Spec::Certificate {
+                load_balancer: self_signed.then(|| alb.clone()),
+                domain: stack.tls.domain.clone(),
+                self_signed,
+            },
+        );
+        b.add(
+            "listener-http",
+            Spec::Listener {
+                load_balancer: alb.clone(),
+                port: 80,
+                action: ListenerAction::RedirectToHttps,
+                certificate: None,
+                ssl_policy: None,
+            },
+        );
+        b.add(
+            "listener-https",
+            Spec::Listener {
+                load_balancer: alb.clone(),
+                port: 443,
+                action: ListenerAction::Forward {
+                    target_group: tg.clone(),
+                },
+                certificate: Some(cert),
+                ssl_policy: Some(lb.ssl_policy.clone()),
+            },
+        );
+    } else {
+        b.add(
+            "listener-http",
+            Spec::Listener {
+                load_balancer: alb.clone(),
+                port: 80,
+                action: ListenerAction::Forward {
+                    target_group: tg.clone(),
+                },
+                certificate: None,
+                ssl_policy: None,
+            },
+        );
+    }
+    b.endpoint(&alb, "dns_name", tls);
+    Edge {
+        load_balancer: alb,
+        target_group: tg,
+    }
+}

@@ -1,0 +1,344 @@
+//! The stack as data: a DAG of desired resources with deterministic keys and names. Pure: no AWS.
+//! The engine executes it; `bookstore plan` prints it next to what exists.
+//!
+//! Each stack kind has one file (`asg.rs`, `monolith.rs`) that composes the shared parts:
+//! `network` (VPC, subnets, gateway, routes), `edge` (load balancer, target group, certificate,
+//! listeners), `bake` (artifact bucket and AMI), `database` (RDS), `files` (EFS). `Plan::validate`
+//! checks the result before any AWS call.
+
+mod asg;
+pub mod bake;
+mod database;
+mod edge;
+mod files;
+mod monolith;
+mod network;
+mod spec;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+pub use crate::kinds::Kind;
+pub use bake::{BakeInput, Recipe};
+pub use spec::{Ingress, InstanceRole, ListenerAction, Spec};
+
+use crate::error::Error;
+use crate::stack::{Stack, StackKind};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Desired {
+    pub key: String,
+    pub kind: Kind,
+    /// The Name tag, and the AWS name where the kind has one.
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub spec: Spec,
+}
+
+/// Where the stack answers: the resource whose attribute holds the host name or address.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub key: String,
+    pub attr: String,
+    pub https: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub env: String,
+    pub region: String,
+    pub resources: Vec<Desired>,
+    pub endpoint: Option<Endpoint>,
+}
+
+/// The plan key of the mount target in the subnet with key `subnet_key` (`subnet-a` → `efs-mount-a`).
+/// Mount targets cannot be tagged, so the observer derives their key the same way.
+pub fn mount_target_key(subnet_key: &str) -> String {
+    format!("efs-mount-{}", subnet_key.trim_start_matches("subnet-"))
+}
+
+/// `bs-<env>-<stack>`: short, because load balancer and target group names stop at 32 characters.
+pub fn name_prefix(stack: &str, env: &str) -> String {
+    format!("bs-{env}-{stack}")
+}
+
+/// A plan being assembled by a stack file and its parts.
+pub struct Builder<'a> {
+    pub stack: &'a Stack,
+    pub region: &'a str,
+    prefix: String,
+    resources: Vec<Desired>,
+    endpoint: Option<Endpoint>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(stack: &'a Stack, env: &str, region: &'a str) -> Builder<'a> {
+        Builder {
+            stack,
+            region,
+            prefix: name_prefix(&stack.name, env),
+            resources: Vec::new(),
+            endpoint: None,
+        }
+    }
+
+    /// Adds a resource; returns its key for the resources that refer to it.
+    pub fn add(&mut self, key: &str, spec: Spec) -> String {
+        self.resources.push(Desired {
+            key: key.to_string(),
+            kind: spec.kind(),
+            name: format!("{}-{key}", self.prefix),
+            depends_on: spec.dependencies(),
+            spec,
+        });
+        key.to_string()
+    }
+
+    pub fn endpoint(&mut self, key: &str, attr: &str, https: bool) {
+        self.endpoint = Some(Endpoint {
+            key: key.into(),
+            attr: attr.into(),
+            https,
+        });
+    }
+}
+
+impl Plan {
+    /// The desired resources for `stack` in `env`: one stack file per kind composes the parts.
+    pub fn build(stack: &Stack, env: &str, region: &str, bake: &BakeInput) -> Result<Plan, Error> {
+        let mut b = Builder::new(stack, env, region);
+        match stack.kind {
+            StackKind::Asg => asg::build(&mut b, bake),
+            StackKind::Monolith => monolith::build(&mut b, bake),
+            StackKind::Swarm => {
+                return Err(Error::NotProvisioned {
+                    kind: stack.kind.as_str().into(),
+                });
+            }
+        }
+        let plan = Plan {
+            stack: stack.name.clone(),
+            env: env.to_string(),
+            region: region.to_string(),
+            resources: b.resources,
+            endpoint: b.endpoint,
+        };
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Checks the DAG before anything runs: unique keys, dependencies that exist, no cycle, each
+    /// spec of its resource's kind, an endpoint that is planned. An error names the key.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |key: &str, message: String| Error::InvalidPlan {
+            key: key.to_string(),
+            message,
+        };
+        let mut by_key: HashMap<&str, &Desired> = HashMap::new();
+        for r in &self.resources {
+            if by_key.insert(&r.key, r).is_some() {
+                return Err(invalid(&r.key, "the key is planned twice".into()));
+            }
+            if r.spec.kind() != r.kind {
+                return Err(invalid(
+                    &r.key,
+                    format!(
+                        "a {} resource with a {} spec",
+                        r.kind.as_str(),
+                        r.spec.kind().as_str()
+                    ),
+                ));
+            }
+        }
+        for r in &self.resources {
+            for d in &r.depends_on {
+                if !by_key.contains_key(d.as_str()) {
+                    return Err(invalid(
+                        &r.key,
+                        format!("it depends on `{d}`, which is not in the plan"),
+                    ));
+                }
+            }
+        }
+        // Depth-first search with three colours: grey on the path, black when finished.
+        let mut colour: HashMap<&str, u8> = HashMap::new();
+        fn visit<'p>(
+            key: &'p str,
+            by_key: &HashMap<&'p str, &'p Desired>,
+            colour: &mut HashMap<&'p str, u8>,
+            path: &mut Vec<&'p str>,
+        ) -> Result<(), Vec<&'p str>> {
+            match colour.get(key) {
+                Some(2) => return Ok(()),
+                Some(1) => {
+                    let start = path.iter().position(|k| *k == key).unwrap_or(0);
+                    let mut cycle = path[start..].to_vec();
+                    cycle.push(key);
+                    return Err(cycle);
+                }
+                _ => {}
+            }
+            colour.insert(key, 1);
+            path.push(key);
+            for d in &by_key[key].depends_on {
+                visit(d, by_key, colour, path)?;
+            }
+            path.pop();
+            colour.insert(key, 2);
+            Ok(())
+        }
+        for r in &self.resources {
+            if let Err(cycle) = visit(&r.key, &by_key, &mut colour, &mut Vec::new()) {
+                return Err(invalid(
+                    cycle[0],
+                    format!("dependency cycle: {}", cycle.join(" → ")),
+                ));
+            }
+        }
+        if let Some(e) = &self.endpoint
+            && !by_key.contains_key(e.key.as_str())
+        {
+            return Err(invalid(&e.key, "the endpoint is not in the plan".into()));
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Desired> {
+        self.resources.iter().find(|r| r.key == key)
+    }
+
+    /// The resource with this key and everything it needs, in plan order (`bookstore bake`).
+    pub fn closure(&self, key: &str) -> Plan {
+        let mut wanted = HashSet::new();
+        let mut todo = vec![key.to_string()];
+        while let Some(k) = todo.pop() {
+            if let Some(r) = self.get(&k)
+                && wanted.insert(k)
+            {
+                todo.extend(r.depends_on.iter().cloned());
+            }
+        }
+        Plan {
+            resources: self
+                .resources
+                .iter()
+                .filter(|r| wanted.contains(&r.key))
+                .cloned()
+                .collect(),
+            endpoint: None,
+            ..self.clone()
+        }
+    }
+
+    /// The key of the baked image, if the plan has one.
+    pub fn image_key(&self) -> Option<&str> {
+        self.resources
+            .iter()
+            .find(|r| r.kind == Kind::Image)
+            .map(|r| r.key.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::Artifact;
+
+    fn bake() -> BakeInput {
+        BakeInput {
+            artifact: Artifact::resolve(&crate::artifact::AppChoice::Source).unwrap(),
+        }
+    }
+
+    fn assert_dag_in_order(plan: &Plan) {
+        let mut seen = HashSet::new();
+        for r in &plan.resources {
+            for d in &r.depends_on {
+                assert!(
+                    seen.contains(d.as_str()),
+                    "{} depends on {d}, which comes later",
+                    r.key
+                );
+            }
+            seen.insert(r.key.as_str());
+            assert!(r.name.len() <= 32, "{} is too long for an AWS name", r.name);
+        }
+    }
+
+    #[test]
+    fn asg_plan_is_a_dag_in_dependency_order() {
+        let stack = Stack::load("asg").unwrap();
+        let plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
+        assert_dag_in_order(&plan);
+        let https = plan.get("listener-https").unwrap();
+        assert!(https.depends_on.contains(&"cert".to_string()));
+        // The slow branches do not wait for each other: the bake needs only the network.
+        let image = plan.image_key().unwrap().to_string();
+        let closure: Vec<String> = plan
+            .closure(&image)
+            .resources
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        for independent in ["db", "efs", "alb", "asg", "lt"] {
+            assert!(!closure.contains(&independent.to_string()), "{closure:?}");
+        }
+        let asg = plan.get("asg").unwrap();
+        for needed in ["lt", "tg", "subnet-a", "subnet-b"] {
+            assert!(asg.depends_on.contains(&needed.to_string()));
+        }
+    }
+
+    #[test]
+    fn monolith_plan_is_a_dag_with_its_address_volume_and_instance() {
+        let stack = Stack::load("monolith").unwrap();
+        let plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
+        assert_dag_in_order(&plan);
+        let vm = plan.get("vm").unwrap();
+        for needed in ["eip", "data", "sg-web", "subnet-a", "routes"] {
+            assert!(vm.depends_on.contains(&needed.to_string()), "{needed}");
+        }
+        assert_eq!(plan.endpoint.as_ref().unwrap().key, "eip");
+        assert!(plan.resources.iter().all(|r| r.kind != Kind::LoadBalancer));
+    }
+
+    fn broken(edit: impl FnOnce(&mut Plan)) -> String {
+        let stack = Stack::load("asg").unwrap();
+        let mut plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
+        edit(&mut plan);
+        plan.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn validate_names_the_key_of_each_mistake() {
+        let e = broken(|p| p.resources[3].depends_on.push("nowhere".into()));
+        assert!(e.contains("`nowhere`, which is not in the plan"), "{e}");
+        let e = broken(|p| {
+            let dup = p.resources[0].clone();
+            p.resources.push(dup);
+        });
+        assert!(e.contains("vpc") && e.contains("planned twice"), "{e}");
+        let e = broken(|p| p.resources[0].kind = Kind::Subnet);
+        assert!(e.contains("a subnet resource with a vpc spec"), "{e}");
+        let e = broken(|p| p.resources[0].depends_on.push("subnet-a".into()));
+        assert!(e.contains("dependency cycle: vpc → subnet-a → vpc"), "{e}");
+    }
+
+    #[test]
+    fn every_planned_kind_is_registered_and_swarm_is_refused() {
+        for name in ["asg", "monolith"] {
+            let stack = Stack::load(name).unwrap();
+            let plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
+            for r in &plan.resources {
+                assert!(Kind::ALL.contains(&r.kind));
+            }
+        }
+        let swarm = Stack::load("swarm").unwrap();
+        assert!(matches!(
+            Plan::build(&swarm, "dev", "us-east-1", &bake()),
+            Err(Error::NotProvisioned { .. })
+        ));
+    }
+}

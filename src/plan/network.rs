@@ -1,0 +1,51 @@
+//! The network part: a VPC, one public subnet per zone, an internet gateway and the route table
+//! that sends the subnets' traffic to it.
+
+use super::{Builder, Spec};
+
+pub struct Network {
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    /// The subnets' zones, in the same order.
+    pub zones: Vec<String>,
+    /// The route table: whoever needs the internet at boot depends on it.
+    pub routes: String,
+}
+
+pub fn public(b: &mut Builder) -> Network {
+    let stack = b.stack;
+    let vpc = b.add(
+        "vpc",
+        Spec::Vpc {
+            cidr: stack.network.cidr.to_string(),
+        },
+    );
+    let zones = stack.availability_zones(b.region);
+    let mut subnets = Vec::new();
+    for (i, (cidr, zone)) in stack.network.public_subnets.iter().zip(&zones).enumerate() {
+        let key = format!("subnet-{}", (b'a' + i as u8) as char);
+        subnets.push(b.add(
+            &key,
+            Spec::Subnet {
+                vpc: vpc.clone(),
+                cidr: cidr.to_string(),
+                availability_zone: zone.clone(),
+            },
+        ));
+    }
+    let igw = b.add("igw", Spec::InternetGateway { vpc: vpc.clone() });
+    let routes = b.add(
+        "routes",
+        Spec::RouteTable {
+            vpc: vpc.clone(),
+            internet_gateway: igw,
+            subnets: subnets.clone(),
+        },
+    );
+    Network {
+        vpc,
+        subnets,
+        zones,
+        routes,
+    }
+}

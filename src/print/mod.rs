@@ -1,0 +1,102 @@
+//! What each command returns, as data, and the two printers that show it on stdout: `text` for
+//! people, `json` for machines (one JSON object). Commands never print.
+
+mod json;
+mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::{Step, Summary};
+use crate::report::OutputFormat;
+use crate::stack::Stack;
+
+/// Which stack, environment and region a result is about.
+#[derive(Debug, Serialize)]
+pub struct Scope {
+    pub stack: String,
+    pub env: String,
+    pub region: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Validated {
+    pub valid: bool,
+    pub source: String,
+    pub stack: Stack,
+    pub env: String,
+    pub region: String,
+    /// The plan's keys; empty for a kind this version does not provision.
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Planned {
+    #[serde(flatten)]
+    pub scope: Scope,
+    pub changes: bool,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Converged {
+    #[serde(flatten)]
+    pub scope: Scope,
+    pub nothing_to_do: bool,
+    pub summary: Summary,
+    pub outputs: BTreeMap<String, String>,
+    pub elapsed_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    #[serde(flatten)]
+    pub scope: Scope,
+    pub deleted: Vec<String>,
+    pub nothing_to_do: bool,
+    pub elapsed_seconds: f64,
+}
+
+/// One resource's row in `status`.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub key: String,
+    pub kind: crate::plan::Kind,
+    pub id: Option<String>,
+    pub state: String,
+    pub drift: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    #[serde(flatten)]
+    pub scope: Scope,
+    pub resources: Vec<Row>,
+    /// Live detail by section (`instances`, `targets`, …), from each kind.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    Validated(Box<Validated>),
+    Planned(Planned),
+    Converged(Converged),
+    Deleted(Deleted),
+    Status(Status),
+    Outputs(BTreeMap<String, String>),
+}
+
+/// Prints a command's result on stdout in the chosen format.
+pub fn print(format: OutputFormat, report: &Report) {
+    let text = match format {
+        OutputFormat::Json => json::render(report),
+        OutputFormat::Text => text::render(report),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", text.trim_end());
+}

@@ -1,0 +1,171 @@
+//! The text printer: what a person reads after each command.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{Converged, Deleted, Planned, Report, Status, Validated};
+use crate::engine::Action;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    match report {
+        Report::Validated(v) => validated(&mut out, v),
+        Report::Planned(p) => planned(&mut out, p),
+        Report::Converged(c) => converged(&mut out, c),
+        Report::Deleted(d) => deleted(&mut out, d),
+        Report::Status(s) => status(&mut out, s),
+        Report::Outputs(o) => outputs(&mut out, o),
+    }
+    out
+}
+
+fn validated(out: &mut String, v: &Validated) {
+    let detail = if v.resources.is_empty() {
+        "(this kind is not provisioned yet)".to_string()
+    } else {
+        format!(
+            "{} resources: {}",
+            v.resources.len(),
+            v.resources.join(", ")
+        )
+    };
+    let _ = writeln!(
+        out,
+        "{}: valid {} stack `{}` for env {} in {} — {detail}",
+        v.source,
+        v.stack.kind.as_str(),
+        v.stack.name,
+        v.env,
+        v.region
+    );
+}
+
+fn planned(out: &mut String, p: &Planned) {
+    let count = |a: Action| p.steps.iter().filter(|s| s.action == a).count();
+    for s in &p.steps {
+        let (mark, word) = match s.action {
+            Action::Create => ("+", "create"),
+            Action::Wait => ("…", "wait"),
+            Action::Update => ("~", "update"),
+            Action::Replace => ("±", "replace"),
+            Action::Keep => ("=", "keep"),
+            Action::Delete => ("-", "delete"),
+        };
+        let id = s.id.as_deref().unwrap_or(&s.name);
+        let _ = writeln!(
+            out,
+            "{mark} {word:<6} {:<16} {:<18} {id}",
+            s.key,
+            s.kind.as_str()
+        );
+        for d in &s.drift {
+            let _ = writeln!(out, "           {d}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to wait for, {} unchanged.",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Replace),
+        count(Action::Delete),
+        count(Action::Wait),
+        count(Action::Keep)
+    );
+}
+
+fn converged(out: &mut String, c: &Converged) {
+    let s = &c.summary;
+    if c.nothing_to_do {
+        let _ = writeln!(
+            out,
+            "Nothing to do: all {} resources of {}/{} are up to date (no changes made).",
+            s.unchanged.len(),
+            c.scope.stack,
+            c.scope.env
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Done in {:.1}s: {} created, {} updated, {} waited for, {} unchanged, {} deleted.",
+            c.elapsed_seconds,
+            s.created.len(),
+            s.updated.len(),
+            s.waited.len(),
+            s.unchanged.len(),
+            s.deleted.len()
+        );
+        if !s.drifted.is_empty() {
+            let _ = writeln!(
+                out,
+                "Drifted and left as they are: {}",
+                s.drifted.join(", ")
+            );
+        }
+    }
+    outputs(out, &c.outputs);
+}
+
+fn deleted(out: &mut String, d: &Deleted) {
+    if d.nothing_to_do {
+        let _ = writeln!(
+            out,
+            "Nothing to delete: no resources of stack {} env {} in {}.",
+            d.scope.stack, d.scope.env, d.scope.region
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Deleted {} resources of stack {} env {} in {:.1}s; nothing is left.",
+            d.deleted.len(),
+            d.scope.stack,
+            d.scope.env,
+            d.elapsed_seconds
+        );
+    }
+}
+
+fn status(out: &mut String, s: &Status) {
+    let _ = writeln!(
+        out,
+        "{:<16} {:<18} {:<24} {:<52} drift",
+        "KEY", "KIND", "STATE", "ID"
+    );
+    for r in &s.resources {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<18} {:<24} {:<52} {}",
+            r.key,
+            r.kind.as_str(),
+            r.state,
+            r.id.as_deref().unwrap_or("-"),
+            if r.drift.is_empty() {
+                "-".to_string()
+            } else {
+                r.drift.join("; ")
+            }
+        );
+    }
+    for (name, rows) in &s.sections {
+        if rows.is_empty() {
+            let _ = writeln!(out, "{name}: none yet");
+            continue;
+        }
+        let _ = writeln!(out, "{name}:");
+        for row in rows {
+            let fields: Vec<String> = row
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let _ = writeln!(out, "  {}", fields.join(" "));
+        }
+    }
+    outputs(out, &s.outputs);
+}
+
+fn outputs(out: &mut String, o: &BTreeMap<String, String>) {
+    for (k, v) in o {
+        let _ = writeln!(out, "{k} = {v}");
+    }
+}
