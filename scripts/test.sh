@@ -4,6 +4,8 @@
 #   - MariaDB, on 127.0.0.1 with a private data directory (scripts/mariadb.sh): the app's suite runs
 #     on SQLite and on MariaDB
 #   - shellcheck, from Debian, for the rendered user-data (systemd-analyze is used where it exists)
+#   - nginx and pebble (Let's Encrypt's test ACME server) from Debian, certbot 5.8.0 from PyPI in
+#     .venv-certbot (scripts/payload-deps.sh): the monolith's payload runs for real
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,8 @@ if ! command -v shellcheck >/dev/null; then
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq shellcheck >&2
 fi
+BOOKSTORE_TEST_CERTBOT="$(scripts/payload-deps.sh)"   # nginx, pebble, certbot: the monolith payload
+export BOOKSTORE_TEST_CERTBOT
 BOOKSTORE_TEST_MYSQL_URL="$(scripts/mariadb.sh)"
 BOOKSTORE_TEST_MYSQL_CA="$(scripts/mariadb.sh ca)"   # the test server's TLS CA, standing in for RDS's
 export BOOKSTORE_TEST_MYSQL_URL BOOKSTORE_TEST_MYSQL_CA
