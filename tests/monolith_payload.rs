@@ -120,7 +120,6 @@ struct Payload {
     app_env: PathBuf,
     my_cnf: PathBuf,
     nginx_conf: PathBuf,
-    http: u16,
     https: u16,
 }
 
@@ -310,7 +309,6 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
         my_cnf: root.join("my.cnf"),
         nginx_conf: nginx_main.clone(),
         dir: root.clone(),
-        http,
         https,
     };
     std::fs::create_dir_all(root.join("nginx")).unwrap();
