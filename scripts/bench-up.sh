@@ -3,10 +3,11 @@
 # PUT takes DELAY; VPCs, subnets, the load balancer, the database, the file system, mount targets,
 # instances and images stay pending DELAY more; the builder installs for DELAY), next to the sum of
 # those delays run one after another and to the longest chain of them (the critical path); then the
-# API calls of `up`, of a no-op `up` and of `down`.
+# API calls of `up`, of a no-op `up` and of `down`. STACK=monolith measures the monolith (default asg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DELAY="${DELAY:-5}"
+STACK="${STACK:-asg}"
 scripts/install-moto.sh
 cargo build --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/debug/bookstore"
@@ -29,17 +30,18 @@ reset() { curl -s -X DELETE "$url/_harness/calls" >/dev/null; }
 
 events=$(mktemp)
 start=$(date +%s.%N)
-"$bin" --output json up --stack asg --env bench >/dev/null 2>"$events"
+"$bin" --output json up --stack "$STACK" --env bench >/dev/null 2>"$events"
 wall=$(python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$(date +%s.%N)" "$start")
 read -r total mutating delayed <<<"$(calls)"
-# Pending DELAY each: the VPC, two subnets, the load balancer, the database, the file system, two
-# mount targets, the builder instance, its install, the image and the group's two instances.
-pending=13
+# Pending DELAY each. asg: the VPC, two subnets, the load balancer, the database, the file system,
+# two mount targets, the builder instance, its install, the image and the group's two instances.
+# monolith: the VPC, the subnet, the data volume, the builder, its install, the image and the VM.
+if [[ "$STACK" == monolith ]]; then pending=7; else pending=13; fi
 sum=$(( (delayed + pending) * DELAY ))
 printf 'up: wall %.1f s; delays one after another: %d s (%d delayed calls + %d pending, %s s each)\n' "$wall" "$sum" "$delayed" "$pending" "$DELAY"
 echo "up: $total API calls ($mutating mutating)"
 # The critical path: when each link of the longest chain was ready.
-.venv/bin/python - "$events" "$DELAY" <<'PY'
+.venv/bin/python - "$events" "$DELAY" "$STACK" <<'PY'
 import json, sys
 ready = {}
 for line in open(sys.argv[1]):
@@ -49,18 +51,19 @@ for line in open(sys.argv[1]):
         continue
     if e.get("event") == "resource" and e.get("phase") == "ready":
         ready[e["key"]] = e["elapsed_ms"] / 1000
-chain = ["vpc", "subnet-a", "routes"] + sorted(k for k in ready if k.startswith("ami-")) + ["lt", "asg"]
+tail = ["vm"] if sys.argv[3] == "monolith" else ["lt", "asg"]
+chain = ["vpc", "subnet-a", "routes"] + sorted(k for k in ready if k.startswith("ami-")) + tail
 print("critical chain ready at: " + ", ".join(f"{k} {ready.get(k, float('nan')):.0f} s" for k in chain))
-print("other slow branches ready at: " + ", ".join(f"{k} {ready[k]:.0f} s" for k in ("db", "efs", "alb", "listener-https") if k in ready))
+print("other slow branches ready at: " + ", ".join(f"{k} {ready[k]:.0f} s" for k in ("db", "efs", "alb", "listener-https", "eip", "data") if k in ready))
 PY
 rm -f "$events"
 reset
-"$bin" up --stack asg --env bench >/dev/null 2>&1
+"$bin" up --stack "$STACK" --env bench >/dev/null 2>&1
 read -r total mutating _ <<<"$(calls)"
 echo "no-op up: $total API calls ($mutating mutating)"
 reset
 start=$(date +%s.%N)
-"$bin" down --stack asg --env bench --yes >/dev/null 2>&1
+"$bin" down --stack "$STACK" --env bench --yes >/dev/null 2>&1
 wall=$(python3 -c "import sys; print(float(sys.argv[1]) - float(sys.argv[2]))" "$(date +%s.%N)" "$start")
 read -r total mutating _ <<<"$(calls)"
 printf 'down: wall %.1f s, %d API calls (%d mutating)\n' "$wall" "$total" "$mutating"

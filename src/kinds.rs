@@ -58,6 +58,7 @@ registry! {
     ElasticIp => "elastic-ip", aws::elastic_ip::ElasticIps;
     Volume => "volume", aws::volume::Volumes;
     Instance => "instance", aws::instance::Instances;
+    Secret => "secret", aws::secret::Secrets;
 }
 
 impl Kind {

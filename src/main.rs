@@ -11,6 +11,7 @@ mod journal;
 mod kinds;
 mod plan;
 mod print;
+mod probe;
 mod report;
 mod stack;
 mod templates;

@@ -161,6 +161,9 @@ pub struct MonolithConfig<'a> {
     pub public_ip: &'a str,
     pub domain: &'a str,
     pub acme_server: &'a str,
+    /// The shared credentials' secret (separate database VM); empty: made on the VM.
+    pub db_secret_arn: &'a str,
+    pub region: &'a str,
 }
 
 /// A monolith instance's user-data.
@@ -177,6 +180,8 @@ pub fn monolith_user_data(c: &MonolithConfig) -> String {
             ("public_ip", Value::Shell(c.public_ip)),
             ("domain", Value::Shell(c.domain)),
             ("acme_server", Value::Shell(c.acme_server)),
+            ("db_secret_arn", Value::Shell(c.db_secret_arn)),
+            ("region", Value::Shell(c.region)),
         ],
     )
 }

@@ -279,3 +279,206 @@ fn slow_creations_and_strict_deletes_for_databases_file_systems_instances_and_gr
             .unwrap();
     });
 }
+
+/// What the monolith relies on: Elastic IPs, data volumes and instances refuse what AWS refuses.
+#[test]
+fn elastic_ips_volumes_and_instances_are_strict_like_aws() {
+    let moto = Moto::start(1.0);
+    let aws = moto.aws();
+    let code = |e: &dyn ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
+    aws.rt.block_on(async {
+        let vpc = aws
+            .ec2
+            .create_vpc()
+            .cidr_block("10.60.0.0/16")
+            .send()
+            .await
+            .unwrap();
+        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        tokio::time::sleep(Duration::from_secs_f64(1.2)).await;
+        let subnet = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.60.1.0/24")
+            .availability_zone("us-east-1a")
+            .send()
+            .await
+            .unwrap();
+        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        tokio::time::sleep(Duration::from_secs_f64(1.2)).await;
+        let images = aws
+            .ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap();
+        let ami = images.images()[0].image_id().unwrap().to_string();
+        let run = aws
+            .ec2
+            .run_instances()
+            .image_id(&ami)
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .network_interfaces(
+                aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .subnet_id(&subnet)
+                    .associate_public_ip_address(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let instance = run.instances()[0].instance_id().unwrap().to_string();
+        let volume = |zone: &'static str| {
+            aws.ec2
+                .create_volume()
+                .availability_zone(zone)
+                .size(1)
+                .encrypted(true)
+                .send()
+        };
+        let data = volume("us-east-1a")
+            .await
+            .unwrap()
+            .volume_id()
+            .unwrap()
+            .to_string();
+        let elsewhere = volume("us-east-1b")
+            .await
+            .unwrap()
+            .volume_id()
+            .unwrap()
+            .to_string();
+        let attach = |v: String| {
+            aws.ec2
+                .attach_volume()
+                .volume_id(v)
+                .instance_id(&instance)
+                .device("/dev/sdf")
+                .send()
+        };
+        // Pending instance, creating volume: AWS refuses both.
+        let e = attach(data.clone()).await.unwrap_err();
+        assert_eq!(code(e.as_service_error().unwrap()), "IncorrectState");
+        let eip = aws.ec2.allocate_address().send().await.unwrap();
+        let allocation = eip.allocation_id().unwrap().to_string();
+        let e = aws
+            .ec2
+            .associate_address()
+            .allocation_id(&allocation)
+            .instance_id(&instance)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code(e.as_service_error().unwrap()),
+            "IncorrectInstanceState"
+        );
+        tokio::time::sleep(Duration::from_secs_f64(1.3)).await;
+
+        let e = attach(elsewhere.clone()).await.unwrap_err();
+        assert_eq!(
+            code(e.as_service_error().unwrap()),
+            "InvalidVolume.ZoneMismatch"
+        );
+        attach(data.clone()).await.unwrap();
+        let e = aws
+            .ec2
+            .delete_volume()
+            .volume_id(&data)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(e.as_service_error().unwrap()), "VolumeInUse");
+
+        // Without an Elastic IP a stop/start changes the public address; with one it stays.
+        let public_ip = |aws: &common::Aws| {
+            let instance = instance.clone();
+            let ec2 = aws.ec2.clone();
+            async move {
+                let out = ec2
+                    .describe_instances()
+                    .instance_ids(instance)
+                    .send()
+                    .await
+                    .unwrap();
+                out.reservations()[0].instances()[0]
+                    .public_ip_address()
+                    .map(str::to_string)
+            }
+        };
+        let restart = || async {
+            aws.ec2
+                .stop_instances()
+                .instance_ids(&instance)
+                .send()
+                .await
+                .unwrap();
+            aws.ec2
+                .start_instances()
+                .instance_ids(&instance)
+                .send()
+                .await
+                .unwrap();
+        };
+        let before = public_ip(&aws).await;
+        assert!(
+            before.as_deref().is_some_and(|ip| ip.starts_with("127.")),
+            "{before:?}: loopback only"
+        );
+        restart().await;
+        let after = public_ip(&aws).await;
+        assert_ne!(before, after, "a new public IP after stop/start");
+        aws.ec2
+            .associate_address()
+            .allocation_id(&allocation)
+            .instance_id(&instance)
+            .send()
+            .await
+            .unwrap();
+        let with_eip = public_ip(&aws).await;
+        assert_eq!(with_eip.as_deref(), eip.public_ip());
+        restart().await;
+        assert_eq!(
+            public_ip(&aws).await,
+            with_eip,
+            "the Elastic IP survives stop/start"
+        );
+
+        let e = aws
+            .ec2
+            .release_address()
+            .allocation_id(&allocation)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code(e.as_service_error().unwrap()),
+            "InvalidIPAddress.InUse"
+        );
+
+        // Terminating the instance frees both.
+        aws.ec2
+            .terminate_instances()
+            .instance_ids(&instance)
+            .send()
+            .await
+            .unwrap();
+        aws.ec2
+            .delete_volume()
+            .volume_id(&data)
+            .send()
+            .await
+            .unwrap();
+        aws.ec2
+            .release_address()
+            .allocation_id(&allocation)
+            .send()
+            .await
+            .unwrap();
+    });
+}

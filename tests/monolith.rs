@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::Filter;
 use common::{ENV, Moto, TempDir};
 
+/// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
+fn heredoc(script: &str, marker: &str) -> String {
+    let start = script
+        .find(&format!("<<'{marker}'\n"))
+        .unwrap_or_else(|| panic!("no heredoc {marker}"));
+    let body = &script[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    let end = body.find(&format!("\n{marker}\n")).unwrap();
+    format!("{}\n", &body[..end])
+}
+
 fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
@@ -588,6 +599,102 @@ fn separate_vm_puts_mariadb_on_a_private_vm_open_to_the_app_group_only() {
             .unwrap();
         assert_eq!(vols.volumes().len(), 2, "a data volume each");
     });
+    // The shared credentials: generated into Secrets Manager, never in either user-data; the
+    // database VM's setup reads them for real (AWS CLI against the emulator).
+    let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let (secret, bake, db_user_data) = aws.rt.block_on(async {
+        let secrets = aws.secrets.list_secrets().send().await.unwrap();
+        assert_eq!(secrets.secret_list().len(), 1);
+        let arn = secrets.secret_list()[0].arn().unwrap().to_string();
+        let value = aws
+            .secrets
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_string();
+        let out = aws
+            .ec2
+            .describe_instances()
+            .filters(filter("tag:bookstore:key", "db-vm"))
+            .send()
+            .await
+            .unwrap();
+        let db = out.reservations()[0].instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_string();
+        (
+            (arn, value),
+            aws.user_data_of(&builder).await,
+            aws.user_data_of(&db).await,
+        )
+    });
+    let v: serde_json::Value = serde_json::from_str(&secret.1).unwrap();
+    assert_eq!(v["username"], "bookstore");
+    let password = v["password"].as_str().unwrap();
+    assert!(password.len() == 48 && password.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(!db_user_data.contains(password) && !bake.contains(password));
+    assert!(db_user_data.contains(&format!("db_secret_arn='{}'", secret.0)));
+    assert!(db_user_data.contains("role='db'"));
+    let setup = heredoc(&bake, "BOOKSTORE_SETUP_EOF");
+    let root = dir.path().join("db-vm");
+    let d = |p: &str| root.join(p).display().to_string();
+    let settings = format!(
+        "role='db'\ndata_volume_id=''\ndata_dir='{}'\netc_dir='{}'\nrun_dir='{}'\napp_port='8080'\nmysql_conf='{}'\nmysql_socket='{}'\nmysql_port='3306'\nmysql_user='mysql'\nservice_user='mysql'\ntls_mode='none'\nnginx_conf='{}'\nhttp_port='80'\nhttps_port='443'\ndb_secret_arn='{}'\nregion='us-east-1'\n",
+        d("data"),
+        d("etc"),
+        d("run"),
+        d("my.cnf"),
+        d("mysqld/mysql.sock"),
+        d("nginx.conf"),
+        secret.0
+    );
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("settings.env"), settings).unwrap();
+    std::fs::write(root.join("setup"), &setup).unwrap();
+    let venv_bin = common::manifest_dir().join(".venv/bin");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("setup"))
+        .arg("prepare")
+        .env("BOOKSTORE_MONOLITH_ENV", root.join("settings.env"))
+        .env(
+            "PATH",
+            format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", root.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", root.join("none"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "setup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = std::fs::read_to_string(root.join("data/secrets/db.json")).unwrap();
+    assert_eq!(
+        kept.trim(),
+        secret.1.trim(),
+        "the database VM uses the shared credentials"
+    );
+    let cnf = std::fs::read_to_string(root.join("my.cnf")).unwrap();
+    assert!(
+        cnf.contains("bind-address=0.0.0.0"),
+        "the group, not the bind, limits who connects"
+    );
+    assert!(!cnf.contains(password));
+    assert!(
+        !root.join("nginx.conf").exists(),
+        "no proxy on the database VM"
+    );
+
     moto.run(
         dir.path(),
         &["down", "--stack", "./split.yaml", "--env", ENV, "--yes"],

@@ -329,6 +329,32 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
             .served_certificate()
             .contains("bookstore self-signed")
     );
+    // `status` reads the served certificate from the endpoint (the emulator's Elastic IP is a
+    // loopback address, where this nginx listens on every address).
+    let status = |moto: &Moto| -> serde_json::Value {
+        let out = moto
+            .cli(
+                &root,
+                &[
+                    "--output", "json", "status", "--stack", "monolith", "--env", ENV,
+                ],
+            )
+            .env("BOOKSTORE_HTTPS_PROBE_PORT", https.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = status(&moto);
+    let cert = &before["certificates"][0];
+    assert!(
+        cert["served"].as_str().unwrap().starts_with("self-signed"),
+        "{before}"
+    );
     let (_, redirect) = curl(&[
         "-o",
         "/dev/null",
@@ -429,6 +455,20 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
     let issued = payload.served_certificate();
     assert!(issued.contains("Pebble Intermediate CA"), "{issued}");
     assert!(issued.contains("IP Address:127.0.0.1"), "{issued}");
+    let after = status(&moto);
+    let cert = &after["certificates"][0];
+    assert_eq!(
+        cert["served"], "issued by a certificate authority",
+        "{after}"
+    );
+    assert!(
+        cert["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("Pebble Intermediate CA"),
+        "{after}"
+    );
+    assert!(!cert["not_after"].as_str().unwrap().is_empty());
 
     // Data, then a restart of everything (as a stop/start or a replaced instance would).
     let password = std::fs::read_to_string(root.join("data/secrets/db.json")).unwrap();

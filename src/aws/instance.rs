@@ -35,6 +35,8 @@ pub struct Instances;
 const DATA_DEVICE: &str = "/dev/sdf";
 /// On the instance: the hash of the user-data it booted with (AWS does not list user-data).
 const TAG_BOOT: &str = "bookstore:boot-sha256";
+/// On an app VM: its TLS mode, so that `status` knows whether to read a certificate.
+const TAG_TLS: &str = "bookstore:tls-mode";
 
 fn read(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
     let tags = i.tags();
@@ -87,6 +89,7 @@ fn read(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
         o.facts.insert(fact.into(), value.to_string());
     }
     for (attr, value) in [
+        ("tls_mode", ec2_tag(tags, TAG_TLS).unwrap_or_default()),
         ("private_ip", i.private_ip_address().unwrap_or_default()),
         (
             "availability_zone",
@@ -129,6 +132,8 @@ struct Parts<'a> {
     instance_profile: Option<&'a str>,
     address: Option<&'a str>,
     data_volume: &'a str,
+    secret: Option<&'a str>,
+    region: &'a str,
     role: &'a InstanceRole,
 }
 
@@ -143,6 +148,8 @@ fn parts(want: &Desired) -> Parts<'_> {
         instance_profile,
         address,
         data_volume,
+        secret,
+        region,
         role,
         ..
     } = &want.spec
@@ -159,6 +166,8 @@ fn parts(want: &Desired) -> Parts<'_> {
         instance_profile: instance_profile.as_deref(),
         address: address.as_deref(),
         data_volume,
+        secret: secret.as_deref(),
+        region,
         role,
     }
 }
@@ -172,6 +181,7 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
         .map(|a| a.attr("public_ip").to_string())
         .unwrap_or_default();
     let data_volume_id = dep_id(deps, p.data_volume);
+    let db_secret_arn = p.secret.map(|s| dep_id(deps, s)).unwrap_or_default();
     match p.role {
         InstanceRole::App {
             app_port,
@@ -194,6 +204,8 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
                 public_ip: &public_ip,
                 domain: domain.as_deref().unwrap_or_default(),
                 acme_server,
+                db_secret_arn,
+                region: p.region,
             })
         }
         InstanceRole::Database => monolith_user_data(&MonolithConfig {
@@ -205,6 +217,8 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
             public_ip: "",
             domain: "",
             acme_server: "",
+            db_secret_arn,
+            region: p.region,
         }),
     }
 }
@@ -288,6 +302,9 @@ impl ResourceKind for Instances {
         let script = user_data(want, deps);
         let mut tags = cx.ec2_tags(&want.key, &want.name);
         tags.push(Tag::builder().key(TAG_KIND).value("instance").build());
+        if let InstanceRole::App { tls_mode, .. } = p.role {
+            tags.push(Tag::builder().key(TAG_TLS).value(tls_mode.as_str()).build());
+        }
         tags.push(
             Tag::builder()
                 .key(TAG_BOOT)
@@ -473,10 +490,42 @@ impl ResourceKind for Instances {
                 have.facts.get("data_volume").cloned().unwrap_or_default(),
             ),
         ]);
-        Ok(vec![Section {
+        let mut sections = vec![Section {
             name: "instances".into(),
             rows: vec![row],
-        }])
+        }];
+        // The certificate actually served, read from the endpoint.
+        let public_ip = have.facts.get("public_ip").cloned().unwrap_or_default();
+        let tls = !matches!(have.attr("tls_mode"), "" | "none");
+        if let (true, Ok(ip)) = (tls, public_ip.parse::<std::net::IpAddr>()) {
+            let port = crate::probe::https_port();
+            let mut row = BTreeMap::from([
+                ("key".to_string(), have.key.clone()),
+                ("endpoint".to_string(), format!("{ip}:{port}")),
+                ("mode".to_string(), have.attr("tls_mode").to_string()),
+            ]);
+            match crate::probe::served_certificate(ip, port).await {
+                Ok(c) => {
+                    let served = if c.self_signed {
+                        "self-signed (the fallback until a certificate is issued)"
+                    } else {
+                        "issued by a certificate authority"
+                    };
+                    row.insert("served".into(), served.into());
+                    row.insert("subject".into(), c.subject);
+                    row.insert("issuer".into(), c.issuer);
+                    row.insert("not_after".into(), c.not_after);
+                }
+                Err(e) => {
+                    row.insert("served".into(), format!("unreachable: {e}"));
+                }
+            }
+            sections.push(Section {
+                name: "certificates".into(),
+                rows: vec![row],
+            });
+        }
+        Ok(sections)
     }
 }
 

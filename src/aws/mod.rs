@@ -15,6 +15,7 @@ pub(crate) mod launch_template;
 pub(crate) mod listener;
 pub(crate) mod load_balancer;
 pub(crate) mod route_table;
+pub(crate) mod secret;
 pub(crate) mod security_group;
 pub(crate) mod subnet;
 pub(crate) mod target_group;
@@ -89,6 +90,7 @@ pub struct Cx {
     pub s3: aws_sdk_s3::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub region: String,
     /// Set by `whoami`: bucket names carry it, being global.
     pub account: std::sync::OnceLock<String>,
@@ -137,6 +139,7 @@ impl Cx {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             ssm: aws_sdk_ssm::Client::new(&conf),
+            secrets: aws_sdk_secretsmanager::Client::new(&conf),
             region: region.to_string(),
             account: std::sync::OnceLock::new(),
             ec2: aws_sdk_ec2::Client::new(&conf),

@@ -71,6 +71,8 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             volume_gb: stack.instances.volume_gb,
         },
     );
+    let secret = separate.then(|| b.add("db-secret", Spec::Secret));
+    let region = b.region.to_string();
     let instance = |security_group: String, address, data_volume, role| Spec::Instance {
         image: image.clone(),
         subnet: net.subnets[0].clone(),
@@ -82,6 +84,8 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
         instance_profile: stack.instances.instance_profile.clone(),
         address,
         data_volume,
+        secret: secret.clone(),
+        region: region.clone(),
         role,
     };
     let database_vm = sg_db.map(|sg| {

@@ -144,6 +144,8 @@ pub enum Spec {
         /// `down` snapshots it first.
         final_snapshot: bool,
     },
+    /// A Secrets Manager secret with generated database credentials (shared by two VMs).
+    Secret,
     /// One EC2 instance from the baked image, with its data volume attached and, when public, its
     /// Elastic IP associated. Replaced (never changed in place) when its image or type changes.
     Instance {
@@ -159,6 +161,9 @@ pub enum Spec {
         /// The Elastic IP to associate (a public instance), or none (a private one).
         address: Option<String>,
         data_volume: String,
+        /// The database credentials' secret, when they are shared between VMs.
+        secret: Option<String>,
+        region: String,
         /// What the instance runs: its user-data is rendered from this.
         role: InstanceRole,
     },
@@ -202,6 +207,7 @@ impl Spec {
             Spec::LaunchTemplate { .. } => Kind::LaunchTemplate,
             Spec::AutoScalingGroup { .. } => Kind::AutoScalingGroup,
             Spec::ElasticIp => Kind::ElasticIp,
+            Spec::Secret => Kind::Secret,
             Spec::Volume { .. } => Kind::Volume,
             Spec::Instance { .. } => Kind::Instance,
         }
@@ -214,6 +220,7 @@ impl Spec {
             | Spec::FileSystem
             | Spec::Bucket
             | Spec::ElasticIp
+            | Spec::Secret
             | Spec::Volume { .. } => vec![],
             Spec::Instance {
                 image,
@@ -222,6 +229,7 @@ impl Spec {
                 security_group,
                 address,
                 data_volume,
+                secret,
                 role,
                 ..
             } => {
@@ -233,6 +241,7 @@ impl Spec {
                     data_volume.clone(),
                 ];
                 d.extend(address.iter().cloned());
+                d.extend(secret.iter().cloned());
                 if let InstanceRole::App {
                     database: Some(db), ..
                 } = role

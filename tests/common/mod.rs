@@ -265,6 +265,7 @@ pub struct Aws {
     pub efs: aws_sdk_efs::Client,
     pub asg: aws_sdk_autoscaling::Client,
     pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Aws {
@@ -301,6 +302,7 @@ impl Aws {
                     .force_path_style(true)
                     .build(),
             ),
+            secrets: aws_sdk_secretsmanager::Client::new(&conf),
             rt,
         }
     }
@@ -551,6 +553,13 @@ impl Aws {
                 .unwrap();
             for g in groups.auto_scaling_groups() {
                 left.push(format!("asg {}", g.auto_scaling_group_name().unwrap()));
+            }
+            let secrets = self.secrets.list_secrets().send().await.unwrap();
+            // Ours only (bookstore's tags): RDS keeps its managed secrets itself.
+            for s in secrets.secret_list() {
+                if s.tags().iter().any(|t| t.key() == Some("bookstore:env")) {
+                    left.push(format!("secret {}", s.name().unwrap()));
+                }
             }
             let buckets = self.s3.list_buckets().send().await.unwrap();
             for b in buckets.buckets() {

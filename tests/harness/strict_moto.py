@@ -23,7 +23,8 @@ its internals) before serving:
   a volume attaches only to an instance in its own zone (InvalidVolume.ZoneMismatch), to one instance
   at a time (VolumeInUse), and only to a running or stopped instance (IncorrectState); terminating
   an instance detaches its data volumes and disassociates its address; a stopped-then-started
-  instance gets a new public IP unless an Elastic IP is associated;
+  instance gets a new public IP unless an Elastic IP is associated; public addresses are in
+  127.0.0.0/8, so nothing a test reaches leaves the machine;
 * IAM holds what a Learner Lab account holds: LabRole and LabInstanceProfile (RunInstances refuses an
   instance profile that does not exist);
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
@@ -420,8 +421,17 @@ def patch_monolith():
     from moto.ec2.models.elastic_block_store import Volume
     from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
     from moto.ec2.models.instances import Instance
+    from moto.ec2.models import elastic_network_interfaces
     from moto.ec2.responses.elastic_block_store import ElasticBlockStore
-    from moto.ec2.utils import random_public_ip
+    from moto.ec2 import utils
+
+    # Public addresses in the loopback range, as moto's Elastic IPs already are: whatever a test
+    # connects to (status reads a monolith's certificate) stays on this machine.
+    def random_public_ip():
+        return utils.random_ip()
+
+    utils.random_public_ip = random_public_ip
+    elastic_network_interfaces.random_public_ip = random_public_ip
 
     release = ElasticAddressBackend.release_address
 
@@ -506,9 +516,11 @@ def patch_monolith():
 
     def start_with_new_ip(self):
         previous = start(self)
-        has_eip = any(eip.instance is self for eip in self.ec2_backend.addresses)
+        eips = [eip for eip in self.ec2_backend.addresses if eip.instance is self]
         nic = self.nics[0] if self.nics else None
-        if nic is not None and not has_eip and nic.public_ip is not None:
+        if nic is not None and eips:
+            nic.public_ip = eips[0].public_ip  # the Elastic IP stays the instance's address
+        elif nic is not None and nic.public_ip is not None:
             nic.public_ip = random_public_ip()
         return previous
 
