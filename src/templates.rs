@@ -10,6 +10,7 @@ pub const BAKE: &str = include_str!("../templates/bake.sh");
 pub const UNIT: &str = include_str!("../templates/bookstore.service");
 pub const FETCH_DB_SECRET: &str = include_str!("../templates/fetch-db-secret");
 pub const USER_DATA: &str = include_str!("../templates/user-data.sh");
+pub const INSTALL_APP: &str = include_str!("../templates/install-app.sh");
 pub const MONOLITH_BAKE: &str = include_str!("../templates/monolith/bake.sh");
 pub const MONOLITH_SETUP: &str = include_str!("../templates/monolith/setup");
 pub const MONOLITH_CERT: &str = include_str!("../templates/monolith/cert");
@@ -62,10 +63,13 @@ pub fn render(template: &str, values: &[(&str, Value)]) -> String {
 /// new AMI.
 pub fn install_templates_sha256(recipe: Recipe) -> String {
     match recipe {
-        Recipe::Asg => sha256_hex(format!("{BAKE}\0{UNIT}\0{FETCH_DB_SECRET}").as_bytes()),
+        Recipe::Asg => {
+            sha256_hex(format!("{BAKE}\0{INSTALL_APP}\0{UNIT}\0{FETCH_DB_SECRET}").as_bytes())
+        }
         Recipe::Monolith => sha256_hex(
             [
                 MONOLITH_BAKE,
+                INSTALL_APP,
                 MONOLITH_SETUP,
                 MONOLITH_CERT,
                 MONOLITH_NGINX,
@@ -98,6 +102,7 @@ pub fn bake_script(
                     "rust_toolchain",
                     Value::Shell(crate::artifact::RUST_TOOLCHAIN),
                 ),
+                ("install_app", Value::File(INSTALL_APP)),
                 ("setup", Value::File(MONOLITH_SETUP)),
                 ("cert", Value::File(MONOLITH_CERT)),
                 ("nginx_conf", Value::File(MONOLITH_NGINX)),
@@ -118,6 +123,7 @@ pub fn bake_script(
                 "rust_toolchain",
                 Value::Shell(crate::artifact::RUST_TOOLCHAIN),
             ),
+            ("install_app", Value::File(INSTALL_APP)),
             ("fetch_db_secret", Value::File(FETCH_DB_SECRET)),
             ("unit", Value::File(UNIT)),
         ],

@@ -11,18 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
-use common::{ENV, Moto, TempDir};
-
-/// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
-fn heredoc(script: &str, marker: &str) -> String {
-    let start = script
-        .find(&format!("<<'{marker}'\n"))
-        .unwrap_or_else(|| panic!("no heredoc {marker}"));
-    let body = &script[start..];
-    let body = &body[body.find('\n').unwrap() + 1..];
-    let end = body.find(&format!("\n{marker}\n")).unwrap();
-    format!("{}\n", &body[..end])
-}
+use common::{ENV, Moto, TempDir, heredoc};
 
 fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()

@@ -13,18 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ENV, Moto, TempDir, manifest_dir};
-
-/// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
-fn heredoc(script: &str, marker: &str) -> String {
-    let start = script
-        .find(&format!("<<'{marker}'\n"))
-        .unwrap_or_else(|| panic!("no heredoc {marker}"));
-    let body = &script[start..];
-    let body = &body[body.find('\n').unwrap() + 1..];
-    let end = body.find(&format!("\n{marker}\n")).unwrap();
-    format!("{}\n", &body[..end])
-}
+use common::{ENV, Moto, TempDir, heredoc, manifest_dir, shellcheck};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -43,14 +32,6 @@ fn sh(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn shellcheck(dir: &Path, name: &str, script: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, script).unwrap();
-    sh(Command::new("shellcheck")
-        .args(["--severity=style", "--shell=bash"])
-        .arg(&path));
 }
 
 /// Processes this test started, stopped by PID when it ends (never by name).
@@ -448,9 +429,20 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
     std::fs::write(root.join("acme-root.pem"), &acme_root).unwrap();
     let trusted = root.join("acme-root.pem").display().to_string();
     let healthz = format!("https://127.0.0.1:{https}/healthz");
+    // nginx reloads gracefully: old workers may take a connection or two before they exit, so
+    // the new certificate must be served several times in a row.
+    let mut in_a_row = 0;
     wait_until("the ACME certificate served", || {
         let (code, body) = curl(&["--cacert", &trusted, &healthz]);
-        code == 0 && body.trim() == "ok"
+        let served = payload
+            .served_certificate()
+            .contains("Pebble Intermediate CA");
+        in_a_row = if code == 0 && body.trim() == "ok" && served {
+            in_a_row + 1
+        } else {
+            0
+        };
+        in_a_row >= 5
     });
     let issued = payload.served_certificate();
     assert!(issued.contains("Pebble Intermediate CA"), "{issued}");

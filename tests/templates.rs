@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ENV, Moto, TempDir, decode_text};
+use common::{ENV, Moto, TempDir, decode_text, heredoc, shellcheck};
 
 struct Rendered {
     /// The builder's user-data (templates/bake.sh).
@@ -31,32 +31,6 @@ fn rendered(moto: &Moto, dir: &Path) -> Rendered {
         let user_data = decode_text(aws.launch_template_data().await.user_data().unwrap());
         Rendered { bake, user_data }
     })
-}
-
-/// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
-fn heredoc(script: &str, marker: &str) -> String {
-    let start = script
-        .find(&format!("<<'{marker}'\n"))
-        .unwrap_or_else(|| panic!("no heredoc {marker}"));
-    let body = &script[start..];
-    let body = &body[body.find('\n').unwrap() + 1..];
-    let end = body.find(&format!("\n{marker}\n")).unwrap();
-    format!("{}\n", &body[..end])
-}
-
-fn shellcheck(dir: &Path, name: &str, script: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, script).unwrap();
-    let out = Command::new("shellcheck")
-        .args(["--severity=style", "--shell=bash"])
-        .arg(&path)
-        .output()
-        .expect("shellcheck is installed by scripts/test.sh (Debian package shellcheck)");
-    assert!(
-        out.status.success(),
-        "shellcheck {name}:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 #[test]

@@ -10,9 +10,9 @@ pub struct Edge {
     pub target_group: String,
 }
 
-/// The load balancer's security group alone (the app's group, made next, refers to it).
-pub fn security_group(b: &mut Builder, net: &Network) -> String {
-    let tls = b.stack.tls.mode != TlsMode::None;
+/// What faces the internet: 80 from anywhere, and 443 with TLS. Port 80 stays open with TLS too:
+/// it redirects to HTTPS (and, on a monolith, answers the ACME challenge).
+pub fn web_ingress(tls: bool) -> Vec<Ingress> {
     let mut ingress = vec![Ingress {
         port: 80,
         from_group: None,
@@ -25,6 +25,12 @@ pub fn security_group(b: &mut Builder, net: &Network) -> String {
             description: "HTTPS from anywhere".into(),
         });
     }
+    ingress
+}
+
+/// The load balancer's security group alone (the app's group, made next, refers to it).
+pub fn security_group(b: &mut Builder, net: &Network) -> String {
+    let ingress = web_ingress(b.stack.tls.mode != TlsMode::None);
     b.add(
         "sg-lb",
         Spec::SecurityGroup {

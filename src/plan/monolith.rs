@@ -5,7 +5,7 @@
 //! the app VM's security group only.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
-use super::{Builder, Ingress, InstanceRole, Spec, bake, network};
+use super::{Builder, Ingress, InstanceRole, Spec, bake, edge, network};
 use crate::stack::{Placement, TlsMode};
 
 pub fn build(b: &mut Builder, input: &BakeInput) {
@@ -16,19 +16,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
         .expect("a validated monolith has its database settings");
     let tls = stack.tls.mode != TlsMode::None;
     let net = network::public(b);
-    // Port 80 stays open with TLS too: it answers the ACME challenge and redirects the rest.
-    let mut ingress = vec![Ingress {
-        port: 80,
-        from_group: None,
-        description: "HTTP from anywhere".into(),
-    }];
-    if tls {
-        ingress.push(Ingress {
-            port: 443,
-            from_group: None,
-            description: "HTTPS from anywhere".into(),
-        });
-    }
+    let ingress = edge::web_ingress(tls);
     let sg_web = b.add(
         "sg-web",
         Spec::SecurityGroup {

@@ -643,3 +643,30 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
+pub fn heredoc(script: &str, marker: &str) -> String {
+    let start = script
+        .find(&format!("<<'{marker}'\n"))
+        .unwrap_or_else(|| panic!("no heredoc {marker}"));
+    let body = &script[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    let end = body.find(&format!("\n{marker}\n")).unwrap();
+    format!("{}\n", &body[..end])
+}
+
+/// shellcheck (Debian's, installed by scripts/test.sh) passes on the script, written to `dir`.
+pub fn shellcheck(dir: &Path, name: &str, script: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("shellcheck")
+        .args(["--severity=style", "--shell=bash"])
+        .arg(&path)
+        .output()
+        .expect("shellcheck is installed by scripts/test.sh (Debian package shellcheck)");
+    assert!(
+        out.status.success(),
+        "shellcheck {name}:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
