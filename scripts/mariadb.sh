@@ -2,7 +2,8 @@
 # Installs MariaDB (Debian's mariadb-server) when missing and starts a private instance for the
 # tests, bound to 127.0.0.1 only, with its own data directory. Prints the URL the tests use.
 # Reuses an instance that is already running there. It serves TLS with a certificate for 127.0.0.1
-# from a private test CA, as RDS does with its own CA: `scripts/mariadb.sh ca` prints the CA's path.
+# from a private test CA, as RDS does with its own CA: `scripts/mariadb.sh ca` prints the CA's path,
+# `scripts/mariadb.sh socket` its Unix socket (the swarm payload test mounts it into containers).
 set -euo pipefail
 port="${BOOKSTORE_MARIADB_PORT:-3307}"
 dir="${BOOKSTORE_MARIADB_DIR:-${TMPDIR:-/tmp}/bookstore-mariadb}"
@@ -10,6 +11,10 @@ url="mysql://bookstore:bookstore@127.0.0.1:$port"
 tls="$dir/tls"
 if [ "${1:-}" = ca ]; then
   echo "$tls/ca.pem"
+  exit 0
+fi
+if [ "${1:-}" = socket ]; then
+  echo "$dir/mysqld.sock"
   exit 0
 fi
 

@@ -4,6 +4,8 @@
 #   - MariaDB, on 127.0.0.1 with a private data directory (scripts/mariadb.sh): the app's suite runs
 #     on SQLite and on MariaDB
 #   - shellcheck, from Debian, for the rendered user-data (systemd-analyze is used where it exists)
+#   - Docker (Debian's docker.io), a private dockerd started and stopped here (scripts/docker.sh):
+#     the swarm payload runs on a real single-node swarm
 #   - nginx and pebble (Let's Encrypt's test ACME server) from Debian, certbot 5.8.0 from PyPI in
 #     .venv-certbot (scripts/payload-deps.sh): the monolith's payload runs for real
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
@@ -20,5 +22,10 @@ BOOKSTORE_TEST_CERTBOT="$(scripts/payload-deps.sh)"   # nginx, pebble, certbot: 
 export BOOKSTORE_TEST_CERTBOT
 BOOKSTORE_TEST_MYSQL_URL="$(scripts/mariadb.sh)"
 BOOKSTORE_TEST_MYSQL_CA="$(scripts/mariadb.sh ca)"   # the test server's TLS CA, standing in for RDS's
-export BOOKSTORE_TEST_MYSQL_URL BOOKSTORE_TEST_MYSQL_CA
+BOOKSTORE_TEST_MYSQL_SOCKET="$(scripts/mariadb.sh socket)"
+export BOOKSTORE_TEST_MYSQL_URL BOOKSTORE_TEST_MYSQL_CA BOOKSTORE_TEST_MYSQL_SOCKET
+# A private Docker engine for the swarm payload (Debian's docker.io), stopped when the tests end.
+BOOKSTORE_TEST_DOCKER_HOST="$(scripts/docker.sh)"
+export BOOKSTORE_TEST_DOCKER_HOST
+trap 'scripts/docker.sh stop' EXIT
 cargo test --workspace --locked "$@"

@@ -85,12 +85,12 @@ async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<C
 
 async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Done {
     let config = config(t, cli).await?;
-    // A kind that is valid but not provisioned yet still validates; its plan is empty.
-    let resources = match config.plan() {
-        Ok(plan) => plan.resources.into_iter().map(|r| r.key).collect(),
-        Err(Error::NotProvisioned { .. }) => vec![],
-        Err(e) => return Err(e),
-    };
+    let resources = config
+        .plan()?
+        .resources
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
     Ok((
         0,
         Report::Validated(Box::new(Validated {

@@ -12,12 +12,6 @@ pub enum Error {
     #[error("{0}")]
     InvalidStack(Diagnostics),
 
-    /// The stack kind exists and validates but `up` cannot provision it yet.
-    #[error(
-        "the `{kind}` stack kind is not provisioned by this version of bookstore; nothing was created"
-    )]
-    NotProvisioned { kind: String },
-
     /// The plan a stack produced is not a valid DAG: a bug in bookstore, caught before any AWS call.
     #[error("the plan is invalid at `{key}`: {message}")]
     InvalidPlan { key: String, message: String },
@@ -86,7 +80,6 @@ impl Error {
         match self {
             Error::Usage { .. } => "usage",
             Error::InvalidStack(_) => "invalid-stack",
-            Error::NotProvisioned { .. } => "not-provisioned",
             Error::InvalidPlan { .. } => "invalid-plan",
             Error::Unstarted { .. } => "unstarted",
             Error::Credentials { .. } => "credentials",
@@ -105,10 +98,6 @@ impl Error {
         match self {
             Error::Usage { hint, .. } => Some(hint.clone()),
             Error::InvalidStack(_) => None, // each diagnostic carries its own hint
-            Error::NotProvisioned { .. } => Some(
-                "`bookstore validate` checks this stack now; `bookstore up --stack asg` or `--stack monolith` provisions a stack this version supports"
-                    .into(),
-            ),
             Error::InvalidPlan { .. } | Error::Unstarted { .. } => Some(
                 "nothing more was attempted; this is a bookstore bug: please report it with the stack file".into(),
             ),

@@ -59,6 +59,7 @@ registry! {
     Volume => "volume", aws::volume::Volumes;
     Instance => "instance", aws::instance::Instances;
     Secret => "secret", aws::secret::Secrets;
+    Targets => "targets", aws::targets::Targets;
 }
 
 impl Kind {

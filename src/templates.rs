@@ -11,6 +11,12 @@ pub const UNIT: &str = include_str!("../templates/bookstore.service");
 pub const FETCH_DB_SECRET: &str = include_str!("../templates/fetch-db-secret");
 pub const USER_DATA: &str = include_str!("../templates/user-data.sh");
 pub const INSTALL_APP: &str = include_str!("../templates/install-app.sh");
+pub const SWARM_BAKE: &str = include_str!("../templates/swarm/bake.sh");
+pub const SWARM_NODE: &str = include_str!("../templates/swarm/node");
+pub const SWARM_BUILD_IMAGE: &str = include_str!("../templates/swarm/build-image");
+pub const SWARM_UNIT: &str = include_str!("../templates/swarm/bookstore-swarm-node.service");
+pub const SWARM_USER_DATA: &str = include_str!("../templates/swarm/user-data.sh");
+pub const SWARM_STACK: &str = include_str!("../templates/swarm/stack.yml");
 pub const MONOLITH_BAKE: &str = include_str!("../templates/monolith/bake.sh");
 pub const MONOLITH_SETUP: &str = include_str!("../templates/monolith/setup");
 pub const MONOLITH_CERT: &str = include_str!("../templates/monolith/cert");
@@ -29,6 +35,8 @@ pub fn shell_quote(value: &str) -> String {
 pub enum Value<'a> {
     /// A scalar, shell-quoted.
     Shell(&'a str),
+    /// A value inserted as it is (YAML of the stack file: validated values only).
+    Raw(&'a str),
     /// A file's text, inserted as is into a quoted heredoc.
     File(&'a str),
 }
@@ -42,6 +50,7 @@ pub fn render(template: &str, values: &[(&str, Value)]) -> String {
         assert!(out.contains(&placeholder), "template has no {placeholder}");
         let text = match value {
             Value::Shell(s) => shell_quote(s),
+            Value::Raw(s) => s.to_string(),
             Value::File(f) => {
                 assert!(
                     !f.contains("_EOF"),
@@ -66,6 +75,17 @@ pub fn install_templates_sha256(recipe: Recipe) -> String {
         Recipe::Asg => {
             sha256_hex(format!("{BAKE}\0{INSTALL_APP}\0{UNIT}\0{FETCH_DB_SECRET}").as_bytes())
         }
+        Recipe::Swarm => sha256_hex(
+            [
+                SWARM_BAKE,
+                INSTALL_APP,
+                SWARM_NODE,
+                SWARM_BUILD_IMAGE,
+                SWARM_UNIT,
+            ]
+            .join("\0")
+            .as_bytes(),
+        ),
         Recipe::Monolith => sha256_hex(
             [
                 MONOLITH_BAKE,
@@ -91,6 +111,24 @@ pub fn bake_script(
     artifact_sha256: &str,
     artifact_kind: &str,
 ) -> String {
+    if recipe == Recipe::Swarm {
+        return render(
+            SWARM_BAKE,
+            &[
+                ("artifact_url", Value::Shell(artifact_url)),
+                ("artifact_sha256", Value::Shell(artifact_sha256)),
+                ("artifact_kind", Value::Shell(artifact_kind)),
+                (
+                    "rust_toolchain",
+                    Value::Shell(crate::artifact::RUST_TOOLCHAIN),
+                ),
+                ("install_app", Value::File(INSTALL_APP)),
+                ("build_image", Value::File(SWARM_BUILD_IMAGE)),
+                ("node", Value::File(SWARM_NODE)),
+                ("unit", Value::File(SWARM_UNIT)),
+            ],
+        );
+    }
     if recipe == Recipe::Monolith {
         return render(
             MONOLITH_BAKE,
@@ -188,6 +226,74 @@ pub fn monolith_user_data(c: &MonolithConfig) -> String {
             ("acme_server", Value::Shell(c.acme_server)),
             ("db_secret_arn", Value::Shell(c.db_secret_arn)),
             ("region", Value::Shell(c.region)),
+        ],
+    )
+}
+
+/// What a swarm node needs to know; no secret among it.
+pub struct SwarmConfig<'a> {
+    /// `leader`, `manager` or `worker`.
+    pub node: &'a str,
+    pub region: &'a str,
+    pub tokens_secret_arn: &'a str,
+    pub app_port: u16,
+    pub replicas: u32,
+    /// The app image's tag: the first 12 hex digits of the artifact's sha256.
+    pub image_tag: &'a str,
+    /// `host:port` of RDS; empty: SQLite in the container (tests only).
+    pub db_endpoint: &'a str,
+    pub db_secret_arn: &'a str,
+    pub file_system_id: &'a str,
+}
+
+/// The swarm secret's name: versioned, as an in-use secret cannot be replaced.
+pub const SWARM_DB_SECRET: &str = "bookstore-db-credentials-v1";
+
+/// The compose-format stack file the leader deploys. `publish_mode` is `ingress` on AWS (every
+/// node answers the load balancer through the routing mesh) and `host` where there is no IPVS.
+pub fn swarm_stack(c: &SwarmConfig, publish_mode: &str, uploads: &str) -> String {
+    let port = c.app_port.to_string();
+    let replicas = c.replicas.to_string();
+    let image = format!("bookstore.local/app:{}", c.image_tag);
+    let (database_url, secret_file) = if c.db_endpoint.is_empty() {
+        ("sqlite:///data/bookstore.db?mode=rwc".to_string(), "")
+    } else {
+        (
+            format!(
+                "mysql://{}/bookstore?ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem",
+                c.db_endpoint
+            ),
+            "/run/secrets/db.json",
+        )
+    };
+    render(
+        SWARM_STACK,
+        &[
+            ("image", Value::Raw(&image)),
+            ("app_port", Value::Raw(&port)),
+            ("database_url", Value::Raw(&database_url)),
+            ("db_secret_file", Value::Raw(secret_file)),
+            ("uploads", Value::Raw(uploads)),
+            ("publish_mode", Value::Raw(publish_mode)),
+            ("replicas", Value::Raw(&replicas)),
+            ("secret_name", Value::Raw(SWARM_DB_SECRET)),
+        ],
+    )
+}
+
+/// A swarm node's user-data: its settings and, for the leader to deploy, the stack file.
+pub fn swarm_user_data(c: &SwarmConfig) -> String {
+    let stack = swarm_stack(c, "ingress", "/mnt/efs/uploads");
+    render(
+        SWARM_USER_DATA,
+        &[
+            ("node", Value::Shell(c.node)),
+            ("region", Value::Shell(c.region)),
+            ("tokens_secret_arn", Value::Shell(c.tokens_secret_arn)),
+            ("db_secret_arn", Value::Shell(c.db_secret_arn)),
+            ("secret_name", Value::Shell(SWARM_DB_SECRET)),
+            ("file_system_id", Value::Shell(c.file_system_id)),
+            ("stack", Value::File(&stack)),
         ],
     )
 }

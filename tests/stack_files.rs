@@ -336,23 +336,3 @@ fn region_flag_and_environment_are_checked_too() {
         run.stderr
     );
 }
-
-#[test]
-fn stack_kinds_not_provisioned_yet_say_so_and_create_nothing() {
-    let moto = Moto::start(0.0);
-    let dir = TempDir::new("kinds");
-    let stack = "swarm";
-    let run = moto.run(dir.path(), &["up", "--stack", stack, "--env", "t"]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains(&format!("the `{stack}` stack kind is not provisioned")),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        moto.mutating_calls().is_empty(),
-        "{:?}",
-        moto.mutating_calls()
-    );
-}

@@ -178,5 +178,19 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
     }
+    // Behind a load balancer or swarm DNS, the replica is taken out of rotation as it is told to
+    // stop; serving a few seconds more lets the clients that still have its address finish.
+    let drain = std::env::var("BOOKSTORE_SHUTDOWN_DELAY_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .min(60);
+    if drain > 0 {
+        tracing::info!(
+            seconds = drain,
+            "stop requested: still serving while clients move away"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(drain)).await;
+    }
     tracing::info!("shutting down: finishing requests in flight");
 }

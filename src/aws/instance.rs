@@ -131,7 +131,7 @@ struct Parts<'a> {
     volume_type: &'a str,
     instance_profile: Option<&'a str>,
     address: Option<&'a str>,
-    data_volume: &'a str,
+    data_volume: Option<&'a str>,
     secret: Option<&'a str>,
     region: &'a str,
     role: &'a InstanceRole,
@@ -165,7 +165,7 @@ fn parts(want: &Desired) -> Parts<'_> {
         volume_type,
         instance_profile: instance_profile.as_deref(),
         address: address.as_deref(),
-        data_volume,
+        data_volume: data_volume.as_deref(),
         secret: secret.as_deref(),
         region,
         role,
@@ -180,7 +180,7 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
         .and_then(|a| deps.get(a))
         .map(|a| a.attr("public_ip").to_string())
         .unwrap_or_default();
-    let data_volume_id = dep_id(deps, p.data_volume);
+    let data_volume_id = p.data_volume.map(|v| dep_id(deps, v)).unwrap_or_default();
     let db_secret_arn = p.secret.map(|s| dep_id(deps, s)).unwrap_or_default();
     match p.role {
         InstanceRole::App {
@@ -220,6 +220,36 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
             db_secret_arn,
             region: p.region,
         }),
+        InstanceRole::Swarm {
+            node,
+            tokens,
+            app_port,
+            replicas,
+            database,
+            file_system,
+            ..
+        } => {
+            let db = database.as_ref().and_then(|d| deps.get(d));
+            let image_sha = deps
+                .get(p.image)
+                .and_then(|i| i.facts.get("artifact_sha256"))
+                .map(|s| s[..s.len().min(12)].to_string())
+                .unwrap_or_default();
+            crate::templates::swarm_user_data(&crate::templates::SwarmConfig {
+                node: node.as_str(),
+                region: p.region,
+                tokens_secret_arn: dep_id(deps, tokens),
+                app_port: *app_port,
+                replicas: *replicas,
+                image_tag: &image_sha,
+                db_endpoint: db.map(|d| d.attr("endpoint")).unwrap_or_default(),
+                db_secret_arn: db.map(|d| d.attr("secret_arn")).unwrap_or_default(),
+                file_system_id: file_system
+                    .as_ref()
+                    .map(|f| dep_id(deps, f))
+                    .unwrap_or_default(),
+            })
+        }
     }
 }
 
@@ -255,8 +285,9 @@ impl ResourceKind for Instances {
         }
     }
 
+    /// Out of the load balancer first, so that no request goes to a node being terminated.
     fn teardown_after(&self) -> &'static [Kind] {
-        &[]
+        &[Kind::Targets]
     }
 
     fn replace_fields(&self) -> &'static [&'static str] {
@@ -330,8 +361,9 @@ impl ResourceKind for Instances {
                     .device_index(0)
                     .subnet_id(dep_id(deps, p.subnet))
                     .groups(dep_id(deps, p.security_group))
-                    // Public: the Elastic IP replaces this address once associated.
-                    .associate_public_ip_address(p.address.is_some())
+                    // Public (the Elastic IP, if any, replaces this address once associated): the
+                    // instance reaches AWS's APIs without a NAT gateway. The database VM is not.
+                    .associate_public_ip_address(!matches!(p.role, InstanceRole::Database))
                     .delete_on_termination(true)
                     .build(),
             )
@@ -384,12 +416,7 @@ impl ResourceKind for Instances {
 
     fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
         let p = parts(want);
-        let public_ip = p
-            .address
-            .and_then(|a| deps.get(a))
-            .map(|a| a.attr("public_ip").to_string())
-            .unwrap_or_default();
-        BTreeMap::from([
+        let mut facts = BTreeMap::from([
             ("image".into(), dep_id(deps, p.image).to_string()),
             ("instance_type".into(), p.instance_type.to_string()),
             (
@@ -403,10 +430,17 @@ impl ResourceKind for Instances {
             ),
             (
                 "data_volume".into(),
-                dep_id(deps, p.data_volume).to_string(),
+                p.data_volume
+                    .map(|v| dep_id(deps, v))
+                    .unwrap_or_default()
+                    .to_string(),
             ),
-            ("public_ip".into(), public_ip),
-        ])
+        ]);
+        // Only an Elastic IP is a promise; other public addresses change with every start.
+        if let Some(address) = p.address.and_then(|a| deps.get(a)) {
+            facts.insert("public_ip".into(), address.attr("public_ip").to_string());
+        }
+        facts
     }
 
     /// Attaches the data volume and associates the Elastic IP, each only when missing.
@@ -419,8 +453,9 @@ impl ResourceKind for Instances {
     ) -> Result<bool, AwsError> {
         let p = parts(want);
         let have = wait_running(cx, &have.id).await?;
-        let volume = dep_id(deps, p.data_volume);
-        if have.facts.get("data_volume").map(String::as_str) != Some(volume) {
+        if let Some(volume) = p.data_volume.map(|v| dep_id(deps, v))
+            && have.facts.get("data_volume").map(String::as_str) != Some(volume)
+        {
             attach(cx, volume, &have.id).await?;
         }
         if let Some(address) = p.address.and_then(|a| deps.get(a)) {

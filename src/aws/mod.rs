@@ -19,6 +19,7 @@ pub(crate) mod secret;
 pub(crate) mod security_group;
 pub(crate) mod subnet;
 pub(crate) mod target_group;
+pub(crate) mod targets;
 pub(crate) mod volume;
 pub(crate) mod vpc;
 

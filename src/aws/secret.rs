@@ -1,9 +1,12 @@
-//! A Secrets Manager secret with the database credentials that two VMs share: the monolith's
-//! `database.placement: separate-vm` puts MariaDB on its own VM, and both the database VM (which
-//! sets the password) and the app VM (which logs in) read it with the instance profile at boot.
-//! The password is drawn here from the OS's random generator and goes straight into the secret:
-//! never into user-data, a log, the journal or the plan. `down` deletes it without the recovery
-//! window, as the stack that used it is gone. (With one VM the password never leaves it.)
+//! Secrets Manager secrets the stack's instances read with their instance profile:
+//! * the monolith's `database.placement: separate-vm` credentials, shared by the database VM (which
+//!   sets the password) and the app VM (which logs in). The password is drawn here from the OS's
+//!   random generator and goes straight into the secret: never into user-data, a log, the journal
+//!   or the plan. (With one VM the password never leaves it.)
+//! * the swarm's token store: created empty (`{}`); the first manager writes the join tokens into it,
+//!   the other nodes read them to join. No token is ever in user-data.
+//!
+//! `down` deletes them without the recovery window, as the stack that used them is gone.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +15,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use ring::rand::SecureRandom;
 
 use super::{AwsError, Cx, Deps, Observed, ResourceKind, TAG_ENV, TAG_KEY, gone_if_not_found};
-use crate::plan::{Desired, Kind};
+use crate::plan::{Desired, Kind, SecretContents, Spec};
 
 pub struct Secrets;
 
@@ -101,10 +104,22 @@ impl ResourceKind for Secrets {
     }
 
     async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
-        let value = format!(
-            r#"{{"username":"bookstore","password":"{}"}}"#,
-            new_password()?
-        );
+        let Spec::Secret { contents } = &want.spec else {
+            unreachable!("secret spec")
+        };
+        let (value, description) = match contents {
+            SecretContents::DbCredentials => (
+                format!(
+                    r#"{{"username":"bookstore","password":"{}"}}"#,
+                    new_password()?
+                ),
+                "bookstore: the monolith's MariaDB credentials (separate database VM)",
+            ),
+            SecretContents::Empty => (
+                "{}".to_string(),
+                "bookstore: the swarm's join tokens, written by its first manager",
+            ),
+        };
         let tags: Vec<Tag> = cx
             .owner
             .tags(&want.key, &want.name)
@@ -115,7 +130,7 @@ impl ResourceKind for Secrets {
             .secrets
             .create_secret()
             .name(&want.name)
-            .description("bookstore: the monolith's MariaDB credentials (separate database VM)")
+            .description(description)
             .secret_string(value)
             .set_tags(Some(tags))
             .send()
@@ -140,6 +155,9 @@ impl ResourceKind for Secrets {
     }
 
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
-        vec![("db_secret_arn".into(), have.id.clone())]
+        vec![(
+            format!("{}_arn", have.key.replace('-', "_")),
+            have.id.clone(),
+        )]
     }
 }

@@ -15,9 +15,12 @@ pub struct SecurityGroups;
 
 const ANYWHERE: &str = "0.0.0.0/0";
 
-/// One rule as text: `tcp/443<-0.0.0.0/0` or `tcp/8080<-sg-0abc`.
-fn rule_text(port: i32, source: &str) -> String {
-    format!("tcp/{port}<-{source}")
+/// A rule's source that is the group itself (the swarm's nodes talk to each other).
+const ITSELF: &str = "self";
+
+/// One rule as text: `tcp/443<-0.0.0.0/0`, `tcp/8080<-sg-0abc` or `udp/4789<-self`.
+fn rule_text(protocol: &str, port: i32, source: &str) -> String {
+    format!("{protocol}/{port}<-{source}")
 }
 
 fn read(cx: &Cx, g: &aws_sdk_ec2::types::SecurityGroup) -> Observed {
@@ -30,15 +33,19 @@ fn read(cx: &Cx, g: &aws_sdk_ec2::types::SecurityGroup) -> Observed {
     o.owned = cx.owner.owns(ec2_tag_pairs(g.tags()));
     let mut rules = Vec::new();
     let mut group_sources = Vec::new();
+    let own = g.group_id().unwrap_or_default();
     for p in g.ip_permissions() {
         let port = p.from_port().unwrap_or(-1);
+        let protocol = p.ip_protocol().unwrap_or("tcp");
         for r in p.ip_ranges() {
-            rules.push(rule_text(port, r.cidr_ip().unwrap_or_default()));
+            rules.push(rule_text(protocol, port, r.cidr_ip().unwrap_or_default()));
         }
         for pair in p.user_id_group_pairs() {
             let source = pair.group_id().unwrap_or_default();
-            rules.push(rule_text(port, source));
-            group_sources.push(format!("{port}:{source}"));
+            let source = if source == own { ITSELF } else { source };
+            let text = rule_text(protocol, port, source);
+            group_sources.push(text.clone());
+            rules.push(text);
         }
     }
     rules.sort();
@@ -50,9 +57,9 @@ fn read(cx: &Cx, g: &aws_sdk_ec2::types::SecurityGroup) -> Observed {
     o
 }
 
-fn permission(rule: &Ingress, deps: &Deps) -> IpPermission {
+fn permission(rule: &Ingress, own: &str, deps: &Deps) -> IpPermission {
     let p = IpPermission::builder()
-        .ip_protocol("tcp")
+        .ip_protocol(rule.protocol.as_str())
         .from_port(rule.port.into())
         .to_port(rule.port.into());
     match &rule.from_group {
@@ -64,7 +71,7 @@ fn permission(rule: &Ingress, deps: &Deps) -> IpPermission {
         ),
         Some(key) => p.user_id_group_pairs(
             UserIdGroupPair::builder()
-                .group_id(dep_id(deps, key))
+                .group_id(deps.get(key).map_or(own, |d| d.id.as_str()))
                 .description(&rule.description)
                 .build(),
         ),
@@ -72,12 +79,26 @@ fn permission(rule: &Ingress, deps: &Deps) -> IpPermission {
     .build()
 }
 
-fn wanted_rules(ingress: &[Ingress], deps: &Deps) -> Vec<(String, IpPermission)> {
+/// The stack's rules as text and as permissions; `own` is the group's id (rules from the group
+/// itself name it; it is not among the dependencies).
+fn wanted_rules(
+    key: &str,
+    own: &str,
+    ingress: &[Ingress],
+    deps: &Deps,
+) -> Vec<(String, IpPermission)> {
     ingress
         .iter()
         .map(|r| {
-            let source = r.from_group.as_ref().map_or(ANYWHERE, |k| dep_id(deps, k));
-            (rule_text(r.port.into(), source), permission(r, deps))
+            let source = match &r.from_group {
+                None => ANYWHERE,
+                Some(k) if k == key => ITSELF,
+                Some(k) => dep_id(deps, k),
+            };
+            (
+                rule_text(r.protocol.as_str(), r.port.into(), source),
+                permission(r, own, deps),
+            )
         })
         .collect()
 }
@@ -89,12 +110,13 @@ async fn converge(
     ingress: &[Ingress],
     deps: &Deps,
 ) -> Result<(), AwsError> {
+    let key = have.key.as_str();
     let present: Vec<&str> = have
         .facts
         .get("ingress")
         .map(|r| r.split(' ').filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    let wanted = wanted_rules(ingress, deps);
+    let wanted = wanted_rules(key, &have.id, ingress, deps);
     let missing: Vec<IpPermission> = wanted
         .iter()
         .filter(|(t, _)| !present.contains(&t.as_str()))
@@ -111,7 +133,7 @@ async fn converge(
     let extra: Vec<IpPermission> = present
         .iter()
         .filter(|t| !wanted.iter().any(|(w, _)| w == *t))
-        .filter_map(|t| parse_rule(t))
+        .filter_map(|t| parse_rule(t, &have.id))
         .collect();
     if !extra.is_empty() {
         cx.ec2
@@ -124,11 +146,13 @@ async fn converge(
     Ok(())
 }
 
-fn parse_rule(text: &str) -> Option<IpPermission> {
-    let (port, source) = text.strip_prefix("tcp/")?.split_once("<-")?;
+fn parse_rule(text: &str, own: &str) -> Option<IpPermission> {
+    let (protocol, rest) = text.split_once('/')?;
+    let (port, source) = rest.split_once("<-")?;
     let port: i32 = port.parse().ok()?;
+    let source = if source == ITSELF { own } else { source };
     let p = IpPermission::builder()
-        .ip_protocol("tcp")
+        .ip_protocol(protocol)
         .from_port(port)
         .to_port(port);
     Some(if source.starts_with("sg-") {
@@ -207,7 +231,7 @@ impl ResourceKind for SecurityGroups {
         let Spec::SecurityGroup { vpc, ingress, .. } = &want.spec else {
             unreachable!("sg spec")
         };
-        let mut rules: Vec<String> = wanted_rules(ingress, deps)
+        let mut rules: Vec<String> = wanted_rules(&want.key, "", ingress, deps)
             .into_iter()
             .map(|(t, _)| t)
             .collect();
@@ -241,8 +265,7 @@ impl ResourceKind for SecurityGroups {
         let referencing: Vec<IpPermission> = have
             .attr("group_sources")
             .split(',')
-            .filter_map(|s| s.split_once(':'))
-            .filter_map(|(port, source)| parse_rule(&format!("tcp/{port}<-{source}")))
+            .filter_map(|t| parse_rule(t, &have.id))
             .collect();
         if !referencing.is_empty() {
             let revoked = cx

@@ -86,7 +86,12 @@ impl ResourceKind for TargetGroups {
     }
 
     fn teardown_after(&self) -> &'static [Kind] {
-        &[Kind::Listener, Kind::LoadBalancer, Kind::AutoScalingGroup]
+        &[
+            Kind::Listener,
+            Kind::LoadBalancer,
+            Kind::AutoScalingGroup,
+            Kind::Targets,
+        ]
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {

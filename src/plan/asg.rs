@@ -2,7 +2,7 @@
 //! balancer, with RDS MySQL and EFS for the covers.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
-use super::{Builder, Ingress, Spec, bake, database, edge, files, network};
+use super::{Builder, Ingress, Protocol, Spec, bake, database, edge, files, network};
 
 /// How long instances may boot before the load balancer's health checks count.
 const HEALTH_CHECK_GRACE_SECONDS: u32 = 300;
@@ -17,6 +17,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             vpc: net.vpc.clone(),
             description: "bookstore app instances: app port from the load balancer only".into(),
             ingress: vec![Ingress {
+                protocol: Protocol::Tcp,
                 port: stack.app.port,
                 from_group: Some(sg_lb.clone()),
                 description: "app port from the load balancer".into(),

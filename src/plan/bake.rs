@@ -14,6 +14,8 @@ pub enum Recipe {
     Asg,
     /// The app, MariaDB and the TLS proxy with its ACME client, for one VM.
     Monolith,
+    /// Docker, the app and its container image built on the builder, for swarm nodes.
+    Swarm,
 }
 
 /// What the bake installs: the app artifact (the recipe's templates are hashed in too).

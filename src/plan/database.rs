@@ -2,7 +2,7 @@
 //! security group.
 
 use super::network::Network;
-use super::{Builder, Ingress, Spec};
+use super::{Builder, Ingress, Protocol, Spec};
 
 /// Adds the database's security group, subnet group and instance; returns the database's key.
 pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<String> {
@@ -13,6 +13,7 @@ pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<String> 
             vpc: net.vpc.clone(),
             description: "bookstore database: MySQL from the app instances only".into(),
             ingress: vec![Ingress {
+                protocol: Protocol::Tcp,
                 port: 3306,
                 from_group: Some(clients.into()),
                 description: "MySQL from the app".into(),

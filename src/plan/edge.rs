@@ -2,7 +2,7 @@
 //! group, and HTTPS 443 with the certificate plus HTTP 80 → 301 (or HTTP only with `tls: none`).
 
 use super::network::Network;
-use super::{Builder, Ingress, ListenerAction, Spec};
+use super::{Builder, Ingress, ListenerAction, Protocol, Spec};
 use crate::stack::TlsMode;
 
 pub struct Edge {
@@ -14,12 +14,14 @@ pub struct Edge {
 /// it redirects to HTTPS (and, on a monolith, answers the ACME challenge).
 pub fn web_ingress(tls: bool) -> Vec<Ingress> {
     let mut ingress = vec![Ingress {
+        protocol: Protocol::Tcp,
         port: 80,
         from_group: None,
         description: "HTTP from anywhere".into(),
     }];
     if tls {
         ingress.push(Ingress {
+            protocol: Protocol::Tcp,
             port: 443,
             from_group: None,
             description: "HTTPS from anywhere".into(),

@@ -2,7 +2,7 @@
 //! only from the clients' security group.
 
 use super::network::Network;
-use super::{Builder, Ingress, Spec, mount_target_key};
+use super::{Builder, Ingress, Protocol, Spec, mount_target_key};
 
 pub struct Files {
     pub file_system: String,
@@ -18,6 +18,7 @@ pub fn efs(b: &mut Builder, net: &Network, clients: &str) -> Option<Files> {
             vpc: net.vpc.clone(),
             description: "bookstore file system: NFS from the app instances only".into(),
             ingress: vec![Ingress {
+                protocol: Protocol::Tcp,
                 port: 2049,
                 from_group: Some(clients.into()),
                 description: "NFS from the app".into(),

@@ -14,6 +14,7 @@ mod files;
 mod monolith;
 mod network;
 mod spec;
+mod swarm;
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,7 +22,7 @@ use serde::Serialize;
 
 pub use crate::kinds::Kind;
 pub use bake::{BakeInput, Recipe};
-pub use spec::{Ingress, InstanceRole, ListenerAction, Spec};
+pub use spec::{Ingress, InstanceRole, ListenerAction, Protocol, SecretContents, Spec, SwarmNode};
 
 use crate::error::Error;
 use crate::stack::{Stack, StackKind};
@@ -86,11 +87,14 @@ impl<'a> Builder<'a> {
 
     /// Adds a resource; returns its key for the resources that refer to it.
     pub fn add(&mut self, key: &str, spec: Spec) -> String {
+        // A security group's rules may name the group itself: that is no dependency.
+        let mut depends_on = spec.dependencies();
+        depends_on.retain(|d| d != key);
         self.resources.push(Desired {
             key: key.to_string(),
             kind: spec.kind(),
             name: format!("{}-{key}", self.prefix),
-            depends_on: spec.dependencies(),
+            depends_on,
             spec,
         });
         key.to_string()
@@ -112,11 +116,7 @@ impl Plan {
         match stack.kind {
             StackKind::Asg => asg::build(&mut b, bake),
             StackKind::Monolith => monolith::build(&mut b, bake),
-            StackKind::Swarm => {
-                return Err(Error::NotProvisioned {
-                    kind: stack.kind.as_str().into(),
-                });
-            }
+            StackKind::Swarm => swarm::build(&mut b, bake),
         }
         let plan = Plan {
             stack: stack.name.clone(),
@@ -327,18 +327,39 @@ mod tests {
     }
 
     #[test]
-    fn every_planned_kind_is_registered_and_swarm_is_refused() {
-        for name in ["asg", "monolith"] {
+    fn every_planned_kind_is_registered() {
+        for name in ["asg", "monolith", "swarm"] {
             let stack = Stack::load(name).unwrap();
             let plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
             for r in &plan.resources {
                 assert!(Kind::ALL.contains(&r.kind));
             }
         }
-        let swarm = Stack::load("swarm").unwrap();
-        assert!(matches!(
-            Plan::build(&swarm, "dev", "us-east-1", &bake()),
-            Err(Error::NotProvisioned { .. })
-        ));
+    }
+
+    #[test]
+    fn swarm_plan_has_five_nodes_spread_over_the_zones_and_no_self_dependency() {
+        let stack = Stack::load("swarm").unwrap();
+        let plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
+        assert_dag_in_order(&plan);
+        let nodes: Vec<&Desired> = plan
+            .resources
+            .iter()
+            .filter(|r| r.kind == Kind::Instance)
+            .collect();
+        assert_eq!(nodes.len(), 5);
+        let subnet_of = |key: &str| match &plan.get(key).unwrap().spec {
+            Spec::Instance { subnet, .. } => subnet.clone(),
+            _ => unreachable!(),
+        };
+        assert_ne!(subnet_of("manager-1"), subnet_of("manager-2"));
+        let sg = plan.get("sg-swarm").unwrap();
+        assert!(!sg.depends_on.contains(&"sg-swarm".to_string()));
+        let targets = plan.get("tg-targets").unwrap();
+        assert_eq!(
+            targets.depends_on.len(),
+            6,
+            "the target group and the 5 nodes"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! the app VM's security group only.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
-use super::{Builder, Ingress, InstanceRole, Spec, bake, edge, network};
+use super::{Builder, Ingress, InstanceRole, Protocol, SecretContents, Spec, bake, edge, network};
 use crate::stack::{Placement, TlsMode};
 
 pub fn build(b: &mut Builder, input: &BakeInput) {
@@ -33,6 +33,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
                 vpc: net.vpc.clone(),
                 description: "bookstore database VM: MySQL from the app VM only".into(),
                 ingress: vec![Ingress {
+                    protocol: Protocol::Tcp,
                     port: 3306,
                     from_group: Some(sg_web.clone()),
                     description: "MySQL from the app VM".into(),
@@ -59,7 +60,14 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             volume_gb: stack.instances.volume_gb,
         },
     );
-    let secret = separate.then(|| b.add("db-secret", Spec::Secret));
+    let secret = separate.then(|| {
+        b.add(
+            "db-secret",
+            Spec::Secret {
+                contents: SecretContents::DbCredentials,
+            },
+        )
+    });
     let region = b.region.to_string();
     let instance = |security_group: String, address, data_volume, role| Spec::Instance {
         image: image.clone(),
@@ -78,7 +86,10 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     };
     let database_vm = sg_db.map(|sg| {
         let db_data = b.add("db-data", volume(db.volume_gb));
-        b.add("db-vm", instance(sg, None, db_data, InstanceRole::Database))
+        b.add(
+            "db-vm",
+            instance(sg, None, Some(db_data), InstanceRole::Database),
+        )
     });
     let role = InstanceRole::App {
         app_port: stack.app.port,
@@ -87,6 +98,6 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
         acme_server: stack.tls.acme_server.clone(),
         database: database_vm,
     };
-    b.add("vm", instance(sg_web, Some(eip.clone()), data, role));
+    b.add("vm", instance(sg_web, Some(eip.clone()), Some(data), role));
     b.endpoint(&eip, "public_ip", tls);
 }

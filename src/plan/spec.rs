@@ -9,10 +9,28 @@ use crate::stack::{Scaling, TlsMode};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Ingress {
+    pub protocol: Protocol,
     pub port: u16,
-    /// `None`: from anywhere (0.0.0.0/0). `Some(key)`: from the security group with that key only.
+    /// `None`: from anywhere (0.0.0.0/0). `Some(key)`: from the security group with that key only
+    /// (its own key: from the members of the group itself).
     pub from_group: Option<String>,
     pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,8 +162,16 @@ pub enum Spec {
         /// `down` snapshots it first.
         final_snapshot: bool,
     },
-    /// A Secrets Manager secret with generated database credentials (shared by two VMs).
-    Secret,
+    /// A Secrets Manager secret: generated database credentials shared by two VMs, or an empty
+    /// store the swarm's first manager writes its join tokens to.
+    Secret {
+        contents: SecretContents,
+    },
+    /// The instances registered as targets of a target group (the swarm's nodes).
+    Targets {
+        target_group: String,
+        instances: Vec<String>,
+    },
     /// One EC2 instance from the baked image, with its data volume attached and, when public, its
     /// Elastic IP associated. Replaced (never changed in place) when its image or type changes.
     Instance {
@@ -160,7 +186,8 @@ pub enum Spec {
         instance_profile: Option<String>,
         /// The Elastic IP to associate (a public instance), or none (a private one).
         address: Option<String>,
-        data_volume: String,
+        /// The stack's data volume to attach, if the instance has one.
+        data_volume: Option<String>,
         /// The database credentials' secret, when they are shared between VMs.
         secret: Option<String>,
         region: String,
@@ -169,7 +196,36 @@ pub enum Spec {
     },
 }
 
-/// What a monolith instance runs.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretContents {
+    /// `{"username": "bookstore", "password": <48 random hex digits>}`.
+    DbCredentials,
+    /// `{}`: filled by the instances (the swarm's join tokens).
+    Empty,
+}
+
+/// A swarm node's part in the bootstrap.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwarmNode {
+    /// The first manager: `swarm init`, publishes the join tokens, deploys the stack.
+    Leader,
+    Manager,
+    Worker,
+}
+
+impl SwarmNode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwarmNode::Leader => "leader",
+            SwarmNode::Manager => "manager",
+            SwarmNode::Worker => "worker",
+        }
+    }
+}
+
+/// What an instance runs.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "role", rename_all = "kebab-case")]
 pub enum InstanceRole {
@@ -183,6 +239,18 @@ pub enum InstanceRole {
     },
     /// MariaDB only, for the app VM's security group.
     Database,
+    /// A Docker Swarm node; the app runs as a swarm service from the stack file.
+    Swarm {
+        node: SwarmNode,
+        /// The secret the leader writes the join tokens to.
+        tokens: String,
+        app_port: u16,
+        replicas: u32,
+        database: Option<String>,
+        file_system: Option<String>,
+        /// Nodes mount the file system at boot: its mount targets must exist first.
+        mount_targets: Vec<String>,
+    },
 }
 
 impl Spec {
@@ -207,7 +275,8 @@ impl Spec {
             Spec::LaunchTemplate { .. } => Kind::LaunchTemplate,
             Spec::AutoScalingGroup { .. } => Kind::AutoScalingGroup,
             Spec::ElasticIp => Kind::ElasticIp,
-            Spec::Secret => Kind::Secret,
+            Spec::Secret { .. } => Kind::Secret,
+            Spec::Targets { .. } => Kind::Targets,
             Spec::Volume { .. } => Kind::Volume,
             Spec::Instance { .. } => Kind::Instance,
         }
@@ -220,7 +289,7 @@ impl Spec {
             | Spec::FileSystem
             | Spec::Bucket
             | Spec::ElasticIp
-            | Spec::Secret
+            | Spec::Secret { .. }
             | Spec::Volume { .. } => vec![],
             Spec::Instance {
                 image,
@@ -238,15 +307,27 @@ impl Spec {
                     subnet.clone(),
                     routes.clone(),
                     security_group.clone(),
-                    data_volume.clone(),
                 ];
+                d.extend(data_volume.iter().cloned());
                 d.extend(address.iter().cloned());
                 d.extend(secret.iter().cloned());
-                if let InstanceRole::App {
-                    database: Some(db), ..
-                } = role
-                {
-                    d.push(db.clone());
+                match role {
+                    InstanceRole::App {
+                        database: Some(db), ..
+                    } => d.push(db.clone()),
+                    InstanceRole::Swarm {
+                        tokens,
+                        database,
+                        file_system,
+                        mount_targets,
+                        ..
+                    } => {
+                        d.push(tokens.clone());
+                        d.extend(database.iter().cloned());
+                        d.extend(file_system.iter().cloned());
+                        d.extend(mount_targets.iter().cloned());
+                    }
+                    _ => {}
                 }
                 d
             }
@@ -319,6 +400,14 @@ impl Spec {
             Spec::SecurityGroup { vpc, ingress, .. } => {
                 let mut d = vec![vpc.clone()];
                 d.extend(ingress.iter().filter_map(|i| i.from_group.clone()));
+                d
+            }
+            Spec::Targets {
+                target_group,
+                instances,
+            } => {
+                let mut d = vec![target_group.clone()];
+                d.extend(instances.iter().cloned());
                 d
             }
             Spec::Certificate { load_balancer, .. } => load_balancer.iter().cloned().collect(),

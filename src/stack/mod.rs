@@ -192,6 +192,8 @@ pub struct FileSystem {
 pub struct Swarm {
     pub managers: u32,
     pub workers: u32,
+    /// App tasks of the swarm service.
+    pub replicas: u32,
 }
 
 impl Stack {

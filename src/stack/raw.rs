@@ -105,4 +105,5 @@ pub struct RawFileSystem {
 pub struct RawSwarm {
     pub managers: Field<i64>,
     pub workers: Field<i64>,
+    pub replicas: Field<i64>,
 }

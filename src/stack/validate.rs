@@ -839,7 +839,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
 
     // database (asg only: the monolith embeds its database, the swarm runs it as a service)
     let database = match (kind, raw.database.as_ref()) {
-        (StackKind::Asg, d) => {
+        (StackKind::Asg | StackKind::Swarm, d) => {
             let d = d.map(|d| &d.value);
             let engine_version = match d.and_then(|d| d.engine_version.as_ref()) {
                 None => "8.0".to_string(),
@@ -978,7 +978,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                 .is_some_and(|v| v.value),
         }
     });
-    if kind == StackKind::Asg
+    if kind != StackKind::Monolith
         && let Some(d) = raw.database.as_ref()
     {
         for (field, at) in [
@@ -989,7 +989,10 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                 c.error(
                     at,
                     &format!("database.{field}"),
-                    format!("`{field}` is a monolith setting; the asg stack's database is RDS"),
+                    format!(
+                        "`{field}` is a monolith setting; the {} stack's database is RDS",
+                        kind.as_str()
+                    ),
                     Some("remove it, or use storage_gb for the RDS storage".into()),
                 );
             }
@@ -997,7 +1000,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
     }
 
     let file_system = match (kind, raw.file_system.as_ref()) {
-        (StackKind::Asg, f) => Some(FileSystem {
+        (StackKind::Asg | StackKind::Swarm, f) => Some(FileSystem {
             encrypted: f
                 .and_then(|f| f.value.encrypted.as_ref())
                 .is_none_or(|v| v.value),
@@ -1032,7 +1035,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                 &sv.and_then(|s| s.managers.clone()),
                 top,
                 "swarm.managers",
-                1,
+                3,
                 (1, 7),
                 None,
             );
@@ -1053,11 +1056,24 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                 (0, 100),
                 None,
             );
-            if lab && managers + workers > LAB_MAX_INSTANCES {
-                c.error(s.map_or(top, At::from), "swarm", format!("{} nodes are above the Learner Lab limit of {LAB_MAX_INSTANCES} running instances", managers + workers),
+            // The bake's builder runs beside the nodes while a new image is made.
+            if lab && managers + workers + 1 > LAB_MAX_INSTANCES {
+                c.error(s.map_or(top, At::from), "swarm", format!("{} nodes and the bake's builder are above the Learner Lab limit of {LAB_MAX_INSTANCES} running instances", managers + workers),
                     Some(format!("use fewer workers, {NO_SANDBOX_HINT}")));
             }
-            Some(Swarm { managers, workers })
+            let replicas = c.int(
+                &sv.and_then(|s| s.replicas.clone()),
+                top,
+                "swarm.replicas",
+                5,
+                (1, 50),
+                None,
+            );
+            Some(Swarm {
+                managers,
+                workers,
+                replicas,
+            })
         }
         (_, Some(s)) => {
             c.error(

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# A private Docker engine for the swarm payload test: installs Debian's docker.io when dockerd is
+# missing, starts dockerd (as root) with its own data, exec root and socket under
+# ${BOOKSTORE_DOCKER_DIR:-/tmp/bookstore-docker}, and prints its DOCKER_HOST.
+# `scripts/docker.sh stop` stops the engine it started (by its pid file). Nothing is pulled: there
+# is no registry here, and the tests build their images with `docker import`.
+set -euo pipefail
+dir="${BOOKSTORE_DOCKER_DIR:-/tmp/bookstore-docker}"
+sock="$dir/docker.sock"
+pidfile="$dir/dockerd.pid"
+if [[ "${1:-}" == stop ]]; then
+  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    DOCKER_HOST="unix://$sock" docker swarm leave --force >/dev/null 2>&1 || true
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.2; done
+  fi
+  exit 0
+fi
+if ! command -v dockerd >/dev/null; then
+  echo "installing docker.io (one time)" >&2
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io >&2
+  $sudo systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+fi
+mkdir -p "$dir"
+if ! { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+  nohup dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
+    --host "unix://$sock" >"$dir/dockerd.log" 2>&1 &
+  for _ in $(seq 1 150); do
+    DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+fi
+DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1 || { echo "dockerd did not start; see $dir/dockerd.log" >&2; exit 1; }
+echo "unix://$sock"

@@ -1,0 +1,208 @@
+//! The instances registered in a target group (the swarm's nodes behind the load balancer). The
+//! registration is a resource of its own so that it is planned, compared and repaired like the
+//! rest: it is observed only on target groups this kind has marked (tag `bookstore:targets`), so
+//! an Auto Scaling group's registrations in another stack's target group are never touched here.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
+
+use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
+use crate::plan::{Desired, Kind, Spec};
+
+pub struct Targets;
+
+/// On a target group: the plan key of the registration that manages its targets.
+const TAG_TARGETS: &str = "bookstore:targets";
+
+async fn read(cx: &Cx, arn: &str, key: &str) -> Result<Observed, AwsError> {
+    let health = super::target_group::health(cx, arn).await?;
+    let mut ids: Vec<String> = health.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    let healthy = health.iter().filter(|(_, h)| h == "healthy").count();
+    let mut o = Observed::new(Kind::Targets, key, arn);
+    o.name = key.to_string();
+    o.state = format!("{healthy}/{} healthy", health.len());
+    o.facts.insert("targets".into(), ids.join(","));
+    Ok(o)
+}
+
+fn wanted(want: &Desired, deps: &Deps) -> (String, Vec<String>) {
+    let Spec::Targets {
+        target_group,
+        instances,
+    } = &want.spec
+    else {
+        unreachable!("targets spec")
+    };
+    let mut ids: Vec<String> = instances
+        .iter()
+        .map(|k| dep_id(deps, k).to_string())
+        .collect();
+    ids.sort();
+    (dep_id(deps, target_group).to_string(), ids)
+}
+
+async fn register(cx: &Cx, arn: &str, ids: &[&str]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    cx.elb
+        .register_targets()
+        .target_group_arn(arn)
+        .set_targets(Some(
+            ids.iter()
+                .map(|id| TargetDescription::builder().id(*id).build())
+                .collect(),
+        ))
+        .send()
+        .await?;
+    Ok(())
+}
+
+async fn deregister(cx: &Cx, arn: &str, ids: &[&str]) -> Result<(), AwsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    cx.elb
+        .deregister_targets()
+        .target_group_arn(arn)
+        .set_targets(Some(
+            ids.iter()
+                .map(|id| TargetDescription::builder().id(*id).build())
+                .collect(),
+        ))
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ResourceKind for Targets {
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let groups = cx.elb.describe_target_groups().send().await?;
+        let arns: Vec<String> = groups
+            .target_groups()
+            .iter()
+            .filter_map(|g| g.target_group_arn().map(str::to_string))
+            .collect();
+        if arns.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut found = Vec::new();
+        for chunk in arns.chunks(20) {
+            let tags = cx
+                .elb
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await?;
+            for d in tags.tag_descriptions() {
+                let pairs: Vec<(&str, &str)> = d
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?, t.value()?)))
+                    .collect();
+                let marked = pairs.iter().find(|(k, _)| *k == TAG_TARGETS);
+                if let (true, Some((_, key))) = (cx.owner.owns(pairs.iter().copied()), marked) {
+                    found.push(read(cx, d.resource_arn().unwrap_or_default(), key).await?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Gone once the target group is, or no longer carries this kind's mark.
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        let tags = match cx.elb.describe_tags().resource_arns(&have.id).send().await {
+            Ok(t) => t,
+            Err(e) => return gone_if_not_found(e.into()),
+        };
+        let marked = tags
+            .tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .any(|t| t.key() == Some(TAG_TARGETS));
+        if !marked {
+            return Ok(None);
+        }
+        match read(cx, &have.id, &have.key).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) => gone_if_not_found(e),
+        }
+    }
+
+    /// Marks the target group, then registers the instances.
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let (arn, ids) = wanted(want, deps);
+        cx.elb
+            .add_tags()
+            .resource_arns(&arn)
+            .tags(Tag::builder().key(TAG_TARGETS).value(&want.key).build())
+            .send()
+            .await?;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        register(cx, &arn, &refs).await?;
+        read(cx, &arn, &want.key).await
+    }
+
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        let (_, ids) = wanted(want, deps);
+        BTreeMap::from([("targets".into(), ids.join(","))])
+    }
+
+    /// Registers the missing nodes and deregisters the ones the stack no longer has.
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let (arn, ids) = wanted(want, deps);
+        let present: Vec<&str> = have
+            .facts
+            .get("targets")
+            .map(|t| t.split(',').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let missing: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !present.contains(id))
+            .collect();
+        let extra: Vec<&str> = present
+            .iter()
+            .copied()
+            .filter(|id| !ids.iter().any(|w| w == id))
+            .collect();
+        register(cx, &arn, &missing).await?;
+        deregister(cx, &arn, &extra).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        let present: Vec<&str> = have
+            .facts
+            .get("targets")
+            .map(|t| t.split(',').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        // A target that is gone already (a terminated node) is deregistered by AWS itself.
+        if let Err(e) = deregister(cx, &have.id, &present).await
+            && e.code.as_deref() != Some("InvalidTarget")
+        {
+            return Err(e);
+        }
+        cx.elb
+            .remove_tags()
+            .resource_arns(&have.id)
+            .tag_keys(TAG_TARGETS)
+            .send()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! The `swarm` stack: a Docker Swarm of EC2 nodes (managers spread over the zones, then workers)
+//! behind the HTTPS load balancer, with RDS MySQL and EFS for the covers. The nodes are plain
+//! instances, not an Auto Scaling group: a manager's identity must be stable. They talk to each
+//! other on the swarm ports only within their own security group, and the load balancer reaches
+//! the app port only; the first manager publishes the join tokens through a Secrets Manager secret.
+
+use super::bake::{BakeInput, BakeOptions, Recipe};
+use super::{
+    Builder, Ingress, InstanceRole, Protocol, SecretContents, Spec, SwarmNode, bake, database,
+    edge, files, network,
+};
+
+pub fn build(b: &mut Builder, input: &BakeInput) {
+    let stack = b.stack;
+    let swarm = stack
+        .swarm
+        .clone()
+        .expect("a validated swarm stack has its swarm settings");
+    let net = network::public(b);
+    let sg_lb = edge::security_group(b, &net);
+    let sg = "sg-swarm";
+    let rule = |protocol, port, from: &str, description: &str| Ingress {
+        protocol,
+        port,
+        from_group: Some(from.into()),
+        description: description.into(),
+    };
+    let sg_swarm = b.add(
+        sg,
+        Spec::SecurityGroup {
+            vpc: net.vpc.clone(),
+            description: "bookstore swarm nodes: app port from the load balancer, swarm ports between nodes only".into(),
+            ingress: vec![
+                rule(Protocol::Tcp, stack.app.port, &sg_lb, "app port from the load balancer"),
+                rule(Protocol::Tcp, 2377, sg, "swarm management (Raft) between nodes"),
+                rule(Protocol::Tcp, 7946, sg, "swarm gossip between nodes"),
+                rule(Protocol::Udp, 7946, sg, "swarm gossip between nodes"),
+                rule(Protocol::Udp, 4789, sg, "overlay network (VXLAN) between nodes"),
+            ],
+        },
+    );
+    let db = database::managed(b, &net, &sg_swarm);
+    let files = files::efs(b, &net, &sg_swarm);
+    let edge = edge::load_balancer(b, &net, sg_lb);
+    let tokens = b.add(
+        "swarm-tokens",
+        Spec::Secret {
+            contents: SecretContents::Empty,
+        },
+    );
+    let image = bake::image(
+        b,
+        input,
+        &net,
+        BakeOptions {
+            recipe: Recipe::Swarm,
+            security_group: &sg_swarm,
+            instance_type: &stack.instances.instance_type,
+            volume_gb: stack.instances.volume_gb,
+        },
+    );
+    let region = b.region.to_string();
+    let mut nodes = Vec::new();
+    let names = (1..=swarm.managers)
+        .map(|i| {
+            (
+                format!("manager-{i}"),
+                if i == 1 {
+                    SwarmNode::Leader
+                } else {
+                    SwarmNode::Manager
+                },
+            )
+        })
+        .chain((1..=swarm.workers).map(|i| (format!("worker-{i}"), SwarmNode::Worker)));
+    for (i, (key, node)) in names.enumerate() {
+        // Round-robin over the zones: managers first, so a zone's loss keeps the quorum.
+        let subnet = net.subnets[i % net.subnets.len()].clone();
+        nodes.push(
+            b.add(
+                &key,
+                Spec::Instance {
+                    image: image.clone(),
+                    subnet,
+                    routes: net.routes.clone(),
+                    security_group: sg_swarm.clone(),
+                    instance_type: stack.instances.instance_type.clone(),
+                    root_volume_gb: stack.instances.volume_gb,
+                    volume_type: stack.instances.volume_type.clone(),
+                    instance_profile: stack.instances.instance_profile.clone(),
+                    address: None,
+                    data_volume: None,
+                    secret: None,
+                    region: region.clone(),
+                    role: InstanceRole::Swarm {
+                        node,
+                        tokens: tokens.clone(),
+                        app_port: stack.app.port,
+                        replicas: swarm.replicas,
+                        database: db.clone(),
+                        file_system: files.as_ref().map(|f| f.file_system.clone()),
+                        mount_targets: files
+                            .as_ref()
+                            .map(|f| f.mount_targets.clone())
+                            .unwrap_or_default(),
+                    },
+                },
+            ),
+        );
+    }
+    b.add(
+        "tg-targets",
+        Spec::Targets {
+            target_group: edge.target_group,
+            instances: nodes,
+        },
+    );
+}

@@ -1,0 +1,357 @@
+//! The swarm payload on a real Docker engine (Debian's docker.io, a private dockerd started by the
+//! test command): the app's image built by the rendered `bookstore-build-image` from the app binary
+//! (nothing pulled: there is no registry), the rendered stack file deployed on a single-node swarm,
+//! the replicas healthy through the app's own probe, a killed container replaced, the database
+//! credentials reaching the app as a swarm secret (it migrates MariaDB with them) without showing in
+//! `docker inspect`, and a rolling update (start-first) under load, its failed requests counted.
+//!
+//! This kernel has no IPVS, so the routing mesh and the service VIP do not answer here: the test
+//! adapts the rendered stack to DNS round robin without a published port and reaches the service
+//! from a probe task (curl, packed by the same build script) on the stack's network. What that
+//! leaves untested: `mode: ingress` publishing and the VIP the load balancer's traffic goes through.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ENV, Moto, TempDir, heredoc};
+
+fn docker(args: &[&str]) -> (bool, String) {
+    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap();
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[track_caller]
+fn docker_ok(args: &[&str]) -> String {
+    let (ok, out) = docker(args);
+    assert!(ok, "docker {args:?}: {out}");
+    out
+}
+
+fn wait_until(what: &str, limit: u64, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(limit),
+            "{what} never happened"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn sql(socket: &str, query: &str) -> String {
+    let out = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-S",
+            socket,
+            "-uroot",
+            "-N",
+            "-B",
+            "-e",
+            query,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Replaces `from` (which must be there) in the rendered stack file.
+fn adapt(stack: &mut String, from: &str, to: &str) {
+    assert!(
+        stack.contains(from),
+        "the rendered stack has no `{from}`:\n{stack}"
+    );
+    *stack = stack.replacen(from, to, 1);
+}
+
+/// Healthy tasks of the service: container ids.
+fn healthy(service: &str) -> Vec<String> {
+    let out = docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+        "--filter",
+        "health=healthy",
+    ]);
+    let mut ids: Vec<String> = out.lines().map(str::to_string).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_to_a_new_image() {
+    let Ok(_) = std::env::var("BOOKSTORE_TEST_DOCKER_HOST") else {
+        panic!(
+            "BOOKSTORE_TEST_DOCKER_HOST is not set: run scripts/test.sh, which starts a private dockerd (scripts/docker.sh)"
+        );
+    };
+    let socket = std::env::var("BOOKSTORE_TEST_MYSQL_SOCKET")
+        .expect("BOOKSTORE_TEST_MYSQL_SOCKET: run scripts/test.sh, which starts MariaDB");
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("swarm-payload");
+    moto.run(dir.path(), &["up", "--stack", "swarm", "--env", ENV])
+        .ok();
+    let aws = moto.aws();
+    let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let (bake, leader) = aws.rt.block_on(async {
+        let out = aws
+            .ec2
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:bookstore:key")
+                    .values("manager-1")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = out.reservations()[0].instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_string();
+        (
+            aws.user_data_of(&builder).await,
+            aws.user_data_of(&id).await,
+        )
+    });
+    let build_image = dir.write(
+        "bookstore-build-image",
+        &heredoc(&bake, "BOOKSTORE_BUILD_EOF"),
+    );
+    let mut stack = heredoc(&leader, "BOOKSTORE_STACK_EOF");
+    let image = stack
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: "))
+        .unwrap()
+        .to_string();
+    assert!(image.starts_with("bookstore.local/app:"), "{image}");
+
+    // The image, as the bake builds it: from the binary, nothing pulled.
+    let app = PathBuf::from(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app");
+    let build = |binary: &PathBuf, tag: &str| {
+        let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap();
+        let out = Command::new("bash")
+            .arg(&build_image)
+            .arg(binary)
+            .arg(tag)
+            .env("DOCKER_HOST", host)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "build-image: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build(&app, &image);
+    build(
+        &PathBuf::from("/usr/bin/curl"),
+        "bookstore.local/probe:test",
+    );
+    let (ok, _) = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    let state = docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    assert!(ok || state.trim() == "active", "{state}");
+
+    // The credentials: a database user of this test, its password only in the swarm secret.
+    let name = format!("bs{}", std::process::id());
+    let password = format!("{:032x}", fastrand::u128(..));
+    sql(
+        &socket,
+        &format!(
+            "CREATE DATABASE IF NOT EXISTS {name}; CREATE USER IF NOT EXISTS '{name}'@'localhost' IDENTIFIED BY '{password}'; GRANT ALL ON {name}.* TO '{name}'@'localhost'"
+        ),
+    );
+    let secret = format!("{name}-db-credentials");
+    let credentials = format!(r#"{{"username":"{name}","password":"{password}"}}"#);
+    let mut create = Command::new("docker")
+        .env(
+            "DOCKER_HOST",
+            std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap(),
+        )
+        .args(["secret", "create", &secret, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(credentials.as_bytes())
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+
+    // This machine's adaptations of the rendered file (see the module comment).
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let _ = Command::new("chown")
+        .args(["10001:10001"])
+        .arg(&uploads)
+        .status();
+    let ports = &stack
+        [stack.find("    ports:\n").unwrap()..stack.find("    # The app's own probe").unwrap()]
+        .to_string();
+    adapt(&mut stack, ports, "");
+    adapt(
+        &mut stack,
+        "    deploy:\n",
+        "    deploy:\n      endpoint_mode: dnsrr\n",
+    );
+    let url_line = stack
+        .lines()
+        .find(|l| l.contains("DATABASE_URL"))
+        .unwrap()
+        .to_string();
+    assert!(
+        url_line.contains("ssl-mode=verify_identity"),
+        "RDS over verified TLS: {url_line}"
+    );
+    adapt(
+        &mut stack,
+        &url_line,
+        &format!("      DATABASE_URL: \"mysql://localhost/{name}?socket=/run/mysqld/mysqld.sock\""),
+    );
+    adapt(
+        &mut stack,
+        "source: /mnt/efs/uploads",
+        &format!("source: {}", uploads.display()),
+    );
+    adapt(
+        &mut stack,
+        "        target: /data/uploads\n",
+        &format!(
+            "        target: /data/uploads\n      - type: bind\n        source: {socket}\n        target: /run/mysqld/mysqld.sock\n"
+        ),
+    );
+    adapt(
+        &mut stack,
+        "name: bookstore-db-credentials-v1",
+        &format!("name: {secret}"),
+    );
+    let stack_file = dir.write("stack.yml", &stack);
+    let deployed = docker_ok(&[
+        "stack",
+        "deploy",
+        "--compose-file",
+        stack_file.to_str().unwrap(),
+        "--resolve-image",
+        "never",
+        &name,
+    ]);
+    assert!(
+        !deployed.contains("Ignoring unsupported options"),
+        "{deployed}"
+    );
+    let service = format!("{name}_app");
+    wait_until("5 healthy replicas", 180, || healthy(&service).len() == 5);
+    assert!(
+        sql(&socket, &format!("SHOW TABLES FROM {name}")).contains("books"),
+        "the app migrated with the secret's credentials"
+    );
+    let inspect = docker_ok(&["service", "inspect", &service]);
+    assert!(
+        !inspect.contains(&password),
+        "the password is not in the service's definition"
+    );
+    let one = healthy(&service)[0].clone();
+    assert!(!docker_ok(&["inspect", &one]).contains(&password));
+
+    // A killed container is replaced.
+    docker_ok(&["kill", &one]);
+    wait_until("a replacement", 120, || {
+        let now = healthy(&service);
+        now.len() == 5 && !now.contains(&one)
+    });
+
+    // A rolling update to a new image under load, counted from inside the stack's network.
+    let next = format!("{image}-next");
+    docker_ok(&["tag", &image, &next]);
+    let probe = format!("{name}-probe");
+    docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &probe,
+        "--network",
+        &format!("{name}_default"),
+        "--restart-condition",
+        "none",
+        "bookstore.local/probe:test",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}\n",
+        "--max-time",
+        "2",
+        "--rate",
+        "20/s",
+        "http://app:8080/healthz?[1-1200]",
+    ]);
+    std::thread::sleep(Duration::from_secs(3));
+    docker_ok(&[
+        "service",
+        "update",
+        "--image",
+        &next,
+        "--detach=false",
+        &service,
+    ]);
+    let updated = docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        &service,
+    ]);
+    assert!(updated.trim().starts_with(&next), "{updated}");
+    assert_eq!(healthy(&service).len(), 5);
+    wait_until("the probe's 1200 requests", 180, || {
+        docker_ok(&["service", "ps", &probe, "--format", "{{.CurrentState}}"]).contains("Complete")
+    });
+    let logs = docker_ok(&["service", "logs", "--raw", &probe]);
+    let codes: Vec<&str> = logs.lines().filter(|l| l.len() == 3).collect();
+    let failed = codes.iter().filter(|c| **c != "200").count();
+    eprintln!(
+        "rolling update: {failed} of {} requests failed (DNS round robin; no IPVS here)",
+        codes.len()
+    );
+    assert!(codes.len() >= 1000, "{} answers", codes.len());
+    assert!(
+        failed * 20 <= codes.len(),
+        "{failed} of {} failed",
+        codes.len()
+    );
+
+    for args in [vec!["service", "rm", &probe], vec!["stack", "rm", &name]] {
+        docker_ok(&args);
+    }
+    wait_until("the stack's tasks gone", 120, || {
+        healthy(&service).is_empty()
+    });
+    let _ = docker(&["secret", "rm", &secret]);
+    sql(
+        &socket,
+        &format!("DROP DATABASE {name}; DROP USER '{name}'@'localhost'"),
+    );
+}
