@@ -8,8 +8,9 @@ set -euo pipefail
 dir="${BOOKSTORE_DOCKER_DIR:-/tmp/bookstore-docker}"
 sock="$dir/docker.sock"
 pidfile="$dir/dockerd.pid"
+running() { [[ -f "$pidfile" ]] && [[ "$(ps -o comm= -p "$(cat "$pidfile")" 2>/dev/null)" == dockerd ]]; }
 if [[ "${1:-}" == stop ]]; then
-  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if running; then
     DOCKER_HOST="unix://$sock" docker swarm leave --force >/dev/null 2>&1 || true
     kill "$(cat "$pidfile")"
     for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.2; done
@@ -24,7 +25,10 @@ if ! command -v dockerd >/dev/null; then
   $sudo systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
 fi
 mkdir -p "$dir"
-if ! { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+# A pid file left by a machine restart may name another process now: ask the engine itself.
+if ! DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1; then
+  running && kill "$(cat "$pidfile")"
+  rm -f "$pidfile"
   nohup dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
     --host "unix://$sock" >"$dir/dockerd.log" 2>&1 &
   for _ in $(seq 1 150); do

@@ -104,43 +104,34 @@ pub fn install_templates_sha256(recipe: Recipe) -> String {
     }
 }
 
-/// The builder's user-data for this recipe.
+/// The builder's user-data for this recipe: the artifact and the app's install are common to all,
+/// each recipe adds its own files.
 pub fn bake_script(
     recipe: Recipe,
     artifact_url: &str,
     artifact_sha256: &str,
     artifact_kind: &str,
 ) -> String {
-    if recipe == Recipe::Swarm {
-        return render(
-            SWARM_BAKE,
-            &[
-                ("artifact_url", Value::Shell(artifact_url)),
-                ("artifact_sha256", Value::Shell(artifact_sha256)),
-                ("artifact_kind", Value::Shell(artifact_kind)),
-                (
-                    "rust_toolchain",
-                    Value::Shell(crate::artifact::RUST_TOOLCHAIN),
-                ),
-                ("install_app", Value::File(INSTALL_APP)),
-                ("build_image", Value::File(SWARM_BUILD_IMAGE)),
-                ("node", Value::File(SWARM_NODE)),
-                ("unit", Value::File(SWARM_UNIT)),
-            ],
-        );
-    }
-    if recipe == Recipe::Monolith {
-        return render(
-            MONOLITH_BAKE,
-            &[
-                ("artifact_url", Value::Shell(artifact_url)),
-                ("artifact_sha256", Value::Shell(artifact_sha256)),
-                ("artifact_kind", Value::Shell(artifact_kind)),
-                (
-                    "rust_toolchain",
-                    Value::Shell(crate::artifact::RUST_TOOLCHAIN),
-                ),
-                ("install_app", Value::File(INSTALL_APP)),
+    let mut values = vec![
+        ("artifact_url", Value::Shell(artifact_url)),
+        ("artifact_sha256", Value::Shell(artifact_sha256)),
+        ("artifact_kind", Value::Shell(artifact_kind)),
+        (
+            "rust_toolchain",
+            Value::Shell(crate::artifact::RUST_TOOLCHAIN),
+        ),
+        ("install_app", Value::File(INSTALL_APP)),
+    ];
+    let template = match recipe {
+        Recipe::Asg => {
+            values.extend([
+                ("fetch_db_secret", Value::File(FETCH_DB_SECRET)),
+                ("unit", Value::File(UNIT)),
+            ]);
+            BAKE
+        }
+        Recipe::Monolith => {
+            values.extend([
                 ("setup", Value::File(MONOLITH_SETUP)),
                 ("cert", Value::File(MONOLITH_CERT)),
                 ("nginx_conf", Value::File(MONOLITH_NGINX)),
@@ -148,24 +139,19 @@ pub fn bake_script(
                 ("unit", Value::File(MONOLITH_UNIT)),
                 ("cert_unit", Value::File(MONOLITH_CERT_UNIT)),
                 ("cert_timer", Value::File(MONOLITH_CERT_TIMER)),
-            ],
-        );
-    }
-    render(
-        BAKE,
-        &[
-            ("artifact_url", Value::Shell(artifact_url)),
-            ("artifact_sha256", Value::Shell(artifact_sha256)),
-            ("artifact_kind", Value::Shell(artifact_kind)),
-            (
-                "rust_toolchain",
-                Value::Shell(crate::artifact::RUST_TOOLCHAIN),
-            ),
-            ("install_app", Value::File(INSTALL_APP)),
-            ("fetch_db_secret", Value::File(FETCH_DB_SECRET)),
-            ("unit", Value::File(UNIT)),
-        ],
-    )
+            ]);
+            MONOLITH_BAKE
+        }
+        Recipe::Swarm => {
+            values.extend([
+                ("build_image", Value::File(SWARM_BUILD_IMAGE)),
+                ("node", Value::File(SWARM_NODE)),
+                ("unit", Value::File(SWARM_UNIT)),
+            ]);
+            SWARM_BAKE
+        }
+    };
+    render(template, &values)
 }
 
 /// What the app instances need to know; no secret among it.

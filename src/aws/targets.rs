@@ -44,37 +44,35 @@ fn wanted(want: &Desired, deps: &Deps) -> (String, Vec<String>) {
     (dep_id(deps, target_group).to_string(), ids)
 }
 
+fn descriptions(ids: &[&str]) -> Option<Vec<TargetDescription>> {
+    Some(
+        ids.iter()
+            .map(|id| TargetDescription::builder().id(*id).build())
+            .collect(),
+    )
+}
+
 async fn register(cx: &Cx, arn: &str, ids: &[&str]) -> Result<(), AwsError> {
-    if ids.is_empty() {
-        return Ok(());
+    if !ids.is_empty() {
+        cx.elb
+            .register_targets()
+            .target_group_arn(arn)
+            .set_targets(descriptions(ids))
+            .send()
+            .await?;
     }
-    cx.elb
-        .register_targets()
-        .target_group_arn(arn)
-        .set_targets(Some(
-            ids.iter()
-                .map(|id| TargetDescription::builder().id(*id).build())
-                .collect(),
-        ))
-        .send()
-        .await?;
     Ok(())
 }
 
 async fn deregister(cx: &Cx, arn: &str, ids: &[&str]) -> Result<(), AwsError> {
-    if ids.is_empty() {
-        return Ok(());
+    if !ids.is_empty() {
+        cx.elb
+            .deregister_targets()
+            .target_group_arn(arn)
+            .set_targets(descriptions(ids))
+            .send()
+            .await?;
     }
-    cx.elb
-        .deregister_targets()
-        .target_group_arn(arn)
-        .set_targets(Some(
-            ids.iter()
-                .map(|id| TargetDescription::builder().id(*id).build())
-                .collect(),
-        ))
-        .send()
-        .await?;
     Ok(())
 }
 
