@@ -186,7 +186,7 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
             continue;
         };
         let drift = drift_of(want, have, &existing);
-        let action = if must_replace(want.kind, &drift) {
+        let action = if must_replace(want, &drift) {
             Action::Replace
         } else if !drift.is_empty() {
             Action::Update
@@ -250,11 +250,12 @@ fn drift_of(want: &Desired, have: &Observed, existing: &BTreeMap<String, Observe
 }
 
 /// True when a drifted field is one the kind cannot change in place.
-fn must_replace(kind: Kind, drift: &[String]) -> bool {
-    let fields = kind.imp().replace_fields();
+fn must_replace(want: &Desired, drift: &[String]) -> bool {
+    let kind = want.kind.imp();
     drift
         .iter()
-        .any(|d| fields.iter().any(|f| d.split(':').next() == Some(f)))
+        .filter_map(|d| d.split(':').next())
+        .any(|field| kind.replaces(want, field))
 }
 
 fn drift_with(want: &Desired, have: &Observed, deps: &Deps) -> Vec<String> {
@@ -540,7 +541,7 @@ impl Task {
             .as_ref()
             .map(|have| drift_with(&self.want, have, &self.deps))
             .unwrap_or_default();
-        let replace = self.update && must_replace(k, &drift);
+        let replace = self.update && must_replace(&self.want, &drift);
         let (have, mut outcome) = match &existing {
             Some(have) if replace => {
                 self.report.resource(
@@ -565,7 +566,8 @@ impl Task {
                         .map_err(|e| self.fail("reading", &e))?;
                     (fresh.unwrap_or_else(|| have.clone()), Outcome::Updated)
                 } else {
-                    self.report.resource(key, k, Phase::Drifted, "differs from the stack and cannot be changed in place; `bookstore down` then `up` recreates it");
+                    self.report
+                        .resource(key, k, Phase::Drifted, kind.stuck_hint(&self.want));
                     (have.clone(), Outcome::Drifted)
                 }
             }

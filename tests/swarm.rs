@@ -408,3 +408,59 @@ fn sigkill_during_the_nodes_wait_then_up_resumes_without_a_second_node() {
     let left = moto.aws().everything(ENV);
     assert!(left.is_empty(), "left after down: {left:?}");
 }
+
+#[test]
+fn a_new_app_never_replaces_the_running_swarm_nodes() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("swarm-new-app");
+    up(&moto, dir.path());
+    let before = nodes(&moto);
+    let mut bytes = std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app"),
+    )
+    .unwrap();
+    bytes.extend_from_slice(b"\0another build");
+    let new_app = dir.path().join("bookstore-app");
+    std::fs::write(&new_app, &bytes).unwrap();
+    moto.clear_calls();
+    let run = moto
+        .run(
+            dir.path(),
+            &[
+                "up",
+                "--stack",
+                "swarm",
+                "--env",
+                ENV,
+                "--app-binary",
+                new_app.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    // The new image is baked, but replacing all five nodes at once would lose the swarm.
+    assert_eq!(moto.count("CreateImage"), 1);
+    assert_eq!(
+        moto.count("TerminateInstances"),
+        1,
+        "only the builder: {:?}",
+        moto.mutating_calls()
+    );
+    assert_eq!(nodes(&moto), before, "the same nodes");
+    assert!(
+        run.stdout.contains("Drifted and left as they are: ") && run.stdout.contains("manager-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("not rolled onto a running swarm yet"),
+        "{}",
+        run.stderr
+    );
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "swarm", "--env", ENV, "--yes"],
+    )
+    .ok();
+    let left = moto.aws().everything(ENV);
+    assert!(left.is_empty(), "left after down: {left:?}");
+}

@@ -300,6 +300,22 @@ impl ResourceKind for Instances {
         ]
     }
 
+    /// A swarm is never replaced node by node on a new image: replacing every node at once would
+    /// lose the swarm. That drift is shown and left (see `update`).
+    fn replaces(&self, want: &Desired, field: &str) -> bool {
+        let swarm = matches!(parts(want).role, InstanceRole::Swarm { .. });
+        self.replace_fields().contains(&field)
+            && !(swarm && matches!(field, "image" | "boot_config"))
+    }
+
+    fn stuck_hint(&self, want: &Desired) -> &'static str {
+        if matches!(parts(want).role, InstanceRole::Swarm { .. }) {
+            "a new app is not rolled onto a running swarm yet: the node keeps the image it runs (see the README, swarm)"
+        } else {
+            "differs from the stack and cannot be changed in place; `bookstore down` then `up` recreates it"
+        }
+    }
+
     fn converge_after_create(&self) -> bool {
         true
     }
@@ -452,6 +468,14 @@ impl ResourceKind for Instances {
         deps: &Deps,
     ) -> Result<bool, AwsError> {
         let p = parts(want);
+        let expected = self.expected_facts(want, deps);
+        let stale_image = ["image", "boot_config"]
+            .iter()
+            .any(|f| have.facts.get(*f) != expected.get(*f));
+        if matches!(p.role, InstanceRole::Swarm { .. }) && stale_image {
+            // A new app for a running swarm: rolling it onto the new image is not automated yet.
+            return Ok(false);
+        }
         let have = wait_running(cx, &have.id).await?;
         if let Some(volume) = p.data_volume.map(|v| dep_id(deps, v))
             && have.facts.get("data_volume").map(String::as_str) != Some(volume)

@@ -299,6 +299,16 @@ pub trait ResourceKind: Send + Sync {
         &[]
     }
 
+    /// What to tell the user when `update` could not bring a drifted resource in place.
+    fn stuck_hint(&self, _want: &Desired) -> &'static str {
+        "differs from the stack and cannot be changed in place; `bookstore down` then `up` recreates it"
+    }
+
+    /// Whether drift in `field` replaces this resource (by default: it is a replace field).
+    fn replaces(&self, _want: &Desired, field: &str) -> bool {
+        self.replace_fields().contains(&field)
+    }
+
     /// Whether a new resource is compared with the stack again once ready, and updated where it
     /// differs: for kinds whose create leaves steps to finish once it runs (attachments).
     fn converge_after_create(&self) -> bool {
