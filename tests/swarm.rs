@@ -353,7 +353,17 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
         )
         .ok()
         .json();
-    assert_eq!(status["instances"].as_array().unwrap().len(), 5, "{status}");
+    let instances = status["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 5, "{status}");
+    for i in instances {
+        let expected = match i["key"].as_str().unwrap() {
+            "manager-1" => "leader",
+            k if k.starts_with("manager") => "manager",
+            _ => "worker",
+        };
+        assert_eq!(i["swarm_role"], expected, "{status}");
+        assert_eq!(i["state"], "running");
+    }
     assert_eq!(status["targets"].as_array().unwrap().len(), 5, "{status}");
 
     moto.run(

@@ -37,6 +37,8 @@ const DATA_DEVICE: &str = "/dev/sdf";
 const TAG_BOOT: &str = "bookstore:boot-sha256";
 /// On an app VM: its TLS mode, so that `status` knows whether to read a certificate.
 const TAG_TLS: &str = "bookstore:tls-mode";
+/// On a swarm node: leader, manager or worker, for `status`.
+const TAG_SWARM_ROLE: &str = "bookstore:swarm-role";
 
 fn read(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
     let tags = i.tags();
@@ -90,6 +92,10 @@ fn read(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
     }
     for (attr, value) in [
         ("tls_mode", ec2_tag(tags, TAG_TLS).unwrap_or_default()),
+        (
+            "swarm_role",
+            ec2_tag(tags, TAG_SWARM_ROLE).unwrap_or_default(),
+        ),
         ("private_ip", i.private_ip_address().unwrap_or_default()),
         (
             "availability_zone",
@@ -349,8 +355,17 @@ impl ResourceKind for Instances {
         let script = user_data(want, deps);
         let mut tags = cx.ec2_tags(&want.key, &want.name);
         tags.push(Tag::builder().key(TAG_KIND).value("instance").build());
-        if let InstanceRole::App { tls_mode, .. } = p.role {
-            tags.push(Tag::builder().key(TAG_TLS).value(tls_mode.as_str()).build());
+        match p.role {
+            InstanceRole::App { tls_mode, .. } => {
+                tags.push(Tag::builder().key(TAG_TLS).value(tls_mode.as_str()).build())
+            }
+            InstanceRole::Swarm { node, .. } => tags.push(
+                Tag::builder()
+                    .key(TAG_SWARM_ROLE)
+                    .value(node.as_str())
+                    .build(),
+            ),
+            InstanceRole::Database => {}
         }
         tags.push(
             Tag::builder()
@@ -531,6 +546,7 @@ impl ResourceKind for Instances {
             ("key".to_string(), have.key.clone()),
             ("id".to_string(), have.id.clone()),
             ("state".to_string(), have.state.clone()),
+            ("swarm_role".to_string(), have.attr("swarm_role").into()),
             (
                 "availability_zone".to_string(),
                 have.attr("availability_zone").into(),
