@@ -550,7 +550,7 @@ impl Task {
                     Phase::Updating,
                     &format!("replacing {} ({})", have.id, drift.join("; ")),
                 );
-                self.remove(kind, have).await?;
+                delete_one(&self.deleting(), have.clone()).await?;
                 (self.create(kind).await?, Outcome::Updated)
             }
             Some(have) if self.update => {
@@ -609,6 +609,16 @@ impl Task {
         Ok((have, outcome))
     }
 
+    /// What deleting needs, for a resource this task replaces.
+    fn deleting(&self) -> Deleting<'_> {
+        Deleting {
+            cx: &self.cx,
+            journal: &self.journal,
+            report: &self.report,
+            rerun: &self.rerun,
+        }
+    }
+
     /// Journals the intent, creates the resource and journals its id.
     async fn create(&self, kind: &dyn ResourceKind) -> Result<Observed, Error> {
         let (key, k) = (&self.want.key, self.want.kind);
@@ -623,60 +633,6 @@ impl Task {
         self.journal
             .record(Event::Created, k, key, &self.want.name, Some(&created.id))?;
         Ok(created)
-    }
-
-    /// Deletes the resource being replaced and waits until it is gone.
-    async fn remove(&self, kind: &dyn ResourceKind, have: &Observed) -> Result<(), Error> {
-        let started = Instant::now();
-        let mut delay = Duration::from_secs(2);
-        loop {
-            match kind.delete(&self.cx, have).await {
-                Ok(()) => break,
-                Err(e) if e.class == ErrorClass::NotFound => break,
-                Err(e)
-                    if matches!(e.class, ErrorClass::Dependency | ErrorClass::Throttling)
-                        && started.elapsed() < DELETE_BUDGET =>
-                {
-                    tokio::time::sleep(jitter(delay)).await;
-                    delay = (delay * 2).min(Duration::from_secs(20));
-                }
-                Err(e) => return Err(self.fail("replacing", &e)),
-            }
-        }
-        let mut poll = Duration::from_secs(1);
-        loop {
-            match kind.refresh(&self.cx, have).await {
-                Ok(None) => break,
-                Ok(Some(o)) if o.state == "deleted" => break,
-                Ok(Some(o)) if started.elapsed() > DELETE_BUDGET => {
-                    return Err(Error::Timeout {
-                        resource: label(&self.want.key, &have.id),
-                        goal: "deleted",
-                        state: o.state,
-                        waited_secs: started.elapsed().as_secs(),
-                        hint: format!("run `{}` again to keep waiting", self.rerun),
-                    });
-                }
-                Ok(Some(o)) => {
-                    self.report
-                        .resource(&self.want.key, self.want.kind, Phase::Deleting, &o.state);
-                    tokio::time::sleep(jitter(poll)).await;
-                    poll = (poll + Duration::from_secs(1)).min(kind.budget().poll_max);
-                }
-                Err(e) if e.class == ErrorClass::Throttling => {
-                    tokio::time::sleep(jitter(poll)).await
-                }
-                Err(e) => return Err(self.fail("replacing", &e)),
-            }
-        }
-        self.journal.record(
-            Event::Deleted,
-            have.kind,
-            &have.key,
-            &have.name,
-            Some(&have.id),
-        )?;
-        Ok(())
     }
 
     async fn wait_ready(
@@ -774,7 +730,13 @@ async fn delete_kind(
                 .acquire()
                 .await
                 .expect("semaphore is never closed");
-            delete_one(&ctx, o).await
+            let deleting = Deleting {
+                cx: &ctx.cx,
+                journal: &ctx.journal,
+                report: &ctx.report,
+                rerun: &ctx.rerun,
+            };
+            delete_one(&deleting, o).await
         });
     }
     let mut deleted = Vec::new();
@@ -801,13 +763,22 @@ async fn delete_kind(
 /// take to disappear.
 const DELETE_BUDGET: Duration = Duration::from_secs(900);
 
-async fn delete_one(ctx: &DeleteCx, mut have: Observed) -> Result<String, Error> {
+/// Where a deletion reports and journals: `down`, extras after `up`, and a replaced resource.
+struct Deleting<'a> {
+    cx: &'a Cx,
+    journal: &'a Journal,
+    report: &'a Reporter,
+    rerun: &'a str,
+}
+
+/// Deletes one resource, retrying while something still uses it, and waits until it is gone.
+async fn delete_one(ctx: &Deleting<'_>, mut have: Observed) -> Result<String, Error> {
     let kind = have.kind.imp();
     let name = label(&have.key, &have.id);
     let (key, k) = (have.key.clone(), have.kind);
     let fail = |e: &AwsError| {
         ctx.report.resource(&key, k, Phase::Failed, &e.to_string());
-        aws_error(e, "deleting", &name, &ctx.rerun)
+        aws_error(e, "deleting", &name, ctx.rerun)
     };
     ctx.report
         .resource(&have.key, have.kind, Phase::Deleting, &have.id);
@@ -815,7 +786,7 @@ async fn delete_one(ctx: &DeleteCx, mut have: Observed) -> Result<String, Error>
     let mut delay = Duration::from_secs(2);
     let mut gone = false;
     loop {
-        match kind.delete(&ctx.cx, &have).await {
+        match kind.delete(ctx.cx, &have).await {
             Ok(()) => break,
             Err(e) if e.class == ErrorClass::NotFound => {
                 gone = true;
@@ -834,7 +805,7 @@ async fn delete_one(ctx: &DeleteCx, mut have: Observed) -> Result<String, Error>
                 tokio::time::sleep(jitter(delay)).await;
                 delay = (delay * 2).min(Duration::from_secs(20));
                 // What it is attached to may have changed meanwhile.
-                match kind.refresh(&ctx.cx, &have).await {
+                match kind.refresh(ctx.cx, &have).await {
                     Ok(Some(fresh)) => {
                         let owned = have.owned;
                         have = fresh;
@@ -852,7 +823,7 @@ async fn delete_one(ctx: &DeleteCx, mut have: Observed) -> Result<String, Error>
     }
     let mut poll = Duration::from_secs(1);
     while !gone {
-        match kind.refresh(&ctx.cx, &have).await {
+        match kind.refresh(ctx.cx, &have).await {
             Ok(None) => gone = true,
             Ok(Some(o)) if o.state == "deleted" => gone = true,
             Ok(Some(o)) => {

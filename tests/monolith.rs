@@ -34,27 +34,17 @@ fn down_leaves_nothing(moto: &Moto, dir: &Path) {
 
 /// The stack's instances of the `instance` kind that are not terminated: (id, state).
 fn vms(moto: &Moto) -> Vec<(String, String)> {
-    let aws = moto.aws();
-    aws.rt.block_on(async {
-        let out = aws
-            .ec2
-            .describe_instances()
-            .filters(filter("tag:bookstore:kind", "instance"))
-            .send()
-            .await
-            .unwrap();
-        out.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .map(|i| {
-                (
-                    i.instance_id().unwrap().to_string(),
-                    i.state().unwrap().name().unwrap().as_str().to_string(),
-                )
-            })
-            .filter(|(_, s)| s != "terminated")
-            .collect()
-    })
+    moto.aws()
+        .instances_tagged("bookstore:kind", "instance")
+        .iter()
+        .map(|i| {
+            (
+                i.instance_id().unwrap().to_string(),
+                i.state().unwrap().name().unwrap().as_str().to_string(),
+            )
+        })
+        .filter(|(_, s)| s != "terminated")
+        .collect()
 }
 
 struct Audit {
@@ -591,6 +581,7 @@ fn separate_vm_puts_mariadb_on_a_private_vm_open_to_the_app_group_only() {
     // The shared credentials: generated into Secrets Manager, never in either user-data; the
     // database VM's setup reads them for real (AWS CLI against the emulator).
     let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let db = aws.instance_tagged("bookstore:key", "db-vm");
     let (secret, bake, db_user_data) = aws.rt.block_on(async {
         let secrets = aws.secrets.list_secrets().send().await.unwrap();
         assert_eq!(secrets.secret_list().len(), 1);
@@ -603,17 +594,6 @@ fn separate_vm_puts_mariadb_on_a_private_vm_open_to_the_app_group_only() {
             .await
             .unwrap()
             .secret_string()
-            .unwrap()
-            .to_string();
-        let out = aws
-            .ec2
-            .describe_instances()
-            .filters(filter("tag:bookstore:key", "db-vm"))
-            .send()
-            .await
-            .unwrap();
-        let db = out.reservations()[0].instances()[0]
-            .instance_id()
             .unwrap()
             .to_string();
         (

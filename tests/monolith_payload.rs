@@ -213,23 +213,8 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
         .ok();
     let aws = moto.aws();
     let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let vm = aws.instance_tagged("bookstore:kind", "instance");
     let (bake, user_data) = aws.rt.block_on(async {
-        let out = aws
-            .ec2
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:bookstore:kind")
-                    .values("instance")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let vm = out.reservations()[0].instances()[0]
-            .instance_id()
-            .unwrap()
-            .to_string();
         (
             aws.user_data_of(&builder).await,
             aws.user_data_of(&vm).await,

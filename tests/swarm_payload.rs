@@ -110,23 +110,8 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_to_a_new
         .ok();
     let aws = moto.aws();
     let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let id = aws.instance_tagged("bookstore:key", "manager-1");
     let (bake, leader) = aws.rt.block_on(async {
-        let out = aws
-            .ec2
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:bookstore:key")
-                    .values("manager-1")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let id = out.reservations()[0].instances()[0]
-            .instance_id()
-            .unwrap()
-            .to_string();
         (
             aws.user_data_of(&builder).await,
             aws.user_data_of(&id).await,

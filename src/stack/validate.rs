@@ -916,18 +916,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                     .is_some_and(|v| v.value),
             })
         }
-        (_, Some(d)) if kind != StackKind::Monolith => {
-            c.error(
-                d.into(),
-                "database",
-                format!(
-                    "a {} stack runs its own database; it takes no `database` section",
-                    kind.as_str()
-                ),
-                Some("remove this section, or use kind: asg for a managed RDS database".into()),
-            );
-            None
-        }
+        // The monolith's own database section is read below.
         _ => None,
     };
     let vm_database = (kind == StackKind::Monolith).then(|| {

@@ -600,11 +600,16 @@ impl Aws {
 
     /// The bake's builder instances (tag `bookstore:key=builder`), terminated ones included.
     pub fn builders(&self) -> Vec<aws_sdk_ec2::types::Instance> {
+        self.instances_tagged("bookstore:key", "builder")
+    }
+
+    /// Instances with this tag, terminated ones included.
+    pub fn instances_tagged(&self, key: &str, value: &str) -> Vec<aws_sdk_ec2::types::Instance> {
         self.rt.block_on(async {
             let out = self
                 .ec2
                 .describe_instances()
-                .filters(Self::tag_filter("bookstore:key", "builder"))
+                .filters(Self::tag_filter(key, value))
                 .send()
                 .await
                 .unwrap();
@@ -614,6 +619,13 @@ impl Aws {
                 .cloned()
                 .collect()
         })
+    }
+
+    /// The id of the one instance with this tag.
+    pub fn instance_tagged(&self, key: &str, value: &str) -> String {
+        let found = self.instances_tagged(key, value);
+        assert_eq!(found.len(), 1, "instances tagged {key}={value}: {found:?}");
+        found[0].instance_id().unwrap().to_string()
     }
 
     pub fn everything(&self, env: &str) -> Vec<String> {
