@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Serving speed of the BookStore on SQLite: seeds 500 books through the real forms, starts the
-# release build, and runs wrk (Debian package) on loopback against / and the first catalog page
-# (50 books). Prints requests/s and p99 latency at 32 connections, and the server's peak memory.
+# Serving speed of the BookStore: seeds 500 books through the real forms, starts the release build,
+# and runs wrk (Debian package) on loopback: the home page, the first catalog page, page 6 (by its
+# Older link), a search, a book's page (no cache anywhere); then a flood of 200 concurrent logins, with the
+# server's peak memory (VmHWM) before and after it and whether the catalog kept answering.
+# ENGINE=sqlite (default) or ENGINE=mysql (the MariaDB that scripts/mariadb.sh runs).
+# Prints requests/s and p50/p99 at 32 connections; wrk's 2 threads share the same 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >&2; }
@@ -9,9 +12,21 @@ cargo build --release --locked -p bookstore-app --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/bookstore-app"
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BOOKSTORE_ADDR="127.0.0.1:$port" BOOKSTORE_DATA_DIR="$work/data" BOOKSTORE_LOG=warn "$bin" &
+engine=${ENGINE:-sqlite}
+db_env=()
+cleanup_db=:
+if [ "$engine" = mysql ]; then
+  url=$(scripts/mariadb.sh)
+  name="bs_bench_$$"
+  port_db=${url##*:}
+  sql() { mariadb --protocol=tcp -h 127.0.0.1 -P "$port_db" -u bookstore -pbookstore -e "$1"; }
+  sql "CREATE DATABASE $name CHARACTER SET utf8mb4"
+  db_env=(DATABASE_URL="$url/$name")
+  cleanup_db="sql 'DROP DATABASE IF EXISTS $name'"
+fi
+env "${db_env[@]}" BOOKSTORE_ADDR="127.0.0.1:$port" BOOKSTORE_DATA_DIR="$work/data" BOOKSTORE_LOG=warn "$bin" &
 app=$!
-trap 'kill $app 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $app 2>/dev/null; rm -rf "$work"; eval "$cleanup_db"' EXIT
 base="http://127.0.0.1:$port"
 until curl -sf -o /dev/null "$base/healthz"; do sleep 0.1; done
 
@@ -21,22 +36,63 @@ csrf() { awk '$6 == "bs_csrf" {print $7}' "$jar"; }
 curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode "csrf=$(csrf)" -d name=Seller -d email=seller@example.com -d password=benchmark-password "$base/register"
 for i in $(seq 1 500); do
   curl -s -b "$jar" -o /dev/null -F "csrf=$(csrf)" -F "title=Book number $i" -F "author=Author $((i % 37))" \
-    -F "description=A well-kept second-hand copy, number $i." -F "price=$((i % 90 + 5)).50" -F "stock=$((i % 4))" "$base/sell"
+    -F "description=A well-kept second-hand copy, number $i." -F "price=$((i % 90 + 5)).50" -F "stock=$((i % 4 + 1))" "$base/sell"
 done
-cards=$(curl -s "$base/books" | grep -c 'class="card"' || true)
-[ "$cards" = 50 ] || { echo "seeding failed: $cards books on the first catalog page, expected 50" >&2; exit 1; }
-echo "seeded 500 books; the first catalog page shows $cards"
+# Page 6 the way a visitor gets there: following "Older" five times (keyset cursors).
+page6="/books"
+for _ in 1 2 3 4 5; do
+  page6=$(curl -s "$base$page6" | grep -o 'rel="next" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g; s/&#38;/\&/g')
+done
+cards=$(curl -s "$base$page6" | grep -c 'class="card"' || true)
+[ "$cards" = 50 ] || { echo "seeding failed: $cards books on catalog page 6, expected 50" >&2; exit 1; }
+hits=$(curl -s "$base/books?q=author+1" | grep -c 'class="card"' || true)
+echo "engine $engine: seeded 500 books; catalog page 6 shows $cards, the search 'author 1' $hits"
+echo "server memory after seeding: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$app/status)"
 
 run() {
   local name=$1 path=$2
   local out
   out=$(wrk -t2 -c32 -d"${DURATION:-10}"s --latency "$base$path")
-  local rps p99
+  local rps p50 p99 errors
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  echo "$name ($path): $rps req/s, p99 $p99 (32 connections, 2 wrk threads on the same 2 cores)"
+  errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  echo "$name ($path): $rps req/s, p50 $p50, p99 $p99${errors:+, $errors non-2xx}"
 }
 run "home" "/"
 run "catalog page 1" "/books"
-run "search, never cached" "/books?q=author+1"
-echo "server peak memory: $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$app/status)"
+run "catalog page 6" "$page6"
+run "search" "/books?q=author+1"
+run "book page" "/books/250"
+echo "server peak memory so far: $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$app/status)"
+
+# The login flood: 200 concurrent wrong passwords for one account, from python threads, while a
+# catalog request is timed every 50 ms.
+python3 - "$port" "$(csrf)" <<'PY'
+import sys, threading, time, http.client, urllib.parse
+port, csrf = int(sys.argv[1]), sys.argv[2]
+statuses, slow = {}, []
+def login(i):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    body = urllib.parse.urlencode({"csrf": csrf, "email": f"user{i % 20}@example.com", "password": "wrong password " + str(i)})
+    c.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded", "Cookie": "bs_csrf=" + csrf})
+    s = c.getresponse().status
+    statuses[s] = statuses.get(s, 0) + 1
+threads = [threading.Thread(target=login, args=(i,)) for i in range(200)]
+start = time.time()
+for t in threads: t.start()
+catalog = []
+while any(t.is_alive() for t in threads):
+    t0 = time.time()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/books?page=2")
+    ok = c.getresponse().status == 200
+    catalog.append((ok, time.time() - t0))
+    time.sleep(0.05)
+for t in threads: t.join()
+worst = max((d for _, d in catalog), default=0)
+print(f"login flood: 200 concurrent in {time.time() - start:.1f} s, statuses {dict(sorted(statuses.items()))}; "
+      f"catalog during it: {sum(ok for ok, _ in catalog)}/{len(catalog)} OK, slowest {worst * 1000:.0f} ms")
+PY
+echo "server peak memory (VmHWM, whole run): $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$app/status), now $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$app/status)"

@@ -32,6 +32,9 @@ serves_tls() {
 }
 if ping; then
   if serves_tls && [ -f "$tls/ca.pem" ]; then
+    # Instances from before the rotation test lack the grant option (it creates its own user).
+    mariadb --no-defaults -S "$dir/mysqld.sock" -u root \
+      -e "GRANT ALL PRIVILEGES ON *.* TO 'bookstore'@'127.0.0.1' WITH GRANT OPTION" >/dev/null 2>&1 || true
     echo "$url"
     exit 0
   fi
@@ -70,7 +73,8 @@ for _ in $(seq 1 100); do
 done
 mariadb --no-defaults -S "$dir/mysqld.sock" -u root <<'SQL'
 CREATE USER IF NOT EXISTS 'bookstore'@'127.0.0.1' IDENTIFIED BY 'bookstore';
-GRANT ALL PRIVILEGES ON *.* TO 'bookstore'@'127.0.0.1';
+-- With the grant option: the secret-rotation test makes a user of its own.
+GRANT ALL PRIVILEGES ON *.* TO 'bookstore'@'127.0.0.1' WITH GRANT OPTION;
 FLUSH PRIVILEGES;
 SQL
 ping || { echo "MariaDB did not start; see $dir/error.log" >&2; exit 1; }

@@ -8,15 +8,20 @@
 #     the swarm payload runs on a real single-node swarm
 #   - nginx and pebble (Let's Encrypt's test ACME server) from Debian, certbot 5.8.0 from PyPI in
 #     .venv-certbot (scripts/payload-deps.sh): the monolith's payload runs for real
+#   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
+#     (app/tests/browser/journey.py, on the release build, after the workspace suite)
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true   # never probe 169.254.169.254 for credentials or region
 scripts/install-moto.sh
-if ! command -v shellcheck >/dev/null; then
+debs=()
+command -v shellcheck >/dev/null || debs+=(shellcheck)
+command -v chromedriver >/dev/null || debs+=(chromium chromium-driver)
+if ((${#debs[@]})); then
   sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
   $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq shellcheck >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${debs[@]}" >&2
 fi
 BOOKSTORE_TEST_CERTBOT="$(scripts/payload-deps.sh)"   # nginx, pebble, certbot: the monolith payload
 export BOOKSTORE_TEST_CERTBOT
@@ -29,3 +34,7 @@ BOOKSTORE_TEST_DOCKER_HOST="$(scripts/docker.sh)"
 export BOOKSTORE_TEST_DOCKER_HOST
 trap 'scripts/docker.sh stop' EXIT
 cargo test --workspace --locked "$@"
+if (($# == 0)); then
+  cargo build --release --locked -p bookstore-app
+  python3 app/tests/browser/journey.py "${CARGO_TARGET_DIR:-target}/release/bookstore-app"
+fi

@@ -9,6 +9,8 @@ use crate::plan::Recipe;
 pub const BAKE: &str = include_str!("../templates/bake.sh");
 pub const UNIT: &str = include_str!("../templates/bookstore.service");
 pub const FETCH_DB_SECRET: &str = include_str!("../templates/fetch-db-secret");
+pub const SECRET_UNIT: &str = include_str!("../templates/bookstore-secret.service");
+pub const SECRET_TIMER: &str = include_str!("../templates/bookstore-secret.timer");
 pub const USER_DATA: &str = include_str!("../templates/user-data.sh");
 pub const INSTALL_APP: &str = include_str!("../templates/install-app.sh");
 pub const SWARM_BAKE: &str = include_str!("../templates/swarm/bake.sh");
@@ -72,9 +74,18 @@ pub fn render(template: &str, values: &[(&str, Value)]) -> String {
 /// new AMI.
 pub fn install_templates_sha256(recipe: Recipe) -> String {
     match recipe {
-        Recipe::Asg => {
-            sha256_hex(format!("{BAKE}\0{INSTALL_APP}\0{UNIT}\0{FETCH_DB_SECRET}").as_bytes())
-        }
+        Recipe::Asg => sha256_hex(
+            [
+                BAKE,
+                INSTALL_APP,
+                UNIT,
+                FETCH_DB_SECRET,
+                SECRET_UNIT,
+                SECRET_TIMER,
+            ]
+            .join("\0")
+            .as_bytes(),
+        ),
         Recipe::Swarm => sha256_hex(
             [
                 SWARM_BAKE,
@@ -127,6 +138,8 @@ pub fn bake_script(
             values.extend([
                 ("fetch_db_secret", Value::File(FETCH_DB_SECRET)),
                 ("unit", Value::File(UNIT)),
+                ("secret_unit", Value::File(SECRET_UNIT)),
+                ("secret_timer", Value::File(SECRET_TIMER)),
             ]);
             BAKE
         }

@@ -40,8 +40,14 @@ chmod 0755 /usr/local/libexec/bookstore/fetch-db-secret
 cat >/etc/systemd/system/bookstore.service <<'BOOKSTORE_UNIT_EOF'
 {{unit}}
 BOOKSTORE_UNIT_EOF
+cat >/etc/systemd/system/bookstore-secret.service <<'BOOKSTORE_SECRET_UNIT_EOF'
+{{secret_unit}}
+BOOKSTORE_SECRET_UNIT_EOF
+cat >/etc/systemd/system/bookstore-secret.timer <<'BOOKSTORE_SECRET_TIMER_EOF'
+{{secret_timer}}
+BOOKSTORE_SECRET_TIMER_EOF
 systemctl daemon-reload
-systemctl enable bookstore.service
+systemctl enable bookstore.service bookstore-secret.timer
 
 # Instances made from this image run their own user-data: forget this one's.
 cloud-init clean --logs

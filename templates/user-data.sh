@@ -39,6 +39,7 @@ umask 027
 cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
 AWS_REGION=${region}
 BOOKSTORE_ADDR=0.0.0.0:${app_port}
+BOOKSTORE_TRUSTED_PROXIES=1
 BOOKSTORE_DATA_DIR=/var/lib/bookstore
 BOOKSTORE_UPLOADS_DIR=${uploads}
 DATABASE_URL=${database_url}

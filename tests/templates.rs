@@ -77,9 +77,21 @@ fn rendered_scripts_pass_shellcheck_and_systemd_accepts_the_unit() {
         );
     let unit_path = dir.path().join("bookstore.service");
     std::fs::write(&unit_path, relocated).unwrap();
+    // The credentials refresh (a timer and its service) beside it.
+    let secret_path = dir.path().join("bookstore-secret.service");
+    std::fs::write(
+        &secret_path,
+        heredoc(&r.bake, "BOOKSTORE_SECRET_UNIT_EOF").replace(
+            "/usr/local/libexec/",
+            &format!("{}/usr/local/libexec/", root.display()),
+        ),
+    )
+    .unwrap();
+    let timer_path = dir.path().join("bookstore-secret.timer");
+    std::fs::write(&timer_path, heredoc(&r.bake, "BOOKSTORE_SECRET_TIMER_EOF")).unwrap();
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
-        .arg(&unit_path)
+        .args([&unit_path, &secret_path, &timer_path])
         .output()
         .unwrap();
     let complaints = String::from_utf8_lossy(&out.stderr);

@@ -1,10 +1,15 @@
-//! Accounts: register, log in, log out. Passwords are argon2 hashes (computed off the async
-//! threads). Sessions live in the database, so any replica serves any request. Failed logins are
-//! counted per account and per client address, also in the database, so the limit holds across
-//! replicas.
+//! Accounts: register, log in, log out. Passwords are argon2 hashes, computed on a bounded pool
+//! (each hash holds 19 MiB: unbounded, 60 logins at once took the server to 1.8 GB). Sessions live
+//! in the database, so any replica serves any request. Login attempts are counted in the database
+//! *before* the hash, atomically, so the limits hold under concurrency and across replicas:
+//! per (account, address) strictly, per address across accounts, and per account softly — the
+//! account-wide limit never stops an address the owner has logged in from before, so an attacker
+//! hammering an account cannot lock its owner out.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use askama::Template;
@@ -15,15 +20,82 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sqlx::Row;
 
 use crate::AppState;
-use crate::db::{insert_id, now};
+use crate::db::{Engine, insert_id, now};
 use crate::error::{AppError, AppResult};
 use crate::web::{Ctx, PageCtx, SESSION_COOKIE, field, random_token, set_cookie, token_hash};
 
 pub const MIN_PASSWORD: usize = 10;
 const SESSION_SECS: i64 = 60 * 60 * 24 * 14;
-const WINDOW_SECS: i64 = 15 * 60;
-const MAX_FAILURES_ACCOUNT: i64 = 5;
-const MAX_FAILURES_ADDRESS: i64 = 20;
+pub const WINDOW_SECS: i64 = 15 * 60;
+/// Attempts per (account, address) per window: the owner's typos, not a guessing campaign.
+const MAX_PAIR: i64 = 5;
+/// Attempts per address across accounts per window (a university's NAT shares one address).
+const MAX_ADDRESS: i64 = 100;
+/// Attempts per account from addresses it never logged in from, per window.
+const MAX_ACCOUNT: i64 = 30;
+/// Hashes waiting for a worker beyond this many per worker are refused at once with 503.
+const HASH_QUEUE_PER_WORKER: usize = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The bounded pool for password hashing: `workers` long-lived threads (each reuses its own
+/// 19 MiB from hash to hash; short-lived blocking threads each kept theirs), a short queue, then 503.
+pub struct Hashing {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
+}
+
+impl Hashing {
+    pub fn new(workers: usize) -> Hashing {
+        let max_queued = workers * (1 + HASH_QUEUE_PER_WORKER);
+        let (jobs, receiver) = std::sync::mpsc::sync_channel::<Job>(max_queued);
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        for i in 0..workers {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = receiver.lock().expect("hash queue").recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("start a hashing thread");
+        }
+        Hashing {
+            jobs,
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_queued,
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> AppResult<T> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(AppError::Busy);
+        }
+        let (done, result) = tokio::sync::oneshot::channel();
+        let queued = Arc::clone(&self.queued);
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+            queued.fetch_sub(1, Ordering::AcqRel);
+        });
+        if self.jobs.try_send(job).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(AppError::Busy);
+        }
+        result
+            .await
+            .map_err(|_| AppError::Internal("a hashing thread stopped".into()))
+    }
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "register.html")]
@@ -72,27 +144,27 @@ fn valid_email(e: &str) -> bool {
         && !e.contains(char::is_whitespace)
 }
 
-pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|e| AppError::Internal(e.to_string()))
+pub async fn hash_password(hashing: &Hashing, password: String) -> AppResult<String> {
+    hashing
+        .run(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+async fn verify_password(hashing: &Hashing, password: String, hash: String) -> AppResult<bool> {
+    hashing
+        .run(move || {
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
-    })
-    .await
-    .unwrap_or(false)
+        .await
 }
 
 /// A hash to verify against when the e-mail is unknown, so both cases take the same time.
@@ -151,16 +223,11 @@ pub async fn register(
     if !errors.is_empty() {
         return Ok(page(errors, name, email));
     }
-    let hash = hash_password(password).await?;
+    let hash = hash_password(&state.hashing, password).await?;
     let mut conn = state.db.pool.acquire().await?;
-    let is_first = sqlx::query("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut *conn)
-        .await?
-        .get::<i64, _>(0)
-        == 0;
-    let is_admin = is_first || state.config.admin_email.as_deref() == Some(email.as_str());
-    let inserted = insert_id(&mut conn, state.db.engine, "INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)", |q| {
-        q.bind(name.clone()).bind(email.clone()).bind(hash).bind(i64::from(is_admin)).bind(now())
+    // Never an admin by registering (see admin.rs).
+    let inserted = insert_id(&mut conn, state.db.engine, "INSERT INTO users (name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, 0, ?)", |q| {
+        q.bind(name.clone()).bind(email.clone()).bind(hash).bind(now())
     })
     .await;
     let user_id = match inserted {
@@ -179,60 +246,75 @@ pub async fn register(
     start_session(&state, &ctx, user_id).await
 }
 
-/// The client address: the first hop the load balancer reports, else the socket peer.
-fn client_address(headers: &HeaderMap, peer: SocketAddr) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| peer.ip().to_string())
+/// The client's address: the one the nearest of `trusted` proxies appended to X-Forwarded-For
+/// (the `trusted`-th entry from the right); the socket peer when no proxy is trusted or the header
+/// is shorter than the proxies in front (it did not come through them). Entries left of that are
+/// the client's own words and never count.
+pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trusted: usize) -> IpAddr {
+    if trusted == 0 {
+        return peer.ip();
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    hops.len()
+        .checked_sub(trusted)
+        .and_then(|i| hops[i].parse::<IpAddr>().ok())
+        .unwrap_or_else(|| peer.ip())
 }
 
-/// Minutes until `subject` may try again, if it is over `max` failures in the window.
-async fn blocked_for(state: &AppState, subject: &str, max: i64) -> AppResult<Option<i64>> {
-    let row = sqlx::query("SELECT failures, window_start FROM login_failures WHERE subject = ?")
-        .bind(subject)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    Ok(row.and_then(|r| {
-        let (failures, start): (i64, i64) = (r.get(0), r.get(1));
-        let left = start + WINDOW_SECS - now();
-        (failures >= max && left > 0).then(|| (left + 59) / 60)
-    }))
-}
-
-async fn record_failure(state: &AppState, subject: &str) -> AppResult<()> {
+/// Counts one attempt for `subject` and returns the count in the current window, atomically: the
+/// upsert locks the row until the commit, so concurrent attempts each see their own number.
+async fn count_attempt(state: &AppState, subject: &str) -> AppResult<i64> {
     let t = now();
-    // Start a new window when the old one ended, else count one more.
-    let updated = sqlx::query(
-        "UPDATE login_failures SET failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END, \
-         window_start = CASE WHEN window_start < ? THEN ? ELSE window_start END WHERE subject = ?",
-    )
-    .bind(t - WINDOW_SECS)
-    .bind(t - WINDOW_SECS)
-    .bind(t)
-    .bind(subject)
-    .execute(&state.db.pool)
-    .await?;
-    if updated.rows_affected() == 0 {
-        let inserted = sqlx::query(
-            "INSERT INTO login_failures (subject, failures, window_start) VALUES (?, 1, ?)",
-        )
+    let old = t - WINDOW_SECS;
+    let mut tx = state.db.pool.begin().await?;
+    let upsert = match state.db.engine {
+        Engine::Sqlite => {
+            "INSERT INTO login_failures (subject, failures, window_start) VALUES (?, 1, ?) \
+             ON CONFLICT (subject) DO UPDATE SET failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END, \
+             window_start = CASE WHEN window_start < ? THEN excluded.window_start ELSE window_start END"
+        }
+        // Assignments run left to right: `failures` is computed while `window_start` is still old.
+        Engine::Mysql => {
+            "INSERT INTO login_failures (subject, failures, window_start) VALUES (?, 1, ?) \
+             ON DUPLICATE KEY UPDATE failures = IF(window_start < ?, 1, failures + 1), \
+             window_start = IF(window_start < ?, VALUES(window_start), window_start)"
+        }
+    };
+    sqlx::query(upsert)
         .bind(subject)
         .bind(t)
-        .execute(&state.db.pool)
-        .await;
-        if let Err(sqlx::Error::Database(e)) = &inserted
-            && e.is_unique_violation()
-        {
-            // Another request inserted it first: count this failure there.
-            return Box::pin(record_failure(state, subject)).await;
-        }
-        inserted?;
-    }
-    Ok(())
+        .bind(old)
+        .bind(old)
+        .execute(&mut *tx)
+        .await?;
+    let count: i64 = sqlx::query("SELECT failures FROM login_failures WHERE subject = ?")
+        .bind(subject)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(count)
+}
+
+async fn known_address(state: &AppState, user_id: i64, address: &str) -> AppResult<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM login_known WHERE user_id = ? AND address = ?")
+            .bind(user_id)
+            .bind(address)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .is_some(),
+    )
+}
+
+fn too_many() -> AppError {
+    AppError::TooManyAttempts(WINDOW_SECS / 60)
 }
 
 pub async fn login(
@@ -245,41 +327,54 @@ pub async fn login(
     ctx.check_csrf(field(&form, "csrf"))?;
     let email = field(&form, "email").to_lowercase();
     let password = form.get("password").cloned().unwrap_or_default();
-    let account = format!("account:{email}");
-    let address = format!("address:{}", client_address(&headers, peer));
-    if let Some(minutes) = blocked_for(&state, &account, MAX_FAILURES_ACCOUNT).await? {
-        return Err(AppError::TooManyAttempts(minutes));
+    if email.len() > 254 || password.len() > 1024 {
+        return Err(AppError::BadRequest(
+            "the e-mail or password is too long".into(),
+        ));
     }
-    if let Some(minutes) = blocked_for(&state, &address, MAX_FAILURES_ADDRESS).await? {
-        return Err(AppError::TooManyAttempts(minutes));
+    let address = client_address(&headers, peer, state.config.trusted_proxies).to_string();
+    // Counted before any hash: of 30 simultaneous guesses, at most MAX_PAIR reach the hash.
+    if count_attempt(&state, &format!("pair:{address}:{email}")).await? > MAX_PAIR
+        || count_attempt(&state, &format!("address:{address}")).await? > MAX_ADDRESS
+    {
+        return Err(too_many());
     }
     let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = ?")
         .bind(&email)
         .fetch_optional(&state.db.pool)
         .await?;
+    let account_attempts = count_attempt(&state, &format!("account:{email}")).await?;
     let (user_id, hash) = match row {
         Some(r) => (Some(r.get::<i64, _>(0)), r.get::<String, _>(1)),
         None => {
             let dummy = match DUMMY_HASH.get() {
                 Some(h) => h.clone(),
                 None => {
-                    let h = hash_password(random_token()).await?;
+                    let h = hash_password(&state.hashing, random_token()).await?;
                     DUMMY_HASH.get_or_init(|| h).clone()
                 }
             };
             (None, dummy)
         }
     };
-    let ok = verify_password(password, hash).await && user_id.is_some();
+    if account_attempts > MAX_ACCOUNT {
+        let known = match user_id {
+            Some(id) => known_address(&state, id, &address).await?,
+            None => false,
+        };
+        if !known {
+            return Err(too_many());
+        }
+    }
+    let ok = verify_password(&state.hashing, password, hash).await? && user_id.is_some();
     if let (true, Some(id)) = (ok, user_id) {
         sqlx::query("DELETE FROM login_failures WHERE subject = ?")
-            .bind(&account)
+            .bind(format!("pair:{address}:{email}"))
             .execute(&state.db.pool)
             .await?;
+        remember_address(&state, id, &address).await?;
         return start_session(&state, &ctx, id).await;
     }
-    record_failure(&state, &account).await?;
-    record_failure(&state, &address).await?;
     Ok((
         StatusCode::UNAUTHORIZED,
         LoginPage {
@@ -289,6 +384,34 @@ pub async fn login(
         },
     )
         .into_response())
+}
+
+/// This address logged in to this account: the account-wide limit will not stop it.
+async fn remember_address(state: &AppState, user_id: i64, address: &str) -> AppResult<()> {
+    let t = now();
+    let updated =
+        sqlx::query("UPDATE login_known SET last_at = ? WHERE user_id = ? AND address = ?")
+            .bind(t)
+            .bind(user_id)
+            .bind(address)
+            .execute(&state.db.pool)
+            .await?;
+    if updated.rows_affected() == 0 {
+        let inserted =
+            sqlx::query("INSERT INTO login_known (user_id, address, last_at) VALUES (?, ?, ?)")
+                .bind(user_id)
+                .bind(address)
+                .bind(t)
+                .execute(&state.db.pool)
+                .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn logout(

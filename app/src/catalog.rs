@@ -1,11 +1,6 @@
 //! The catalog: the home page, the paginated list (newest first, search by title or author,
 //! in-stock filter) and a page per book.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -17,55 +12,10 @@ use sqlx::any::AnyRow;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::money;
+use crate::reads::{Listing, Position};
 use crate::web::{Ctx, PageCtx, percent_encode};
 
 pub const PAGE_SIZE: i64 = 50;
-
-/// The first catalog pages without a search, kept for at most a second. Every write on this replica
-/// clears it at once (a generation counter), so a seller sees a new book immediately; another
-/// replica's writes show up within the second. Buying stays atomic in the database either way.
-#[derive(Default)]
-pub struct CatalogCache {
-    generation: AtomicU64,
-    entries: Mutex<HashMap<(i64, bool), CachedPage>>,
-}
-
-struct CachedPage {
-    generation: u64,
-    at: Instant,
-    books: Arc<Vec<BookView>>,
-    has_next: bool,
-}
-
-const CACHE_TTL: Duration = Duration::from_secs(1);
-const CACHED_PAGES: i64 = 5;
-
-impl CatalogCache {
-    pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-
-    fn get(&self, key: (i64, bool)) -> Option<(Arc<Vec<BookView>>, bool)> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let entries = self.entries.lock().expect("catalog cache lock");
-        entries
-            .get(&key)
-            .filter(|e| e.generation == generation && e.at.elapsed() < CACHE_TTL)
-            .map(|e| (Arc::clone(&e.books), e.has_next))
-    }
-
-    fn put(&self, key: (i64, bool), generation: u64, books: Arc<Vec<BookView>>, has_next: bool) {
-        self.entries.lock().expect("catalog cache lock").insert(
-            key,
-            CachedPage {
-                generation,
-                at: Instant::now(),
-                books,
-                has_next,
-            },
-        );
-    }
-}
 
 pub struct BookView {
     pub id: i64,
@@ -84,20 +34,44 @@ pub const BOOK_COLUMNS: &str =
     "id, title, author, description, price_cents, stock, cover, status, seller_id";
 
 impl BookView {
-    pub fn from_row(r: &AnyRow) -> BookView {
-        let price_cents: i64 = r.get(4);
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: i64,
+        title: String,
+        author: String,
+        description: String,
+        price_cents: i64,
+        stock: i64,
+        cover: Option<String>,
+        status: String,
+        seller_id: i64,
+    ) -> BookView {
         BookView {
-            id: r.get(0),
-            title: r.get(1),
-            author: r.get(2),
-            description: r.get(3),
+            id,
+            title,
+            author,
+            description,
             price: money::format(price_cents),
             price_cents,
-            stock: r.get(5),
-            cover: r.get(6),
-            status: r.get(7),
-            seller_id: r.get(8),
+            stock,
+            cover,
+            status,
+            seller_id,
         }
+    }
+
+    pub fn from_row(r: &AnyRow) -> BookView {
+        BookView::new(
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            r.get(4),
+            r.get(5),
+            r.get(6),
+            r.get(7),
+            r.get(8),
+        )
     }
 }
 
@@ -115,76 +89,59 @@ pub async fn home(ctx: Ctx) -> impl IntoResponse {
 #[template(path = "catalog.html")]
 struct CatalogPage {
     ctx: PageCtx,
-    books: Arc<Vec<BookView>>,
+    books: Vec<BookView>,
     q: String,
     in_stock: bool,
     page: i64,
-    has_next: bool,
-    query_suffix: String,
+    /// Links to the newer and the older page: cursors on the first and the last book shown.
+    newer: Option<String>,
+    older: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct CatalogQuery {
     page: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
     q: Option<String>,
     in_stock: Option<String>,
 }
 
-/// One page, newest first by id (ids only grow); one row more than a page tells if there is a next.
-async fn fetch_page(
-    state: &AppState,
-    page: i64,
-    q: &str,
-    in_stock: bool,
-) -> AppResult<(Vec<BookView>, bool)> {
-    let mut sql = format!("SELECT {BOOK_COLUMNS} FROM books WHERE status = 'active'");
-    if in_stock {
-        sql.push_str(" AND stock > 0");
+/// Page numbers without a cursor skip rows (OFFSET): bounded, so no request walks the whole table.
+const MAX_OFFSET_PAGE: i64 = 200;
+
+fn number(raw: Option<&str>, what: &str, max: i64) -> AppResult<Option<i64>> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| (1..=max).contains(p))
+            .map(Some)
+            .ok_or_else(|| AppError::BadRequest(format!("{what} must be a whole number from 1"))),
     }
-    if !q.is_empty() {
-        sql.push_str(" AND (LOWER(title) LIKE ? ESCAPE '!' OR LOWER(author) LIKE ? ESCAPE '!')");
-    }
-    sql.push_str(" ORDER BY id DESC LIMIT ? OFFSET ?");
-    let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if !q.is_empty() {
-        let pattern = format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('!', "!!")
-                .replace('%', "!%")
-                .replace('_', "!_")
-        );
-        statement = statement.bind(pattern.clone()).bind(pattern);
-    }
-    let rows = statement
-        .bind(PAGE_SIZE + 1)
-        .bind((page - 1) * PAGE_SIZE)
-        .fetch_all(&state.db.pool)
-        .await?;
-    let has_next = rows.len() as i64 > PAGE_SIZE;
-    Ok((
-        rows.iter()
-            .take(PAGE_SIZE as usize)
-            .map(BookView::from_row)
-            .collect(),
-        has_next,
-    ))
 }
 
+/// The catalog, newest first. The "Older" link carries the last book's id (`before`), "Newer" the
+/// first's (`after`): each page is one index range scan, however deep (keyset pagination).
+/// `page` only numbers the page, unless it comes without a cursor (an old or typed link).
 pub async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(query): Query<CatalogQuery>,
 ) -> AppResult<impl IntoResponse> {
-    let page = match query.page.as_deref() {
-        None | Some("") => 1,
-        Some(p) => p
-            .parse::<i64>()
-            .ok()
-            .filter(|p| (1..=100_000).contains(p))
-            .ok_or_else(|| {
-                AppError::BadRequest("the page number must be a whole number from 1".into())
-            })?,
+    let before = number(query.before.as_deref(), "the position", i64::MAX)?;
+    let after = number(query.after.as_deref(), "the position", i64::MAX)?;
+    let page = number(query.page.as_deref(), "the page number", 1_000_000)?.unwrap_or(1);
+    let position = match (before, after) {
+        (Some(id), _) => Position::Before(id),
+        (None, Some(id)) => Position::After(id),
+        (None, None) if page <= MAX_OFFSET_PAGE => Position::Page(page),
+        (None, None) => {
+            return Err(AppError::BadRequest(format!(
+                "pages past {MAX_OFFSET_PAGE} are reached with the Older link"
+            )));
+        }
     };
     let q: String = query
         .q
@@ -194,41 +151,53 @@ pub async fn list(
         .take(100)
         .collect();
     let in_stock = query.in_stock.is_some_and(|v| v == "1" || v == "on");
-    let cacheable = q.is_empty() && page <= CACHED_PAGES;
-    let cached = if cacheable {
-        state.catalog.get((page, in_stock))
-    } else {
-        None
+    let (books, more) = state
+        .db
+        .reads
+        .catalog(&Listing {
+            position,
+            q: &q,
+            in_stock,
+        })
+        .await?;
+    // `more`: one row past the page exists in the direction read.
+    let (has_newer, has_older) = match position {
+        Position::After(_) => (more, true),
+        Position::Before(_) => (true, more),
+        Position::Page(p) => (p > 1, more),
     };
-    let (books, has_next) = match cached {
-        Some(hit) => hit,
-        None => {
-            let generation = state.catalog.generation.load(Ordering::Acquire);
-            let (books, has_next) = fetch_page(&state, page, &q, in_stock).await?;
-            let books = Arc::new(books);
-            if cacheable {
-                state
-                    .catalog
-                    .put((page, in_stock), generation, Arc::clone(&books), has_next);
-            }
-            (books, has_next)
-        }
-    };
-    let mut query_suffix = String::new();
+    let mut suffix = String::new();
     if !q.is_empty() {
-        query_suffix.push_str(&format!("&q={}", percent_encode(&q)));
+        suffix.push_str(&format!("&q={}", percent_encode(&q)));
     }
     if in_stock {
-        query_suffix.push_str("&in_stock=1");
+        suffix.push_str("&in_stock=1");
     }
+    let newer = match (has_newer && page > 1, books.first()) {
+        (true, Some(first)) => Some(format!(
+            "/books?after={}&page={}{suffix}",
+            first.id,
+            page - 1
+        )),
+        (true, None) => Some(format!("/books?{}", suffix.trim_start_matches('&'))),
+        _ => None,
+    };
+    let older = match (has_older, books.last()) {
+        (true, Some(last)) => Some(format!(
+            "/books?before={}&page={}{suffix}",
+            last.id,
+            page + 1
+        )),
+        _ => None,
+    };
     Ok(CatalogPage {
         ctx: (&ctx).into(),
         books,
         q,
         in_stock,
         page,
-        has_next,
-        query_suffix,
+        newer,
+        older,
     })
 }
 
@@ -254,23 +223,11 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> AppResult<impl IntoResponse> {
     let id = parse_id(&id)?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BOOK_COLUMNS} FROM books WHERE id = ?"
-    )))
-    .bind(id)
-    .fetch_optional(&state.db.pool)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let book = BookView::from_row(&row);
+    let (book, seller) = state.db.reads.book(id).await?.ok_or(AppError::NotFound)?;
     let is_owner = ctx.user.as_ref().is_some_and(|u| u.id == book.seller_id);
     if book.status != "active" && !is_owner {
         return Err(AppError::NotFound);
     }
-    let seller: String = sqlx::query("SELECT name FROM users WHERE id = ?")
-        .bind(book.seller_id)
-        .fetch_one(&state.db.pool)
-        .await?
-        .get(0);
     Ok(BookPage {
         ctx: (&ctx).into(),
         book,

@@ -1,82 +1,256 @@
-//! Configuration from environment variables, with defaults that need none: 127.0.0.1:8080 and
-//! SQLite in ./data.
+//! The command line and the configuration: every flag has an environment variable (the stacks set
+//! those), and defaults that need none: 127.0.0.1:8080 and SQLite in ./data.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bookstore-app",
+    version,
+    about = "The BookStore: a second-hand book marketplace",
+    after_help = "Without a command, `serve` runs. Every flag can also be set by the environment variable shown."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the BookStore (the default).
+    Serve,
+    /// Exit 0 when the server on --addr answers /healthz with 200, else 1 (a probe for containers
+    /// and load balancers, where the image has no shell or curl).
+    Healthcheck,
+    /// Grant, revoke or list administrators, on the configured database.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Make this registered account an administrator.
+    Grant { email: String },
+    /// Take administration away from this account.
+    Revoke { email: String },
+    /// Print the administrators.
+    List,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    #[arg(
+        long,
+        env = "BOOKSTORE_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub addr: SocketAddr,
+    /// Where the SQLite file and (by default) uploads live.
+    #[arg(
+        long,
+        env = "BOOKSTORE_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// sqlite://PATH or mysql://[user:password@]host:port/db [default: sqlite://<data dir>/bookstore.db?mode=rwc]
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// A file holding the AWS Secrets Manager JSON secret {"username", "password"} for a mysql:// URL;
+    /// read again when the database refuses the password (rotation).
+    #[arg(long, env = "BOOKSTORE_DB_SECRET_FILE", global = true)]
+    pub db_secret_file: Option<PathBuf>,
+    /// The same secret's JSON text itself.
+    #[arg(
+        long,
+        env = "BOOKSTORE_DB_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub db_secret: Option<String>,
+    /// Where covers are stored [default: <data dir>/uploads].
+    #[arg(long, env = "BOOKSTORE_UPLOADS_DIR", global = true)]
+    pub uploads_dir: Option<PathBuf>,
+    /// This account may become an administrator with the one-time setup token the server logs.
+    #[arg(long, env = "BOOKSTORE_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    /// Proxies in front of the app that append the client's address to X-Forwarded-For: 1 behind
+    /// the load balancer or the monolith's nginx, 0 when clients connect directly.
+    #[arg(
+        long,
+        env = "BOOKSTORE_TRUSTED_PROXIES",
+        default_value_t = 0,
+        global = true
+    )]
+    pub trusted_proxies: usize,
+    /// An unpaid order gives its copies back after this many seconds.
+    #[arg(long, env = "BOOKSTORE_ORDER_TIMEOUT_SECS", default_value_t = 900, value_parser = clap::value_parser!(i64).range(1..), global = true)]
+    pub order_timeout_secs: i64,
+    /// Copies of one book a buyer may hold in unpaid orders at once.
+    #[arg(long, env = "BOOKSTORE_MAX_PENDING_COPIES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..), global = true)]
+    pub max_pending_copies: i64,
+    /// Cover size limit in bytes.
+    #[arg(long, env = "BOOKSTORE_MAX_UPLOAD_BYTES", default_value_t = 2 * 1024 * 1024, global = true)]
+    pub max_upload_bytes: usize,
+    /// Database pool size.
+    #[arg(long, env = "BOOKSTORE_DB_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub db_connections: u32,
+    /// Password hashes computed at once (each holds 19 MiB) [default: the number of cores].
+    #[arg(long, env = "BOOKSTORE_HASH_WORKERS", global = true)]
+    pub hash_workers: Option<usize>,
+    /// Requests served at once; more get 503 at once instead of queueing without bound.
+    #[arg(
+        long,
+        env = "BOOKSTORE_MAX_REQUESTS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub max_requests: usize,
+    /// A request still unanswered after this many seconds gets 503.
+    #[arg(
+        long,
+        env = "BOOKSTORE_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+    /// Seconds between sweeps (expired orders released, expired rows purged).
+    #[arg(long, env = "BOOKSTORE_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub sweep_secs: u64,
+    /// A cover file no listing names is removed once older than this many seconds.
+    #[arg(
+        long,
+        env = "BOOKSTORE_COVER_GRACE_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub cover_grace_secs: u64,
+}
+
+/// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
     pub database_url: String,
+    /// Where the credentials came from, to read again after a rotation.
+    pub db_secret_file: Option<PathBuf>,
     pub uploads_dir: PathBuf,
-    /// This e-mail is an admin when it registers (besides the first user).
     pub admin_email: Option<String>,
+    pub trusted_proxies: usize,
     pub order_timeout_secs: i64,
+    pub max_pending_copies: i64,
     pub max_upload_bytes: usize,
     pub db_connections: u32,
+    pub hash_workers: usize,
+    pub max_requests: usize,
+    pub request_timeout_secs: u64,
+    pub sweep_secs: u64,
+    pub cover_grace_secs: u64,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 impl Config {
+    /// The configuration from the environment alone (tests and embedders).
     pub fn from_env() -> Result<Config, String> {
-        let data_dir = PathBuf::from(var("BOOKSTORE_DATA_DIR").unwrap_or_else(|| "data".into()));
-        let addr = var("BOOKSTORE_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let addr = addr
-            .parse()
-            .map_err(|_| format!("BOOKSTORE_ADDR `{addr}` is not host:port"))?;
-        let mut database_url = var("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://{}/bookstore.db?mode=rwc", data_dir.display()));
+        let cli = Cli::try_parse_from(["bookstore-app"]).map_err(|e| e.to_string())?;
+        Config::from_settings(&cli.settings)
+    }
+
+    pub fn from_settings(s: &Settings) -> Result<Config, String> {
+        let mut database_url = non_empty(&s.database_url).map_or_else(
+            || format!("sqlite://{}/bookstore.db?mode=rwc", s.data_dir.display()),
+            str::to_string,
+        );
+        let db_secret_file = s
+            .db_secret_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
         if database_url.starts_with("mysql://") {
-            if let Some(secret) = db_secret()? {
-                database_url = with_credentials(&database_url, &secret.0, &secret.1)?;
+            let text = match (&db_secret_file, non_empty(&s.db_secret)) {
+                (Some(path), _) => Some(read_secret_file(path)?),
+                (None, Some(json)) => Some(json.to_string()),
+                (None, None) => None,
+            };
+            if let Some(text) = text {
+                let (user, password) = parse_secret(&text)?;
+                database_url = with_credentials(&database_url, &user, &password)?;
             }
         } else if !database_url.starts_with("sqlite:") {
-            return Err("DATABASE_URL must start with sqlite: or mysql://".into());
+            return Err("DATABASE_URL (--database-url) must start with sqlite: or mysql://".into());
         }
-        let number =
-            |name: &str, default: i64| -> Result<i64, String> {
-                match var(name) {
-                    None => Ok(default),
-                    Some(v) => v.parse().ok().filter(|n: &i64| *n > 0).ok_or_else(|| {
-                        format!("{name} must be a positive whole number, not `{v}`")
-                    }),
-                }
-            };
+        if s.max_requests == 0 || s.request_timeout_secs == 0 || s.hash_workers == Some(0) {
+            return Err(
+                "--max-requests, --request-timeout-secs and --hash-workers must be above 0".into(),
+            );
+        }
         Ok(Config {
-            addr,
+            addr: s.addr,
             database_url,
-            uploads_dir: var("BOOKSTORE_UPLOADS_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| data_dir.join("uploads")),
-            admin_email: var("BOOKSTORE_ADMIN_EMAIL").map(|e| e.to_lowercase()),
-            order_timeout_secs: number("BOOKSTORE_ORDER_TIMEOUT_SECS", 900)?,
-            max_upload_bytes: number("BOOKSTORE_MAX_UPLOAD_BYTES", 2 * 1024 * 1024)? as usize,
-            db_connections: number("BOOKSTORE_DB_CONNECTIONS", 8)? as u32,
+            db_secret_file,
+            uploads_dir: s
+                .uploads_dir
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| s.data_dir.join("uploads")),
+            admin_email: non_empty(&s.admin_email).map(str::to_lowercase),
+            trusted_proxies: s.trusted_proxies,
+            order_timeout_secs: s.order_timeout_secs,
+            max_pending_copies: s.max_pending_copies,
+            max_upload_bytes: s.max_upload_bytes,
+            db_connections: s.db_connections,
+            hash_workers: s
+                .hash_workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            max_requests: s.max_requests,
+            request_timeout_secs: s.request_timeout_secs,
+            sweep_secs: s.sweep_secs,
+            cover_grace_secs: s.cover_grace_secs,
         })
+    }
+
+    /// The MySQL URL with the credentials the secret file holds now (after a rotation).
+    pub fn reread_credentials(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.db_secret_file else {
+            return Ok(None);
+        };
+        let (user, password) = parse_secret(&read_secret_file(path)?)?;
+        with_credentials(&self.database_url, &user, &password).map(Some)
     }
 }
 
-/// The database credentials from an AWS Secrets Manager JSON secret (`{"username", "password"}`),
-/// as RDS's managed master password stores them: from BOOKSTORE_DB_SECRET_FILE or BOOKSTORE_DB_SECRET.
-fn db_secret() -> Result<Option<(String, String)>, String> {
-    let text = match (var("BOOKSTORE_DB_SECRET_FILE"), var("BOOKSTORE_DB_SECRET")) {
-        (Some(path), _) => std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read BOOKSTORE_DB_SECRET_FILE {path}: {e}"))?,
-        (None, Some(json)) => json,
-        (None, None) => return Ok(None),
-    };
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read BOOKSTORE_DB_SECRET_FILE {}: {e}",
+            path.display()
+        )
+    })
+}
+
+/// The credentials of an AWS Secrets Manager JSON secret (`{"username", "password"}`), as RDS's
+/// managed master password stores them.
+fn parse_secret(text: &str) -> Result<(String, String), String> {
     let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|_| "the database secret is not JSON".to_string())?;
+        serde_json::from_str(text).map_err(|_| "the database secret is not JSON".to_string())?;
     let field = |k: &str| {
         v.get(k)
             .and_then(|x| x.as_str())
             .map(str::to_string)
             .ok_or_else(|| format!("the database secret has no `{k}`"))
     };
-    Ok(Some((field("username")?, field("password")?)))
+    Ok((field("username")?, field("password")?))
 }
 
 /// `mysql://host/db` + user + password → `mysql://user:password@host/db`, percent-encoded.

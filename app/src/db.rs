@@ -2,10 +2,13 @@
 //! schema migrations for both, run at start-up under a lock so replicas starting together do not
 //! race, and the few places where the two engines differ.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
+
+use crate::reads::Reads;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -15,16 +18,26 @@ pub enum Engine {
 
 #[derive(Clone)]
 pub struct Db {
+    /// Writes, transactions and the rare reads.
     pub pool: AnyPool,
+    /// The hot reads, on each engine's own driver.
+    pub reads: Arc<Reads>,
     pub engine: Engine,
 }
 
 /// Migrations in order; each engine has its own dialect of the same schema.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite.sql"),
-    include_str!("../migrations/mysql.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/1-sqlite.sql"),
+        include_str!("../migrations/1-mysql.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/2-sqlite.sql"),
+        include_str!("../migrations/2-mysql.sql"),
+    ),
+];
 
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -59,12 +72,37 @@ impl Db {
         };
         let pool = options.connect(url).await?;
         if engine == Engine::Sqlite {
-            // WAL lets readers run beside the writer; it is a property of the file, set once.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            // WAL lets readers run beside the writer; it is a property of the file, set once. Only
+            // the first replica sets it: switching needs the file to itself, which another replica
+            // starting at the same moment may hold (SQLITE_BUSY without waiting), so ask first.
+            for attempt in 1.. {
+                let mode: String = sqlx::query("PRAGMA journal_mode")
+                    .fetch_one(&pool)
+                    .await?
+                    .try_get(0)?;
+                if mode.eq_ignore_ascii_case("wal") {
+                    break;
+                }
+                match sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(sqlx::Error::Database(e))
+                        if attempt < 50 && e.message().contains("locked") =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
-        Ok(Db { pool, engine })
+        let reads = Arc::new(Reads::open(url, max_connections).await?);
+        Ok(Db {
+            pool,
+            reads,
+            engine,
+        })
     }
 
     /// Applies the migrations not applied yet. Replicas starting at the same time serialize on a
@@ -180,6 +218,51 @@ pub async fn insert_id(
                     .await?
                     .try_get::<i64, _>(0),
             }
+        }
+    }
+}
+
+impl Db {
+    /// Uses `url`'s credentials for every connection opened from now on (both pools). Open
+    /// connections stay: MySQL keeps a session authenticated when its password changes.
+    pub fn set_url(&self, url: &str) -> Result<(), sqlx::Error> {
+        use std::str::FromStr;
+        self.pool
+            .set_connect_options(sqlx::any::AnyConnectOptions::from_str(url)?);
+        if let Reads::Mysql(pool) = &*self.reads {
+            pool.set_connect_options(sqlx::mysql::MySqlConnectOptions::from_str(url)?);
+        }
+        Ok(())
+    }
+}
+
+/// RDS rotates its managed password (every 7 days): the host rewrites the secret file, and the app
+/// picks the new credentials up within seconds, before any new connection needs them, instead of
+/// failing health checks until it is replaced.
+pub async fn watch_secret(db: Db, config: std::sync::Arc<crate::Config>) {
+    let Some(path) = config.db_secret_file.clone() else {
+        return;
+    };
+    let mut last = std::fs::read(&path).ok();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = tokio::fs::read(&path).await.ok();
+        if now.is_none() || now == last {
+            continue;
+        }
+        last = now;
+        match config.reread_credentials() {
+            Ok(Some(url)) => match db.set_url(&url) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "database credentials changed: new connections use them")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the new database credentials do not make a valid URL")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the new database secret"),
         }
     }
 }

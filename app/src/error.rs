@@ -19,10 +19,14 @@ pub enum AppError {
     Conflict(String),
     #[error("too many attempts: try again in {0} minutes")]
     TooManyAttempts(i64),
+    #[error("the server is busy: try again in a moment")]
+    Busy,
     #[error("payload too large: {0}")]
     TooLarge(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -45,7 +49,10 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(_) | AppError::Sqlite(_) | AppError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -61,7 +68,7 @@ impl IntoResponse for AppError {
                 .into_response();
         }
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, AppError::Busy) {
             tracing::error!(error = ?self, "request failed");
         }
         let title = match status {
@@ -72,15 +79,21 @@ impl IntoResponse for AppError {
             StatusCode::CONFLICT => "Cannot do that now",
             StatusCode::TOO_MANY_REQUESTS => "Slow down",
             StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+            StatusCode::SERVICE_UNAVAILABLE => "Busy",
             _ => "Something went wrong on our side",
         };
-        let message = if status.is_server_error() {
+        let message = if matches!(self, AppError::Busy) {
+            self.to_string()
+        } else if status.is_server_error() {
             "Please try again in a moment.".to_string()
         } else {
             self.to_string()
         };
+        let retry =
+            matches!(self, AppError::Busy).then_some([(axum::http::header::RETRY_AFTER, "1")]);
         (
             status,
+            retry,
             ErrorPage {
                 status: status.as_u16(),
                 title,

@@ -9,7 +9,9 @@ pub mod db;
 pub mod error;
 pub mod money;
 pub mod orders;
+pub mod reads;
 pub mod selling;
+pub mod sweep;
 pub mod web;
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -35,7 +37,40 @@ pub use db::Db;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
-    pub catalog: Arc<catalog::CatalogCache>,
+    pub hashing: Arc<accounts::Hashing>,
+    /// Requests in service; more than `max_requests` are refused with 503 (bounded work).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> AppState {
+        AppState {
+            db,
+            hashing: Arc::new(accounts::Hashing::new(config.hash_workers)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Bounded work per server: at most `max_requests` at once (503 beyond, never an unbounded queue),
+/// each answered within the request timeout (503 when it is not).
+async fn bounded(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        return error::AppError::Busy.into_response();
+    };
+    let limit = Duration::from_secs(state.config.request_timeout_secs);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(seconds = limit.as_secs(), "request timed out");
+            error::AppError::Busy.into_response()
+        }
+    }
 }
 
 /// GET /healthz: 200 only when the database answers. One trivial query: cheap for a load balancer.
@@ -94,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/ship", post(orders::ship))
         .route("/sales", get(orders::sales))
         .route("/admin/users", get(admin::users))
+        .route("/admin/claim", get(admin::claim_form).post(admin::claim))
         .layer(cache("no-store"));
     Router::new()
         .merge(pages)
@@ -101,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .merge(covers)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), bounded))
         .layer(axum::middleware::from_fn(web::csrf_and_headers))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -113,7 +150,7 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(web::RequestIds))
         .with_state(state)
 }
 
@@ -141,23 +178,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     tracing::info!(addr = %config.addr, "bookstore-app listening");
-    let state = AppState {
-        db,
-        config: Arc::new(config),
-        catalog: Arc::default(),
-    };
-    let sweeper = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
-        loop {
-            tick.tick().await;
-            match orders::release_expired(&sweeper).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(released = n, "released unpaid orders"),
-                Err(e) => tracing::warn!(error = %e, "could not release unpaid orders"),
-            }
-        }
-    });
+    if let Err(e) = admin::offer_setup_token(&db, &config).await {
+        tracing::warn!(error = %e, "admin setup: could not make a setup token");
+    }
+    let state = AppState::new(db, config);
+    tokio::spawn(sweep::run(state.clone()));
+    tokio::spawn(db::watch_secret(
+        state.db.clone(),
+        Arc::clone(&state.config),
+    ));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

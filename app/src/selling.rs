@@ -9,7 +9,6 @@ use axum::extract::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use sqlx::Row;
 use std::collections::HashMap;
 
 use crate::AppState;
@@ -26,6 +25,9 @@ pub struct BookForm {
     pub description: String,
     pub price: String,
     pub stock: String,
+    /// The stock the seller's form showed: an edit changes stock by the difference, so orders
+    /// placed while the form was open are not undone.
+    pub stock_was: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -100,6 +102,7 @@ async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> AppResult
             "description" => form.description = text,
             "price" => form.price = text,
             "stock" => form.stock = text,
+            "stock_was" => form.stock_was = text,
             _ => {}
         }
     }
@@ -230,7 +233,6 @@ pub async fn sell(
         q.bind(user.id).bind(valid.title.clone()).bind(valid.author.clone()).bind(valid.description.clone()).bind(valid.price_cents).bind(valid.stock).bind(cover.clone()).bind(now())
     })
     .await?;
-    state.catalog.invalidate();
     Ok(Redirect::to(&format!("/books/{id}")).into_response())
 }
 
@@ -268,6 +270,7 @@ pub async fn edit_form(
         description: book.description,
         price: format!("{}.{:02}", book.price_cents / 100, book.price_cents % 100),
         stock: book.stock.to_string(),
+        stock_was: book.stock.to_string(),
     };
     Ok(page(&ctx, &state, form, vec![], Some(book.id)))
 }
@@ -286,25 +289,53 @@ pub async fn edit(
         Ok(v) => v,
         Err(errors) => return Ok(page(&ctx, &state, submitted.form, errors, Some(id))),
     };
-    let cover = match &submitted.cover {
-        Some(bytes) => Some(store_cover(&state, bytes).await?),
-        None => book.cover,
+    let Some(stock_was) = submitted.form.stock_was.trim().parse::<i64>().ok() else {
+        return Err(AppError::BadRequest(
+            "the form is missing the stock it showed: reload the edit page".into(),
+        ));
     };
-    sqlx::query("UPDATE books SET title = ?, author = ?, description = ?, price_cents = ?, stock = ?, cover = ? WHERE id = ? AND seller_id = ?")
+    let delta = valid.stock - stock_was;
+    let new_cover = match &submitted.cover {
+        Some(bytes) => Some(store_cover(&state, bytes).await?),
+        None => None,
+    };
+    let cover = new_cover.clone().or(book.cover.clone());
+    // Relative and conditional: copies bought meanwhile stay bought; stock never goes negative.
+    let updated = sqlx::query("UPDATE books SET title = ?, author = ?, description = ?, price_cents = ?, stock = stock + ?, cover = ? \
+         WHERE id = ? AND seller_id = ? AND status = 'active' AND stock + ? >= 0 AND stock + ? <= 10000")
         .bind(valid.title)
         .bind(valid.author)
         .bind(valid.description)
         .bind(valid.price_cents)
-        .bind(valid.stock)
+        .bind(delta)
         .bind(cover)
         .bind(id)
         .bind(book.seller_id)
+        .bind(delta)
+        .bind(delta)
         .execute(&state.db.pool)
         .await?;
-    state.catalog.invalidate();
+    if updated.rows_affected() != 1 {
+        if let Some(name) = new_cover {
+            remove_cover(&state, &name).await;
+        }
+        return Err(AppError::Conflict(
+            "copies were bought while you edited, so that stock is no longer possible: reload and edit again".into(),
+        ));
+    }
+    if let (Some(_), Some(old)) = (&new_cover, &book.cover) {
+        remove_cover(&state, old).await;
+    }
     Ok(Redirect::to(&format!("/books/{id}")).into_response())
 }
 
+async fn remove_cover(state: &AppState, name: &str) {
+    let _ = tokio::fs::remove_file(state.config.uploads_dir.join(name)).await;
+}
+
+/// Deletes a listing without orders, withdraws one with orders (history stays whole) and cancels its
+/// unpaid orders — in one transaction whose first statement locks the book's row, so no order can
+/// slip in between the check and the delete.
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -314,26 +345,36 @@ pub async fn delete(
     let id = parse_id(&id)?;
     ctx.check_csrf(field(&form, "csrf"))?;
     let book = own_book(&state, &ctx, id).await?;
-    let orders: i64 = sqlx::query("SELECT COUNT(*) FROM orders WHERE book_id = ?")
-        .bind(id)
-        .fetch_one(&state.db.pool)
-        .await?
-        .get(0);
-    if orders > 0 {
-        sqlx::query("UPDATE books SET status = 'withdrawn' WHERE id = ?")
-            .bind(id)
-            .execute(&state.db.pool)
-            .await?;
-    } else {
-        sqlx::query("DELETE FROM books WHERE id = ?")
-            .bind(id)
-            .execute(&state.db.pool)
-            .await?;
-        if let Some(cover) = book.cover {
-            let _ = tokio::fs::remove_file(state.config.uploads_dir.join(cover)).await;
-        }
+    let mut tx = state.db.pool.begin().await?;
+    let withdrawn = sqlx::query(
+        "UPDATE books SET status = 'withdrawn' WHERE id = ? AND seller_id = ? AND status = 'active'",
+    )
+    .bind(id)
+    .bind(book.seller_id)
+    .execute(&mut *tx)
+    .await?;
+    if withdrawn.rows_affected() != 1 {
+        return Err(AppError::NotFound);
     }
-    state.catalog.invalidate();
+    sqlx::query(
+        "UPDATE orders SET status = 'cancelled' WHERE book_id = ? AND status = 'pending_payment'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let deleted = sqlx::query(
+        "DELETE FROM books WHERE id = ? AND NOT EXISTS (SELECT 1 FROM orders WHERE book_id = ?)",
+    )
+    .bind(id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if deleted.rows_affected() == 1
+        && let Some(cover) = book.cover
+    {
+        remove_cover(&state, &cover).await;
+    }
     Ok(Redirect::to("/my/books").into_response())
 }
 

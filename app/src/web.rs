@@ -11,7 +11,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::AppState;
 use crate::db::now;
@@ -211,18 +210,11 @@ where
             .unwrap_or_default();
         let mut user = None;
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            let row = sqlx::query(
-                "SELECT u.id, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-            )
-            .bind(token_hash(&token))
-            .bind(now())
-            .fetch_optional(&app.db.pool)
-            .await?;
-            user = row.map(|r| User {
-                id: r.get(0),
-                name: r.get(1),
-                is_admin: r.get::<i64, _>(2) != 0,
-            });
+            user = app
+                .db
+                .reads
+                .session_user(&token_hash(&token), now())
+                .await?;
         }
         Ok(Ctx {
             user,
@@ -252,5 +244,25 @@ impl From<&Ctx> for PageCtx {
             user: c.user.clone(),
             csrf: Arc::clone(&c.csrf),
         }
+    }
+}
+
+/// Request ids: this process's random prefix and a counter. Unique across replicas like a UUID,
+/// without asking the kernel for randomness on every request (a UUID per request did).
+#[derive(Clone, Copy)]
+pub struct RequestIds;
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        static PREFIX: OnceLock<String> = OnceLock::new();
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let prefix = PREFIX.get_or_init(|| random_token()[..12].to_string());
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{prefix}-{n}"))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
     }
 }

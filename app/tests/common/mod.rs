@@ -116,6 +116,28 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Runs one statement on `url` (the tests' MariaDB administration).
+pub fn execute(url: &str, statement: &str) {
+    sql(url, statement)
+}
+
+/// The first column of every row of `query`, as integers.
+pub fn query_i64s(url: &str, query: &str) -> Vec<i64> {
+    let (url, query) = (url.to_string(), query.to_string());
+    rt().block_on(async move {
+        sqlx::any::install_default_drivers();
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(query))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect()
+    })
+}
+
 fn sql(url: &str, statement: &str) {
     let url = url.to_string();
     let statement = statement.to_string();
@@ -135,12 +157,15 @@ fn sql(url: &str, statement: &str) {
 pub struct App {
     child: Child,
     pub port: u16,
+    /// The server's log (its stdout), for what it tells operators (the admin setup token).
+    pub log: PathBuf,
 }
 
 impl Drop for App {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -156,6 +181,8 @@ impl App {
     /// Starts the binary on `database_url` with covers under `uploads`, plus extra environment.
     pub fn start(database_url: &str, uploads: &Path, env: &[(&str, &str)]) -> App {
         let port = free_port();
+        let log =
+            std::env::temp_dir().join(format!("bookstore-app-{port}-{}.log", random_suffix()));
         let child = Command::new(env!("CARGO_BIN_EXE_bookstore-app"))
             .env_clear()
             .env("BOOKSTORE_ADDR", format!("127.0.0.1:{port}"))
@@ -164,11 +191,11 @@ impl App {
             .env("BOOKSTORE_LOG", "warn")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start bookstore-app");
-        let app = App { child, port };
+        let app = App { child, port, log };
         let start = Instant::now();
         loop {
             // Connect first: the client panics on a refused connection, which is normal while booting.
@@ -189,12 +216,29 @@ impl App {
         Client::new(self.port)
     }
 
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Peak resident memory (VmHWM) in MiB, from /proc.
+    pub fn peak_rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap()
+            / 1024
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     pub fn wait(mut self) -> std::process::ExitStatus {
         let status = self.child.wait().unwrap();
+        let _ = std::fs::remove_file(&self.log);
         std::mem::forget(self);
         status
     }
@@ -450,4 +494,19 @@ pub fn id_from(location: &str) -> i64 {
         .unwrap()
         .parse()
         .unwrap_or_else(|_| panic!("no id in {location:?}"))
+}
+
+/// `bookstore-app ARGS` on `database_url`: (exit code, stdout, stderr).
+pub fn app_command(database_url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bookstore-app"))
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .args(args)
+        .output()
+        .expect("run bookstore-app");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

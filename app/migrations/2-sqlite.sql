@@ -1,0 +1,24 @@
+-- 2: substring search on an index, login limits that cannot lock the owner out, explicit admins,
+-- and indexes for the sweeps that purge expired rows.
+-- A trigram index over titles and authors (FTS5, external content: the books table stays the truth).
+CREATE VIRTUAL TABLE books_search USING fts5(title, author, content='books', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER books_search_insert AFTER INSERT ON books BEGIN INSERT INTO books_search (rowid, title, author) VALUES (new.id, new.title, new.author); END;
+CREATE TRIGGER books_search_delete AFTER DELETE ON books BEGIN INSERT INTO books_search (books_search, rowid, title, author) VALUES ('delete', old.id, old.title, old.author); END;
+CREATE TRIGGER books_search_update AFTER UPDATE OF title, author ON books BEGIN INSERT INTO books_search (books_search, rowid, title, author) VALUES ('delete', old.id, old.title, old.author); INSERT INTO books_search (rowid, title, author) VALUES (new.id, new.title, new.author); END;
+INSERT INTO books_search (books_search) VALUES ('rebuild');
+-- Addresses an account has logged in from: they keep working when the account-wide limit trips.
+CREATE TABLE login_known (
+  user_id BIGINT NOT NULL REFERENCES users(id),
+  address VARCHAR(64) NOT NULL,
+  last_at BIGINT NOT NULL,
+  PRIMARY KEY (user_id, address)
+);
+-- One-time admin setup tokens (hashed), for BOOKSTORE_ADMIN_EMAIL's owner to claim.
+CREATE TABLE admin_setup (
+  email VARCHAR(254) PRIMARY KEY,
+  token_hash VARCHAR(64) NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE INDEX login_failures_window ON login_failures (window_start);
+CREATE INDEX login_known_age ON login_known (last_at);
