@@ -86,7 +86,7 @@ fn sigkill_during_a_create_call_then_up_adopts_instead_of_duplicating() {
 
 #[test]
 fn sigkill_during_the_load_balancer_wait_then_up_resumes_and_down_cleans() {
-    let moto = Moto::start(4.0);
+    let moto = Moto::start(2.5);
     let dir = TempDir::new("kill-wait");
     sigkill_up_after(
         &moto,
@@ -205,7 +205,7 @@ fn sigkill_during_the_bake_then_up_resumes_with_the_same_builder_and_down_cleans
 
 #[test]
 fn sigkill_during_the_database_wait_then_up_resumes_and_down_cleans() {
-    let moto = Moto::start(3.0);
+    let moto = Moto::start(2.0);
     let dir = TempDir::new("kill-db");
     sigkill_up_after(&moto, dir.path(), r#""event":"created","kind":"database""#);
     let plan = moto.run(dir.path(), &["plan", "--stack", "asg", "--env", ENV]);
@@ -471,7 +471,7 @@ fn down_deletes_nothing_it_does_not_own() {
 
 #[test]
 fn a_second_run_on_the_same_environment_is_locked_out() {
-    let moto = Moto::start(3.0);
+    let moto = Moto::start(2.0);
     let dir = TempDir::new("lock");
     let mut first = moto
         .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
@@ -511,7 +511,7 @@ fn a_second_run_on_the_same_environment_is_locked_out() {
 
 #[test]
 fn ctrl_c_stops_with_a_resume_hint_and_up_resumes() {
-    let moto = Moto::start(3.0);
+    let moto = Moto::start(2.0);
     let dir = TempDir::new("sigint");
     let up = moto
         .cli(dir.path(), &["up", "--stack", "asg", "--env", ENV])
