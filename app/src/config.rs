@@ -62,11 +62,12 @@ pub struct Settings {
         global = true
     )]
     pub data_dir: PathBuf,
-    /// sqlite://PATH or mysql://[user:password@]host:port/db [default: sqlite://<data dir>/bookstore.db?mode=rwc]
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    /// sqlite://PATH or mysql://host:port/db (credentials from the secret; a password here shows in `ps`)
+    /// [default: sqlite://<data dir>/bookstore.db?mode=rwc]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// A file holding the AWS Secrets Manager JSON secret {"username", "password"} for a mysql:// URL;
-    /// read again when the database refuses the password (rotation).
+    /// watched: when it changes (a rotation), new connections use the new credentials.
     #[arg(long, env = "BOOKSTORE_DB_SECRET_FILE", global = true)]
     pub db_secret_file: Option<PathBuf>,
     /// The same secret's JSON text itself.

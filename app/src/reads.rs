@@ -44,7 +44,10 @@ pub struct Listing<'a> {
     pub in_stock: bool,
 }
 
-const BOOK_COLUMNS: &str = "b.id, b.title, b.author, b.description, b.price_cents, b.stock, b.cover, b.status, b.seller_id";
+/// A catalog card's columns, in `BookView::new`'s order: no description (a card does not show it,
+/// and it may be 5,000 characters), the status known from the WHERE.
+const CARD_COLUMNS: &str =
+    "b.id, b.title, b.author, '', b.price_cents, b.stock, b.cover, 'active', b.seller_id";
 
 /// A search of at least 3 characters uses SQLite's trigram index (substring, case-insensitive,
 /// like the LIKE it replaces); shorter ones scan, as no index can serve them.
@@ -74,7 +77,7 @@ fn catalog_sql(engine_sqlite: bool, q: &str, in_stock: bool, position: Position)
     // its index newest first instead was 150x slower here: its reverse scans re-read every page.)
     let indexed = engine_sqlite && q.chars().count() >= TRIGRAM_MIN;
     let id = "b.id";
-    let mut sql = format!("SELECT {BOOK_COLUMNS} FROM books b WHERE b.status = 'active'");
+    let mut sql = format!("SELECT {CARD_COLUMNS} FROM books b WHERE b.status = 'active'");
     if indexed {
         sql.push_str(" AND b.id IN (SELECT rowid FROM books_search WHERE books_search MATCH ?)");
     }

@@ -381,7 +381,7 @@ pub async fn delete(
 pub async fn my_books(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {
     let user = ctx.user()?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BOOK_COLUMNS} FROM books WHERE seller_id = ? ORDER BY id DESC"
+        "SELECT {BOOK_COLUMNS} FROM books WHERE seller_id = ? ORDER BY id DESC LIMIT 500"
     )))
     .bind(user.id)
     .fetch_all(&state.db.pool)
