@@ -1,6 +1,7 @@
 //! Progress on stderr, in one of three shapes: a live line per resource on a TTY (indicatif),
-//! append-only lines with a heartbeat every ~10 s for long waits elsewhere (CI logs), or JSON lines
-//! with `--output json`. Results and data go to stdout elsewhere; nothing here writes to stdout.
+//! append-only lines elsewhere (CI logs), or JSON lines with `--output json`; the last two get a
+//! heartbeat every 10 s naming whatever is still in progress (a bake's create takes 5-20 minutes),
+//! so a log never goes quiet. Results and data go to stdout elsewhere; nothing here writes to stdout.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
@@ -71,8 +72,9 @@ pub struct Reporter {
     format: OutputFormat,
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, ProgressBar>>,
-    /// Resources in a wait, for the heartbeat: key → (since, state).
-    waiting: Mutex<BTreeMap<String, (Instant, String)>>,
+    /// Resources in progress (creating, updating, waiting, deleting), for the heartbeat:
+    /// key → (since, phase, state).
+    waiting: Mutex<BTreeMap<String, (Instant, Phase, String)>>,
     started: Instant,
 }
 
@@ -158,9 +160,9 @@ impl Reporter {
     pub fn resource(&self, key: &str, kind: Kind, phase: Phase, detail: &str) {
         {
             let mut waiting = self.waiting.lock().expect("reporter lock");
-            if matches!(phase, Phase::Waiting | Phase::Retrying | Phase::Deleting) {
-                let since = waiting.get(key).map_or_else(Instant::now, |(t, _)| *t);
-                waiting.insert(key.to_string(), (since, detail.to_string()));
+            if !phase.is_final() {
+                let since = waiting.get(key).map_or_else(Instant::now, |(t, _, _)| *t);
+                waiting.insert(key.to_string(), (since, phase, detail.to_string()));
             } else {
                 waiting.remove(key);
             }
@@ -224,37 +226,60 @@ impl Reporter {
         }
     }
 
-    /// In line mode, prints what is still being waited for every ~10 s, so a CI log shows life.
+    /// Without a TTY (lines or JSON), says every 10 s what is still in progress and for how long.
+    /// BOOKSTORE_HEARTBEAT_SECS changes the period (the tests use 1).
     pub fn start_heartbeat(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        if self.multi.is_some() || self.format == OutputFormat::Json {
+        if self.multi.is_some() {
             return None;
         }
+        let every = std::env::var("BOOKSTORE_HEARTBEAT_SECS")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| *s > 0.0 && *s <= 10.0)
+            .unwrap_or(10.0);
         let me = Arc::clone(self);
         Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(every));
+            // A tick missed while a thread was busy is late, not doubled.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let waiting: Vec<String> = me
+                let busy: Vec<String> = me
                     .waiting
                     .lock()
                     .expect("reporter lock")
                     .iter()
-                    .map(|(k, (since, state))| {
+                    .map(|(k, (since, phase, state))| {
                         let state = if state.is_empty() {
                             String::new()
                         } else {
-                            format!("{state}, ")
+                            format!(" {state}")
                         };
-                        format!("{k} ({state}{}s)", since.elapsed().as_secs())
+                        format!(
+                            "{k} ({}{state}, {}s)",
+                            phase.word(),
+                            since.elapsed().as_secs()
+                        )
                     })
                     .collect();
-                if !waiting.is_empty() {
-                    me.line(&format!(
-                        "[{:>5.1}s] still waiting for: {}",
-                        me.started.elapsed().as_secs_f64(),
-                        waiting.join(", ")
-                    ));
+                if busy.is_empty() {
+                    continue;
+                }
+                let message = format!("still in progress: {}", busy.join(", "));
+                match me.format {
+                    OutputFormat::Json => me.json(JsonEvent {
+                        event: "heartbeat",
+                        key: None,
+                        kind: None,
+                        phase: None,
+                        message: &message,
+                        elapsed_ms: me.started.elapsed().as_millis(),
+                    }),
+                    OutputFormat::Text => me.line(&format!(
+                        "[{:>5.1}s] {message}",
+                        me.started.elapsed().as_secs_f64()
+                    )),
                 }
             }
         }))

@@ -240,3 +240,38 @@ fn a_new_app_bakes_a_new_image_moves_the_launch_template_and_drops_the_old_image
     );
     moto.down_leaves_nothing(dir.path());
 }
+
+#[test]
+fn a_long_bake_in_a_ci_log_is_never_silent() {
+    let moto = Moto::start(0.0);
+    moto.configure(r#"{"bake_seconds": 5}"#);
+    let dir = TempDir::new("bake-heartbeat");
+    // Without a TTY, as in CI; the heartbeat's period shortened from 10 s to 1 s for the test.
+    let out = moto
+        .cli(dir.path(), &["bake", "--stack", "asg", "--env", ENV])
+        .env("BOOKSTORE_HEARTBEAT_SECS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stamps: Vec<f64> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.split_once("s]"))
+        .filter_map(|(t, _)| t.trim().parse().ok())
+        .collect();
+    let gaps: Vec<f64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+    let widest = gaps.iter().copied().fold(0.0, f64::max);
+    assert!(
+        // 1 s period; the debug build's upload step holds the runtime ~1 s once.
+        stamps.last().copied().unwrap_or(0.0) > 5.0 && widest < 2.5,
+        "a line at least every heartbeat (widest gap {widest:.1} s):\n{stderr}"
+    );
+    let beats = stderr
+        .lines()
+        .filter(|l| l.contains("still in progress: ami-") && l.contains("(creating bs-"))
+        .count();
+    assert!(
+        beats >= 3,
+        "the bake's create is named while it runs:\n{stderr}"
+    );
+}
