@@ -150,6 +150,9 @@ async fn up(
         observed.retain(|o| plan.get(&o.key).is_some());
     }
     let diff = engine::diff(&plan, &observed);
+    if config.stack.sandbox == crate::stack::Sandbox::LearnerLab {
+        crate::guard::check(&cx, &plan, &diff, &rerun).await?;
+    }
     let engine = Engine {
         cx: Arc::clone(&cx),
         journal,

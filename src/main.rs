@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod engine;
 mod error;
+mod guard;
 mod journal;
 mod kinds;
 mod plan;

@@ -6,7 +6,9 @@ mod raw;
 mod validate;
 
 pub use cidr::Cidr;
-pub use validate::{Diagnostic, Diagnostics, LAB_REGIONS, known_region, valid_env_name};
+pub use validate::{
+    Diagnostic, Diagnostics, LAB_MAX_INSTANCES, LAB_REGIONS, known_region, valid_env_name,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;

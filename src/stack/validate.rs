@@ -84,7 +84,8 @@ const REGIONS: &[&str] = &[
 pub const LAB_REGIONS: &[&str] = &["us-east-1", "us-west-2"];
 const LAB_INSTANCE_SIZES: &[&str] = &["nano", "micro", "small", "medium", "large"];
 const LAB_DB_SIZES: &[&str] = &["micro", "small", "medium"];
-const LAB_MAX_INSTANCES: u32 = 9;
+/// The Learner Lab's running-instance limit for the whole account (20 or more deactivates it).
+pub const LAB_MAX_INSTANCES: u32 = 9;
 const LAB_MAX_GB: i64 = 100;
 const NO_SANDBOX_HINT: &str = "or set `sandbox: none` at the top of the file if this is not an AWS Academy Learner Lab account";
 
