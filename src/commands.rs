@@ -117,6 +117,7 @@ async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Done {
             scope: scope(&config),
             changes,
             steps: diff.steps,
+            cost: crate::cost::estimate(&plan, &config.region),
         }),
     ))
 }
@@ -142,6 +143,12 @@ async fn up(
     )?);
     let cx = connect(&config, report, verb).await?;
     report.info(&format!("journal: {}", journal.path().display()));
+    if !bake_only {
+        report.info(&crate::cost::summary(&crate::cost::estimate(
+            &plan,
+            &config.region,
+        )));
+    }
     let mut observed = engine::observe(&cx, Kind::ALL).await?;
     if bake_only {
         let image = plan.image_key().unwrap_or_default().to_string();

@@ -5,6 +5,7 @@ mod aws;
 mod cli;
 mod commands;
 mod config;
+mod cost;
 mod engine;
 mod error;
 mod guard;

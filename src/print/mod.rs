@@ -37,6 +37,8 @@ pub struct Planned {
     pub scope: Scope,
     pub changes: bool,
     pub steps: Vec<Step>,
+    /// What the stack costs once it runs as planned.
+    pub cost: crate::cost::Estimate,
 }
 
 #[derive(Debug, Serialize)]

@@ -72,6 +72,28 @@ fn planned(out: &mut String, p: &Planned) {
         count(Action::Wait),
         count(Action::Keep)
     );
+    let c = &p.cost;
+    let _ = writeln!(
+        out,
+        "\nCost in {} (on-demand list prices of {}), running around the clock:",
+        c.region, c.prices_as_of
+    );
+    for l in &c.lines {
+        let _ = writeln!(
+            out,
+            "  {:<16} ${:>7.4}/h  ${:>7.2}/month  {}",
+            l.key, l.hourly_usd, l.monthly_usd, l.what
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<16} ${:>7.4}/h  ${:>7.2}/month  a $100 Learner Lab budget lasts {:.0} days",
+        "total", c.hourly_usd, c.monthly_usd, c.days_per_100_usd
+    );
+    for u in &c.unpriced {
+        let _ = writeln!(out, "  not priced: {u}");
+    }
+    let _ = writeln!(out, "  ({})", c.note);
 }
 
 fn converged(out: &mut String, c: &Converged) {
