@@ -12,8 +12,10 @@ running() { [[ -f "$pidfile" ]] && [[ "$(ps -o comm= -p "$(cat "$pidfile")" 2>/d
 if [[ "${1:-}" == stop ]]; then
   if running; then
     DOCKER_HOST="unix://$sock" docker swarm leave --force >/dev/null 2>&1 || true
-    kill "$(cat "$pidfile")"
-    for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.2; done
+    # Read once: dockerd removes its pid file as it exits.
+    pid=$(cat "$pidfile")
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   fi
   exit 0
 fi
