@@ -325,6 +325,13 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Done {
                 .extend(section.rows);
         }
     }
+    let missing: std::collections::HashSet<String> = diff
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Create)
+        .map(|s| s.key.clone())
+        .collect();
+    let cost = crate::cost::estimate_of(&plan, &config.region, |k| !missing.contains(k));
     let resources = diff
         .steps
         .into_iter()
@@ -350,6 +357,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Done {
             resources,
             sections,
             outputs: outputs_of(&config, &plan, &observed),
+            cost,
         }),
     ))
 }

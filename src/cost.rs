@@ -87,7 +87,13 @@ fn ebs_gb_month(volume_type: &str) -> f64 {
     }
 }
 
+/// The whole plan's cost, as it will run.
 pub fn estimate(plan: &Plan, region: &str) -> Estimate {
+    estimate_of(plan, region, |_| true)
+}
+
+/// The cost of the planned resources `exists` says are there (`status`: what runs now).
+pub fn estimate_of(plan: &Plan, region: &str, exists: impl Fn(&str) -> bool) -> Estimate {
     let mut lines = Vec::new();
     let mut unpriced = Vec::new();
     let mut add = |key: &str, what: String, hourly: f64| {
@@ -98,7 +104,7 @@ pub fn estimate(plan: &Plan, region: &str) -> Estimate {
             monthly_usd: hourly * HOURS_PER_MONTH,
         })
     };
-    for r in &plan.resources {
+    for r in plan.resources.iter().filter(|r| exists(&r.key)) {
         let key = r.key.as_str();
         match &r.spec {
             Spec::Instance {

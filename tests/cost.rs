@@ -62,7 +62,38 @@ fn plan_shows_each_stacks_cost_per_resource_and_in_total() {
             text.stdout
         );
     }
-    // `up` says it before it starts.
+    // `up` says it before it starts; `status` prices what exists (nothing before `up`).
+    let before = moto.run(
+        dir.path(),
+        &[
+            "status", "--stack", "monolith", "--env", ENV, "--output", "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&before.stdout).unwrap();
+    assert_eq!(
+        v["cost"]["hourly_usd"].as_f64(),
+        Some(0.0),
+        "{}",
+        before.stdout
+    );
     let up = moto.run(dir.path(), &["up", "--stack", "monolith", "--env", ENV]);
     assert!(up.stderr.contains("cost: about $"), "{}", up.stderr);
+    let planned: serde_json::Value = serde_json::from_str(
+        &moto
+            .run(
+                dir.path(),
+                &[
+                    "plan", "--stack", "monolith", "--env", ENV, "--output", "json",
+                ],
+            )
+            .stdout,
+    )
+    .unwrap();
+    let after = moto.run(dir.path(), &["status", "--stack", "monolith", "--env", ENV]);
+    let expected = planned["cost"]["hourly_usd"].as_f64().unwrap();
+    assert!(
+        after.stdout.contains(&format!("about ${expected:.3}/hour")),
+        "status prices every resource once all exist: {}",
+        after.stdout
+    );
 }

@@ -79,6 +79,8 @@ pub struct Status {
     #[serde(flatten)]
     pub sections: BTreeMap<String, Vec<BTreeMap<String, String>>>,
     pub outputs: BTreeMap<String, String>,
+    /// What the resources that exist now cost.
+    pub cost: crate::cost::Estimate,
 }
 
 #[derive(Debug, Serialize)]

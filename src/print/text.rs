@@ -148,6 +148,7 @@ fn deleted(out: &mut String, d: &Deleted) {
 }
 
 fn status(out: &mut String, s: &Status) {
+    let c = &s.cost;
     let _ = writeln!(
         out,
         "{:<16} {:<18} {:<24} {:<52} drift",
@@ -182,6 +183,18 @@ fn status(out: &mut String, s: &Status) {
                 .collect();
             let _ = writeln!(out, "  {}", fields.join(" "));
         }
+    }
+    if c.hourly_usd > 0.0 {
+        let _ = writeln!(
+            out,
+            "cost of what exists now: about ${:.3}/hour (${:.2}/month); a $100 budget lasts {:.0} days at this rate (list prices of {})",
+            c.hourly_usd, c.monthly_usd, c.days_per_100_usd, c.prices_as_of
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "cost of what exists now: nothing that is charged by the hour"
+        );
     }
     outputs(out, &s.outputs);
 }
