@@ -262,8 +262,9 @@ fn a_long_bake_in_a_ci_log_is_never_silent() {
     let gaps: Vec<f64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
     let widest = gaps.iter().copied().fold(0.0, f64::max);
     assert!(
-        // 1 s period; the debug build's upload step holds the runtime ~1 s once.
-        stamps.last().copied().unwrap_or(0.0) > 5.0 && widest < 2.5,
+        // A 1 s period; in a debug build the SDK's signing of the artifact upload (a SHA-256 of
+        // the body, on the runtime) delays one tick by up to ~1 s.
+        stamps.last().copied().unwrap_or(0.0) > 5.0 && widest < 3.0,
         "a line at least every heartbeat (widest gap {widest:.1} s):\n{stderr}"
     );
     let beats = stderr

@@ -348,7 +348,13 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
     else {
         unreachable!("image spec")
     };
-    let bytes = artifact.bytes().map_err(AwsError::other)?;
+    // Reading and hashing tens of MB again: off the runtime, which also drives the progress
+    // heartbeat (inline, it held the runtime for ~2 s in a debug build).
+    let reading = artifact.clone();
+    let bytes = tokio::task::spawn_blocking(move || reading.bytes())
+        .await
+        .map_err(|e| AwsError::other(e.to_string()))?
+        .map_err(AwsError::other)?;
     let url = upload_and_presign(
         cx,
         dep_id(deps, bucket),
