@@ -333,8 +333,9 @@ pub async fn login(
         ));
     }
     let address = client_address(&headers, peer, state.config.trusted_proxies).to_string();
+    let pair = format!("pair:{address}:{email}");
     // Counted before any hash: of 30 simultaneous guesses, at most MAX_PAIR reach the hash.
-    if count_attempt(&state, &format!("pair:{address}:{email}")).await? > MAX_PAIR
+    if count_attempt(&state, &pair).await? > MAX_PAIR
         || count_attempt(&state, &format!("address:{address}")).await? > MAX_ADDRESS
     {
         return Err(too_many());
@@ -369,7 +370,7 @@ pub async fn login(
     let ok = verify_password(&state.hashing, password, hash).await? && user_id.is_some();
     if let (true, Some(id)) = (ok, user_id) {
         sqlx::query("DELETE FROM login_failures WHERE subject = ?")
-            .bind(format!("pair:{address}:{email}"))
+            .bind(&pair)
             .execute(&state.db.pool)
             .await?;
         remember_address(&state, id, &address).await?;
@@ -388,29 +389,22 @@ pub async fn login(
 
 /// This address logged in to this account: the account-wide limit will not stop it.
 async fn remember_address(state: &AppState, user_id: i64, address: &str) -> AppResult<()> {
-    let t = now();
-    let updated =
-        sqlx::query("UPDATE login_known SET last_at = ? WHERE user_id = ? AND address = ?")
-            .bind(t)
-            .bind(user_id)
-            .bind(address)
-            .execute(&state.db.pool)
-            .await?;
-    if updated.rows_affected() == 0 {
-        let inserted =
-            sqlx::query("INSERT INTO login_known (user_id, address, last_at) VALUES (?, ?, ?)")
-                .bind(user_id)
-                .bind(address)
-                .bind(t)
-                .execute(&state.db.pool)
-                .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
-            other => {
-                other?;
-            }
+    let upsert = match state.db.engine {
+        Engine::Sqlite => {
+            "INSERT INTO login_known (user_id, address, last_at) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, address) DO UPDATE SET last_at = excluded.last_at"
         }
-    }
+        Engine::Mysql => {
+            "INSERT INTO login_known (user_id, address, last_at) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE last_at = VALUES(last_at)"
+        }
+    };
+    sqlx::query(upsert)
+        .bind(user_id)
+        .bind(address)
+        .bind(now())
+        .execute(&state.db.pool)
+        .await?;
     Ok(())
 }
 

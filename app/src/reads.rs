@@ -54,7 +54,7 @@ const CARD_COLUMNS: &str =
 const TRIGRAM_MIN: usize = 3;
 
 /// `%q%` with LIKE's wildcards escaped by `!`.
-pub fn like_pattern(q: &str) -> String {
+fn like_pattern(q: &str) -> String {
     format!(
         "%{}%",
         q.to_lowercase()
@@ -69,40 +69,42 @@ fn fts_phrase(q: &str) -> String {
     format!("\"{}\"", q.replace('"', "\"\""))
 }
 
-/// The catalog's query; its `?` in order: the search (1 or 2), the cursor id (if any). LIMIT and
-/// OFFSET are literals: SQLite re-plans a statement whenever a bound LIMIT changes or is re-bound,
-/// which cost a parse per request.
-fn catalog_sql(engine_sqlite: bool, q: &str, in_stock: bool, position: Position) -> String {
-    // The trigram index yields the matching ids; the listing index orders them. (Letting FTS5 walk
-    // its index newest first instead was 150x slower here: its reverse scans re-read every page.)
-    let indexed = engine_sqlite && q.chars().count() >= TRIGRAM_MIN;
-    let id = "b.id";
+/// The catalog's query and the search's values to bind, in order; a cursor id (if any) binds after
+/// them. LIMIT and OFFSET are literals: SQLite re-plans a statement whenever a bound LIMIT changes
+/// or is re-bound, which cost a parse per request.
+fn catalog_query(
+    engine_sqlite: bool,
+    q: &str,
+    in_stock: bool,
+    position: Position,
+) -> (String, Vec<String>) {
     let mut sql = format!("SELECT {CARD_COLUMNS} FROM books b WHERE b.status = 'active'");
-    if indexed {
+    let mut search = Vec::new();
+    if engine_sqlite && q.chars().count() >= TRIGRAM_MIN {
+        // The trigram index yields the matching ids; the listing index orders them. (Letting
+        // FTS5 walk its index newest first instead was 150x slower: its reverse scans re-read
+        // every page.)
         sql.push_str(" AND b.id IN (SELECT rowid FROM books_search WHERE books_search MATCH ?)");
-    }
-    if !q.is_empty() && !indexed {
+        search.push(fts_phrase(q));
+    } else if !q.is_empty() {
         sql.push_str(
             " AND (LOWER(b.title) LIKE ? ESCAPE '!' OR LOWER(b.author) LIKE ? ESCAPE '!')",
         );
+        search.extend([like_pattern(q), like_pattern(q)]);
     }
     if in_stock {
         sql.push_str(" AND b.stock > 0");
     }
     let limit = PAGE_SIZE + 1;
-    match position {
-        Position::Page(page) => sql.push_str(&format!(
-            " ORDER BY {id} DESC LIMIT {limit} OFFSET {}",
+    sql.push_str(&match position {
+        Position::Page(page) => format!(
+            " ORDER BY b.id DESC LIMIT {limit} OFFSET {}",
             (page - 1) * PAGE_SIZE
-        )),
-        Position::Before(_) => {
-            sql.push_str(&format!(" AND {id} < ? ORDER BY {id} DESC LIMIT {limit}"))
-        }
-        Position::After(_) => {
-            sql.push_str(&format!(" AND {id} > ? ORDER BY {id} ASC LIMIT {limit}"))
-        }
-    }
-    sql
+        ),
+        Position::Before(_) => format!(" AND b.id < ? ORDER BY b.id DESC LIMIT {limit}"),
+        Position::After(_) => format!(" AND b.id > ? ORDER BY b.id ASC LIMIT {limit}"),
+    });
+    (sql, search)
 }
 
 thread_local! {
@@ -198,28 +200,19 @@ impl Reads {
         };
         let mut books = match self {
             Reads::Sqlite(path) => with_sqlite(path, |conn| {
-                let sql = catalog_sql(true, q, in_stock, position);
+                let (sql, search) = catalog_query(true, q, in_stock, position);
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let mut params: Vec<rusqlite::types::Value> = Vec::with_capacity(3);
-                if !q.is_empty() {
-                    if q.chars().count() >= TRIGRAM_MIN {
-                        params.push(fts_phrase(q).into());
-                    } else {
-                        let pattern = like_pattern(q);
-                        params.push(pattern.clone().into());
-                        params.push(pattern.into());
-                    }
-                }
+                let mut params: Vec<rusqlite::types::Value> =
+                    search.into_iter().map(Into::into).collect();
                 params.extend(cursor.map(rusqlite::types::Value::from));
                 stmt.query_map(rusqlite::params_from_iter(params), book_from_sqlite)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })?,
             Reads::Mysql(pool) => {
-                let sql = catalog_sql(false, q, in_stock, position);
+                let (sql, search) = catalog_query(false, q, in_stock, position);
                 let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
-                if !q.is_empty() {
-                    let pattern = like_pattern(q);
-                    statement = statement.bind(pattern.clone()).bind(pattern);
+                for value in search {
+                    statement = statement.bind(value);
                 }
                 if let Some(id) = cursor {
                     statement = statement.bind(id);

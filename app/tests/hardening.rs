@@ -7,16 +7,9 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use common::{App, Client, Engine, TempDir, TestDb, app_command, engines, id_from};
-
-fn on_each_engine(env: &[(&str, &str)], scenario: impl Fn(&Engine, &App, &TestDb)) {
-    for engine in engines() {
-        let db = TestDb::new(&engine);
-        let uploads = TempDir::new("uploads");
-        let app = App::start(&db.url, &uploads.0, env);
-        scenario(&engine, &app, &db);
-    }
-}
+use common::{
+    App, Client, Engine, TempDir, TestDb, app_command, engines, id_from, on_each_engine, publish,
+};
 
 /// A client whose requests arrive through one trusted proxy that saw them come from `address`
 /// (what the load balancer appends), after whatever the client itself wrote (`forged`).
@@ -268,28 +261,12 @@ fn the_binary_has_a_real_command_line() {
     assert!(err.contains("must start with sqlite: or mysql://"), "{err}");
 }
 
-fn publish(c: &mut Client, title: &str, stock: &str) -> i64 {
-    let r = c.post_multipart(
-        "/sell",
-        &[
-            ("title", title),
-            ("author", "A. Writer"),
-            ("description", ""),
-            ("price", "10"),
-            ("stock", stock),
-        ],
-        None,
-    );
-    assert_eq!(r.status, 303, "{}", r.text());
-    id_from(r.location())
-}
-
 #[test]
 fn stock_edits_race_buyers_without_losing_an_order_and_withdrawn_books_are_not_paid() {
     on_each_engine(&[], |engine, app, db| {
         let mut sam = app.client();
         sam.register("Sam", "sam@example.com");
-        let book = publish(&mut sam, "Plenty", "50");
+        let book = publish(&mut sam, "Plenty", "A. Writer", "10", "50", None);
         let form = sam.get(&format!("/books/{book}/edit")).text();
         assert!(form.contains(r#"name="stock_was" value="50""#), "{form}");
         let buyers: Vec<Client> = (0..8)

@@ -2,40 +2,9 @@
 
 mod common;
 
-use common::{App, Client, Engine, PNG, TempDir, TestDb, engines, id_from};
-
-/// Runs `scenario` once per engine, each time on a fresh database and uploads directory.
-fn on_each_engine(env: &[(&str, &str)], scenario: impl Fn(&Engine, &App, &TestDb)) {
-    for engine in engines() {
-        let db = TestDb::new(&engine);
-        let uploads = TempDir::new("uploads");
-        let app = App::start(&db.url, &uploads.0, env);
-        scenario(&engine, &app, &db);
-    }
-}
-
-fn publish(
-    c: &mut Client,
-    title: &str,
-    author: &str,
-    price: &str,
-    stock: &str,
-    cover: Option<(&str, &[u8])>,
-) -> i64 {
-    let r = c.post_multipart(
-        "/sell",
-        &[
-            ("title", title),
-            ("author", author),
-            ("description", "A fine copy."),
-            ("price", price),
-            ("stock", stock),
-        ],
-        cover,
-    );
-    assert_eq!(r.status, 303, "publish {title}: {}", r.text());
-    id_from(r.location())
-}
+use common::{
+    App, Client, Engine, PNG, TempDir, TestDb, engines, id_from, on_each_engine, publish,
+};
 
 #[test]
 fn accounts_register_login_logout_and_rate_limit() {

@@ -86,18 +86,7 @@ impl TestDb {
     }
 
     pub fn query_i64(&self, query: &str) -> i64 {
-        let url = self.url.clone();
-        let query = query.to_string();
-        rt().block_on(async move {
-            sqlx::any::install_default_drivers();
-            use sqlx::{Connection, Row};
-            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(query))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-                .get::<i64, _>(0)
-        })
+        query_i64s(&self.url, query)[0]
     }
 }
 
@@ -509,4 +498,38 @@ pub fn app_command(database_url: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `scenario` once per engine, each time on a fresh database and uploads directory.
+pub fn on_each_engine(env: &[(&str, &str)], scenario: impl Fn(&Engine, &App, &TestDb)) {
+    for engine in engines() {
+        let db = TestDb::new(&engine);
+        let uploads = TempDir::new("uploads");
+        let app = App::start(&db.url, &uploads.0, env);
+        scenario(&engine, &app, &db);
+    }
+}
+
+/// Publishes a book through the sell form (a description, the cover optional); its id.
+pub fn publish(
+    c: &mut Client,
+    title: &str,
+    author: &str,
+    price: &str,
+    stock: &str,
+    cover: Option<(&str, &[u8])>,
+) -> i64 {
+    let r = c.post_multipart(
+        "/sell",
+        &[
+            ("title", title),
+            ("author", author),
+            ("description", "A fine copy."),
+            ("price", price),
+            ("stock", stock),
+        ],
+        cover,
+    );
+    assert_eq!(r.status, 303, "publish {title}: {}", r.text());
+    id_from(r.location())
 }
