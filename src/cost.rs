@@ -175,19 +175,27 @@ pub fn estimate_of(plan: &Plan, region: &str, exists: impl Fn(&str) -> bool) -> 
                 multi_az,
                 ..
             } => {
-                let Some(compute) = rds_hourly(instance_class) else {
-                    unpriced.push(format!("{key} ({instance_class})"));
-                    continue;
-                };
-                let copies = if *multi_az { 2.0 } else { 1.0 };
+                match rds_hourly(instance_class) {
+                    Some(compute) => {
+                        let copies = if *multi_az { 2.0 } else { 1.0 };
+                        add(
+                            key,
+                            format!(
+                                "{instance_class}{} + {storage_gb} GB storage",
+                                if *multi_az { " multi-AZ" } else { "" }
+                            ),
+                            copies
+                                * (compute
+                                    + *storage_gb as f64 * RDS_STORAGE_GB_MONTH / HOURS_PER_MONTH),
+                        );
+                    }
+                    None => unpriced.push(format!("{key} ({instance_class})")),
+                }
+                // RDS's managed master password is a Secrets Manager secret too.
                 add(
-                    key,
-                    format!(
-                        "{instance_class}{} + {storage_gb} GB storage",
-                        if *multi_az { " multi-AZ" } else { "" }
-                    ),
-                    copies
-                        * (compute + *storage_gb as f64 * RDS_STORAGE_GB_MONTH / HOURS_PER_MONTH),
+                    &format!("{key}-secret"),
+                    "Secrets Manager secret (RDS's managed password)".into(),
+                    SECRET_MONTH / HOURS_PER_MONTH,
                 );
             }
             Spec::ElasticIp => add(key, "public IPv4 (Elastic IP)".into(), PUBLIC_IPV4_HOURLY),
@@ -226,15 +234,7 @@ pub fn estimate_of(plan: &Plan, region: &str, exists: impl Fn(&str) -> bool) -> 
                 "Secrets Manager secret".into(),
                 SECRET_MONTH / HOURS_PER_MONTH,
             ),
-            // RDS's managed master password is a secret too.
             _ => {}
-        }
-        if let Spec::Database { .. } = &r.spec {
-            add(
-                &format!("{key}-secret"),
-                "Secrets Manager secret (RDS's managed password)".into(),
-                SECRET_MONTH / HOURS_PER_MONTH,
-            );
         }
     }
     if !LAB_REGIONS_PRICED.contains(&region) {
