@@ -163,12 +163,6 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
 }
 
 impl Config {
-    /// The configuration from the environment alone (tests and embedders).
-    pub fn from_env() -> Result<Config, String> {
-        let cli = Cli::try_parse_from(["bookstore-app"]).map_err(|e| e.to_string())?;
-        Config::from_settings(&cli.settings)
-    }
-
     pub fn from_settings(s: &Settings) -> Result<Config, String> {
         let mut database_url = non_empty(&s.database_url).map_or_else(
             || format!("sqlite://{}/bookstore.db?mode=rwc", s.data_dir.display()),
