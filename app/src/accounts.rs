@@ -167,8 +167,9 @@ async fn verify_password(hashing: &Hashing, password: String, hash: String) -> A
         .await
 }
 
-/// A hash to verify against when the e-mail is unknown, so both cases take the same time.
-static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// A hash to verify against when the e-mail is unknown, so both cases take the same time. Made
+/// once: concurrent first logins wait for the one computation instead of each queueing its own.
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
 async fn start_session(state: &AppState, ctx: &Ctx, user_id: i64) -> AppResult<Response> {
     let token = random_token();
@@ -348,14 +349,10 @@ pub async fn login(
     let (user_id, hash) = match row {
         Some(r) => (Some(r.get::<i64, _>(0)), r.get::<String, _>(1)),
         None => {
-            let dummy = match DUMMY_HASH.get() {
-                Some(h) => h.clone(),
-                None => {
-                    let h = hash_password(&state.hashing, random_token()).await?;
-                    DUMMY_HASH.get_or_init(|| h).clone()
-                }
-            };
-            (None, dummy)
+            let dummy = DUMMY_HASH
+                .get_or_try_init(|| hash_password(&state.hashing, random_token()))
+                .await?;
+            (None, dummy.clone())
         }
     };
     if account_attempts > MAX_ACCOUNT {

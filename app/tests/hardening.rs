@@ -7,9 +7,7 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use common::{
-    App, Client, Engine, TempDir, TestDb, app_command, engines, id_from, on_each_engine, publish,
-};
+use common::{App, Client, Engine, TempDir, TestDb, app_command, id_from, on_each_engine, publish};
 
 /// A client whose requests arrive through one trusted proxy that saw them come from `address`
 /// (what the load balancer appends), after whatever the client itself wrote (`forged`).
@@ -433,16 +431,8 @@ fn orphan_covers_are_swept_and_a_replaced_cover_is_removed() {
 
 #[test]
 fn the_app_follows_a_rotated_database_password() {
-    let Engine::Mysql(base) = engines().pop().expect("mysql engine") else {
-        panic!("the last engine is MySQL")
-    };
-    let db = TestDb::new(&Engine::Mysql(base.clone()));
-    let (_, host) = db
-        .url
-        .strip_prefix("mysql://")
-        .unwrap()
-        .split_once('@')
-        .unwrap();
+    let (base, db) = TestDb::mysql();
+    let (_, host) = db.credentials_and_host();
     let dbname = host.rsplit('/').next().unwrap().to_string();
     let user = format!("rot_{}", &dbname[8..]);
     let admin = |sql: &str| common::execute(&base, sql);

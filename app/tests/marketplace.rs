@@ -2,9 +2,7 @@
 
 mod common;
 
-use common::{
-    App, Client, Engine, PNG, TempDir, TestDb, engines, id_from, on_each_engine, publish,
-};
+use common::{App, Client, PNG, TempDir, TestDb, engines, id_from, on_each_engine, publish};
 
 #[test]
 fn accounts_register_login_logout_and_rate_limit() {
@@ -819,17 +817,9 @@ fn health_headers_errors_and_graceful_shutdown() {
 
 #[test]
 fn the_mysql_password_can_come_from_a_secrets_manager_json_secret() {
-    let Engine::Mysql(base) = engines().pop().expect("mysql engine") else {
-        panic!("the last engine is MySQL")
-    };
-    let db = TestDb::new(&Engine::Mysql(base.clone()));
+    let (_, db) = TestDb::mysql();
     // The URL without credentials, as the stack renders it; the secret as RDS stores it.
-    let (creds, host) = db
-        .url
-        .strip_prefix("mysql://")
-        .unwrap()
-        .split_once('@')
-        .unwrap();
+    let (creds, host) = db.credentials_and_host();
     let (user, password) = creds.split_once(':').unwrap();
     let dir = TempDir::new("secret");
     let secret = dir.0.join("db-secret.json");

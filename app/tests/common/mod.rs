@@ -90,6 +90,26 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A fresh MariaDB database and the server's base URL (with the test user's credentials).
+    pub fn mysql() -> (String, TestDb) {
+        let Engine::Mysql(base) = engines().pop().expect("mysql engine") else {
+            panic!("the last engine is MySQL")
+        };
+        let db = TestDb::new(&Engine::Mysql(base.clone()));
+        (base, db)
+    }
+
+    /// A MySQL URL's `user:password` and `host:port/db`, as a stack splits them (the credentials
+    /// go into the secret).
+    pub fn credentials_and_host(&self) -> (&str, &str) {
+        self.url
+            .strip_prefix("mysql://")
+            .and_then(|rest| rest.split_once('@'))
+            .expect("a mysql:// URL with credentials")
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(base) = &self.admin_url {
