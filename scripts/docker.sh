@@ -31,6 +31,12 @@ mkdir -p "$dir"
 if ! DOCKER_HOST="unix://$sock" docker version >/dev/null 2>&1; then
   running && kill "$(cat "$pidfile")"
   rm -f "$pidfile"
+  # An engine that died with overlay networks can leave its VXLAN device in this namespace (it
+  # is made here, then moved into the network's): the next overlay then fails with "error creating
+  # vxlan interface: file exists". Such a device is down and named vx-*.
+  for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '$2 ~ /^vx-/ && $3 ~ /state DOWN/ {print $2}'); do
+    ip link delete "$dev" 2>/dev/null || true
+  done
   nohup dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
     --host "unix://$sock" >"$dir/dockerd.log" 2>&1 &
   for _ in $(seq 1 150); do

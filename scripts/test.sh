@@ -17,6 +17,7 @@ export AWS_EC2_METADATA_DISABLED=true   # never probe 169.254.169.254 for creden
 scripts/install-moto.sh
 debs=()
 command -v shellcheck >/dev/null || debs+=(shellcheck)
+[[ -x /bin/busybox ]] || debs+=(busybox-static)   # the swarm payload's load-balancer probe
 command -v chromedriver >/dev/null || debs+=(chromium chromium-driver)
 if ((${#debs[@]})); then
   sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"

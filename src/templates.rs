@@ -17,6 +17,9 @@ pub const SWARM_BAKE: &str = include_str!("../templates/swarm/bake.sh");
 pub const SWARM_NODE: &str = include_str!("../templates/swarm/node");
 pub const SWARM_BUILD_IMAGE: &str = include_str!("../templates/swarm/build-image");
 pub const SWARM_UNIT: &str = include_str!("../templates/swarm/bookstore-swarm-node.service");
+pub const SWARM_SYNC: &str = include_str!("../templates/swarm/sync");
+pub const SWARM_SYNC_UNIT: &str = include_str!("../templates/swarm/bookstore-swarm-sync.service");
+pub const SWARM_SYNC_TIMER: &str = include_str!("../templates/swarm/bookstore-swarm-sync.timer");
 pub const SWARM_USER_DATA: &str = include_str!("../templates/swarm/user-data.sh");
 pub const SWARM_STACK: &str = include_str!("../templates/swarm/stack.yml");
 pub const MONOLITH_BAKE: &str = include_str!("../templates/monolith/bake.sh");
@@ -93,6 +96,9 @@ pub fn install_templates_sha256(recipe: Recipe) -> String {
                 SWARM_NODE,
                 SWARM_BUILD_IMAGE,
                 SWARM_UNIT,
+                SWARM_SYNC,
+                SWARM_SYNC_UNIT,
+                SWARM_SYNC_TIMER,
             ]
             .join("\0")
             .as_bytes(),
@@ -160,6 +166,9 @@ pub fn bake_script(
                 ("build_image", Value::File(SWARM_BUILD_IMAGE)),
                 ("node", Value::File(SWARM_NODE)),
                 ("unit", Value::File(SWARM_UNIT)),
+                ("sync", Value::File(SWARM_SYNC)),
+                ("sync_unit", Value::File(SWARM_SYNC_UNIT)),
+                ("sync_timer", Value::File(SWARM_SYNC_TIMER)),
             ]);
             SWARM_BAKE
         }
@@ -235,6 +244,10 @@ pub struct SwarmConfig<'a> {
     pub node: &'a str,
     pub region: &'a str,
     pub tokens_secret_arn: &'a str,
+    /// The secret naming the app image to run, written by bookstore.
+    pub release_secret_arn: &'a str,
+    /// The secret the swarm's leader reports Docker's view to.
+    pub status_secret_arn: &'a str,
     pub app_port: u16,
     pub replicas: u32,
     /// The app image's tag: the first 12 hex digits of the artifact's sha256.
@@ -248,12 +261,17 @@ pub struct SwarmConfig<'a> {
 /// The swarm secret's name: versioned, as an in-use secret cannot be replaced.
 pub const SWARM_DB_SECRET: &str = "bookstore-db-credentials-v1";
 
+/// The app's container image on the nodes, named by its artifact's sha256 (12 hex digits suffice).
+pub fn swarm_image(sha256: &str) -> String {
+    format!("bookstore.local/app:{}", &sha256[..sha256.len().min(12)])
+}
+
 /// The compose-format stack file the leader deploys. `publish_mode` is `ingress` on AWS (every
 /// node answers the load balancer through the routing mesh) and `host` where there is no IPVS.
 pub fn swarm_stack(c: &SwarmConfig, publish_mode: &str, uploads: &str) -> String {
     let port = c.app_port.to_string();
     let replicas = c.replicas.to_string();
-    let image = format!("bookstore.local/app:{}", c.image_tag);
+    let image = swarm_image(c.image_tag);
     let (database_url, secret_file) = if c.db_endpoint.is_empty() {
         ("sqlite:///data/bookstore.db?mode=rwc".to_string(), "")
     } else {
@@ -289,6 +307,8 @@ pub fn swarm_user_data(c: &SwarmConfig) -> String {
             ("node", Value::Shell(c.node)),
             ("region", Value::Shell(c.region)),
             ("tokens_secret_arn", Value::Shell(c.tokens_secret_arn)),
+            ("release_secret_arn", Value::Shell(c.release_secret_arn)),
+            ("status_secret_arn", Value::Shell(c.status_secret_arn)),
             ("db_secret_arn", Value::Shell(c.db_secret_arn)),
             ("secret_name", Value::Shell(SWARM_DB_SECRET)),
             ("file_system_id", Value::Shell(c.file_system_id)),

@@ -296,6 +296,28 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
             .await
             .unwrap();
         assert_eq!(value.secret_string(), Some("{}"));
+        // The release names the baked image and carries a presigned URL of its very binary.
+        let release = release_of(&aws).await;
+        let stack_image = heredoc(
+            &aws.user_data_of(&running[0].1).await,
+            "BOOKSTORE_STACK_EOF",
+        )
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: ").map(str::to_string))
+        .unwrap();
+        assert_eq!(release["image"], stack_image.as_str(), "{release}");
+        let app = std::fs::read(
+            std::path::PathBuf::from(env!("CARGO_BIN_EXE_bookstore"))
+                .with_file_name("bookstore-app"),
+        )
+        .unwrap();
+        assert_eq!(download(release["url"].as_str().unwrap()), app);
+        let status = secret_named(&aws, "bs-t-swarm-swarm-status").await;
+        assert_eq!(
+            status.0.as_deref(),
+            Some("{}"),
+            "the leader fills the status"
+        );
         let dir = TempDir::new("swarm-scripts");
         let bake = aws.user_data_of(&builder).await;
         shellcheck(dir.path(), "bake.sh", &bake);
@@ -309,6 +331,11 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
             "bookstore-build-image",
             &heredoc(&bake, "BOOKSTORE_BUILD_EOF"),
         );
+        shellcheck(
+            dir.path(),
+            "bookstore-swarm-sync",
+            &heredoc(&bake, "BOOKSTORE_SYNC_EOF"),
+        );
         for (key, id, _, _) in &running {
             let user_data = aws.user_data_of(id).await;
             shellcheck(dir.path(), &format!("{key}.sh"), &user_data);
@@ -319,6 +346,8 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
             };
             assert!(user_data.contains(&format!("node='{role}'")), "{user_data}");
             assert!(user_data.contains(&format!("tokens_secret_arn='{}'", store.arn().unwrap())));
+            assert!(user_data.contains(&format!("status_secret_arn='{}'", status.1)));
+            assert!(user_data.contains("release_secret_arn='arn:"));
             for secret in ["password", "SWMTKN", "BEGIN PRIVATE KEY"] {
                 assert!(
                     !user_data.contains(secret),
@@ -419,6 +448,45 @@ fn sigkill_during_the_nodes_wait_then_up_resumes_without_a_second_node() {
     assert!(left.is_empty(), "left after down: {left:?}");
 }
 
+/// A secret's value and ARN, by name.
+async fn secret_named(aws: &common::Aws, name: &str) -> (Option<String>, String) {
+    let secrets = aws.secrets.list_secrets().send().await.unwrap();
+    let arn = secrets
+        .secret_list()
+        .iter()
+        .find(|s| s.name() == Some(name))
+        .and_then(|s| s.arn())
+        .unwrap_or_else(|| panic!("no secret {name}"))
+        .to_string();
+    let value = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    (value.secret_string().map(str::to_string), arn)
+}
+
+async fn release_of(aws: &common::Aws) -> serde_json::Value {
+    let (value, _) = secret_named(aws, "bs-t-swarm-swarm-release").await;
+    serde_json::from_str(&value.unwrap()).unwrap()
+}
+
+/// What a node's curl gets from a presigned URL.
+fn download(url: &str) -> Vec<u8> {
+    let out = std::process::Command::new("curl")
+        .args(["--fail", "--silent", "--show-error", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 #[test]
 fn a_new_app_never_replaces_the_running_swarm_nodes() {
     let moto = Moto::start(0.0);
@@ -447,8 +515,24 @@ fn a_new_app_never_replaces_the_running_swarm_nodes() {
             ],
         )
         .ok();
-    // The new image is baked, but replacing all five nodes at once would lose the swarm.
+    // The new image is baked, but replacing all five nodes at once would lose the swarm: the
+    // release names the new app instead, for the nodes to roll onto.
     assert_eq!(moto.count("CreateImage"), 1);
+    assert_eq!(
+        moto.count("PutSecretValue"),
+        1,
+        "{:?}",
+        moto.mutating_calls()
+    );
+    let aws = moto.aws();
+    let release = aws.rt.block_on(release_of(&aws));
+    let sha = common::sha256_bytes(&bytes);
+    assert_eq!(release["sha256"], sha.as_str());
+    assert_eq!(
+        release["image"],
+        format!("bookstore.local/app:{}", &sha[..12])
+    );
+    assert_eq!(download(release["url"].as_str().unwrap()), bytes);
     assert_eq!(
         moto.count("TerminateInstances"),
         1,
@@ -462,7 +546,8 @@ fn a_new_app_never_replaces_the_running_swarm_nodes() {
         run.stdout
     );
     assert!(
-        run.stderr.contains("not rolled onto a running swarm yet"),
+        run.stderr
+            .contains("reaches the running swarm through its release"),
         "{}",
         run.stderr
     );

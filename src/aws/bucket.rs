@@ -311,6 +311,16 @@ pub async fn upload_and_presign(
             .send()
             .await?;
     }
+    presign_get(cx, bucket, key, valid_for).await
+}
+
+/// A GET URL of `bucket/key` valid for `valid_for` (at most as long as the credentials that sign it).
+pub async fn presign_get(
+    cx: &Cx,
+    bucket: &str,
+    key: &str,
+    valid_for: std::time::Duration,
+) -> Result<String, AwsError> {
     let presigning = aws_sdk_s3::presigning::PresigningConfig::expires_in(valid_for)
         .map_err(|e| AwsError::other(e.to_string()))?;
     let request = cx

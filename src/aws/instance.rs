@@ -229,6 +229,8 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
         InstanceRole::Swarm {
             node,
             tokens,
+            release,
+            status,
             app_port,
             replicas,
             database,
@@ -245,6 +247,8 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
                 node: node.as_str(),
                 region: p.region,
                 tokens_secret_arn: dep_id(deps, tokens),
+                release_secret_arn: dep_id(deps, release),
+                status_secret_arn: dep_id(deps, status),
                 app_port: *app_port,
                 replicas: *replicas,
                 image_tag: &image_sha,
@@ -316,7 +320,7 @@ impl ResourceKind for Instances {
 
     fn stuck_hint(&self, want: &Desired) -> &'static str {
         if matches!(parts(want).role, InstanceRole::Swarm { .. }) {
-            "a new app is not rolled onto a running swarm yet: the node keeps the image it runs (see the README, swarm)"
+            "the node keeps the AMI it booted from: the new app reaches the running swarm through its release secret, and the swarm's leader rolls the service (`bookstore status` shows the service's image)"
         } else {
             "differs from the stack and cannot be changed in place; `bookstore down` then `up` recreates it"
         }
@@ -488,7 +492,8 @@ impl ResourceKind for Instances {
             .iter()
             .any(|f| have.facts.get(*f) != expected.get(*f));
         if matches!(p.role, InstanceRole::Swarm { .. }) && stale_image {
-            // A new app for a running swarm: rolling it onto the new image is not automated yet.
+            // A new app for a running swarm rolls through the release secret, never by replacing
+            // the nodes (that would lose the swarm): the node itself stays as it is.
             return Ok(false);
         }
         let have = wait_running(cx, &have.id).await?;

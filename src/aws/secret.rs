@@ -5,6 +5,12 @@
 //!   or the plan. (With one VM the password never leaves it.)
 //! * the swarm's token store: created empty (`{}`); the first manager writes the join tokens into it,
 //!   the other nodes read them to join. No token is ever in user-data.
+//! * the swarm's release: the app image the swarm should run, with its sha256 and a presigned URL of
+//!   the app binary. Written again (`update`) when the app changes: the nodes build the image and
+//!   the swarm's leader rolls the service (templates/swarm/sync). Its image is also a tag, so drift
+//!   is seen without reading the value.
+//! * the swarm's status: created empty; the swarm's leader writes what Docker sees into it, which
+//!   `status` shows (`details`).
 //!
 //! `down` deletes them without the recovery window, as the stack that used them is gone.
 
@@ -14,10 +20,22 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use ring::rand::SecureRandom;
 
-use super::{AwsError, Cx, Deps, Observed, ResourceKind, TAG_ENV, TAG_KEY, gone_if_not_found};
+use super::{
+    AwsError, Cx, Deps, Observed, ResourceKind, Section, TAG_ENV, TAG_KEY, dep_id,
+    gone_if_not_found,
+};
+use crate::artifact::ArtifactKind;
 use crate::plan::{Desired, Kind, SecretContents, Spec};
 
 pub struct Secrets;
+
+/// What the secret holds (`release`, `swarm-status`, ...): `details` reads only a status.
+const TAG_CONTENTS: &str = "bookstore:contents";
+/// On a release: the image it names.
+const TAG_RELEASE_IMAGE: &str = "bookstore:release-image";
+/// The nodes download the binary within a minute of a release; a node that was stopped longer
+/// than this gets the image with its next replacement (its AMI carries it).
+const RELEASE_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 fn read(cx: &Cx, arn: &str, name: &str, tags: &[Tag]) -> Observed {
     let pairs = tags.iter().filter_map(|t| Some((t.key()?, t.value()?)));
@@ -29,7 +47,70 @@ fn read(cx: &Cx, arn: &str, name: &str, tags: &[Tag]) -> Observed {
     let mut o = Observed::new(Kind::Secret, key, arn);
     o.name = name.to_string();
     o.owned = cx.owner.owns(pairs);
+    for (fact, tag) in [
+        ("contents", TAG_CONTENTS),
+        ("release_image", TAG_RELEASE_IMAGE),
+    ] {
+        if let Some(v) = tags
+            .iter()
+            .find(|t| t.key() == Some(tag))
+            .and_then(|t| t.value())
+        {
+            o.facts.insert(fact.into(), v.into());
+        }
+    }
     o
+}
+
+/// The release's value and its image: the presigned URL is made anew each time it is written.
+async fn release_value(
+    cx: &Cx,
+    contents: &SecretContents,
+    deps: &Deps,
+) -> Result<Option<(String, String)>, AwsError> {
+    let SecretContents::Release {
+        bucket,
+        sha256,
+        artifact,
+        ..
+    } = contents
+    else {
+        return Ok(None);
+    };
+    let image = crate::templates::swarm_image(sha256);
+    // Only a binary can be downloaded and run; an app built from source reaches new nodes only.
+    let url = match artifact {
+        ArtifactKind::Binary => {
+            let key = format!("app/{sha256}/bookstore-app");
+            super::bucket::presign_get(cx, dep_id(deps, bucket), &key, RELEASE_URL_LIFETIME).await?
+        }
+        ArtifactKind::Source => String::new(),
+    };
+    let value = serde_json::json!({"image": image, "sha256": sha256, "url": url}).to_string();
+    Ok(Some((value, image)))
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// `status`'s view of the swarm, as its leader last reported it.
+#[derive(serde::Deserialize, Default)]
+struct Report {
+    #[serde(default)]
+    nodes: Vec<BTreeMap<String, serde_json::Value>>,
+    service: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    release: String,
+    #[serde(default)]
+    at: String,
+}
+
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// 24 random bytes as 48 hex digits: what the setup script accepts.
@@ -103,10 +184,11 @@ impl ResourceKind for Secrets {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
         let Spec::Secret { contents } = &want.spec else {
             unreachable!("secret spec")
         };
+        let release = release_value(cx, contents, deps).await?;
         let (value, description) = match contents {
             SecretContents::DbCredentials => (
                 format!(
@@ -119,13 +201,25 @@ impl ResourceKind for Secrets {
                 "{}".to_string(),
                 "bookstore: the swarm's join tokens, written by its first manager",
             ),
+            SecretContents::Release { .. } => (
+                release.as_ref().map(|r| r.0.clone()).unwrap_or_default(),
+                "bookstore: the app image the swarm runs (written by bookstore, read by the nodes)",
+            ),
+            SecretContents::SwarmStatus => (
+                "{}".to_string(),
+                "bookstore: what Docker sees in the swarm, written by its leader",
+            ),
         };
-        let tags: Vec<Tag> = cx
+        let mut tags: Vec<Tag> = cx
             .owner
             .tags(&want.key, &want.name)
             .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .map(|(k, v)| tag(&k, &v))
             .collect();
+        tags.push(tag(TAG_CONTENTS, contents.as_str()));
+        if let Some((_, image)) = &release {
+            tags.push(tag(TAG_RELEASE_IMAGE, image));
+        }
         let out = cx
             .secrets
             .create_secret()
@@ -137,11 +231,107 @@ impl ResourceKind for Secrets {
             .await?;
         let mut o = Observed::new(Kind::Secret, &want.key, out.arn().unwrap_or_default());
         o.name = want.name.clone();
+        o.facts.insert("contents".into(), contents.as_str().into());
+        if let Some((_, image)) = release {
+            o.facts.insert("release_image".into(), image);
+        }
         Ok(o)
     }
 
-    fn expected_facts(&self, _want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
-        BTreeMap::new()
+    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+        match &want.spec {
+            Spec::Secret {
+                contents: SecretContents::Release { sha256, .. },
+            } => BTreeMap::from([(
+                "release_image".to_string(),
+                crate::templates::swarm_image(sha256),
+            )]),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// A new app: the release names its image, and the swarm rolls onto it.
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let Spec::Secret { contents } = &want.spec else {
+            unreachable!("secret spec")
+        };
+        let Some((value, image)) = release_value(cx, contents, deps).await? else {
+            return Ok(false);
+        };
+        cx.secrets
+            .put_secret_value()
+            .secret_id(&have.id)
+            .secret_string(value)
+            .send()
+            .await?;
+        cx.secrets
+            .tag_resource()
+            .secret_id(&have.id)
+            .tags(tag(TAG_RELEASE_IMAGE, &image))
+            .send()
+            .await?;
+        Ok(true)
+    }
+
+    /// A swarm's status secret: the nodes and the service as the swarm's leader last saw them.
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError> {
+        if have.facts.get("contents").map(String::as_str) != Some("swarm-status") {
+            return Ok(vec![]);
+        }
+        let value = cx
+            .secrets
+            .get_secret_value()
+            .secret_id(&have.id)
+            .send()
+            .await?;
+        let report: Report =
+            serde_json::from_str(value.secret_string().unwrap_or("{}")).unwrap_or_default();
+        let nodes = report
+            .nodes
+            .iter()
+            .map(|n| {
+                [
+                    "hostname",
+                    "role",
+                    "state",
+                    "availability",
+                    "leader",
+                    "address",
+                ]
+                .iter()
+                .map(|k| (k.to_string(), n.get(*k).map(text).unwrap_or_default()))
+                .collect()
+            })
+            .collect();
+        let service = report
+            .service
+            .map(|mut s| {
+                s.insert("release".into(), report.release.clone());
+                s.insert("reported_at".into(), report.at.clone());
+                vec![s]
+            })
+            .unwrap_or_default();
+        Ok(vec![
+            Section {
+                name: "swarm_nodes".into(),
+                rows: nodes,
+            },
+            Section {
+                name: "swarm_service".into(),
+                rows: service,
+            },
+        ])
     }
 
     async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {

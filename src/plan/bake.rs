@@ -41,9 +41,12 @@ pub struct BakeOptions<'s> {
     pub volume_gb: u32,
 }
 
+/// The artifact bucket's plan key.
+pub const BUCKET: &str = "artifacts";
+
 /// Adds the bucket and the image; returns the image's key.
 pub fn image(b: &mut Builder, input: &BakeInput, net: &Network, o: BakeOptions) -> String {
-    let bucket = b.add("artifacts", Spec::Bucket);
+    let bucket = b.add(BUCKET, Spec::Bucket);
     b.add(
         &input.image_key(o.recipe),
         Spec::Image {

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::Kind;
 use super::bake::Recipe;
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, ArtifactKind};
 use crate::stack::{Scaling, TlsMode};
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,13 +196,39 @@ pub enum Spec {
     },
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "contents", rename_all = "kebab-case")]
 pub enum SecretContents {
     /// `{"username": "bookstore", "password": <48 random hex digits>}`.
     DbCredentials,
     /// `{}`: filled by the instances (the swarm's join tokens).
     Empty,
+    /// The app image the swarm should run: `{"image", "sha256", "url"}`, the URL a presigned GET
+    /// of the app binary in the artifact bucket. Written again when the app changes; the nodes
+    /// build the image from it and the swarm's leader rolls the service (templates/swarm/sync).
+    Release {
+        /// The image that carries the app (its artifact's sha256 names the release).
+        image: String,
+        /// The artifact bucket the binary is in.
+        bucket: String,
+        /// The app's sha256 (it names the image: `bookstore.local/app:<12 hex>`) and its kind:
+        /// only a binary can be downloaded by the nodes.
+        sha256: String,
+        artifact: ArtifactKind,
+    },
+    /// `{}`: the swarm's leader reports what Docker sees into it (nodes, service, replicas).
+    SwarmStatus,
+}
+
+impl SecretContents {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SecretContents::DbCredentials => "db-credentials",
+            SecretContents::Empty => "swarm-tokens",
+            SecretContents::Release { .. } => "release",
+            SecretContents::SwarmStatus => "swarm-status",
+        }
+    }
 }
 
 /// A swarm node's part in the bootstrap.
@@ -244,6 +270,10 @@ pub enum InstanceRole {
         node: SwarmNode,
         /// The secret the leader writes the join tokens to.
         tokens: String,
+        /// The secret naming the app image to run (written by bookstore).
+        release: String,
+        /// The secret the swarm's leader reports Docker's view to.
+        status: String,
         app_port: u16,
         replicas: u32,
         database: Option<String>,
@@ -289,8 +319,14 @@ impl Spec {
             | Spec::FileSystem
             | Spec::Bucket
             | Spec::ElasticIp
-            | Spec::Secret { .. }
+            | Spec::Secret {
+                contents:
+                    SecretContents::DbCredentials | SecretContents::Empty | SecretContents::SwarmStatus,
+            }
             | Spec::Volume { .. } => vec![],
+            Spec::Secret {
+                contents: SecretContents::Release { image, bucket, .. },
+            } => vec![image.clone(), bucket.clone()],
             Spec::Instance {
                 image,
                 subnet,
@@ -317,12 +353,14 @@ impl Spec {
                     } => d.push(db.clone()),
                     InstanceRole::Swarm {
                         tokens,
+                        release,
+                        status,
                         database,
                         file_system,
                         mount_targets,
                         ..
                     } => {
-                        d.push(tokens.clone());
+                        d.extend([tokens.clone(), release.clone(), status.clone()]);
                         d.extend(database.iter().cloned());
                         d.extend(file_system.iter().cloned());
                         d.extend(mount_targets.iter().cloned());

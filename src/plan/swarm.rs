@@ -48,7 +48,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             contents: SecretContents::Empty,
         },
     );
-    let image = bake::image(
+    let image_key = bake::image(
         b,
         input,
         &net,
@@ -57,6 +57,24 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             security_group: &sg_swarm,
             instance_type: &stack.instances.instance_type,
             volume_gb: stack.instances.volume_gb,
+        },
+    );
+    let image = image_key;
+    let release = b.add(
+        "swarm-release",
+        Spec::Secret {
+            contents: SecretContents::Release {
+                image: image.clone(),
+                bucket: bake::BUCKET.into(),
+                sha256: input.artifact.sha256.clone(),
+                artifact: input.artifact.kind,
+            },
+        },
+    );
+    let status = b.add(
+        "swarm-status",
+        Spec::Secret {
+            contents: SecretContents::SwarmStatus,
         },
     );
     let region = b.region.to_string();
@@ -95,6 +113,8 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
                     role: InstanceRole::Swarm {
                         node,
                         tokens: tokens.clone(),
+                        release: release.clone(),
+                        status: status.clone(),
                         app_port: stack.app.port,
                         replicas: swarm.replicas,
                         database: db.clone(),

@@ -36,15 +36,25 @@ BOOKSTORE_BUILD_EOF
 cat >/usr/local/libexec/bookstore/bookstore-swarm-node <<'BOOKSTORE_NODE_EOF'
 {{node}}
 BOOKSTORE_NODE_EOF
-chmod 0755 /usr/local/libexec/bookstore/bookstore-build-image /usr/local/libexec/bookstore/bookstore-swarm-node
+cat >/usr/local/libexec/bookstore/bookstore-swarm-sync <<'BOOKSTORE_SYNC_EOF'
+{{sync}}
+BOOKSTORE_SYNC_EOF
+chmod 0755 /usr/local/libexec/bookstore/bookstore-build-image /usr/local/libexec/bookstore/bookstore-swarm-node \
+  /usr/local/libexec/bookstore/bookstore-swarm-sync
 systemctl start docker
 /usr/local/libexec/bookstore/bookstore-build-image /usr/local/bin/bookstore-app \
   "bookstore.local/app:${artifact_sha256:0:12}" /etc/bookstore/rds-ca.pem
 cat >/etc/systemd/system/bookstore-swarm-node.service <<'BOOKSTORE_UNIT_EOF'
 {{unit}}
 BOOKSTORE_UNIT_EOF
+cat >/etc/systemd/system/bookstore-swarm-sync.service <<'BOOKSTORE_SYNC_UNIT_EOF'
+{{sync_unit}}
+BOOKSTORE_SYNC_UNIT_EOF
+cat >/etc/systemd/system/bookstore-swarm-sync.timer <<'BOOKSTORE_SYNC_TIMER_EOF'
+{{sync_timer}}
+BOOKSTORE_SYNC_TIMER_EOF
 systemctl daemon-reload
-systemctl enable docker.service bookstore-swarm-node.service
+systemctl enable docker.service bookstore-swarm-node.service bookstore-swarm-sync.timer
 
 cloud-init clean --logs
 say "BOOKSTORE-BAKE-OK ${artifact_sha256}"

@@ -12,6 +12,8 @@ cat >/etc/bookstore/swarm.env <<'BOOKSTORE_SETTINGS_EOF'
 node={{node}}
 region={{region}}
 tokens_secret_arn={{tokens_secret_arn}}
+release_secret_arn={{release_secret_arn}}
+status_secret_arn={{status_secret_arn}}
 db_secret_arn={{db_secret_arn}}
 secret_name={{secret_name}}
 file_system_id={{file_system_id}}
@@ -22,3 +24,4 @@ cat >/etc/bookstore/stack.yml <<'BOOKSTORE_STACK_EOF'
 {{stack}}
 BOOKSTORE_STACK_EOF
 systemctl start bookstore-swarm-node.service
+systemctl start bookstore-swarm-sync.timer

@@ -243,8 +243,12 @@ impl TempDir {
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        self.write_bytes(name, text.as_bytes())
+    }
+
+    pub fn write_bytes(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write file");
+        std::fs::write(&p, bytes).expect("write file");
         p
     }
 }
