@@ -242,6 +242,8 @@ pub fn monolith_user_data(c: &MonolithConfig) -> String {
 pub struct SwarmConfig<'a> {
     /// `leader`, `manager` or `worker`.
     pub node: &'a str,
+    /// The node's plan key (`manager-2`): a replacement takes the place of the node it replaces.
+    pub key: &'a str,
     pub region: &'a str,
     pub tokens_secret_arn: &'a str,
     /// The secret naming the app image to run, written by bookstore.
@@ -305,6 +307,7 @@ pub fn swarm_user_data(c: &SwarmConfig) -> String {
         SWARM_USER_DATA,
         &[
             ("node", Value::Shell(c.node)),
+            ("key", Value::Shell(c.key)),
             ("region", Value::Shell(c.region)),
             ("tokens_secret_arn", Value::Shell(c.tokens_secret_arn)),
             ("release_secret_arn", Value::Shell(c.release_secret_arn)),

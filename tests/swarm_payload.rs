@@ -209,9 +209,8 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     };
     build(&app, &image);
     probe_image(&dir);
-    let (ok, _) = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    let state = docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-    assert!(ok || state.trim() == "active", "{state}");
+    // A fresh engine: the leader's bootstrap makes the swarm.
+    let _ = docker(&["swarm", "leave", "--force"]);
 
     // The credentials: a database user of this test, its password only in the swarm secret.
     let name = format!("bs{}", std::process::id());
@@ -224,24 +223,17 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     );
     let secret = format!("{name}-db-credentials");
     let credentials = format!(r#"{{"username":"{name}","password":"{password}"}}"#);
-    let mut create = Command::new("docker")
-        .env(
-            "DOCKER_HOST",
-            std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap(),
-        )
-        .args(["secret", "create", &secret, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(credentials.as_bytes())
-        .unwrap();
-    assert!(create.wait().unwrap().success());
+    let db_secret_arn = aws.rt.block_on(async {
+        let made = aws
+            .secrets
+            .create_secret()
+            .name(format!("{name}-rds"))
+            .secret_string(&credentials)
+            .send()
+            .await
+            .unwrap();
+        made.arn().unwrap().to_string()
+    });
 
     // This machine's adaptations of the rendered file (see the module comment).
     let uploads = dir.path().join("uploads");
@@ -291,20 +283,92 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
         &format!("name: {secret}"),
     );
     let stack_file = dir.write("stack.yml", &stack);
-    let deployed = docker_ok(&[
-        "stack",
-        "deploy",
-        "--compose-file",
-        stack_file.to_str().unwrap(),
-        "--resolve-image",
-        "never",
-        &name,
-    ]);
-    assert!(
-        !deployed.contains("Ignoring unsupported options"),
-        "{deployed}"
-    );
+
+    // The node's own scripts from the bake (templates/swarm/node and sync), run here as the leader
+    // runs them, against this engine and the emulator's secrets, with the settings its user-data
+    // writes (plus this machine's paths and address).
+    let script = |marker: &str, file: &str| dir.write(file, &heredoc(&bake, marker));
+    let node_script = script("BOOKSTORE_NODE_EOF", "bookstore-swarm-node");
+    let sync_script = script("BOOKSTORE_SYNC_EOF", "bookstore-swarm-sync");
+    // Executable, as the bake installs it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&build_image, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let arn = |what: &str| secret_arn(&aws, what);
     let service = format!("{name}_app");
+    let settings = dir.write(
+        "swarm.env",
+        &[
+            "node=leader".to_string(),
+            "key=manager-1".into(),
+            "region=us-east-1".into(),
+            format!("tokens_secret_arn={}", arn("tokens")),
+            format!("release_secret_arn={}", arn("release")),
+            format!("status_secret_arn={}", arn("status")),
+            format!("db_secret_arn={db_secret_arn}"),
+            format!("secret_name={secret}"),
+            "file_system_id=".into(),
+            format!("uploads={}", uploads.display()),
+            format!("stack_file={}", stack_file.display()),
+            format!("stack_name={name}"),
+            "advertise_address=127.0.0.1".into(),
+            format!("service={service}"),
+            format!("build_image={}", build_image.display()),
+            format!("state_dir={}", dir.path().join("sync-state").display()),
+        ]
+        .join("\n"),
+    );
+    let run = |script: &PathBuf| {
+        let out = Command::new("bash")
+            .arg(script)
+            .env("BOOKSTORE_SWARM_ENV", &settings)
+            .env(
+                "DOCKER_HOST",
+                std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap(),
+            )
+            .env("PATH", aws_cli_path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {log}", script.display());
+        log
+    };
+    let log = run(&node_script);
+    assert!(log.contains("swarm initialised, stack deployed"), "{log}");
+    assert!(!log.contains("SWMTKN") && !log.contains(&password), "{log}");
+    // The join tokens went to the token store, and only there; the leader marked itself.
+    let tokens_arn = arn("tokens");
+    let tokens: serde_json::Value = serde_json::from_str(&aws.rt.block_on(async {
+        let v = aws
+            .secrets
+            .get_secret_value()
+            .secret_id(&tokens_arn)
+            .send()
+            .await
+            .unwrap();
+        v.secret_string().unwrap().to_string()
+    }))
+    .unwrap();
+    for role in ["manager", "worker"] {
+        assert_eq!(
+            tokens[role].as_str().unwrap(),
+            docker_ok(&["swarm", "join-token", "-q", role]).trim()
+        );
+    }
+    assert_eq!(tokens["address"], "127.0.0.1:2377");
+    let label = docker_ok(&[
+        "node",
+        "inspect",
+        "self",
+        "--format",
+        "{{index .Spec.Labels \"bookstore.key\"}}",
+    ]);
+    assert_eq!(label.trim(), "manager-1");
+    assert!(run(&node_script).contains("already in the swarm"));
     wait_until("5 healthy replicas", 180, || {
         let n = healthy(&service).len();
         if n != 5 {
@@ -332,44 +396,8 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
         now.len() == 5 && !now.contains(&one)
     });
 
-    // The node's own sync (templates/swarm/sync, from the bake), run here as the leader would run
-    // it, against this engine and the emulator's secrets: it reports Docker's view, which the
-    // CLI's `status` shows.
-    let sync_script = dir.write(
-        "bookstore-swarm-sync",
-        &heredoc(&bake, "BOOKSTORE_SYNC_EOF"),
-    );
-    // Executable, as the bake installs it.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&build_image, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (release_arn, status_arn) = (secret_arn(&aws, "release"), secret_arn(&aws, "status"));
-    let settings = dir.write(
-        "swarm.env",
-        &format!(
-            "region=us-east-1\nrelease_secret_arn={release_arn}\nstatus_secret_arn={status_arn}\nservice={service}\nbuild_image={}\nstate_dir={}\n",
-            build_image.display(),
-            dir.path().join("sync-state").display()
-        ),
-    );
-    let sync = || {
-        let out = Command::new("bash")
-            .arg(&sync_script)
-            .env("BOOKSTORE_SWARM_ENV", &settings)
-            .env(
-                "DOCKER_HOST",
-                std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap(),
-            )
-            .env("PATH", aws_cli_path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &moto.url)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .unwrap();
-        let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "sync: {log}");
-        log
-    };
+    // The leader's sync reports Docker's view, which the CLI's `status` shows.
+    let sync = || run(&sync_script);
     sync();
     let swarm = |image: &str| {
         let status = moto

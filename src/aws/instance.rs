@@ -245,6 +245,7 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
                 .unwrap_or_default();
             crate::templates::swarm_user_data(&crate::templates::SwarmConfig {
                 node: node.as_str(),
+                key: &want.key,
                 region: p.region,
                 tokens_secret_arn: dep_id(deps, tokens),
                 release_secret_arn: dep_id(deps, release),

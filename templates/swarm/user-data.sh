@@ -10,6 +10,7 @@ install -d -m 0755 /etc/bookstore
 # A quoted heredoc: the values stay shell-quoted and are read back by sourcing the file.
 cat >/etc/bookstore/swarm.env <<'BOOKSTORE_SETTINGS_EOF'
 node={{node}}
+key={{key}}
 region={{region}}
 tokens_secret_arn={{tokens_secret_arn}}
 release_secret_arn={{release_secret_arn}}
