@@ -336,6 +336,7 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
             "bookstore-swarm-sync",
             &heredoc(&bake, "BOOKSTORE_SYNC_EOF"),
         );
+        verify_units(dir.path(), &bake);
         for (key, id, _, _) in &running {
             let user_data = aws.user_data_of(id).await;
             shellcheck(dir.path(), &format!("{key}.sh"), &user_data);
@@ -446,6 +447,51 @@ fn sigkill_during_the_nodes_wait_then_up_resumes_without_a_second_node() {
     .ok();
     let left = moto.aws().everything(ENV);
     assert!(left.is_empty(), "left after down: {left:?}");
+}
+
+/// systemd accepts the node's units (the bootstrap, the sync and its timer), their executables
+/// pointed into `dir`.
+fn verify_units(dir: &std::path::Path, bake: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not on this machine: the swarm's units are not verified");
+        return;
+    }
+    let bin = dir.join("libexec");
+    std::fs::create_dir_all(&bin).unwrap();
+    for exe in ["bookstore-swarm-node", "bookstore-swarm-sync"] {
+        let path = bin.join(exe);
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut units = Vec::new();
+    for (marker, file) in [
+        ("BOOKSTORE_UNIT_EOF", "bookstore-swarm-node.service"),
+        ("BOOKSTORE_SYNC_UNIT_EOF", "bookstore-swarm-sync.service"),
+        ("BOOKSTORE_SYNC_TIMER_EOF", "bookstore-swarm-sync.timer"),
+    ] {
+        let text = heredoc(bake, marker).replace(
+            "/usr/local/libexec/bookstore/",
+            &format!("{}/", bin.display()),
+        );
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        units.push(path);
+    }
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&units)
+        .output()
+        .unwrap();
+    let complaints = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify:\n{complaints}"
+    );
 }
 
 /// A secret's value and ARN, by name.

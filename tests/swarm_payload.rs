@@ -510,6 +510,52 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     let (now, text) = swarm(&next);
     assert!(now, "status shows the new image: {text}");
 
+    // RDS rotates the password: Docker secrets cannot change, so the sync makes a new one from the
+    // new value and rolls the service onto it; the new tasks log in with the new password.
+    let before = healthy(&service);
+    let rotated = format!("{:032x}", fastrand::u128(..));
+    sql(
+        &socket,
+        &format!("ALTER USER '{name}'@'localhost' IDENTIFIED BY '{rotated}'"),
+    );
+    aws.rt.block_on(async {
+        aws.secrets
+            .put_secret_value()
+            .secret_id(&db_secret_arn)
+            .secret_string(format!(r#"{{"username":"{name}","password":"{rotated}"}}"#))
+            .send()
+            .await
+            .unwrap();
+    });
+    let log = sync();
+    assert!(
+        log.contains(&format!("rolled {service} onto {secret}-")),
+        "{log}"
+    );
+    assert!(!log.contains(&rotated), "{log}");
+    let used = docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}{{end}}",
+        &service,
+    ]);
+    assert!(used.trim().starts_with(&format!("{secret}-")), "{used}");
+    let secrets = docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !secrets.lines().any(|l| l == secret),
+        "the old secret is removed: {secrets}"
+    );
+    wait_until("5 healthy tasks on the new credentials", 120, || {
+        let now = healthy(&service);
+        now.len() == 5 && now.iter().all(|id| !before.contains(id))
+    });
+    assert!(!docker_ok(&["service", "inspect", &service]).contains(&rotated));
+    assert!(
+        sync().is_empty() || !sync().contains("rolling"),
+        "nothing more to roll"
+    );
+
     for args in [vec!["service", "rm", &probe], vec!["stack", "rm", &name]] {
         docker_ok(&args);
     }
