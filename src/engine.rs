@@ -641,6 +641,11 @@ impl Task {
         mut have: Observed,
     ) -> Result<Observed, Error> {
         let budget = kind.budget();
+        // BOOKSTORE_READY_BUDGET_SECS caps every wait (a CI job's own budget; the tests).
+        let ready_budget = std::env::var("BOOKSTORE_READY_BUDGET_SECS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(budget.ready, |s| budget.ready.min(Duration::from_secs(s)));
         let started = Instant::now();
         let mut delay = Duration::from_secs(1);
         loop {
@@ -650,13 +655,17 @@ impl Task {
             };
             self.report
                 .resource(&self.want.key, self.want.kind, Phase::Waiting, &detail);
-            if started.elapsed() > budget.ready {
+            if started.elapsed() > ready_budget {
                 self.report
                     .resource(&self.want.key, self.want.kind, Phase::Failed, "timed out");
+                let state = match kind.diagnose(&self.cx, &have).await {
+                    Some(why) => format!("{} — {why}", have.state),
+                    None => have.state.clone(),
+                };
                 return Err(Error::Timeout {
                     resource: label(&self.want.key, &have.id),
                     goal: "ready",
-                    state: have.state.clone(),
+                    state,
                     waited_secs: started.elapsed().as_secs(),
                     hint: format!(
                         "it may still finish: run `bookstore status` to look, and `{}` to resume waiting",

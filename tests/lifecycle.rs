@@ -564,7 +564,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
     assert_eq!(instances.len(), 2, "{status}");
     for i in instances {
         assert_eq!(i["lifecycle"], "InService", "{status}");
-        assert!(i["target_health"].is_string(), "{status}");
+        assert_eq!(i["target_health"], "healthy", "up waited for it: {status}");
     }
     let outputs = moto
         .run(dir.path(), &["outputs", "--stack", "asg", "--env", ENV])

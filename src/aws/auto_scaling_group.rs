@@ -51,6 +51,50 @@ fn sorted_ids(deps: &Deps, keys: &[String]) -> String {
     ids.join(",")
 }
 
+/// `up` ends when the app answers: a group in service is ready once at least its minimum of
+/// instances pass the load balancer's health check (the instances of this group only).
+async fn with_target_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsError> {
+    if !o.ready {
+        return Ok(o);
+    }
+    let min: usize = o.facts.get("min").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let ids: Vec<String> = group_instances(&o).into_iter().map(|i| i.id).collect();
+    let mut health = Vec::new();
+    for tg in o
+        .facts
+        .get("target_groups")
+        .into_iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+    {
+        health.extend(
+            super::target_group::health(cx, tg)
+                .await?
+                .into_iter()
+                .filter(|h| ids.contains(&h.id)),
+        );
+    }
+    if o.facts.get("target_groups").is_some_and(|t| !t.is_empty()) {
+        let healthy = health.iter().filter(|h| h.healthy()).count();
+        if healthy < min {
+            o.ready = false;
+            let others = super::target_group::not_healthy(&health);
+            o.attrs.insert(
+                "waiting_for".into(),
+                format!(
+                    "{healthy} of at least {min} instances healthy in the load balancer{}",
+                    if others.is_empty() {
+                        " (none registered yet)".to_string()
+                    } else {
+                        format!(": {others}")
+                    }
+                ),
+            );
+        }
+    }
+    Ok(o)
+}
+
 /// One instance of the group, for `status`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct GroupInstance {
@@ -274,16 +318,16 @@ impl ResourceKind for AutoScalingGroups {
         let rows = group_instances(have)
             .into_iter()
             .map(|i| {
-                let target = health
-                    .iter()
-                    .find(|(id, _)| *id == i.id)
-                    .map_or("not registered".to_string(), |(_, h)| h.clone());
+                let target = health.iter().find(|h| h.id == i.id);
+                let reason = target.map(|h| h.reason.clone()).unwrap_or_default();
+                let target = target.map_or("not registered".to_string(), |h| h.state.clone());
                 BTreeMap::from([
                     ("id".into(), i.id),
                     ("availability_zone".into(), i.availability_zone),
                     ("lifecycle".into(), i.lifecycle),
                     ("health".into(), i.health),
                     ("target_health".into(), target),
+                    ("target_reason".into(), reason),
                 ])
             })
             .collect();
@@ -297,8 +341,35 @@ impl ResourceKind for AutoScalingGroups {
         &[]
     }
 
+    /// The unhealthy targets with the load balancer's reasons, and the last console lines of one
+    /// instance that fails its health check.
+    async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String> {
+        let waiting = have.attrs.get("waiting_for")?.clone();
+        let mut failing = None;
+        for tg in have
+            .facts
+            .get("target_groups")?
+            .split(',')
+            .filter(|t| !t.is_empty())
+        {
+            if let Ok(health) = super::target_group::health(cx, tg).await {
+                failing = failing.or(health.into_iter().find(|h| h.state == "unhealthy"));
+            }
+        }
+        let Some(failing) = failing else {
+            return Some(waiting);
+        };
+        let console = super::instance::console_tail(cx, &failing.id, 12)
+            .await
+            .unwrap_or_else(|e| format!("(its console could not be read: {e})"));
+        Some(format!(
+            "{waiting}\nlast console lines of {}:\n{console}",
+            failing.id
+        ))
+    }
+
     fn budget(&self) -> Budget {
-        // Instances boot in 1-2 minutes; the group needs them in service.
+        // Instances boot in 1-2 minutes; the group needs them in service and answering.
         Budget {
             ready: Duration::from_secs(900),
             poll_max: Duration::from_secs(15),
@@ -317,7 +388,7 @@ impl ResourceKind for AutoScalingGroups {
         let mut found = Vec::new();
         for g in groups.iter().filter(|g| owned_by(cx, g)) {
             let name = g.auto_scaling_group_name().unwrap_or_default();
-            found.push(read(g, observed_policy(cx, name).await?));
+            found.push(with_target_health(cx, read(g, observed_policy(cx, name).await?)).await?);
         }
         Ok(found)
     }
@@ -327,10 +398,11 @@ impl ResourceKind for AutoScalingGroups {
             return Ok(None);
         };
         let policy = observed_policy(cx, &have.id).await?;
-        Ok(Some(Observed {
+        let o = Observed {
             owned: owned_by(cx, &g),
             ..read(&g, policy)
-        }))
+        };
+        Ok(Some(with_target_health(cx, o).await?))
     }
 
     async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
@@ -389,7 +461,7 @@ impl ResourceKind for AutoScalingGroups {
         let g = describe(cx, &want.name)
             .await?
             .ok_or_else(|| AwsError::other("the new Auto Scaling group is not listed"))?;
-        Ok(read(&g, observed_policy(cx, &want.name).await?))
+        with_target_health(cx, read(&g, observed_policy(cx, &want.name).await?)).await
     }
 
     fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {

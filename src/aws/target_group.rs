@@ -35,7 +35,7 @@ fn read(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup, key: &str) -> O
     o
 }
 
-pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
+pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<Health>, AwsError> {
     let out = cx
         .elb
         .describe_target_health()
@@ -46,19 +46,65 @@ pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<(String, String)>, AwsErro
         .target_health_descriptions()
         .iter()
         .map(|d| {
-            let id = d
-                .target()
-                .and_then(|t| t.id())
-                .unwrap_or_default()
-                .to_string();
-            let state = d
-                .target_health()
-                .and_then(|h| h.state())
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
-            (id, state)
+            let h = d.target_health();
+            Health {
+                id: d
+                    .target()
+                    .and_then(|t| t.id())
+                    .unwrap_or_default()
+                    .to_string(),
+                state: h
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: h
+                    .and_then(|h| h.reason())
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                description: h
+                    .and_then(|h| h.description())
+                    .unwrap_or_default()
+                    .to_string(),
+            }
         })
         .collect())
+}
+
+/// One target as the load balancer sees it: its state and, unless healthy, the reason code.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub id: String,
+    pub state: String,
+    pub reason: String,
+    pub description: String,
+}
+
+impl Health {
+    pub fn healthy(&self) -> bool {
+        self.state == "healthy"
+    }
+
+    /// `i-0abc unhealthy (Target.FailedHealthChecks: Health checks failed with these codes: [503])`.
+    pub fn summary(&self) -> String {
+        match (self.reason.is_empty(), self.description.is_empty()) {
+            (true, _) => format!("{} {}", self.id, self.state),
+            (false, true) => format!("{} {} ({})", self.id, self.state, self.reason),
+            (false, false) => format!(
+                "{} {} ({}: {})",
+                self.id, self.state, self.reason, self.description
+            ),
+        }
+    }
+}
+
+/// The targets that are not healthy, summarised for a progress line or an error.
+pub fn not_healthy(health: &[Health]) -> String {
+    health
+        .iter()
+        .filter(|h| !h.healthy())
+        .map(Health::summary)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[async_trait]
@@ -77,7 +123,13 @@ impl ResourceKind for TargetGroups {
         let rows = health(cx, &have.id)
             .await?
             .into_iter()
-            .map(|(id, state)| BTreeMap::from([("id".into(), id), ("health".into(), state)]))
+            .map(|h| {
+                BTreeMap::from([
+                    ("id".into(), h.id),
+                    ("health".into(), h.state),
+                    ("reason".into(), h.reason),
+                ])
+            })
             .collect();
         Ok(vec![super::Section {
             name: "targets".into(),

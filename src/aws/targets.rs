@@ -18,12 +18,24 @@ const TAG_TARGETS: &str = "bookstore:targets";
 
 async fn read(cx: &Cx, arn: &str, key: &str) -> Result<Observed, AwsError> {
     let health = super::target_group::health(cx, arn).await?;
-    let mut ids: Vec<String> = health.iter().map(|(id, _)| id.clone()).collect();
+    let mut ids: Vec<String> = health.iter().map(|h| h.id.clone()).collect();
     ids.sort();
-    let healthy = health.iter().filter(|(_, h)| h == "healthy").count();
+    let healthy = health.iter().filter(|h| h.healthy()).count();
     let mut o = Observed::new(Kind::Targets, key, arn);
     o.name = key.to_string();
     o.state = format!("{healthy}/{} healthy", health.len());
+    // `up` ends when the app answers: every node serves the app (the routing mesh), so every
+    // registered node must pass the load balancer's health check.
+    o.ready = !health.is_empty() && healthy == health.len();
+    if !o.ready {
+        o.attrs.insert(
+            "waiting_for".into(),
+            format!(
+                "the load balancer's health checks: {}",
+                super::target_group::not_healthy(&health)
+            ),
+        );
+    }
     o.facts.insert("targets".into(), ids.join(","));
     Ok(o)
 }

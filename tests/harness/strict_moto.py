@@ -537,6 +537,57 @@ LOCK = threading.Lock()
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 
 
+# Target health the test holds: {"*" or an instance id: {"state", "reason", "description"}}.
+TARGET_HEALTH = {}
+
+
+def patch_target_health():
+    # moto reports a registered, running target healthy at once. AWS keeps it "initial" while its
+    # first health checks run (interval x healthy threshold: here the pending seconds), and
+    # "unhealthy" with a reason when the app does not answer: a test can hold that state.
+    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+
+    register, deregister, health_for = (
+        FakeTargetGroup.register,
+        FakeTargetGroup.deregister,
+        FakeTargetGroup.health_for,
+    )
+
+    def register_timed(self, targets):
+        register(self, targets)
+        since = self.__dict__.setdefault("_harness_registered", {})
+        for target in targets:  # a re-registration keeps the first time
+            since.setdefault(target["Id"], time.time())
+
+    def deregister_timed(self, targets):
+        deregister(self, targets)
+        for target in targets:
+            self.__dict__.get("_harness_registered", {}).pop(target["Id"], None)
+
+    def health_for_strict(self, target, ec2_backend):
+        status = health_for(self, target, ec2_backend)
+        if status.status != "healthy":
+            return status
+        with LOCK:
+            held = TARGET_HEALTH.get(target["Id"]) or TARGET_HEALTH.get("*")
+        if held:
+            return FakeHealthStatus(
+                status.instance_id, status.port, status.health_check_port,
+                held["state"], held.get("reason"), held.get("description"),
+            )
+        since = self.__dict__.get("_harness_registered", {}).get(target["Id"])
+        if since is not None and time.time() - since < PENDING_SECONDS:
+            return FakeHealthStatus(
+                status.instance_id, status.port, status.health_check_port,
+                "initial", "Elb.RegistrationInProgress", "Target registration is in progress",
+            )
+        return status
+
+    FakeTargetGroup.register = register_timed
+    FakeTargetGroup.deregister = deregister_timed
+    FakeTargetGroup.health_for = health_for_strict
+
+
 def describe_call(environ, body):
     auth = environ.get("HTTP_AUTHORIZATION", "")
     match = CREDENTIAL_SCOPE.search(auth)
@@ -614,6 +665,9 @@ def control(environ, start_response):
             BAKE_FAILS = bool(conf.get("bake_fails", BAKE_FAILS))
             PENDING_SECONDS = float(conf.get("pending_seconds", PENDING_SECONDS))
             CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
+            if "target_health" in conf:
+                TARGET_HEALTH.clear()
+                TARGET_HEALTH.update(conf["target_health"] or {})
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"unknown harness endpoint"]
@@ -704,6 +758,7 @@ def main():
     patch_pending_states()
     patch_strict_deletes()
     patch_monolith()
+    patch_target_health()
     learner_lab_iam()
 
     app = Harness(DomainDispatcherApplication(create_backend_app))
