@@ -61,6 +61,11 @@ reset
 "$bin" up --stack "$STACK" --env bench >/dev/null 2>&1
 read -r total mutating _ <<<"$(calls)"
 echo "no-op up: $total API calls ($mutating mutating)"
+if ((mutating > 0)); then
+  curl -s "$url/_harness/calls" | .venv/bin/python -c '
+import json, re, sys
+print("  mutating:", ", ".join(c["service"] + ":" + c["action"] for c in json.load(sys.stdin) if not re.match(r"(Describe|List|Get|GET |HEAD )", c["action"])))'
+fi
 reset
 start=$(date +%s.%N)
 "$bin" down --stack "$STACK" --env bench --yes >/dev/null 2>&1

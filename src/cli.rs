@@ -99,4 +99,20 @@ pub enum Command {
     Status(Target),
     /// The stack's outputs: URL, load balancer DNS name, ids.
     Outputs(Target),
+    /// Write every file the stack would put on its machines (user-data, units, scripts, proxy
+    /// config, the swarm's stack file) under DIR, for review or to adapt by hand. No AWS call.
+    Render {
+        #[command(flatten)]
+        target: Target,
+        /// The directory to write into (created; files in it are overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `bookstore man > bookstore.1; man -l bookstore.1`.
+    Man,
 }

@@ -39,6 +39,10 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         } => down(target, *yes, *parallelism, &cli, &report).await,
         Command::Status(t) => status(t, &cli, &report).await,
         Command::Outputs(t) => outputs(t, &cli, &report).await,
+        Command::Render { target, out } => render(target, out, &cli).await,
+        Command::Completions { .. } | Command::Man => {
+            unreachable!("main answers these without a runtime")
+        }
     };
     report.finish();
     let (code, result) = result?;
@@ -102,6 +106,12 @@ async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Done {
             resources,
         })),
     ))
+}
+
+async fn render(t: &Target, out: &std::path::Path, cli: &Cli) -> Done {
+    let config = config(t, cli).await?;
+    let rendered = crate::render::render(&config.plan()?, out)?;
+    Ok((0, Report::Rendered(rendered)))
 }
 
 async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Done {

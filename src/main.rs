@@ -4,6 +4,7 @@ mod artifact;
 mod aws;
 mod cli;
 mod commands;
+mod completions;
 mod config;
 mod cost;
 mod engine;
@@ -14,6 +15,7 @@ mod kinds;
 mod plan;
 mod print;
 mod probe;
+mod render;
 mod report;
 mod stack;
 mod templates;
@@ -24,6 +26,21 @@ use crate::report::OutputFormat;
 
 fn main() {
     let cli = cli::Cli::parse();
+    // What needs no AWS and no runtime.
+    match cli.command {
+        cli::Command::Completions { shell } => {
+            completions::completions(shell, &mut std::io::stdout());
+            return;
+        }
+        cli::Command::Man => {
+            if let Err(e) = completions::man(&mut std::io::stdout()) {
+                eprintln!("error: writing the man page: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        _ => {}
+    }
     let output = cli.output;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

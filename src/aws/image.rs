@@ -132,6 +132,24 @@ impl ResourceKind for Images {
         vec![("image_id".into(), have.id.clone())]
     }
 
+    /// The builder's user-data; the artifact's URL is presigned at bake time only.
+    fn machine_files(&self, want: &Desired, _deps: &Deps) -> Vec<(String, String)> {
+        let Spec::Image {
+            artifact, recipe, ..
+        } = &want.spec
+        else {
+            unreachable!("image spec")
+        };
+        let url = format!(
+            "https://<artifact bucket>/{}?<presigned>",
+            artifact.object_key()
+        );
+        vec![(
+            "builder-user-data.sh".into(),
+            crate::templates::bake_script(*recipe, &url, &artifact.sha256, artifact.kind.as_str()),
+        )]
+    }
+
     /// Instances may still be launching from it; a builder may be making it.
     fn teardown_after(&self) -> &'static [Kind] {
         &[

@@ -264,6 +264,24 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
     }
 }
 
+/// The last `lines` lines of an instance's console (EC2 keeps the latest 64 KB).
+pub async fn console_tail(cx: &Cx, id: &str, lines: usize) -> Result<String, AwsError> {
+    let console = cx
+        .ec2
+        .get_console_output()
+        .instance_id(id)
+        .latest(true)
+        .send()
+        .await?;
+    let text = console
+        .output()
+        .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    Ok(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+}
+
 /// Waits until the instance runs (attachments need it), within the kind's budget.
 async fn wait_running(cx: &Cx, id: &str) -> Result<Observed, AwsError> {
     let started = Instant::now();
@@ -329,6 +347,10 @@ impl ResourceKind for Instances {
 
     fn converge_after_create(&self) -> bool {
         true
+    }
+
+    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
+        vec![("user-data.sh".into(), user_data(want, deps))]
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {

@@ -194,6 +194,10 @@ impl ResourceKind for LaunchTemplates {
         &[Kind::AutoScalingGroup]
     }
 
+    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
+        vec![("user-data.sh".into(), rendered_user_data(want, deps))]
+    }
+
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
         let out = cx
             .ec2

@@ -320,6 +320,18 @@ pub trait ResourceKind: Send + Sync {
         vec![]
     }
 
+    /// The files this resource puts on machines (user-data, the bake's script), by file name, for
+    /// `bookstore render`: rendered with `deps` as they are (placeholders there).
+    fn machine_files(&self, _want: &Desired, _deps: &Deps) -> Vec<(String, String)> {
+        vec![]
+    }
+
+    /// Why a resource is still not ready when its wait runs out, beyond its `waiting_for` (the
+    /// load balancer's reasons, an instance's console): for the error.
+    async fn diagnose(&self, _cx: &Cx, have: &Observed) -> Option<String> {
+        have.attrs.get("waiting_for").cloned()
+    }
+
     /// Live detail for `status` beyond the resource's own row (instances, targets,
     /// certificates), as named sections of rows. `all` is every observed resource of the stack.
     async fn details(

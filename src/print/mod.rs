@@ -92,6 +92,7 @@ pub enum Report {
     Deleted(Deleted),
     Status(Status),
     Outputs(BTreeMap<String, String>),
+    Rendered(crate::render::Rendered),
 }
 
 /// Prints a command's result on stdout in the chosen format.

@@ -15,6 +15,11 @@ pub fn render(report: &Report) -> String {
         Report::Deleted(d) => deleted(&mut out, d),
         Report::Status(s) => status(&mut out, s),
         Report::Outputs(o) => outputs(&mut out, o),
+        Report::Rendered(r) => {
+            for f in &r.files {
+                let _ = writeln!(out, "{}", f.display());
+            }
+        }
     }
     out
 }
