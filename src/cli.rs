@@ -99,6 +99,9 @@ pub enum Command {
     Status(Target),
     /// The stack's outputs: URL, load balancer DNS name, ids.
     Outputs(Target),
+    /// Check what a first `up` needs from the account (credentials, region, instance profile, the
+    /// 9 instances, Elastic IP and VPC quotas, envs present), reading only. Exit 1 on any FAIL.
+    Doctor(Target),
     /// Write every file the stack would put on its machines (user-data, units, scripts, proxy
     /// config, the swarm's stack file) under DIR, for review or to adapt by hand. No AWS call.
     Render {

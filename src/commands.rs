@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Status(t) => status(t, &cli, &report).await,
         Command::Outputs(t) => outputs(t, &cli, &report).await,
         Command::Render { target, out } => render(target, out, &cli).await,
+        Command::Doctor(t) => doctor(t, &cli).await,
         Command::Completions { .. } | Command::Man => {
             unreachable!("main answers these without a runtime")
         }
@@ -106,6 +107,18 @@ async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Done {
             resources,
         })),
     ))
+}
+
+async fn doctor(t: &Target, cli: &Cli) -> Done {
+    let config = config(t, cli).await?;
+    let owner = Owner {
+        stack: config.stack.name.clone(),
+        env: config.env.clone(),
+        extra_tags: config.stack.tags.clone(),
+    };
+    let cx = Cx::connect(&config.region, owner).await;
+    let doctor = crate::doctor::run(&config, &cx).await;
+    Ok((i32::from(doctor.failed()), Report::Doctor(doctor)))
 }
 
 async fn render(t: &Target, out: &std::path::Path, cli: &Cli) -> Done {

@@ -29,7 +29,7 @@ pub fn instances_added(plan: &Plan, diff: &Diff) -> Vec<(String, u32)> {
 }
 
 /// The pending and running instances of the account in this region: "id (what it is)".
-async fn running(cx: &Cx) -> Result<Vec<String>, AwsError> {
+pub async fn running(cx: &Cx) -> Result<Vec<String>, AwsError> {
     let mut found = Vec::new();
     let mut pages = cx
         .ec2

@@ -7,6 +7,7 @@ mod commands;
 mod completions;
 mod config;
 mod cost;
+mod doctor;
 mod engine;
 mod error;
 mod guard;

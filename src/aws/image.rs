@@ -32,7 +32,7 @@ pub struct Images;
 pub struct Builders;
 
 /// The latest Amazon Linux 2023 for x86_64, published by AWS in every region.
-const AL2023_PARAMETER: &str =
+pub const AL2023_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 pub const TAG_ARTIFACT_SHA256: &str = "bookstore:artifact-sha256";
 pub const TAG_TEMPLATES_SHA256: &str = "bookstore:templates-sha256";

@@ -92,6 +92,8 @@ pub struct Cx {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// `doctor` only: the instance profile.
+    pub iam: aws_sdk_iam::Client,
     pub region: String,
     /// Set by `whoami`: bucket names carry it, being global.
     pub account: std::sync::OnceLock<String>,
@@ -141,6 +143,7 @@ impl Cx {
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             ssm: aws_sdk_ssm::Client::new(&conf),
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            iam: aws_sdk_iam::Client::new(&conf),
             region: region.to_string(),
             account: std::sync::OnceLock::new(),
             ec2: aws_sdk_ec2::Client::new(&conf),

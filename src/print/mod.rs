@@ -93,6 +93,7 @@ pub enum Report {
     Status(Status),
     Outputs(BTreeMap<String, String>),
     Rendered(crate::render::Rendered),
+    Doctor(crate::doctor::Doctor),
 }
 
 /// Prints a command's result on stdout in the chosen format.

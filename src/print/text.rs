@@ -15,6 +15,19 @@ pub fn render(report: &Report) -> String {
         Report::Deleted(d) => deleted(&mut out, d),
         Report::Status(s) => status(&mut out, s),
         Report::Outputs(o) => outputs(&mut out, o),
+        Report::Doctor(d) => {
+            for c in &d.checks {
+                let verdict = match c.verdict {
+                    crate::doctor::Verdict::Ok => "OK",
+                    crate::doctor::Verdict::Warn => "WARN",
+                    crate::doctor::Verdict::Fail => "FAIL",
+                };
+                let _ = writeln!(out, "{verdict:<5} {:<17} {}", c.check, c.detail);
+                if !c.fix.is_empty() {
+                    let _ = writeln!(out, "{:<23} fix: {}", "", c.fix);
+                }
+            }
+        }
         Report::Rendered(r) => {
             for f in &r.files {
                 let _ = writeln!(out, "{}", f.display());

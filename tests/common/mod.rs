@@ -270,6 +270,7 @@ pub struct Aws {
     pub asg: aws_sdk_autoscaling::Client,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub iam: aws_sdk_iam::Client,
 }
 
 impl Aws {
@@ -295,6 +296,7 @@ impl Aws {
                 .load(),
         );
         Aws {
+            iam: aws_sdk_iam::Client::new(&conf),
             ec2: aws_sdk_ec2::Client::new(&conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             acm: aws_sdk_acm::Client::new(&conf),

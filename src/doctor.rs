@@ -1,0 +1,285 @@
+//! `bookstore doctor`: what a first `up` of this stack needs from the account, checked without
+//! side effects (only reads): the credentials and who they are, the region, the instance profile,
+//! the instances already running against the Learner Lab's 9, the Elastic IP and VPC quotas, the
+//! bookstore envs present, and the base image's public parameter the bake reads. Each check is OK,
+//! WARN or FAIL with the fix; any FAIL exits 1.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::aws::{Cx, TAG_ENV, TAG_STACK, ec2_tag};
+use crate::config::Config;
+use crate::plan::Spec;
+use crate::stack::{LAB_MAX_INSTANCES, LAB_REGIONS, Sandbox};
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub verdict: Verdict,
+    pub detail: String,
+    /// What to do, unless OK.
+    pub fix: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Doctor {
+    pub stack: String,
+    pub region: String,
+    pub checks: Vec<Check>,
+}
+
+impl Doctor {
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.verdict == Verdict::Fail)
+    }
+}
+
+fn check(check: &'static str, verdict: Verdict, detail: String, fix: &str) -> Check {
+    Check {
+        check,
+        verdict,
+        detail,
+        fix: if verdict == Verdict::Ok {
+            String::new()
+        } else {
+            fix.to_string()
+        },
+    }
+}
+
+/// Default quotas of a new account (the Learner Lab's are the same).
+const EIP_QUOTA: usize = 5;
+const VPC_QUOTA: usize = 5;
+
+pub async fn run(config: &Config, cx: &Cx) -> Doctor {
+    let lab = config.stack.sandbox == Sandbox::LearnerLab;
+    let mut checks = Vec::new();
+    match cx.whoami().await {
+        Ok((account, arn)) => checks.push(check(
+            "credentials",
+            Verdict::Ok,
+            format!("account {account} as {arn}"),
+            "",
+        )),
+        Err(e) => {
+            checks.push(check(
+                "credentials",
+                Verdict::Fail,
+                e.message.clone(),
+                "copy the Learner Lab's AWS Details (key, secret and session token) into ~/.aws/credentials or the AWS_* variables; they expire with the lab session",
+            ));
+            // Nothing else can be asked without them.
+            return Doctor {
+                stack: config.stack.name.clone(),
+                region: config.region.clone(),
+                checks,
+            };
+        }
+    }
+    let region_ok = !lab || LAB_REGIONS.contains(&config.region.as_str());
+    checks.push(check(
+        "region",
+        if region_ok {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        },
+        format!("{} (from {})", config.region, config.region_source),
+        "the Learner Lab allows only us-east-1 and us-west-2: pass --region us-east-1",
+    ));
+
+    if let Some(profile) = &config.stack.instances.instance_profile {
+        let c = match cx
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(profile)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let roles: Vec<&str> = out
+                    .instance_profile()
+                    .map(|p| p.roles().iter().map(|r| r.role_name()).collect())
+                    .unwrap_or_default();
+                check(
+                    "instance profile",
+                    if roles.is_empty() {
+                        Verdict::Fail
+                    } else {
+                        Verdict::Ok
+                    },
+                    format!("{profile} (role {})", roles.join(", ")),
+                    "the instance profile has no role: its instances could not read their secrets",
+                )
+            }
+            Err(e) => {
+                let e = crate::aws::AwsError::from(e);
+                let missing = e.class == crate::aws::ErrorClass::NotFound;
+                check(
+                    "instance profile",
+                    if missing {
+                        Verdict::Fail
+                    } else {
+                        Verdict::Warn
+                    },
+                    if missing {
+                        format!("{profile} does not exist in this account")
+                    } else {
+                        format!("{profile} could not be checked: {}", e.message)
+                    },
+                    "a Learner Lab always has LabInstanceProfile (are these the lab's credentials?); elsewhere create one that may read Secrets Manager, or set instances.instance_profile: none",
+                )
+            }
+        };
+        checks.push(c);
+    }
+
+    let plan = config.plan().ok();
+    let adds: u32 = plan
+        .iter()
+        .flat_map(|p| &p.resources)
+        .map(|r| match &r.spec {
+            Spec::Instance { .. } | Spec::Image { .. } => 1,
+            Spec::AutoScalingGroup { desired, .. } => *desired,
+            _ => 0,
+        })
+        .sum();
+    match crate::guard::running(cx).await {
+        Ok(now) => {
+            let total = now.len() as u32 + adds;
+            let verdict = if !lab {
+                Verdict::Ok
+            } else if total > LAB_MAX_INSTANCES {
+                Verdict::Fail
+            } else if total + 2 > LAB_MAX_INSTANCES {
+                Verdict::Warn
+            } else {
+                Verdict::Ok
+            };
+            checks.push(check(
+                "instances",
+                verdict,
+                format!(
+                    "{} running in the account{}; a new {} env adds {adds} (its bake's builder included): {total} of the Learner Lab's {LAB_MAX_INSTANCES}",
+                    now.len(),
+                    if now.is_empty() { String::new() } else { format!(" ({})", now.join(", ")) },
+                    config.stack.name
+                ),
+                "stop or `bookstore down` what you no longer need; 20 or more instances deactivate a Learner Lab account",
+            ));
+        }
+        Err(e) => checks.push(check(
+            "instances",
+            Verdict::Warn,
+            format!("could not be counted: {}", e.message),
+            "the guard in `up` will count them again",
+        )),
+    }
+
+    let eips_needed = plan
+        .iter()
+        .flat_map(|p| &p.resources)
+        .filter(|r| matches!(r.spec, Spec::ElasticIp))
+        .count();
+    match cx.ec2.describe_addresses().send().await {
+        Ok(out) => {
+            let used = out.addresses().len();
+            checks.push(check(
+                "elastic ips",
+                if used + eips_needed > EIP_QUOTA {
+                    Verdict::Fail
+                } else if used + eips_needed == EIP_QUOTA {
+                    Verdict::Warn
+                } else {
+                    Verdict::Ok
+                },
+                format!("{used} of {EIP_QUOTA} allocated; this stack needs {eips_needed}"),
+                "release the addresses you no longer need (`aws ec2 describe-addresses`), or `bookstore down` an env that holds one",
+            ));
+        }
+        Err(e) => checks.push(check(
+            "elastic ips",
+            Verdict::Warn,
+            crate::aws::AwsError::from(e).message,
+            "",
+        )),
+    }
+
+    match cx.ec2.describe_vpcs().send().await {
+        Ok(out) => {
+            let vpcs = out.vpcs();
+            let envs: BTreeSet<String> = vpcs
+                .iter()
+                .filter_map(|v| {
+                    Some(format!(
+                        "{}/{}",
+                        ec2_tag(v.tags(), TAG_STACK)?,
+                        ec2_tag(v.tags(), TAG_ENV)?
+                    ))
+                })
+                .collect();
+            checks.push(check(
+                "vpcs",
+                if vpcs.len() >= VPC_QUOTA {
+                    Verdict::Fail
+                } else if vpcs.len() + 1 == VPC_QUOTA {
+                    Verdict::Warn
+                } else {
+                    Verdict::Ok
+                },
+                format!(
+                    "{} of {VPC_QUOTA} (each env makes one); bookstore envs: {}",
+                    vpcs.len(),
+                    if envs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        envs.into_iter().collect::<Vec<_>>().join(", ")
+                    }
+                ),
+                "`bookstore down --stack S --env E --yes` the envs you no longer need",
+            ));
+        }
+        Err(e) => checks.push(check(
+            "vpcs",
+            Verdict::Warn,
+            crate::aws::AwsError::from(e).message,
+            "",
+        )),
+    }
+
+    let parameter = crate::aws::image::AL2023_PARAMETER;
+    checks.push(match cx.ssm.get_parameter().name(parameter).send().await {
+        Ok(out) => check(
+            "base image",
+            Verdict::Ok,
+            format!(
+                "{} (the bake starts from it)",
+                out.parameter().and_then(|p| p.value()).unwrap_or("?")
+            ),
+            "",
+        ),
+        Err(e) => check(
+            "base image",
+            Verdict::Fail,
+            format!(
+                "the public parameter {parameter} cannot be read: {}",
+                crate::aws::AwsError::from(e).message
+            ),
+            "the bake needs ssm:GetParameter on AWS's public parameters; check the region",
+        ),
+    });
+    Doctor {
+        stack: config.stack.name.clone(),
+        region: config.region.clone(),
+        checks,
+    }
+}
