@@ -107,7 +107,7 @@ fn aws_cli_path() -> String {
 /// The load balancer's view, from inside the stack's network: every request is a new curl, so it
 /// resolves the service anew and opens a new connection, ~20 a second, as a target group's traffic
 /// reaches whichever tasks are in the service's DNS at that moment.
-const PROBE: &str = "i=0; while [ $i -lt 1200 ]; do i=$((i+1)); \
+const PROBE: &str = "while true; do \
     if [ \"$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://app:8080/healthz)\" = 200 ]; \
     then echo ok; else echo failed; fi; /bin/busybox usleep 30000; done";
 
@@ -491,9 +491,8 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     ]);
     assert_eq!(updated.trim(), next);
     assert_eq!(healthy(&service).len(), 5);
-    wait_until("the probe's 1200 requests", 180, || {
-        docker_ok(&["service", "ps", &probe, "--format", "{{.CurrentState}}"]).contains("Complete")
-    });
+    // The roll is over (the sync waited for it): two seconds more of traffic, then the count.
+    std::thread::sleep(Duration::from_secs(2));
     let logs = docker_ok(&["service", "logs", "--raw", &probe]);
     let codes: Vec<&str> = logs
         .lines()
@@ -504,22 +503,23 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
         "rolling update: {failed} of {} requests failed (a new connection and DNS lookup each; no IPVS here)",
         codes.len()
     );
-    assert_eq!(codes.len(), 1200, "{logs}");
+    assert!(codes.len() >= 500, "{} answers:\n{logs}", codes.len());
     assert_eq!(failed, 0, "requests failed during the roll");
+    docker_ok(&["service", "rm", &probe]);
     sync();
     let (now, text) = swarm(&next);
     assert!(now, "status shows the new image: {text}");
 
     // RDS rotates the password: Docker secrets cannot change, so the sync makes a new one from the
     // new value and rolls the service onto it; the new tasks log in with the new password.
-    // (Two replicas are enough to see the roll, and it takes half the time of five.)
+    // (One replica is enough to see the roll onto the new secret, in a fifth of the time.)
     docker_ok(&[
         "service",
         "scale",
         "--detach=false",
-        &format!("{service}=2"),
+        &format!("{service}=1"),
     ]);
-    wait_until("2 healthy tasks", 60, || healthy(&service).len() == 2);
+    wait_until("1 healthy task", 60, || healthy(&service).len() == 1);
     let before = healthy(&service);
     let rotated = format!("{:032x}", fastrand::u128(..));
     sql(
@@ -554,23 +554,16 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
         !secrets.lines().any(|l| l == secret),
         "the old secret is removed: {secrets}"
     );
-    wait_until("2 healthy tasks on the new credentials", 120, || {
+    wait_until("a healthy task on the new credentials", 120, || {
         let now = healthy(&service);
-        now.len() == 2 && now.iter().all(|id| !before.contains(id))
+        now.len() == 1 && now.iter().all(|id| !before.contains(id))
     });
     assert!(!docker_ok(&["service", "inspect", &service]).contains(&rotated));
-    assert!(
-        sync().is_empty() || !sync().contains("rolling"),
-        "nothing more to roll"
-    );
+    let again = sync();
+    assert!(!again.contains("rolling"), "nothing more to roll: {again}");
 
-    for args in [vec!["service", "rm", &probe], vec!["stack", "rm", &name]] {
-        docker_ok(&args);
-    }
-    wait_until("the stack's tasks gone", 120, || {
-        healthy(&service).is_empty()
-    });
-    let _ = docker(&["secret", "rm", &secret]);
+    // (scripts/docker.sh stop leaves the swarm, which removes whatever is left of it.)
+    docker_ok(&["stack", "rm", &name]);
     sql(
         &socket,
         &format!("DROP DATABASE {name}; DROP USER '{name}'@'localhost'"),
