@@ -1,18 +1,15 @@
 //! `bookstore completions SHELL` and `bookstore man`, through the real binary: bash loads the script
 //! and completes a command's flags with it; the man page renders with the system's `man`.
 
+mod common;
+
 use std::process::Command;
 
 fn bookstore(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bookstore"))
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_bookstore"))
+            .args(args)
+            .env_clear(),
     );
     String::from_utf8(out.stdout).unwrap()
 }
@@ -40,13 +37,7 @@ fn bash_completes_commands_and_flags_with_the_generated_script() {
             words[words.len() - 1],
             words[words.len() - 2],
         );
-        let out = Command::new("bash").arg("-c").arg(probe).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        String::from_utf8(common::run_ok(Command::new("bash").arg("-c").arg(probe)).stdout).unwrap()
     };
     let commands = complete("bookstore ");
     for c in ["up", "down", "plan", "status", "completions", "man"] {

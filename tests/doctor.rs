@@ -58,28 +58,7 @@ fn doctor_passes_on_the_lab_and_names_a_missing_profile_and_the_instance_limit()
 
     // Seven instances started by hand: with the asg's 3, over the 9.
     let aws = moto.aws();
-    aws.rt.block_on(async {
-        let image = aws
-            .ec2
-            .describe_images()
-            .owners("amazon")
-            .send()
-            .await
-            .unwrap()
-            .images()[0]
-            .image_id()
-            .unwrap()
-            .to_string();
-        aws.ec2
-            .run_instances()
-            .image_id(image)
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-            .min_count(7)
-            .max_count(7)
-            .send()
-            .await
-            .unwrap();
-    });
+    aws.run_foreign_instances(7);
     let (code, report) = doctor(&moto, dir.path());
     assert_eq!(code, 1, "{report}");
     let instances = verdict(&report, "instances");

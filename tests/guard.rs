@@ -11,33 +11,7 @@ fn up_refuses_before_any_create_when_the_account_would_run_more_than_nine_instan
     let dir = TempDir::new("guard");
     let aws = moto.aws();
     // Eight instances someone started by hand, in the same account and region.
-    let ids: Vec<String> = aws.rt.block_on(async {
-        let image = aws
-            .ec2
-            .describe_images()
-            .owners("amazon")
-            .send()
-            .await
-            .unwrap()
-            .images()[0]
-            .image_id()
-            .unwrap()
-            .to_string();
-        let out = aws
-            .ec2
-            .run_instances()
-            .image_id(image)
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-            .min_count(8)
-            .max_count(8)
-            .send()
-            .await
-            .unwrap();
-        out.instances()
-            .iter()
-            .map(|i| i.instance_id().unwrap().to_string())
-            .collect()
-    });
+    let ids = aws.run_foreign_instances(8);
     let before = moto.mutating_calls().len();
     // The monolith adds its VM and the bake's builder: 8 + 2 = 10.
     let refused = moto.run(dir.path(), &["up", "--stack", "monolith", "--env", ENV]);

@@ -11,19 +11,14 @@ use common::{TempDir, shellcheck};
 
 fn render(dir: &Path, stack: &str) -> Vec<String> {
     let out_dir = dir.join(stack);
-    let out = Command::new(env!("CARGO_BIN_EXE_bookstore"))
-        .current_dir(dir)
-        .args(["render", "--stack", stack, "--env", "t", "--out"])
-        .arg(&out_dir)
-        .env_clear()
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_bookstore"))
+            .current_dir(dir)
+            .args(["render", "--stack", stack, "--env", "t", "--out"])
+            .arg(&out_dir)
+            .env_clear()
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
     );
     String::from_utf8(out.stdout)
         .unwrap()

@@ -521,16 +521,13 @@ async fn release_of(aws: &common::Aws) -> serde_json::Value {
 
 /// What a node's curl gets from a presigned URL.
 fn download(url: &str) -> Vec<u8> {
-    let out = std::process::Command::new("curl")
-        .args(["--fail", "--silent", "--show-error", url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::run_ok(std::process::Command::new("curl").args([
+        "--fail",
+        "--silent",
+        "--show-error",
+        url,
+    ]))
+    .stdout
 }
 
 #[test]
@@ -539,13 +536,7 @@ fn a_new_app_never_replaces_the_running_swarm_nodes() {
     let dir = TempDir::new("swarm-new-app");
     up(&moto, dir.path());
     let before = nodes(&moto);
-    let mut bytes = std::fs::read(
-        std::path::PathBuf::from(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app"),
-    )
-    .unwrap();
-    bytes.extend_from_slice(b"\0another build");
-    let new_app = dir.path().join("bookstore-app");
-    std::fs::write(&new_app, &bytes).unwrap();
+    let (new_app, bytes) = common::another_build(dir.path());
     moto.clear_calls();
     let run = moto
         .run(

@@ -126,18 +126,13 @@ tar -C "$root" -c . | docker import - bookstore.local/probe:test"#;
         std::path::Path::new("/bin/busybox").exists(),
         "/bin/busybox: scripts/test.sh installs busybox-static"
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .arg("-")
-        .arg(&root)
-        .env("DOCKER_HOST", host)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("-")
+            .arg(&root)
+            .env("DOCKER_HOST", host),
     );
 }
 
@@ -435,9 +430,7 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     // A new app through the CLI: `up` bakes it and writes the release; the nodes' sync downloads
     // the binary, builds the image and rolls the service (start-first) under load, counted from
     // inside the stack's network.
-    let mut bytes = std::fs::read(&app).unwrap();
-    bytes.extend_from_slice(b"\0another build");
-    let new_app = dir.write_bytes("bookstore-app-next", &bytes);
+    let (new_app, bytes) = common::another_build(dir.path());
     moto.run(
         dir.path(),
         &[

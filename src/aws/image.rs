@@ -488,18 +488,7 @@ async fn wait_until_stopped(cx: &Cx, id: &str, budget: Duration) -> Result<(), A
             }
         }
     }
-    let console = cx
-        .ec2
-        .get_console_output()
-        .instance_id(id)
-        .latest(true)
-        .send()
-        .await?;
-    let text = console
-        .output()
-        .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let text = super::instance::console_text(cx, id).await?;
     if let Some(line) = text.lines().find(|l| l.contains("BOOKSTORE-BAKE-FAILED")) {
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
         return Err(AwsError::other(format!(

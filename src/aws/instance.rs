@@ -264,8 +264,15 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
     }
 }
 
-/// The last `lines` lines of an instance's console (EC2 keeps the latest 64 KB).
+/// The last `lines` lines of an instance's console.
 pub async fn console_tail(cx: &Cx, id: &str, lines: usize) -> Result<String, AwsError> {
+    let text = console_text(cx, id).await?;
+    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    Ok(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+}
+
+/// An instance's console output (EC2 keeps the latest 64 KB).
+pub async fn console_text(cx: &Cx, id: &str) -> Result<String, AwsError> {
     let console = cx
         .ec2
         .get_console_output()
@@ -273,13 +280,11 @@ pub async fn console_tail(cx: &Cx, id: &str, lines: usize) -> Result<String, Aws
         .latest(true)
         .send()
         .await?;
-    let text = console
+    Ok(console
         .output()
         .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
-    Ok(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default())
 }
 
 /// Waits until the instance runs (attachments need it), within the kind's budget.

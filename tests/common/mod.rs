@@ -628,6 +628,37 @@ impl Aws {
     }
 
     /// The id of the one instance with this tag.
+    /// `n` instances started by hand (no bookstore tags) in the account: their ids.
+    pub fn run_foreign_instances(&self, n: i32) -> Vec<String> {
+        self.rt.block_on(async {
+            let image = self
+                .ec2
+                .describe_images()
+                .owners("amazon")
+                .send()
+                .await
+                .unwrap()
+                .images()[0]
+                .image_id()
+                .unwrap()
+                .to_string();
+            let out = self
+                .ec2
+                .run_instances()
+                .image_id(image)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .min_count(n)
+                .max_count(n)
+                .send()
+                .await
+                .unwrap();
+            out.instances()
+                .iter()
+                .map(|i| i.instance_id().unwrap().to_string())
+                .collect()
+        })
+    }
+
     pub fn instance_tagged(&self, key: &str, value: &str) -> String {
         let found = self.instances_tagged(key, value);
         assert_eq!(found.len(), 1, "instances tagged {key}={value}: {found:?}");
@@ -663,6 +694,31 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 }
 
 /// The text of the quoted heredoc `<<'MARKER'` … `MARKER` in a script.
+/// Runs a command that must succeed; its output (the failure shows its stderr).
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Another build of the app (its bytes and the path of a copy in `dir`): the same binary with
+/// bytes appended, so it has another sha256 and still runs.
+pub fn another_build(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let mut bytes = std::fs::read(
+        PathBuf::from(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app"),
+    )
+    .unwrap();
+    bytes.extend_from_slice(b"\0another build");
+    let path = dir.join("bookstore-app-next");
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
 pub fn heredoc(script: &str, marker: &str) -> String {
     let start = script
         .find(&format!("<<'{marker}'\n"))
