@@ -104,10 +104,15 @@ impl Artifact {
     /// Its key in the artifact bucket: content-addressed, so uploads are idempotent.
     pub fn object_key(&self) -> String {
         match self.kind {
-            ArtifactKind::Binary => format!("app/{}/bookstore-app", self.sha256),
+            ArtifactKind::Binary => binary_object_key(&self.sha256),
             ArtifactKind::Source => format!("app/{}/bookstore-app-source.tar", self.sha256),
         }
     }
+}
+
+/// Where a binary artifact of this sha256 is in the artifact bucket.
+pub fn binary_object_key(sha256: &str) -> String {
+    format!("app/{sha256}/bookstore-app")
 }
 
 /// `bookstore-app` beside this executable: where `cargo build --workspace` and the release

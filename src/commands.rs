@@ -66,13 +66,17 @@ async fn config(t: &Target, cli: &Cli) -> Result<Config, Error> {
 type Done = Result<(i32, Report), Error>;
 
 /// Clients plus the STS preflight: proves the credentials before anything else happens.
-async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<Cx>, Error> {
-    let owner = Owner {
+/// This stack's and env's ownership: what its resources are tagged with and found by.
+fn owner(config: &Config) -> Owner {
+    Owner {
         stack: config.stack.name.clone(),
         env: config.env.clone(),
         extra_tags: config.stack.tags.clone(),
-    };
-    let cx = Cx::connect(&config.region, owner).await;
+    }
+}
+
+async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<Cx>, Error> {
+    let cx = Cx::connect(&config.region, owner(config)).await;
     let (account, arn) = cx.whoami().await.map_err(|e| {
         engine::aws_error(
             &e,
@@ -111,12 +115,8 @@ async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Done {
 
 async fn doctor(t: &Target, cli: &Cli) -> Done {
     let config = config(t, cli).await?;
-    let owner = Owner {
-        stack: config.stack.name.clone(),
-        env: config.env.clone(),
-        extra_tags: config.stack.tags.clone(),
-    };
-    let cx = Cx::connect(&config.region, owner).await;
+    // Not `connect`: refused credentials are one of the checks, not the end.
+    let cx = Cx::connect(&config.region, owner(&config)).await;
     let doctor = crate::doctor::run(&config, &cx).await;
     Ok((i32::from(doctor.failed()), Report::Doctor(doctor)))
 }

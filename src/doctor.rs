@@ -147,11 +147,7 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
     let adds: u32 = plan
         .iter()
         .flat_map(|p| &p.resources)
-        .map(|r| match &r.spec {
-            Spec::Instance { .. } | Spec::Image { .. } => 1,
-            Spec::AutoScalingGroup { desired, .. } => *desired,
-            _ => 0,
-        })
+        .filter_map(|r| crate::guard::instances_started(&r.spec))
         .sum();
     match crate::guard::running(cx).await {
         Ok(now) => {

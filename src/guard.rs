@@ -17,15 +17,24 @@ pub fn instances_added(plan: &Plan, diff: &Diff) -> Vec<(String, u32)> {
         .iter()
         .filter(|s| s.action == Action::Create)
         .filter_map(|s| {
-            let (what, added) = match &plan.get(&s.key)?.spec {
-                Spec::Instance { .. } => (s.key.clone(), 1),
-                Spec::AutoScalingGroup { desired, .. } => (s.key.clone(), *desired),
-                Spec::Image { .. } => (format!("{}'s builder", s.key), 1),
-                _ => return None,
+            let spec = &plan.get(&s.key)?.spec;
+            let what = match spec {
+                Spec::Image { .. } => format!("{}'s builder", s.key),
+                _ => s.key.clone(),
             };
-            Some((what, added))
+            Some((what, instances_started(spec)?))
         })
         .collect()
+}
+
+/// How many instances a resource starts when it is created: a VM or node 1, a group its desired
+/// capacity, a bake its builder; `None` for what starts none.
+pub fn instances_started(spec: &Spec) -> Option<u32> {
+    match spec {
+        Spec::Instance { .. } | Spec::Image { .. } => Some(1),
+        Spec::AutoScalingGroup { desired, .. } => Some(*desired),
+        _ => None,
+    }
 }
 
 /// The pending and running instances of the account in this region: "id (what it is)".

@@ -51,14 +51,8 @@ fn sorted_ids(deps: &Deps, keys: &[String]) -> String {
     ids.join(",")
 }
 
-/// `up` ends when the app answers: a group in service is ready once at least its minimum of
-/// instances pass the load balancer's health check (the instances of this group only).
-async fn with_target_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsError> {
-    if !o.ready {
-        return Ok(o);
-    }
-    let min: usize = o.facts.get("min").and_then(|m| m.parse().ok()).unwrap_or(0);
-    let ids: Vec<String> = group_instances(&o).into_iter().map(|i| i.id).collect();
+/// Every target of the group's target groups, as the load balancer sees it.
+async fn targets_of(cx: &Cx, o: &Observed) -> Result<Vec<super::target_group::Health>, AwsError> {
     let mut health = Vec::new();
     for tg in o
         .facts
@@ -67,13 +61,21 @@ async fn with_target_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsErr
         .flat_map(|t| t.split(','))
         .filter(|t| !t.is_empty())
     {
-        health.extend(
-            super::target_group::health(cx, tg)
-                .await?
-                .into_iter()
-                .filter(|h| ids.contains(&h.id)),
-        );
+        health.extend(super::target_group::health(cx, tg).await?);
     }
+    Ok(health)
+}
+
+/// `up` ends when the app answers: a group in service is ready once at least its minimum of
+/// instances pass the load balancer's health check (the instances of this group only).
+async fn with_target_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsError> {
+    if !o.ready {
+        return Ok(o);
+    }
+    let min: usize = o.facts.get("min").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let ids: Vec<String> = group_instances(&o).into_iter().map(|i| i.id).collect();
+    let mut health = targets_of(cx, &o).await?;
+    health.retain(|h| ids.contains(&h.id));
     if o.facts.get("target_groups").is_some_and(|t| !t.is_empty()) {
         let healthy = health.iter().filter(|h| h.healthy()).count();
         if healthy < min {
@@ -305,16 +307,7 @@ impl ResourceKind for AutoScalingGroups {
         have: &Observed,
         _all: &[Observed],
     ) -> Result<Vec<super::Section>, AwsError> {
-        let mut health = Vec::new();
-        for tg in have
-            .facts
-            .get("target_groups")
-            .into_iter()
-            .flat_map(|t| t.split(','))
-            .filter(|t| !t.is_empty())
-        {
-            health.extend(super::target_group::health(cx, tg).await?);
-        }
+        let health = targets_of(cx, have).await?;
         let rows = group_instances(have)
             .into_iter()
             .map(|i| {
@@ -345,17 +338,10 @@ impl ResourceKind for AutoScalingGroups {
     /// instance that fails its health check.
     async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String> {
         let waiting = have.attrs.get("waiting_for")?.clone();
-        let mut failing = None;
-        for tg in have
-            .facts
-            .get("target_groups")?
-            .split(',')
-            .filter(|t| !t.is_empty())
-        {
-            if let Ok(health) = super::target_group::health(cx, tg).await {
-                failing = failing.or(health.into_iter().find(|h| h.state == "unhealthy"));
-            }
-        }
+        let failing = targets_of(cx, have)
+            .await
+            .ok()
+            .and_then(|health| health.into_iter().find(|h| h.state == "unhealthy"));
         let Some(failing) = failing else {
             return Some(waiting);
         };

@@ -81,7 +81,7 @@ async fn release_value(
     // Only a binary can be downloaded and run; an app built from source reaches new nodes only.
     let url = match artifact {
         ArtifactKind::Binary => {
-            let key = format!("app/{sha256}/bookstore-app");
+            let key = crate::artifact::binary_object_key(sha256);
             super::bucket::presign_get(cx, dep_id(deps, bucket), &key, RELEASE_URL_LIFETIME).await?
         }
         ArtifactKind::Source => String::new(),
@@ -286,7 +286,9 @@ impl ResourceKind for Secrets {
         have: &Observed,
         _all: &[Observed],
     ) -> Result<Vec<Section>, AwsError> {
-        if have.facts.get("contents").map(String::as_str) != Some("swarm-status") {
+        if have.facts.get("contents").map(String::as_str)
+            != Some(SecretContents::SwarmStatus.as_str())
+        {
             return Ok(vec![]);
         }
         let value = cx
