@@ -5,12 +5,13 @@
 #     on SQLite and on MariaDB
 #   - shellcheck, from Debian, for the rendered user-data (systemd-analyze is used where it exists)
 #   - Docker (Debian's docker.io), a private dockerd started and stopped here (scripts/docker.sh):
-#     the swarm payload runs on a real single-node swarm
+#     the swarm payload runs on a real single-node swarm; busybox-static from Debian for its probe
 #   - nginx and pebble (Let's Encrypt's test ACME server) from Debian, certbot 5.8.0 from PyPI in
 #     .venv-certbot (scripts/payload-deps.sh): the monolith's payload runs for real
 #   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
 #     (app/tests/browser/journey.py, on the release build, after the workspace suite)
-#   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1
+#   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1 (the
+#     suites that mostly wait on it run 6 tests at a time, the rest one per core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true   # never probe 169.254.169.254 for credentials or region
