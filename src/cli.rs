@@ -63,6 +63,52 @@ pub struct Target {
     pub build_app_on_builder: bool,
 }
 
+/// The env's lock lives in the account (two CI runners on one env never both create).
+#[derive(Debug, Clone, Args)]
+pub struct LockWait {
+    /// When another run (any machine) holds this env's lock, wait up to this long for it (e.g.
+    /// 30m) instead of exiting 4 at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    pub lock_wait: std::time::Duration,
+}
+
+/// `90s`, `30m`, `6h`, `2d`, `1h30m`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration: use e.g. 90s, 30m, 6h, 2d or 1h30m");
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a stack file without touching AWS.
@@ -76,6 +122,13 @@ pub enum Command {
         /// How many resources may be created or waited for at once.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
         parallelism: u16,
+        /// Expire the env this long from now (e.g. 6h, 2d, 90m): `bookstore gc` deletes it
+        /// afterwards. Recorded in the account, so it holds without this machine's journal. Each
+        /// `up --ttl` sets it again; an `up` without it keeps the expiry the env has.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        ttl: Option<std::time::Duration>,
+        #[command(flatten)]
+        lock: LockWait,
     },
     /// Delete everything this stack and environment created (journal and tags), in reverse order.
     Down {
@@ -86,12 +139,35 @@ pub enum Command {
         yes: bool,
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
         parallelism: u16,
+        #[command(flatten)]
+        lock: LockWait,
     },
     /// Bake the app's AMI (and create what the bake needs: network, artifact bucket) without the
     /// rest of the stack. `up` does this too when the AMI for this app does not exist yet.
     Bake {
         #[command(flatten)]
         target: Target,
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
+        parallelism: u16,
+        #[command(flatten)]
+        lock: LockWait,
+    },
+    /// Every bookstore env in the account and region, of any stack, from the account alone (no
+    /// stack file, no journal): stack, env, age, expiry, resources, estimated $/hour.
+    Ls {
+        /// AWS region (default: AWS_REGION, then the profile, then us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Delete every env whose `--ttl` has run out, of any stack, found by its tags alone (a CI
+    /// runner has no journal), with the same order and waits as `down`. Envs without a TTL and
+    /// envs another run holds are left alone.
+    Gc {
+        #[arg(long)]
+        region: Option<String>,
+        /// Do not ask for confirmation (required when there is no terminal).
+        #[arg(long, short)]
+        yes: bool,
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=32))]
         parallelism: u16,
     },
@@ -118,4 +194,22 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout: `bookstore man > bookstore.1; man -l bookstore.1`.
     Man,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["", "h", "6x", "6h3", "-1h", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

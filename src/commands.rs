@@ -27,16 +27,42 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Up {
             target,
             parallelism,
-        } => up(target, *parallelism, false, &cli, &report).await,
+            ttl,
+            lock,
+        } => {
+            let run = Run {
+                parallelism: *parallelism,
+                lock_wait: lock.lock_wait,
+                ttl: *ttl,
+                bake_only: false,
+            };
+            up(target, run, &cli, &report).await
+        }
         Command::Bake {
             target,
             parallelism,
-        } => up(target, *parallelism, true, &cli, &report).await,
+            lock,
+        } => {
+            let run = Run {
+                parallelism: *parallelism,
+                lock_wait: lock.lock_wait,
+                ttl: None,
+                bake_only: true,
+            };
+            up(target, run, &cli, &report).await
+        }
         Command::Down {
             target,
             yes,
             parallelism,
-        } => down(target, *yes, *parallelism, &cli, &report).await,
+            lock,
+        } => down(target, *yes, *parallelism, lock.lock_wait, &cli, &report).await,
+        Command::Ls { region } => crate::fleet::ls(region.as_deref(), &report).await,
+        Command::Gc {
+            region,
+            yes,
+            parallelism,
+        } => crate::fleet::gc(region.as_deref(), *yes, *parallelism, &cli, &report).await,
         Command::Status(t) => status(t, &cli, &report).await,
         Command::Outputs(t) => outputs(t, &cli, &report).await,
         Command::Render { target, out } => render(target, out, &cli).await,
@@ -63,7 +89,15 @@ async fn config(t: &Target, cli: &Cli) -> Result<Config, Error> {
     Config::resolve(t, cli.state_dir.clone()).await
 }
 
-type Done = Result<(i32, Report), Error>;
+pub(crate) type Done = Result<(i32, Report), Error>;
+
+/// How an `up` or `bake` runs.
+struct Run {
+    parallelism: u16,
+    lock_wait: std::time::Duration,
+    ttl: Option<std::time::Duration>,
+    bake_only: bool,
+}
 
 /// Clients plus the STS preflight: proves the credentials before anything else happens.
 /// This stack's and env's ownership: what its resources are tagged with and found by.
@@ -76,20 +110,60 @@ fn owner(config: &Config) -> Owner {
 }
 
 async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<Cx>, Error> {
-    let cx = Cx::connect(&config.region, owner(config)).await;
+    let what = format!(
+        "region {} (from {}); stack {} env {}",
+        config.region, config.region_source, config.stack.name, config.env
+    );
+    connect_to(
+        &config.region,
+        owner(config),
+        report,
+        &config.command(verb),
+        &what,
+    )
+    .await
+}
+
+/// Clients for `region` as `owner`, after the credentials are proven; says who and where.
+pub(crate) async fn connect_to(
+    region: &str,
+    owner: Owner,
+    report: &Reporter,
+    rerun: &str,
+    what: &str,
+) -> Result<Arc<Cx>, Error> {
+    let cx = Cx::connect(region, owner).await;
     let (account, arn) = cx.whoami().await.map_err(|e| {
         engine::aws_error(
             &e,
             "checking",
             "the credentials (STS GetCallerIdentity)",
-            &config.command(verb),
+            rerun,
         )
     })?;
-    report.info(&format!(
-        "AWS account {account} as {arn}; region {} (from {}); stack {} env {}",
-        config.region, config.region_source, config.stack.name, config.env
-    ));
+    report.info(&format!("AWS account {account} as {arn}; {what}"));
     Ok(Arc::new(cx))
+}
+
+/// Runs `work` under the env's lock in the account, released however `work` ends; a lock taken
+/// over by another run (this one stalled past its lease) stops the work at once.
+pub(crate) async fn locked<T>(
+    cx: &Arc<Cx>,
+    journal: &Journal,
+    rerun: &str,
+    wait: std::time::Duration,
+    report: &Reporter,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let here = journal.path().parent().unwrap_or(journal.path());
+    let env = (cx.owner.stack.as_str(), cx.owner.env.as_str());
+    let lock = crate::state::lock(cx, env, here, rerun, wait, report).await?;
+    let result = tokio::select! {
+        r = work => r,
+        why = lock.lost() => Err(Error::LockLost(why)),
+    };
+    lock.release().await;
+    result
 }
 
 async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Done {
@@ -146,16 +220,11 @@ async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Done {
 }
 
 /// `up`, or with `bake_only` the AMI and what it needs: the rest of the stack is left as it is.
-async fn up(
-    t: &Target,
-    parallelism: u16,
-    bake_only: bool,
-    cli: &Cli,
-    report: &Arc<Reporter>,
-) -> Done {
+async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
+    let bake_only = run.bake_only;
     // The whole plan is built and validated before anything is locked or called.
-    let mut plan = config.plan()?;
+    let plan = config.plan()?;
     let verb = if bake_only { "bake" } else { "up" };
     let rerun = config.command(verb);
     let journal = Arc::new(Journal::open(
@@ -166,13 +235,35 @@ async fn up(
     )?);
     let cx = connect(&config, report, verb).await?;
     report.info(&format!("journal: {}", journal.path().display()));
+    let cost = crate::cost::estimate(&plan, &config.region);
     if !bake_only {
-        report.info(&crate::cost::summary(&crate::cost::estimate(
-            &plan,
-            &config.region,
-        )));
+        report.info(&crate::cost::summary(&cost));
     }
-    let mut observed = engine::observe(&cx, Kind::ALL).await?;
+    let work = up_locked(
+        &config,
+        plan,
+        &run,
+        cost.hourly_usd,
+        Arc::clone(&journal),
+        &cx,
+        report,
+    );
+    locked(&cx, &journal, &rerun, run.lock_wait, report, work).await
+}
+
+/// `up` once this run holds the env's lock: observe, diff, guard, record, converge.
+async fn up_locked(
+    config: &Config,
+    mut plan: Plan,
+    run: &Run,
+    hourly_usd: f64,
+    journal: Arc<Journal>,
+    cx: &Arc<Cx>,
+    report: &Arc<Reporter>,
+) -> Done {
+    let bake_only = run.bake_only;
+    let rerun = config.command(if bake_only { "bake" } else { "up" });
+    let mut observed = engine::observe(cx, Kind::ALL).await?;
     if bake_only {
         let image = plan.image_key().unwrap_or_default().to_string();
         plan = plan.closure(&image);
@@ -181,13 +272,16 @@ async fn up(
     }
     let diff = engine::diff(&plan, &observed);
     if config.stack.sandbox == crate::stack::Sandbox::LearnerLab {
-        crate::guard::check(&cx, &plan, &diff, &rerun).await?;
+        crate::guard::check(cx, &plan, &diff, &rerun).await?;
+    }
+    if diff.has_changes() || run.ttl.is_some() {
+        record(config, cx, run.ttl, hourly_usd, &rerun).await?;
     }
     let engine = Engine {
-        cx: Arc::clone(&cx),
+        cx: Arc::clone(cx),
         journal,
         report: Arc::clone(report),
-        parallelism: parallelism.into(),
+        parallelism: run.parallelism.into(),
         rerun: rerun.clone(),
     };
     // The engine hands back every resource as it left it: no second listing for the outputs.
@@ -212,16 +306,59 @@ async fn up(
     Ok((
         0,
         Report::Converged(Converged {
-            scope: scope(&config),
+            scope: scope(config),
             nothing_to_do,
             summary,
-            outputs: outputs_of(&config, &plan, &observed),
+            outputs: outputs_of(config, &plan, &observed),
             elapsed_seconds: report.elapsed().as_secs_f64(),
         }),
     ))
 }
 
-async fn down(t: &Target, yes: bool, parallelism: u16, cli: &Cli, report: &Arc<Reporter>) -> Done {
+/// The env's record in the account, before the first create: its age, `--ttl` expiry (kept when
+/// this run sets none) and estimated cost, for `ls` and `gc`.
+async fn record(
+    config: &Config,
+    cx: &Cx,
+    ttl: Option<std::time::Duration>,
+    hourly_usd: f64,
+    rerun: &str,
+) -> Result<(), Error> {
+    let (stack, env) = (&config.stack.name, &config.env);
+    let aws = |e: crate::aws::AwsError| {
+        engine::aws_error(
+            &e,
+            "recording",
+            &format!("env {env} of stack {stack} in the account"),
+            rerun,
+        )
+    };
+    let old = crate::state::read_record(cx, stack, env)
+        .await
+        .map_err(aws)?;
+    let now = crate::state::now();
+    let record = crate::state::Record {
+        stack: stack.clone(),
+        env: env.clone(),
+        region: config.region.clone(),
+        created: old.as_ref().map_or(now, |o| o.created),
+        expires: ttl
+            .map(|t| now + t.as_secs())
+            .or_else(|| old.as_ref().and_then(|o| o.expires)),
+        hourly_usd,
+        stack_ref: config.stack_ref.clone(),
+    };
+    crate::state::write_record(cx, &record).await.map_err(aws)
+}
+
+async fn down(
+    t: &Target,
+    yes: bool,
+    parallelism: u16,
+    lock_wait: std::time::Duration,
+    cli: &Cli,
+    report: &Arc<Reporter>,
+) -> Done {
     let config = config(t, cli).await?;
     let rerun = config.command("down");
     let journal = Arc::new(Journal::open(
@@ -232,15 +369,58 @@ async fn down(t: &Target, yes: bool, parallelism: u16, cli: &Cli, report: &Arc<R
     )?);
     let cx = connect(&config, report, "down").await?;
     report.info(&format!("journal: {}", journal.path().display()));
-    let mut targets = engine::observe(&cx, Kind::ALL).await?;
-    // Journal ∪ tags: ids the journal knows that the tag sweep did not find are looked up by id.
+    let work = async {
+        let targets = discover(&cx, &journal, &rerun).await?;
+        let owned = targets.iter().filter(|o| o.owned).count();
+        if owned > 0 && !yes {
+            confirm(&format!(
+                "Delete {owned} resources of stack {} env {} in {}?",
+                config.stack.name, config.env, config.region
+            ))?;
+        }
+        let deleted = if owned == 0 {
+            vec![]
+        } else {
+            teardown(
+                &cx,
+                Arc::clone(&journal),
+                report,
+                parallelism,
+                &rerun,
+                targets,
+            )
+            .await?
+        };
+        forget(&cx, &rerun).await?;
+        Ok((owned, deleted))
+    };
+    let (owned, deleted) = locked(&cx, &journal, &rerun, lock_wait, report, work).await?;
+    Ok((
+        0,
+        Report::Deleted(Deleted {
+            scope: scope(&config),
+            deleted,
+            nothing_to_do: owned == 0,
+            elapsed_seconds: report.elapsed().as_secs_f64(),
+        }),
+    ))
+}
+
+/// Everything of `cx.owner`'s env: its tags ∪ its journal (ids the journal knows that the tag sweep
+/// did not find are looked up by id).
+pub(crate) async fn discover(
+    cx: &Arc<Cx>,
+    journal: &Journal,
+    rerun: &str,
+) -> Result<Vec<Observed>, Error> {
+    let mut targets = engine::observe(cx, Kind::ALL).await?;
     for (kind, key, id) in journal.live()? {
         if targets.iter().any(|o| o.id == id) {
             continue;
         }
         let mut probe = Observed::new(kind, key.clone(), id.clone());
         probe.owned = false;
-        match kind.imp().refresh(&cx, &probe).await {
+        match kind.imp().refresh(cx, &probe).await {
             Ok(Some(found)) => targets.push(found),
             Ok(None) => journal.record(Event::Deleted, kind, &key, "", Some(&id))?,
             Err(e) => {
@@ -248,51 +428,42 @@ async fn down(t: &Target, yes: bool, parallelism: u16, cli: &Cli, report: &Arc<R
                     &e,
                     "looking up",
                     &format!("{key} ({id}) from the journal"),
-                    &rerun,
+                    rerun,
                 ));
             }
         }
     }
-    let owned = targets.iter().filter(|o| o.owned).count();
-    let done = |deleted: Vec<String>, nothing_to_do| {
-        Ok((
-            0,
-            Report::Deleted(Deleted {
-                scope: scope(&config),
-                deleted,
-                nothing_to_do,
-                elapsed_seconds: report.elapsed().as_secs_f64(),
-            }),
-        ))
-    };
-    if owned == 0 {
-        return done(vec![], true);
-    }
-    if !yes {
-        confirm(&format!(
-            "Delete {owned} resources of stack {} env {} in {}?",
-            config.stack.name, config.env, config.region
-        ))?;
-    }
+    Ok(targets)
+}
+
+/// Deletes `targets` in reverse dependency order, then says exactly what is left (an error
+/// when anything is).
+pub(crate) async fn teardown(
+    cx: &Arc<Cx>,
+    journal: Arc<Journal>,
+    report: &Arc<Reporter>,
+    parallelism: u16,
+    rerun: &str,
+    targets: Vec<Observed>,
+) -> Result<Vec<String>, Error> {
     let engine = Engine {
-        cx: Arc::clone(&cx),
+        cx: Arc::clone(cx),
         journal,
         report: Arc::clone(report),
         parallelism: parallelism.into(),
-        rerun: rerun.clone(),
+        rerun: rerun.to_string(),
     };
     let deleted = tokio::select! {
         d = engine.teardown(targets) => d,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted { rerun }),
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted { rerun: rerun.to_string() }),
     };
-    // Whatever happened, say exactly what is left.
-    let left: Vec<String> = engine::observe(&cx, Kind::ALL)
+    let left: Vec<String> = engine::observe(cx, Kind::ALL)
         .await?
         .into_iter()
         .map(|o| format!("{} {} {} ({})", o.kind.as_str(), o.key, o.id, o.state))
         .collect();
     match deleted {
-        Ok(d) if left.is_empty() => done(d, false),
+        Ok(d) if left.is_empty() => Ok(d),
         Ok(_) => Err(Error::Leftovers {
             left,
             hint: format!(
@@ -308,7 +479,14 @@ async fn down(t: &Target, yes: bool, parallelism: u16, cli: &Cli, report: &Arc<R
     }
 }
 
-fn confirm(question: &str) -> Result<(), Error> {
+/// Deletes the env's record once nothing of it is left.
+pub(crate) async fn forget(cx: &Cx, rerun: &str) -> Result<(), Error> {
+    crate::state::delete_record(cx, &cx.owner.stack, &cx.owner.env)
+        .await
+        .map_err(|e| engine::aws_error(&e, "deleting", "the env's record in the account", rerun))
+}
+
+pub(crate) fn confirm(question: &str) -> Result<(), Error> {
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(Error::NotConfirmed(format!(
             "{question} There is no terminal to ask on."

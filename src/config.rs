@@ -21,6 +21,36 @@ pub struct Config {
     pub app: AppChoice,
 }
 
+/// AWS_REGION, AWS_DEFAULT_REGION, the profile, then us-east-1: the region and where it came from.
+async fn ambient_region() -> (String, String) {
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(r) = std::env::var(var).ok().filter(|r| !r.is_empty()) {
+            return (r, var.to_string());
+        }
+    }
+    match ProvideRegion::region(&aws_config::profile::ProfileFileRegionProvider::new()).await {
+        Some(r) => (r.to_string(), "the AWS profile".to_string()),
+        None => ("us-east-1".to_string(), "the default".to_string()),
+    }
+}
+
+/// The region of a command that has no stack (`ls`, `gc`): the flag, else the ambient one.
+pub async fn account_region(flag: Option<&str>) -> Result<(String, String), Error> {
+    let (region, source) = match flag {
+        Some(r) => (r.to_string(), "--region".to_string()),
+        None => ambient_region().await,
+    };
+    if !known_region(&region) {
+        return Err(Error::Usage {
+            message: format!(
+                "region from {source}: `{region}` is not an AWS region this tool knows"
+            ),
+            hint: "use a region code such as us-east-1".into(),
+        });
+    }
+    Ok((region, source))
+}
+
 impl Config {
     pub async fn resolve(target: &Target, state_dir: PathBuf) -> Result<Config, Error> {
         let stack = Stack::load(&target.stack)?;
@@ -30,28 +60,12 @@ impl Config {
                 hint: "use 1 to 12 lower-case letters, digits and hyphens starting with a letter, e.g. --env pr-123".into(),
             });
         }
-        let from_env = std::env::var("AWS_REGION")
-            .ok()
-            .filter(|r| !r.is_empty())
-            .map(|r| (r, "AWS_REGION"));
-        let from_env = from_env.or_else(|| {
-            std::env::var("AWS_DEFAULT_REGION")
-                .ok()
-                .filter(|r| !r.is_empty())
-                .map(|r| (r, "AWS_DEFAULT_REGION"))
-        });
         let (region, source) = if let Some(r) = &target.region {
             (r.clone(), "--region".to_string())
         } else if let Some((r, _)) = &stack.region {
             (r.clone(), format!("{} `region`", stack.source))
-        } else if let Some((r, var)) = from_env {
-            (r, var.to_string())
-        } else if let Some(r) =
-            ProvideRegion::region(&aws_config::profile::ProfileFileRegionProvider::new()).await
-        {
-            (r.to_string(), "the AWS profile".to_string())
         } else {
-            ("us-east-1".to_string(), "the default".to_string())
+            ambient_region().await
         };
         let problem = if !known_region(&region) {
             Some((

@@ -45,7 +45,15 @@ pub enum Error {
 
     /// Another bookstore process holds the lock for this stack and environment.
     #[error("another bookstore run holds the lock {path}: {holder}")]
-    Locked { path: String, holder: String },
+    Locked {
+        path: String,
+        holder: String,
+        hint: String,
+    },
+
+    /// Another run took this env's lock over while this one ran (it stalled past its lease).
+    #[error("{0}")]
+    LockLost(String),
 
     /// `down` finished but these resources still exist.
     #[error("{} resource(s) could not be deleted:\n{}", .left.len(), .left.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n"))]
@@ -69,7 +77,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Credentials { .. } => 3,
-            Error::Locked { .. } => 4,
+            Error::Locked { .. } | Error::LockLost(_) => 4,
             Error::Interrupted { .. } => 130,
             _ => 1,
         }
@@ -86,6 +94,7 @@ impl Error {
             Error::Aws { .. } => "aws",
             Error::Timeout { .. } => "timeout",
             Error::Locked { .. } => "locked",
+            Error::LockLost(_) => "lock-lost",
             Error::Leftovers { .. } => "leftovers",
             Error::NotConfirmed(_) => "not-confirmed",
             Error::Interrupted { .. } => "interrupted",
@@ -104,11 +113,12 @@ impl Error {
             Error::Credentials { rerun, .. } => Some(format!(
                 "refresh the credentials (Learner Lab: start the lab, open AWS Details → AWS CLI, and export or paste them into ~/.aws/credentials), then run `{rerun}`: it resumes where it stopped"
             )),
-            Error::Aws { hint, .. } | Error::Timeout { hint, .. } | Error::Leftovers { hint, .. } => {
-                Some(hint.clone())
-            }
-            Error::Locked { .. } => Some(
-                "wait for the other run to finish; the lock is released when its process exits, even if it crashed".into(),
+            Error::Aws { hint, .. }
+            | Error::Timeout { hint, .. }
+            | Error::Leftovers { hint, .. }
+            | Error::Locked { hint, .. } => Some(hint.clone()),
+            Error::LockLost(_) => Some(
+                "another run now works on this env; let it finish, then run `bookstore status` to see where the env stands".into(),
             ),
             Error::NotConfirmed(_) => Some("pass --yes to confirm without a prompt".into()),
             Error::Interrupted { rerun } => Some(format!(

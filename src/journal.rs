@@ -71,6 +71,7 @@ impl Journal {
             return Err(Error::Locked {
                 path: lock_path.display().to_string(),
                 holder: holder.trim().to_string(),
+                hint: "wait for the other run on this machine to finish; the lock is released when its process exits, even if it crashed".into(),
             });
         }
         lock.set_len(0).ok();

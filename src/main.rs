@@ -10,6 +10,7 @@ mod cost;
 mod doctor;
 mod engine;
 mod error;
+mod fleet;
 mod guard;
 mod journal;
 mod kinds;
@@ -19,6 +20,7 @@ mod probe;
 mod render;
 mod report;
 mod stack;
+mod state;
 mod templates;
 
 use clap::Parser;

@@ -111,6 +111,40 @@ fn adoptable_key(cx: &Cx, bucket: &str) -> Option<String> {
 
 /// Makes the bucket private, encrypted and tagged; idempotent.
 async fn configure(cx: &Cx, want: &Desired, bucket: &str) -> Result<(), AwsError> {
+    make_private(cx, bucket, cx.owner.tags(&want.key, &want.name)).await
+}
+
+/// CreateBucket in this region; a bucket of this name that is ours already is fine (a retry after
+/// a crash, or another run that made it a moment ago).
+pub(crate) async fn create_bucket(cx: &Cx, bucket: &str) -> Result<(), AwsError> {
+    let mut request = cx.s3.create_bucket().bucket(bucket);
+    // us-east-1 is the one region that refuses its own name as a location constraint.
+    if cx.region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(cx.region.as_str()))
+                .build(),
+        );
+    }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = AwsError::from(e);
+            if e.code.as_deref() == Some("BucketAlreadyOwnedByYou") {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// All public access blocked, SSE-S3 by default, these tags; idempotent.
+pub(crate) async fn make_private(
+    cx: &Cx,
+    bucket: &str,
+    tags: Vec<(String, String)>,
+) -> Result<(), AwsError> {
     cx.s3
         .put_public_access_block()
         .bucket(bucket)
@@ -143,9 +177,7 @@ async fn configure(cx: &Cx, want: &Desired, bucket: &str) -> Result<(), AwsError
         )
         .send()
         .await?;
-    let tags = cx
-        .owner
-        .tags(&want.key, &want.name)
+    let tags = tags
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect::<Result<Vec<_>, _>>()
@@ -199,25 +231,7 @@ impl ResourceKind for Buckets {
         _deps: &super::Deps,
     ) -> Result<Observed, AwsError> {
         let bucket = bucket_name(cx, &want.name);
-        let mut request = cx.s3.create_bucket().bucket(&bucket);
-        // us-east-1 is the one region that refuses its own name as a location constraint.
-        if cx.region != "us-east-1" {
-            request = request.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(cx.region.as_str()))
-                    .build(),
-            );
-        }
-        match request.send().await {
-            Ok(_) => {}
-            // A retry after a crash: the bucket is ours already.
-            Err(e) => {
-                let e = AwsError::from(e);
-                if e.code.as_deref() != Some("BucketAlreadyOwnedByYou") {
-                    return Err(e);
-                }
-            }
-        }
+        create_bucket(cx, &bucket).await?;
         configure(cx, want, &bucket).await?;
         read(cx, &bucket)
             .await?

@@ -156,6 +156,30 @@ impl Cx {
         }
     }
 
+    /// The same clients for another owner (`ls` and `gc` visit every env of the account).
+    pub fn for_owner(&self, owner: Owner) -> Cx {
+        let account = std::sync::OnceLock::new();
+        if let Some(a) = self.account.get() {
+            let _ = account.set(a.clone());
+        }
+        Cx {
+            ec2: self.ec2.clone(),
+            elb: self.elb.clone(),
+            acm: self.acm.clone(),
+            rds: self.rds.clone(),
+            efs: self.efs.clone(),
+            sts: self.sts.clone(),
+            s3: self.s3.clone(),
+            autoscaling: self.autoscaling.clone(),
+            ssm: self.ssm.clone(),
+            secrets: self.secrets.clone(),
+            iam: self.iam.clone(),
+            region: self.region.clone(),
+            account,
+            owner,
+        }
+    }
+
     /// STS GetCallerIdentity: proves the credentials work before anything is touched.
     pub async fn whoami(&self) -> Result<(String, String), AwsError> {
         let me = self.sts.get_caller_identity().send().await?;

@@ -146,3 +146,29 @@ impl ResourceKind for Vpcs {
         Ok(())
     }
 }
+
+/// (stack, env) of every bookstore VPC in the region, whoever's journal made it: how `ls` finds
+/// an env that has no record in the account (made before records existed, or a record lost).
+pub async fn tagged_envs(cx: &Cx) -> Result<Vec<(String, String)>, AwsError> {
+    let out = cx
+        .ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{}", super::TAG_MANAGED_BY))
+                .values("bookstore")
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(out
+        .vpcs()
+        .iter()
+        .filter_map(|v| {
+            Some((
+                ec2_tag(v.tags(), super::TAG_STACK)?.to_string(),
+                ec2_tag(v.tags(), super::TAG_ENV)?.to_string(),
+            ))
+        })
+        .collect())
+}

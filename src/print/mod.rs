@@ -94,6 +94,8 @@ pub enum Report {
     Outputs(BTreeMap<String, String>),
     Rendered(crate::render::Rendered),
     Doctor(crate::doctor::Doctor),
+    Envs(crate::fleet::Envs),
+    Collected(crate::fleet::Collected),
 }
 
 /// Prints a command's result on stdout in the chosen format.

@@ -33,8 +33,82 @@ pub fn render(report: &Report) -> String {
                 let _ = writeln!(out, "{}", f.display());
             }
         }
+        Report::Envs(e) => envs(&mut out, e),
+        Report::Collected(c) => {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let _ = writeln!(out, "deleted (expired): {}", list(&c.deleted));
+            if !c.busy.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "expired but busy (another run holds it): {}",
+                    list(&c.busy)
+                );
+            }
+            let _ = writeln!(out, "kept: {}", list(&c.kept));
+        }
     }
     out
+}
+
+/// `3h12m`, `45s`: an age or a time left, to the minute past an hour.
+fn span(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+fn envs(out: &mut String, e: &crate::fleet::Envs) {
+    if e.envs.is_empty() {
+        let _ = writeln!(out, "no bookstore env in {}", e.region);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{:<12} {:<12} {:>7} {:<16} {:>9} {:>8}  NOTE",
+        "STACK", "ENV", "AGE", "EXPIRES", "RESOURCES", "$/HOUR"
+    );
+    let now = crate::state::now();
+    for r in &e.envs {
+        let expires = match r.expires {
+            None => "never (no ttl)".to_string(),
+            Some(t) if t <= now => format!("expired {} ago", span(now - t)),
+            Some(t) => format!("in {}", span(t - now)),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<12} {:>7} {:<16} {:>9} {:>8}  {}",
+            r.stack,
+            r.env,
+            r.age_seconds.map_or("?".to_string(), span),
+            expires,
+            r.resources,
+            r.hourly_usd.map_or("?".to_string(), |h| format!("{h:.3}")),
+            r.locked_by
+                .as_ref()
+                .map_or(String::new(), |h| format!("busy: {h}"))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} env(s) in {}; together about ${:.3}/hour (a $100 budget: {:.0} days)",
+        e.envs.len(),
+        e.region,
+        e.hourly_usd,
+        if e.hourly_usd > 0.0 {
+            100.0 / e.hourly_usd / 24.0
+        } else {
+            f64::INFINITY
+        }
+    );
 }
 
 fn validated(out: &mut String, v: &Validated) {

@@ -145,7 +145,10 @@ impl Moto {
         self.http("DELETE", "/_harness/calls", "");
     }
 
-    /// Calls that change something (anything but Describe/List/Get).
+    /// Calls that change something (anything but Describe/List/Get). The env lock's bookkeeping
+    /// in the account's state bucket (`bookstore-state-…`: the bucket itself the first time, the
+    /// lock's PUT and DELETE on every run) changes no resource and is left out; the env records
+    /// there are not (a no-op `up` must not rewrite its record).
     pub fn mutating_calls(&self) -> Vec<String> {
         self.calls()
             .into_iter()
@@ -155,6 +158,7 @@ impl Moto {
                     .iter()
                     .any(|read| a.starts_with(read))
             })
+            .filter(|a| !is_lock_bookkeeping(a))
             .collect()
     }
 
@@ -503,7 +507,7 @@ impl Aws {
 
     /// Live instances, images and snapshots of this account, launch templates, Auto Scaling
     /// groups and buckets (moto holds only what the tests made).
-    pub fn compute_and_storage(&self) -> Vec<String> {
+    pub fn compute_and_storage(&self, env: &str) -> Vec<String> {
         self.rt.block_on(async {
             let mut left = Vec::new();
             let instances = self.ec2.describe_instances().send().await.unwrap();
@@ -569,7 +573,19 @@ impl Aws {
             }
             let buckets = self.s3.list_buckets().send().await.unwrap();
             for b in buckets.buckets() {
-                left.push(format!("bucket {}", b.name().unwrap()));
+                let name = b.name().unwrap();
+                if !is_state_bucket(name) {
+                    left.push(format!("bucket {name}"));
+                    continue;
+                }
+                // The state bucket stays; this env's lock or record in it must not.
+                let objects = self.s3.list_objects_v2().bucket(name).send().await.unwrap();
+                for o in objects.contents() {
+                    let key = o.key().unwrap();
+                    if key.ends_with(&format!("/{env}.json")) {
+                        left.push(format!("state object {key}"));
+                    }
+                }
             }
             left
         })
@@ -669,9 +685,25 @@ impl Aws {
         let mut all = self.tagged_ec2(env);
         all.extend(self.elb_and_acm());
         all.extend(self.rds_and_efs());
-        all.extend(self.compute_and_storage());
+        all.extend(self.compute_and_storage(env));
         all
     }
+}
+
+/// A call on the state bucket that is not about an env record.
+pub fn is_lock_bookkeeping(action: &str) -> bool {
+    let Some((method, path)) = action.split_once(' ') else {
+        return false;
+    };
+    let Some(rest) = path.strip_prefix("/bookstore-state-") else {
+        return false;
+    };
+    ["PUT", "DELETE"].contains(&method) && !rest.contains("/envs/")
+}
+
+/// The account's state bucket (locks and env records), which `down` leaves in place.
+pub fn is_state_bucket(name: &str) -> bool {
+    name.starts_with("bookstore-state-")
 }
 
 /// Base64 (user-data as AWS returns it) to text.

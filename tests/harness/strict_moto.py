@@ -27,6 +27,8 @@ its internals) before serving:
   127.0.0.0/8, so nothing a test reaches leaves the machine;
 * IAM holds what a Learner Lab account holds: LabRole and LabInstanceProfile (RunInstances refuses an
   instance profile that does not exist);
+* S3's conditional writes (If-None-Match: *, If-Match: <etag>) are decided atomically, as S3 does:
+  of two writers racing for one key exactly one wins (moto checks then writes, unlocked);
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
   and injected faults (POST/DELETE /_harness/faults), e.g. a throttling storm or an expired token.
 
@@ -707,6 +709,7 @@ def start_instance_refresh(environ, body, start_response):
 
 
 REFRESHES = []
+S3_CONDITIONAL = threading.Lock()
 
 
 class Harness:
@@ -731,6 +734,18 @@ class Harness:
             time.sleep(CREATE_CALL_SECONDS)
         if service == "autoscaling" and action == "StartInstanceRefresh":
             return start_instance_refresh(environ, body, start_response)
+        conditional = "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ
+        if service == "s3" and conditional and environ.get("REQUEST_METHOD") in ("PUT", "DELETE"):
+            none_match = environ.get("HTTP_IF_NONE_MATCH")
+            if environ["REQUEST_METHOD"] == "PUT" and none_match not in (None, "*"):
+                return error_response(
+                    start_response, "query", 501, "NotImplemented",
+                    "A header you provided implies functionality that is not implemented (If-None-Match takes only *)",
+                )
+            # S3 decides a conditional write atomically: of two racing writers one gets 412.
+            # moto checks, then writes, and serves requests on threads: serialize these.
+            with S3_CONDITIONAL:
+                return self.app(environ, start_response)
         return self.app(environ, start_response)
 
 
