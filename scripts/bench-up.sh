@@ -9,13 +9,16 @@ cd "$(dirname "$0")/.."
 DELAY="${DELAY:-5}"
 STACK="${STACK:-asg}"
 scripts/install-moto.sh
-cargo build --locked --quiet
+cargo build --workspace --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/debug/bookstore"
 log=$(mktemp)
 .venv/bin/python tests/harness/strict_moto.py --port 0 --pending-seconds "$DELAY" --create-call-seconds "$DELAY" --bake-seconds "$DELAY" >"$log" 2>/dev/null &
 moto=$!
 trap 'kill $moto 2>/dev/null; rm -f "$log"' EXIT
-until grep -q '^PORT=' "$log"; do sleep 0.1; done
+until grep -q '^HEALTH_PORT=' "$log"; do sleep 0.1; done
+# The emulated VMs' proxies answer their health check on this port of their Elastic IPs.
+BOOKSTORE_HTTPS_PROBE_PORT="$(sed -n 's/^HEALTH_PORT=//p' "$log")"
+export BOOKSTORE_HTTPS_PROBE_PORT BOOKSTORE_HTTP_PROBE_PORT="$BOOKSTORE_HTTPS_PROBE_PORT"
 url="http://127.0.0.1:$(sed -n 's/^PORT=//p' "$log")"
 export AWS_ENDPOINT_URL="$url" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 BOOKSTORE_STATE_DIR="$(mktemp -d)"

@@ -8,6 +8,7 @@
 #     the swarm payload runs on a real single-node swarm; busybox-static from Debian for its probe
 #   - nginx and pebble (Let's Encrypt's test ACME server) from Debian, certbot 5.8.0 from PyPI in
 #     .venv-certbot (scripts/payload-deps.sh): the monolith's payload runs for real
+#   - Graphviz from Debian: `bookstore graph --format dot` is checked by `dot` itself
 #   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
 #     (app/tests/browser/journey.py, on the release build, after the workspace suite)
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1 (the
@@ -20,6 +21,7 @@ debs=()
 command -v shellcheck >/dev/null || debs+=(shellcheck)
 [[ -x /bin/busybox ]] || debs+=(busybox-static)   # the swarm payload's load-balancer probe
 command -v chromedriver >/dev/null || debs+=(chromium chromium-driver)
+command -v dot >/dev/null || debs+=(graphviz)   # tests/graph.rs runs the DOT through Graphviz
 if ((${#debs[@]})); then
   sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
   $sudo apt-get update -qq >&2

@@ -187,6 +187,15 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Draw the stack's architecture from its plan (groups by VPC and security group, the
+    /// traffic each rule admits, the bake apart) as SVG, Graphviz DOT or Mermaid, on stdout.
+    /// No AWS call.
+    Graph {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: crate::graph::Format,
+    },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
     Completions {
         #[arg(value_enum)]

@@ -67,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Outputs(t) => outputs(t, &cli, &report).await,
         Command::Render { target, out } => render(target, out, &cli).await,
         Command::Doctor(t) => doctor(t, &cli).await,
+        Command::Graph { target, format } => graph(target, *format, &cli).await,
         Command::Completions { .. } | Command::Man => {
             unreachable!("main answers these without a runtime")
         }
@@ -109,7 +110,7 @@ fn owner(config: &Config) -> Owner {
     }
 }
 
-async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<Cx>, Error> {
+async fn connect(config: &Config, report: &Arc<Reporter>, verb: &str) -> Result<Arc<Cx>, Error> {
     let what = format!(
         "region {} (from {}); stack {} env {}",
         config.region, config.region_source, config.stack.name, config.env
@@ -128,11 +129,12 @@ async fn connect(config: &Config, report: &Reporter, verb: &str) -> Result<Arc<C
 pub(crate) async fn connect_to(
     region: &str,
     owner: Owner,
-    report: &Reporter,
+    report: &Arc<Reporter>,
     rerun: &str,
     what: &str,
 ) -> Result<Arc<Cx>, Error> {
     let cx = Cx::connect(region, owner).await;
+    let _ = cx.progress.set(Arc::clone(report));
     let (account, arn) = cx.whoami().await.map_err(|e| {
         engine::aws_error(
             &e,
@@ -166,7 +168,7 @@ pub(crate) async fn locked<T>(
     result
 }
 
-async fn validate(t: &Target, cli: &Cli, _report: &Reporter) -> Done {
+async fn validate(t: &Target, cli: &Cli, _report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let resources = config
         .plan()?
@@ -195,13 +197,19 @@ async fn doctor(t: &Target, cli: &Cli) -> Done {
     Ok((i32::from(doctor.failed()), Report::Doctor(doctor)))
 }
 
+async fn graph(t: &Target, format: crate::graph::Format, cli: &Cli) -> Done {
+    let config = config(t, cli).await?;
+    let source = crate::graph::render(&config.plan()?, format);
+    Ok((0, Report::Drawn(print::Drawn { format, source })))
+}
+
 async fn render(t: &Target, out: &std::path::Path, cli: &Cli) -> Done {
     let config = config(t, cli).await?;
     let rendered = crate::render::render(&config.plan()?, out)?;
     Ok((0, Report::Rendered(rendered)))
 }
 
-async fn plan(t: &Target, cli: &Cli, report: &Reporter) -> Done {
+async fn plan(t: &Target, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let plan = config.plan()?;
     let cx = connect(&config, report, "plan").await?;
@@ -505,7 +513,7 @@ pub(crate) fn confirm(question: &str) -> Result<(), Error> {
     }
 }
 
-async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Done {
+async fn status(t: &Target, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let plan = config.plan()?;
     let cx = connect(&config, report, "status").await?;
@@ -563,7 +571,7 @@ async fn status(t: &Target, cli: &Cli, report: &Reporter) -> Done {
     ))
 }
 
-async fn outputs(t: &Target, cli: &Cli, report: &Reporter) -> Done {
+async fn outputs(t: &Target, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let plan = config.plan()?;
     let cx = connect(&config, report, "outputs").await?;

@@ -599,6 +599,11 @@ impl Task {
                 {
                     have = fresh;
                 }
+                // What the converge finished may be what readiness needs (a monolith's app
+                // answers once its Elastic IP is associated).
+                if !have.ready {
+                    have = self.wait_ready(kind, have).await?;
+                }
             }
         }
         match outcome {

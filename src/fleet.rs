@@ -64,7 +64,11 @@ fn owner(stack: &str, env: &str) -> Owner {
 }
 
 /// The account's clients (no env of its own) for `region`, credentials proven.
-async fn account(region: Option<&str>, report: &Reporter, verb: &str) -> Result<Arc<Cx>, Error> {
+async fn account(
+    region: Option<&str>,
+    report: &Arc<Reporter>,
+    verb: &str,
+) -> Result<Arc<Cx>, Error> {
     let (region, source) = crate::config::account_region(region).await?;
     let rerun = format!("bookstore {verb} --region {region}");
     connect_to(
@@ -124,7 +128,7 @@ async fn rows(cx: &Arc<Cx>, rerun: &str) -> Result<Vec<(EnvRow, Option<Record>)>
     Ok(rows)
 }
 
-pub async fn ls(region: Option<&str>, report: &Reporter) -> Done {
+pub async fn ls(region: Option<&str>, report: &Arc<Reporter>) -> Done {
     let cx = account(region, report, "ls").await?;
     let envs: Vec<EnvRow> = rows(&cx, "bookstore ls")
         .await?

@@ -11,6 +11,7 @@ mod doctor;
 mod engine;
 mod error;
 mod fleet;
+mod graph;
 mod guard;
 mod journal;
 mod kinds;

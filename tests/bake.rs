@@ -275,10 +275,30 @@ fn a_long_bake_in_a_ci_log_is_never_silent() {
     );
     let beats = stderr
         .lines()
-        .filter(|l| l.contains("still in progress: ami-") && l.contains("(creating bs-"))
+        .filter(|l| l.contains("still in progress: ami-") && l.contains("(creating "))
         .count();
     assert!(
         beats >= 3,
         "the bake's create is named while it runs:\n{stderr}"
+    );
+    // Its phases, in order, each as it starts: upload, builder, install with its time, image.
+    let mut at = 0;
+    for phase in [
+        "uploading the app binary (",
+        "launching the builder (t3.",
+        "installing the app for ",
+        "installed; creating the image from builder i-",
+        "available; terminating the builder",
+    ] {
+        let found = stderr[at..]
+            .find(phase)
+            .unwrap_or_else(|| panic!("no `{phase}` after the previous phase:\n{stderr}"));
+        at += found;
+    }
+    // The heartbeat repeats the phase with its time.
+    assert!(
+        stderr.lines().any(|l| l.contains("still in progress: ami-")
+            && l.contains("installing the app for ")),
+        "{stderr}"
     );
 }

@@ -55,9 +55,16 @@ fn every_example_command_parses_and_every_example_stack_validates() {
         let lines = command_lines(&root().join(file));
         let verbs: Vec<&str> = lines.iter().map(|l| l[0].as_str()).collect();
         assert!(
-            verbs.contains(&"up") && verbs.contains(&"down"),
+            ["up", "down", "gc", "ls"].iter().all(|v| verbs.contains(v)),
             "{file}: {verbs:?}"
         );
+        // Every env a pipeline makes expires, and queues behind a run still busy with it.
+        for up in lines.iter().filter(|l| l[0] == "up") {
+            assert!(
+                up.contains(&"--ttl".to_string()) && up.contains(&"--lock-wait".to_string()),
+                "{file}: {up:?}"
+            );
+        }
         for args in lines {
             seen += 1;
             let mut with_help = args.clone();

@@ -80,3 +80,83 @@ fn up_waits_for_healthy_targets_and_fails_with_the_load_balancers_reasons() {
     );
     moto.down_leaves_nothing(dir.path());
 }
+
+/// The monolith has no load balancer: `up` waits until its app answers `GET /healthz` through the
+/// VM's proxy at the Elastic IP (here the harness answers as that nginx would).
+#[test]
+fn monolith_up_waits_until_its_app_answers_through_the_proxy() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("health-vm");
+    moto.configure(r#"{"vm_health": 503}"#);
+    let run = Run::from(
+        moto.cli(dir.path(), &["up", "--stack", "monolith", "--env", ENV])
+            .env("BOOKSTORE_READY_BUDGET_SECS", "4")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let aws = moto.aws();
+    let eip = aws.rt.block_on(async {
+        let out = aws.ec2.describe_addresses().send().await.unwrap();
+        out.addresses()[0].public_ip().unwrap().to_string()
+    });
+    for needle in [
+        "vm (i-",
+        "was not ready after",
+        &format!(
+            "the app to answer: https://{eip}:{}/healthz answered 503",
+            moto.health_port
+        ),
+        "last console lines of i-",
+    ] {
+        assert!(
+            run.stderr.contains(needle),
+            "no `{needle}` in:\n{}",
+            run.stderr
+        );
+    }
+    // `status` says what the app answers.
+    let status = moto
+        .run(
+            dir.path(),
+            &[
+                "--output", "json", "status", "--stack", "monolith", "--env", ENV,
+            ],
+        )
+        .ok()
+        .json();
+    let vm = &status["instances"][0];
+    assert!(vm["app"].as_str().unwrap().contains("answered 503"), "{vm}");
+
+    // The app answers: the next `up` waits for nothing more and creates nothing.
+    moto.configure(r#"{"vm_health": 200}"#);
+    let creates = moto.count("RunInstances");
+    let done = moto
+        .run(
+            dir.path(),
+            &[
+                "--output", "json", "up", "--stack", "monolith", "--env", ENV,
+            ],
+        )
+        .ok();
+    assert_eq!(moto.count("RunInstances"), creates, "{}", done.stderr);
+    let status = moto
+        .run(
+            dir.path(),
+            &[
+                "--output", "json", "status", "--stack", "monolith", "--env", ENV,
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(status["instances"][0]["app"], "answering", "{status}");
+    // The certificate `status` reads is the one the VM's proxy serves on that address.
+    assert!(
+        status["certificates"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("harness vm"),
+        "{status}"
+    );
+    moto.down_leaves_nothing_of(dir.path(), "monolith");
+}

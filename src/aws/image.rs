@@ -212,7 +212,14 @@ impl ResourceKind for Images {
             unreachable!("image spec")
         };
         let builder = match find_builder(cx, &want.key).await? {
-            Some(id) => id,
+            Some(id) => {
+                cx.phase(
+                    &want.key,
+                    Kind::Image,
+                    &format!("builder {id} found running: resuming"),
+                );
+                id
+            }
             None => launch_builder(cx, want, deps).await?,
         };
         let budget = if artifact.kind == crate::artifact::ArtifactKind::Source {
@@ -220,13 +227,18 @@ impl ResourceKind for Images {
         } else {
             BUILD_BUDGET_BINARY
         };
-        if let Err(e) = wait_until_stopped(cx, &builder, budget).await {
+        if let Err(e) = wait_until_stopped(cx, want, &builder, budget).await {
             // A failed bake must not be resumed into an image: the next run starts afresh.
             if e.message.contains("BOOKSTORE-BAKE-FAILED") {
                 terminate(cx, &builder).await?;
             }
             return Err(e);
         }
+        cx.phase(
+            &want.key,
+            Kind::Image,
+            &format!("installed; creating the image from builder {builder}"),
+        );
         let image_id = create_image(cx, want, &builder).await?;
         let started = Instant::now();
         let mut delay = Duration::from_secs(2);
@@ -251,12 +263,26 @@ impl ResourceKind for Images {
                         started.elapsed().as_secs()
                     )));
                 }
-                _ => {
+                other => {
+                    cx.phase(
+                        &want.key,
+                        Kind::Image,
+                        &format!(
+                            "image {image_id} {} for {} s (snapshotting the builder's disk)",
+                            other.unwrap_or("pending"),
+                            started.elapsed().as_secs()
+                        ),
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(15));
                 }
             }
         };
+        cx.phase(
+            &want.key,
+            Kind::Image,
+            &format!("image {image_id} available; terminating the builder"),
+        );
         tag_snapshots(cx, &want.key, &want.name, &snapshot_ids(&image)).await?;
         terminate(cx, &builder).await?;
         Ok(read_image(cx, &image))
@@ -373,6 +399,15 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         .await
         .map_err(|e| AwsError::other(e.to_string()))?
         .map_err(AwsError::other)?;
+    cx.phase(
+        &want.key,
+        Kind::Image,
+        &format!(
+            "uploading the app {} ({:.1} MB)",
+            artifact.kind.as_str(),
+            bytes.len() as f64 / 1e6
+        ),
+    );
     let url = upload_and_presign(
         cx,
         dep_id(deps, bucket),
@@ -411,6 +446,11 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
             .set_tags(Some(tags.clone()))
             .build()
     };
+    cx.phase(
+        &want.key,
+        Kind::Image,
+        &format!("launching the builder ({instance_type})"),
+    );
     let out = cx
         .ec2
         .run_instances()
@@ -465,11 +505,26 @@ async fn instance_state(cx: &Cx, id: &str) -> Result<Option<InstanceStateName>, 
 }
 
 /// Waits for the builder's power-off, then reads its console for the bake's verdict.
-async fn wait_until_stopped(cx: &Cx, id: &str, budget: Duration) -> Result<(), AwsError> {
+async fn wait_until_stopped(
+    cx: &Cx,
+    want: &Desired,
+    id: &str,
+    budget: Duration,
+) -> Result<(), AwsError> {
     let started = Instant::now();
     let mut delay = Duration::from_secs(2);
     loop {
-        match instance_state(cx, id).await? {
+        let state = instance_state(cx, id).await?;
+        let doing = match &state {
+            Some(InstanceStateName::Pending) => "booting",
+            _ => "installing the app",
+        };
+        cx.phase(
+            &want.key,
+            Kind::Image,
+            &format!("builder {id} {doing} for {} s", started.elapsed().as_secs()),
+        );
+        match state {
             Some(InstanceStateName::Stopped) => break,
             None | Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
                 return Err(AwsError::other(format!(

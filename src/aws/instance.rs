@@ -287,6 +287,42 @@ pub async fn console_text(cx: &Cx, id: &str) -> Result<String, AwsError> {
         .unwrap_or_default())
 }
 
+/// An app VM (the monolith's, tagged with its TLS mode) is ready once the app answers its health
+/// check through the proxy at the VM's Elastic IP, not merely once it runs. Before the address is
+/// associated (the engine does that once the VM runs) there is nothing to ask yet.
+async fn with_app_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsError> {
+    let tls_mode = o.attr("tls_mode").to_string();
+    if !o.ready || tls_mode.is_empty() {
+        return Ok(o);
+    }
+    let eips = cx
+        .ec2
+        .describe_addresses()
+        .filters(Filter::builder().name("instance-id").values(&o.id).build())
+        .send()
+        .await?;
+    let Some(ip) = eips
+        .addresses()
+        .first()
+        .and_then(|a| a.public_ip())
+        .and_then(|ip| ip.parse().ok())
+    else {
+        return Ok(o);
+    };
+    match crate::probe::app_health(ip, tls_mode != "none").await {
+        Ok(()) => {
+            o.attrs.insert("app".into(), "answering".into());
+        }
+        Err(why) => {
+            o.ready = false;
+            o.attrs.insert("app".into(), why.clone());
+            o.attrs
+                .insert("waiting_for".into(), format!("the app to answer: {why}"));
+        }
+    }
+    Ok(o)
+}
+
 /// Waits until the instance runs (attachments need it), within the kind's budget.
 async fn wait_running(cx: &Cx, id: &str) -> Result<Observed, AwsError> {
     let started = Instant::now();
@@ -367,19 +403,44 @@ impl ResourceKind for Instances {
             .set_filters(Some(filters))
             .send()
             .await?;
-        Ok(out
+        let mut found = Vec::new();
+        for o in out
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
             .map(|i| read(cx, i))
             .filter(|o| !matches!(o.state.as_str(), "terminated" | "shutting-down"))
-            .collect())
+        {
+            found.push(with_app_health(cx, o).await?);
+        }
+        Ok(found)
     }
 
     async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
-        Ok(describe(cx, &have.id)
+        match describe(cx, &have.id)
             .await?
-            .filter(|o| o.state != "shutting-down"))
+            .filter(|o| o.state != "shutting-down")
+        {
+            Some(o) => Ok(Some(with_app_health(cx, o).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// What the wait was for, and the last lines of the VM's console (its boot, cloud-init, the
+    /// app's and proxy's start).
+    async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String> {
+        let waiting = have.attrs.get("waiting_for").cloned()?;
+        match console_tail(cx, &have.id, 12)
+            .await
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
+            Some(tail) => Some(format!(
+                "{waiting}\nlast console lines of {}:\n{tail}",
+                have.id
+            )),
+            None => Some(waiting),
+        }
     }
 
     async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
@@ -589,6 +650,7 @@ impl ResourceKind for Instances {
                 have.facts.get("instance_type").cloned().unwrap_or_default(),
             ),
             ("private_ip".to_string(), have.attr("private_ip").into()),
+            ("app".to_string(), have.attr("app").into()),
             (
                 "public_ip".to_string(),
                 have.facts.get("public_ip").cloned().unwrap_or_default(),

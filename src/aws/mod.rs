@@ -98,6 +98,8 @@ pub struct Cx {
     /// Set by `whoami`: bucket names carry it, being global.
     pub account: std::sync::OnceLock<String>,
     pub owner: Owner,
+    /// Where a long create says which phase it is in (the bake's): the run's progress reporter.
+    pub progress: std::sync::OnceLock<std::sync::Arc<crate::report::Reporter>>,
 }
 
 impl Cx {
@@ -153,6 +155,15 @@ impl Cx {
             efs: aws_sdk_efs::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             owner,
+            progress: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Says what a long create of `key` is doing now (the bake: upload, builder, install, image);
+    /// the heartbeat repeats it with the elapsed time.
+    pub fn phase(&self, key: &str, kind: Kind, detail: &str) {
+        if let Some(report) = self.progress.get() {
+            report.resource(key, kind, crate::report::Phase::Creating, detail);
         }
     }
 
@@ -177,6 +188,7 @@ impl Cx {
             region: self.region.clone(),
             account,
             owner,
+            progress: self.progress.clone(),
         }
     }
 

@@ -95,7 +95,22 @@ pub enum Report {
     Rendered(crate::render::Rendered),
     Doctor(crate::doctor::Doctor),
     Envs(crate::fleet::Envs),
+    Drawn(Drawn),
     Collected(crate::fleet::Collected),
+}
+
+/// A picture of the stack, in the format asked for.
+#[derive(Debug, Serialize)]
+pub struct Drawn {
+    #[serde(serialize_with = "format_name")]
+    pub format: crate::graph::Format,
+    pub source: String,
+}
+
+fn format_name<S: serde::Serializer>(f: &crate::graph::Format, s: S) -> Result<S::Ok, S::Error> {
+    use clap::ValueEnum;
+    let name = f.to_possible_value().map(|v| v.get_name().to_string());
+    s.serialize_str(name.as_deref().unwrap_or_default())
 }
 
 /// Prints a command's result on stdout in the chosen format.

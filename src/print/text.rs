@@ -34,6 +34,7 @@ pub fn render(report: &Report) -> String {
             }
         }
         Report::Envs(e) => envs(&mut out, e),
+        Report::Drawn(d) => out.push_str(&d.source),
         Report::Collected(c) => {
             let list = |v: &[String]| {
                 if v.is_empty() {

@@ -32,6 +32,8 @@ pub struct Moto {
     child: Child,
     pub port: u16,
     pub url: String,
+    /// Where the emulated VMs answer their health check on their Elastic IPs (443 on AWS).
+    pub health_port: u16,
 }
 
 impl Drop for Moto {
@@ -92,19 +94,22 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the moto harness");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the harness port");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("PORT=")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("harness said {line:?}"));
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut value = |name: &str| -> u16 {
+            let mut line = String::new();
+            out.read_line(&mut line).expect("read the harness port");
+            line.trim()
+                .strip_prefix(name)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("harness said {line:?}, not {name}"))
+        };
+        let port = value("PORT=");
+        let health_port = value("HEALTH_PORT=");
         Moto {
             child,
             port,
             url: format!("http://127.0.0.1:{port}"),
+            health_port,
         }
     }
 
@@ -185,7 +190,12 @@ impl Moto {
 
     /// `down --yes` succeeds and nothing of the test env is left in any service.
     pub fn down_leaves_nothing(&self, dir: &Path) {
-        self.run(dir, &["down", "--stack", "asg", "--env", ENV, "--yes"])
+        self.down_leaves_nothing_of(dir, "asg");
+    }
+
+    /// `down --yes` of `stack` succeeds and nothing of the test env is left in any service.
+    pub fn down_leaves_nothing_of(&self, dir: &Path, stack: &str) {
+        self.run(dir, &["down", "--stack", stack, "--env", ENV, "--yes"])
             .ok();
         let left = self.aws().everything(ENV);
         assert!(left.is_empty(), "left after down: {left:?}");
@@ -215,6 +225,9 @@ impl Moto {
                 dir.join("no-aws-credentials"),
             )
             .env("NO_COLOR", "1")
+            // The emulated VMs' proxies answer on this port of their Elastic IPs.
+            .env("BOOKSTORE_HTTPS_PROBE_PORT", self.health_port.to_string())
+            .env("BOOKSTORE_HTTP_PROBE_PORT", self.health_port.to_string())
             .stdin(Stdio::null());
         cmd
     }

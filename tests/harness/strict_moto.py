@@ -25,6 +25,9 @@ its internals) before serving:
   an instance detaches its data volumes and disassociates its address; a stopped-then-started
   instance gets a new public IP unless an Elastic IP is associated; public addresses are in
   127.0.0.0/8, so nothing a test reaches leaves the machine;
+* a VM with an Elastic IP answers GET /healthz on that address, port HEALTH_PORT (printed after
+  PORT; HTTPS with a self-signed certificate, or HTTP), as its nginx and app would: 200, or the
+  status the config's `vm_health` holds; nothing answers while the instance is not running;
 * IAM holds what a Learner Lab account holds: LabRole and LabInstanceProfile (RunInstances refuses an
   instance profile that does not exist);
 * S3's conditional writes (If-None-Match: *, If-Match: <etag>) are decided atomically, as S3 does:
@@ -40,6 +43,7 @@ import base64
 import io
 import json
 import re
+import socket
 import sys
 import threading
 import time
@@ -453,7 +457,11 @@ def patch_monolith():
                 "IncorrectInstanceState",
                 f"The pending instance '{instance.id}' is not in a valid state for this operation.",
             )
-        return associate(self, instance=instance, eni=eni, address=address, allocation_id=allocation_id, reassociate=reassociate)
+        result = associate(self, instance=instance, eni=eni, address=address, allocation_id=allocation_id, reassociate=reassociate)
+        eips = self.address_by_ip([address]) if address else self.address_by_allocation([allocation_id])
+        if instance is not None and eips and HEALTH_PORT:
+            serve_vm_health(eips[0])
+        return result
 
     ElasticAddressBackend.associate_address = associate_address
 
@@ -527,6 +535,100 @@ def patch_monolith():
         return previous
 
     Instance.start = start_with_new_ip
+
+
+# ---------------------------------------------------------------------------------------------
+# The VM behind an Elastic IP answers: what nginx in front of the app does on a real monolith VM.
+# ---------------------------------------------------------------------------------------------
+
+HEALTH_PORT = 0
+VM_HEALTH = {"status": 200}  # what GET /healthz answers; the tests set e.g. 503
+HEALTH_LISTENERS = {}
+_TLS_CONTEXT = []
+
+
+def _tls_context():
+    # A self-signed certificate, made once: the VM's fallback before any ACME certificate.
+    import datetime
+    import ssl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    with LOCK:
+        if _TLS_CONTEXT:
+            return _TLS_CONTEXT[0]
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harness vm (self-signed)")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+        )
+        pem = tempfile.NamedTemporaryFile(suffix=".pem", delete=False)
+        pem.write(cert.public_bytes(serialization.Encoding.PEM))
+        pem.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        pem.close()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pem.name)
+        _TLS_CONTEXT.append(context)
+        return context
+
+
+def _answer(conn, eip):
+    try:
+        conn.settimeout(5)
+        instance = eip.instance
+        if instance is None or instance._state.name != "running":
+            return  # nothing runs behind the address: the connection just closes
+        if conn.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS ClientHello: HTTPS (443), else HTTP (80)
+            conn = _tls_context().wrap_socket(conn, server_side=True)
+        request = b""
+        while b"\r\n\r\n" not in request and len(request) < 8192:
+            chunk = conn.recv(1024)
+            if not chunk:
+                return
+            request += chunk
+        status = int(VM_HEALTH.get("status", 200))
+        body = b"ok" if status == 200 else b"unavailable"
+        conn.sendall(
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def serve_vm_health(eip):
+    # One listener per address on HEALTH_PORT, for the life of the harness; the instance behind
+    # the address is looked up on each connection.
+    ip = eip.public_ip
+    with LOCK:
+        if ip in HEALTH_LISTENERS:
+            HEALTH_LISTENERS[ip][1][0] = eip
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ip, HEALTH_PORT))
+        except OSError:
+            return
+        sock.listen(16)
+        holder = [eip]
+        HEALTH_LISTENERS[ip] = (sock, holder)
+
+    def accept():
+        while True:
+            conn, _ = sock.accept()
+            threading.Thread(target=_answer, args=(conn, holder[0]), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -667,6 +769,8 @@ def control(environ, start_response):
             BAKE_FAILS = bool(conf.get("bake_fails", BAKE_FAILS))
             PENDING_SECONDS = float(conf.get("pending_seconds", PENDING_SECONDS))
             CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
+            if "vm_health" in conf:
+                VM_HEALTH["status"] = int(conf["vm_health"])
             if "target_health" in conf:
                 TARGET_HEALTH.clear()
                 TARGET_HEALTH.update(conf["target_health"] or {})
@@ -759,7 +863,7 @@ def learner_lab_iam():
 
 
 def main():
-    global PENDING_SECONDS, CREATE_CALL_SECONDS, BAKE_SECONDS
+    global PENDING_SECONDS, CREATE_CALL_SECONDS, BAKE_SECONDS, HEALTH_PORT
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--pending-seconds", type=float, default=0.0)
@@ -780,7 +884,13 @@ def main():
     server = make_server(
         "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler
     )
+    # A free port for the VMs' health answers (the same on every Elastic IP, as 443 is).
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    HEALTH_PORT = probe.getsockname()[1]
+    probe.close()
     print(f"PORT={server.server_port}", flush=True)
+    print(f"HEALTH_PORT={HEALTH_PORT}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
