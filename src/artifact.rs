@@ -36,7 +36,7 @@ impl ArtifactKind {
 /// Where the app comes from, as the user chose it.
 #[derive(Debug, Clone)]
 pub enum AppChoice {
-    /// A `bookstore-app` next to this executable (a Linux x86_64 build), else the source.
+    /// A Linux x86_64 `bookstore-app` next to this executable, else the source.
     Auto,
     Binary(PathBuf),
     Source,
@@ -117,10 +117,9 @@ pub fn binary_object_key(sha256: &str) -> String {
 
 /// `bookstore-app` beside this executable: where `cargo build --workspace` and the release
 /// archive put it. Only a Linux x86_64 CLI may use its sibling as the instances' binary.
+/// The `bookstore-app` beside this executable: a build on Linux x86_64, or the Linux x86_64 app a
+/// release archive carries beside the CLI of any platform (checked to be one by `binary`).
 fn sibling_binary() -> Option<PathBuf> {
-    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-        return None;
-    }
     let path = std::env::current_exe()
         .ok()?
         .parent()?

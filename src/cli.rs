@@ -49,7 +49,8 @@ pub struct Target {
     pub region: Option<String>,
 
     /// The Linux x86_64 bookstore-app binary to bake into the AMI. Default: the one next to this
-    /// executable on Linux x86_64; elsewhere the app is compiled on the builder instance.
+    /// executable (a release archive carries it on every platform); without one, the app is
+    /// compiled on the builder instance.
     #[arg(long, env = "BOOKSTORE_APP_BINARY", value_name = "PATH")]
     pub app_binary: Option<PathBuf>,
 
