@@ -67,14 +67,7 @@ fn building_on_the_builder_uploads_the_embedded_source_and_uses_a_bigger_builder
     let aws = moto.aws();
     let builder = aws.builders().remove(0);
     let (archive, builder_type, user_data) = aws.rt.block_on(async {
-        let buckets = aws.s3.list_buckets().send().await.unwrap();
-        let bucket = buckets
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name())
-            .find(|n| !common::is_state_bucket(n))
-            .unwrap()
-            .to_string();
+        let bucket = aws.artifact_bucket().await;
         let object = aws
             .s3
             .get_object()

@@ -76,25 +76,18 @@ fn ttl_ls_and_gc_across_two_stacks_without_a_journal() {
         TempDir::new("ttl-ci"),
     );
     // Two envs of two stacks at once (two locks): one expires in 3 s, one in an hour.
-    let short = moto
-        .cli(
-            one.path(),
-            &["up", "--stack", "monolith", "--env", "a", "--ttl", "3s"],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let long = moto
-        .cli(
-            two.path(),
-            &["up", "--stack", "asg", "--env", "b", "--ttl", "1h"],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for child in [short, long] {
+    let ups =
+        [(&one, "monolith", "a", "3s"), (&two, "asg", "b", "1h")].map(|(dir, stack, env, ttl)| {
+            moto.cli(
+                dir.path(),
+                &["up", "--stack", stack, "--env", env, "--ttl", ttl],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        });
+    for child in ups {
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),

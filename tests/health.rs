@@ -116,16 +116,18 @@ fn monolith_up_waits_until_its_app_answers_through_the_proxy() {
         );
     }
     // `status` says what the app answers.
-    let status = moto
-        .run(
+    let status = || {
+        moto.run(
             dir.path(),
             &[
                 "--output", "json", "status", "--stack", "monolith", "--env", ENV,
             ],
         )
         .ok()
-        .json();
-    let vm = &status["instances"][0];
+        .json()
+    };
+    let status_now = status();
+    let vm = &status_now["instances"][0];
     assert!(vm["app"].as_str().unwrap().contains("answered 503"), "{vm}");
 
     // The app answers: the next `up` waits for nothing more and creates nothing.
@@ -140,15 +142,7 @@ fn monolith_up_waits_until_its_app_answers_through_the_proxy() {
         )
         .ok();
     assert_eq!(moto.count("RunInstances"), creates, "{}", done.stderr);
-    let status = moto
-        .run(
-            dir.path(),
-            &[
-                "--output", "json", "status", "--stack", "monolith", "--env", ENV,
-            ],
-        )
-        .ok()
-        .json();
+    let status = status();
     assert_eq!(status["instances"][0]["app"], "answering", "{status}");
     // The certificate `status` reads is the one the VM's proxy serves on that address.
     assert!(

@@ -344,14 +344,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         assert_eq!(image_tag("bookstore:templates-sha256").len(), 64);
         assert_eq!(image_tag("bookstore:env"), ENV);
         // The artifact bucket: private, encrypted, tagged, holding the artifact under its hash.
-        let buckets = aws.s3.list_buckets().send().await.unwrap();
-        let bucket = buckets
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name())
-            .find(|n| !common::is_state_bucket(n))
-            .unwrap()
-            .to_string();
+        let bucket = aws.artifact_bucket().await;
         assert!(bucket.starts_with("bs-t-asg-artifacts-"), "{bucket}");
         let block = aws
             .s3

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Graph, Group, as_group};
+use super::{Graph, Visit, as_group};
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", escape(s))
@@ -12,41 +12,27 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-fn cluster(g: &Graph, group: &Group, depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    let _ = writeln!(
-        out,
-        "{pad}subgraph {} {{",
-        quote(&format!("cluster_{}", group.id))
-    );
-    let _ = writeln!(out, "{pad}  label={};", quote(&group.label));
-    for n in g
-        .nodes
-        .iter()
-        .filter(|n| n.group.as_deref() == Some(&group.id))
-    {
-        node(n, depth + 1, out);
-    }
-    for child in g
-        .used_groups()
-        .into_iter()
-        .filter(|c| c.parent.as_deref() == Some(&group.id))
-    {
-        cluster(g, child, depth + 1, out);
-    }
-    let _ = writeln!(out, "{pad}}}");
-}
-
-fn node(n: &super::Node, depth: usize, out: &mut String) {
-    // `\n` inside a quoted label is DOT's line break.
-    let _ = writeln!(
-        out,
-        "{}{} [label=\"{}\\n{}\"];",
-        "  ".repeat(depth),
-        quote(&n.id),
-        escape(&n.title),
-        escape(&n.detail)
-    );
+fn nested(g: &Graph, out: &mut String) {
+    g.walk(&mut |step, depth| {
+        let pad = "  ".repeat(depth);
+        let _ = match step {
+            Visit::Open(group) => writeln!(
+                out,
+                "{pad}subgraph {} {{\n{pad}  label={};",
+                quote(&format!("cluster_{}", group.id)),
+                quote(&group.label)
+            ),
+            // `\n` inside a quoted label is DOT's line break.
+            Visit::Node(n) => writeln!(
+                out,
+                "{pad}{} [label=\"{}\\n{}\"];",
+                quote(&n.id),
+                escape(&n.title),
+                escape(&n.detail)
+            ),
+            Visit::Close => writeln!(out, "{pad}}}"),
+        };
+    });
 }
 
 pub fn render(g: &Graph) -> String {
@@ -59,12 +45,7 @@ pub fn render(g: &Graph) -> String {
         "  node [shape=box, style=\"rounded\", fontname=\"Helvetica\", fontsize=10];"
     );
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];");
-    for n in g.nodes.iter().filter(|n| n.group.is_none()) {
-        node(n, 1, &mut out);
-    }
-    for group in g.used_groups().into_iter().filter(|c| c.parent.is_none()) {
-        cluster(g, group, 1, &mut out);
-    }
+    nested(g, &mut out);
     // A group's end: an arrow to one of its nodes, clipped at the cluster (compound=true).
     let end = |id: &str| -> (String, Option<String>) {
         match as_group(id) {

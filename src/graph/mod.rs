@@ -60,6 +60,13 @@ pub struct Edge {
     pub traffic: bool,
 }
 
+/// A step of `Graph::walk`.
+pub enum Visit<'a> {
+    Open(&'a Group),
+    Node(&'a Node),
+    Close,
+}
+
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub title: String,
@@ -451,6 +458,42 @@ impl Graph {
             nodes,
             edges,
         }
+    }
+
+    /// Depth first, as the nested printers write it: the nodes outside any group, then each
+    /// top-level group: `Open`, its nodes, its groups, `Close`. The depth counts from 1.
+    pub fn walk(&self, visit: &mut impl FnMut(Visit<'_>, usize)) {
+        for n in self.nodes.iter().filter(|n| n.group.is_none()) {
+            visit(Visit::Node(n), 1);
+        }
+        let used = self.used_groups();
+        for g in used.iter().filter(|g| g.parent.is_none()) {
+            self.walk_group(g, &used, 1, visit);
+        }
+    }
+
+    fn walk_group(
+        &self,
+        group: &Group,
+        used: &[&Group],
+        depth: usize,
+        visit: &mut impl FnMut(Visit<'_>, usize),
+    ) {
+        visit(Visit::Open(group), depth);
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| n.group.as_deref() == Some(&group.id))
+        {
+            visit(Visit::Node(n), depth + 1);
+        }
+        for child in used
+            .iter()
+            .filter(|c| c.parent.as_deref() == Some(&group.id))
+        {
+            self.walk_group(child, used, depth + 1, visit);
+        }
+        visit(Visit::Close, depth);
     }
 
     /// The groups that hold nodes (or groups that do), in their order.

@@ -604,6 +604,18 @@ impl Aws {
         })
     }
 
+    /// The name of the env's artifact bucket (the one bucket that is not the account's state).
+    pub async fn artifact_bucket(&self) -> String {
+        let buckets = self.s3.list_buckets().send().await.unwrap();
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .find(|n| !is_state_bucket(n))
+            .expect("an artifact bucket")
+            .to_string()
+    }
+
     /// The data of the stack's launch template (`bs-t-asg-lt`) in its default version.
     pub async fn launch_template_data(&self) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
         let versions = self
