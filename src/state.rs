@@ -189,6 +189,8 @@ fn hostname() -> String {
 pub struct Lock {
     cx: Arc<Cx>,
     key: String,
+    /// This run's token in the lock object.
+    token: String,
     etag: Arc<Mutex<String>>,
     renew: tokio::task::JoinHandle<()>,
     lost: tokio::sync::watch::Receiver<Option<String>>,
@@ -295,6 +297,7 @@ pub async fn lock(
 
 impl Lock {
     fn hold(cx: &Arc<Cx>, key: String, etag: String, me: Holder) -> Lock {
+        let token = me.token.clone();
         let etag = Arc::new(Mutex::new(etag));
         let (tx, lost) = tokio::sync::watch::channel(None);
         let renew = {
@@ -325,6 +328,7 @@ impl Lock {
         Lock {
             cx: Arc::clone(cx),
             key,
+            token,
             etag,
             renew,
             lost,
@@ -340,19 +344,39 @@ impl Lock {
         }
     }
 
-    /// Deletes the lock if it is still this run's.
+    /// Deletes the lock if it is still this run's: a DELETE conditional on its ETag; where S3
+    /// refuses the condition itself (not a 412), read it back and delete it if its token is ours.
+    /// If even that fails (an expired token), the lease runs out and the next run takes it over.
     pub async fn release(self) {
         self.renew.abort();
         let etag = self.etag.lock().expect("lock etag").clone();
-        let _ = self
+        let bucket = bucket_name(&self.cx);
+        let conditional = self
             .cx
             .s3
             .delete_object()
-            .bucket(bucket_name(&self.cx))
+            .bucket(&bucket)
             .key(&self.key)
             .if_match(etag)
             .send()
             .await;
+        let Err(e) = conditional else { return };
+        let e = AwsError::from(e);
+        if condition_failed(&e) || e.class == ErrorClass::NotFound {
+            return; // someone else's now, or gone
+        }
+        if let Ok(Some((body, _))) = get(&self.cx, &self.key).await
+            && serde_json::from_slice::<Holder>(&body).is_ok_and(|h| h.token == self.token)
+        {
+            let _ = self
+                .cx
+                .s3
+                .delete_object()
+                .bucket(&bucket)
+                .key(&self.key)
+                .send()
+                .await;
+        }
     }
 }
 

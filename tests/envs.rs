@@ -348,6 +348,35 @@ fn two_runners_on_one_env_make_one_vpc_and_a_busy_env_exits_4() {
         took.stderr
     );
     assert!(took.stderr.contains("lease ran out"), "{}", took.stderr);
+    // Where S3 refuses the conditional DELETE itself (not a 412), the run reads the lock back and
+    // deletes it as its own: the next run goes at once.
+    moto.fault(&format!(
+        r#"[{{"service": "s3", "action": "DELETE /{STATE}/locks/monolith/t.json", "code": "NotImplemented", "status": 501, "count": 1}}]"#
+    ));
+    moto.run(
+        runners[1].path(),
+        &["up", "--stack", "monolith", "--env", "t"],
+    )
+    .ok();
+    moto.clear_faults();
+    assert!(
+        moto.calls()
+            .iter()
+            .filter(|(_, a)| a.starts_with("DELETE /bookstore-state-"))
+            .count()
+            >= 2,
+        "the refused DELETE, then the plain one"
+    );
+    let free = aws.rt.block_on(async {
+        aws.s3
+            .head_object()
+            .bucket(STATE)
+            .key("locks/monolith/t.json")
+            .send()
+            .await
+            .is_err()
+    });
+    assert!(free, "the lock was released");
     moto.run(
         runners[1].path(),
         &["down", "--stack", "monolith", "--env", "t", "--yes"],
