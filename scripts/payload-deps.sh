@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the monolith payload test runs for real, standing in for Amazon Linux 2023's
 # packages: Debian's nginx, pebble (Let's Encrypt's test ACME server) and openssl, plus certbot
-# 5.8.0 from PyPI in its own virtualenv (.venv-certbot), as the monolith image has it.
+# 5.8.0 from PyPI in its own virtualenv (.venv-certbot, linked from the user's cache), as the
+# monolith image has it.
 # MariaDB comes from scripts/mariadb.sh. Prints the certbot path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +18,22 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
   $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
-venv=.venv-certbot
-if [[ ! -x "$venv/bin/certbot" ]] || ! "$venv/bin/certbot" --version 2>&1 | grep -q "5.8.0"; then
+# certbot's virtualenv lives in the user's cache (as moto's, scripts/install-moto.sh), linked as
+# .venv-certbot: a fresh clone on the same machine links it instead of installing again.
+if [[ -d .venv-certbot && ! -L .venv-certbot ]] && .venv-certbot/bin/certbot --version 2>&1 | grep -q "5.8.0"; then
+  echo "$PWD/.venv-certbot/bin/certbot"
+  exit 0
+fi
+cache="${BOOKSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bookstore}"
+venv="$cache/venv-certbot-5.8.0"
+if [[ ! -f "$venv/.complete" ]]; then
   echo "installing certbot 5.8.0 into $venv (one time)" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "certbot==5.8.0" >&2
+  touch "$venv/.complete"
 fi
-echo "$PWD/$venv/bin/certbot"
+rm -rf .venv-certbot
+ln -sfn "$venv" .venv-certbot
+echo "$PWD/.venv-certbot/bin/certbot"
