@@ -67,6 +67,17 @@ fn ls(moto: &Moto, dir: &TempDir) -> Vec<serde_json::Value> {
     v["envs"].as_array().unwrap().clone()
 }
 
+/// `gc --yes --output json`, which must succeed.
+fn gc(moto: &Moto, dir: &TempDir) -> serde_json::Value {
+    let (run, v) = json_of(
+        moto.cli(dir.path(), &["gc", "--yes", "--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    v
+}
+
 #[test]
 fn ttl_ls_and_gc_across_two_stacks_without_a_journal() {
     let moto = Moto::start(0.5);
@@ -166,24 +177,14 @@ fn ttl_ls_and_gc_across_two_stacks_without_a_journal() {
 
     // An expired env that another run holds is busy, not garbage.
     foreign_lock(&moto, "monolith", "a", 600);
-    let (busy, v) = json_of(
-        moto.cli(ci.path(), &["gc", "--yes", "--output", "json"])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(busy.code, 0, "{}", busy.stderr);
+    let v = gc(&moto, &ci);
     assert_eq!(v["busy"], serde_json::json!(["monolith/a"]), "{v}");
     assert_eq!(v["deleted"], serde_json::json!([]), "{v}");
     assert!(!moto.aws().tagged_ec2("a").is_empty());
     remove_lock(&moto, "monolith", "a");
 
     // gc --yes from the journal-less directory: a goes, b (not expired) stays as it was.
-    let (done, v) = json_of(
-        moto.cli(ci.path(), &["gc", "--yes", "--output", "json"])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    let v = gc(&moto, &ci);
     assert_eq!(v["deleted"], serde_json::json!(["monolith/a"]), "{v}");
     assert_eq!(v["kept"], serde_json::json!(["asg/b"]), "{v}");
     // Of env a, nothing (its network by tag, anything named for it); all the rest is b's.
