@@ -356,6 +356,10 @@ async fn record(
         hourly_usd,
         stack_ref: config.stack_ref.clone(),
     };
+    // Only when it changes: a no-op `up` writes nothing.
+    if old.as_ref() == Some(&record) {
+        return Ok(());
+    }
     crate::state::write_record(cx, &record).await.map_err(aws)
 }
 

@@ -16,7 +16,7 @@ use crate::journal::Journal;
 use crate::plan::Kind;
 use crate::print::Report;
 use crate::report::Reporter;
-use crate::state::{self, Record};
+use crate::state;
 
 /// One env as `ls` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +82,7 @@ async fn account(
 }
 
 /// Every env: the account's records ∪ the VPCs' tags, each looked at by its tags.
-async fn rows(cx: &Arc<Cx>, rerun: &str) -> Result<Vec<(EnvRow, Option<Record>)>, Error> {
+async fn rows(cx: &Arc<Cx>, rerun: &str) -> Result<Vec<EnvRow>, Error> {
     let aws =
         |e: crate::aws::AwsError| engine::aws_error(&e, "listing", "the account's envs", rerun);
     let records = state::records(cx).await.map_err(aws)?;
@@ -94,10 +94,7 @@ async fn rows(cx: &Arc<Cx>, rerun: &str) -> Result<Vec<(EnvRow, Option<Record>)>
     let now = state::now();
     let mut rows = Vec::new();
     for (stack, env) in envs {
-        let record = records
-            .iter()
-            .find(|r| r.stack == stack && r.env == env)
-            .cloned();
+        let record = records.iter().find(|r| r.stack == stack && r.env == env);
         let env_cx = Arc::new(cx.for_owner(owner(&stack, &env)));
         let resources = engine::observe(&env_cx, Kind::ALL)
             .await?
@@ -109,32 +106,25 @@ async fn rows(cx: &Arc<Cx>, rerun: &str) -> Result<Vec<(EnvRow, Option<Record>)>
             .map_err(aws)?
             .filter(|h| h.expires >= now)
             .map(|h| format!("{} (`{}`)", h.holder, h.command));
-        let expires = record.as_ref().and_then(|r| r.expires);
-        rows.push((
-            EnvRow {
-                stack,
-                env,
-                created: record.as_ref().map(|r| r.created),
-                age_seconds: record.as_ref().map(|r| now.saturating_sub(r.created)),
-                expires,
-                expired: expires.is_some_and(|e| e <= now),
-                resources,
-                hourly_usd: record.as_ref().map(|r| r.hourly_usd),
-                locked_by,
-            },
-            record,
-        ));
+        let expires = record.and_then(|r| r.expires);
+        rows.push(EnvRow {
+            stack,
+            env,
+            created: record.map(|r| r.created),
+            age_seconds: record.map(|r| now.saturating_sub(r.created)),
+            expires,
+            expired: expires.is_some_and(|e| e <= now),
+            resources,
+            hourly_usd: record.map(|r| r.hourly_usd),
+            locked_by,
+        });
     }
     Ok(rows)
 }
 
 pub async fn ls(region: Option<&str>, report: &Arc<Reporter>) -> Done {
     let cx = account(region, report, "ls").await?;
-    let envs: Vec<EnvRow> = rows(&cx, "bookstore ls")
-        .await?
-        .into_iter()
-        .map(|(row, _)| row)
-        .collect();
+    let envs = rows(&cx, "bookstore ls").await?;
     let hourly_usd = envs
         .iter()
         .filter(|e| e.resources > 0)
@@ -168,10 +158,10 @@ pub async fn gc(
     let (expired, kept): (Vec<_>, Vec<_>) = rows(&cx, &rerun)
         .await?
         .into_iter()
-        .partition(|(row, _)| row.expired);
+        .partition(|row| row.expired);
     collected.kept = kept
         .iter()
-        .map(|(r, _)| format!("{}/{}", r.stack, r.env))
+        .map(|r| format!("{}/{}", r.stack, r.env))
         .collect();
     if expired.is_empty() {
         return Ok((0, Report::Collected(collected)));
@@ -179,7 +169,7 @@ pub async fn gc(
     if !yes {
         let names: Vec<String> = expired
             .iter()
-            .map(|(r, _)| format!("{}/{} ({} resources)", r.stack, r.env, r.resources))
+            .map(|r| format!("{}/{} ({} resources)", r.stack, r.env, r.resources))
             .collect();
         crate::commands::confirm(&format!(
             "Delete {} expired env(s) in {}: {}?",
@@ -191,7 +181,7 @@ pub async fn gc(
     // One env after another: each teardown runs its kinds in parallel already, and a failure in
     // one env must not leave the next one half done.
     let mut failures = Vec::new();
-    for (row, _) in expired {
+    for row in expired {
         let name = format!("{}/{}", row.stack, row.env);
         let env_cx = Arc::new(cx.for_owner(owner(&row.stack, &row.env)));
         report.info(&format!("gc: {name} expired; deleting it"));

@@ -207,28 +207,28 @@ pub async fn lock(
     report: &Reporter,
 ) -> Result<Lock, Error> {
     let here = std::fs::canonicalize(here).unwrap_or_else(|_| here.to_path_buf());
-    let place = format!("{}:{}", hostname(), here.display());
+    let host = hostname();
+    let place = format!("{host}:{}", here.display());
     let key = lock_key(stack, env);
     let url = format!("s3://{}/{key}", bucket_name(cx));
     let aws =
         |e: AwsError| crate::engine::aws_error(&e, "taking", &format!("the lock {url}"), command);
-    let lease = lease();
-    let mine = |expires: u64| Holder {
-        holder: format!("{} pid {}", hostname(), std::process::id()),
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let me = Holder {
+        holder: format!("{host} pid {}", std::process::id()),
         command: command.to_string(),
-        since: now(),
-        expires,
+        since: started_at.as_secs(),
+        expires: started_at.as_secs() + lease().as_secs(),
         token: format!(
             "{}-{}-{}",
             std::process::id(),
-            now(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
+            started_at.as_secs(),
+            started_at.subsec_nanos()
         ),
         place: place.clone(),
     };
-    let me = mine(now() + lease.as_secs());
     let started = std::time::Instant::now();
     let mut said = None::<std::time::Instant>;
     loop {
@@ -406,11 +406,8 @@ pub async fn read_record(cx: &Cx, stack: &str, env: &str) -> Result<Option<Recor
     }
 }
 
-/// Writes the record unless it already says exactly this.
+/// Writes the record (the caller has read the one there and found it different).
 pub async fn write_record(cx: &Cx, record: &Record) -> Result<(), AwsError> {
-    if read_record(cx, &record.stack, &record.env).await?.as_ref() == Some(record) {
-        return Ok(());
-    }
     let body = serde_json::to_vec_pretty(record).expect("record json");
     let key = record_key(&record.stack, &record.env);
     match put(cx, &key, body.clone(), Condition::None).await {

@@ -44,6 +44,20 @@ fn foreign_lock(moto: &Moto, stack: &str, env: &str, expires_in: i64) {
     });
 }
 
+/// Whether `stack`/`env`'s lock object exists in the state bucket.
+fn locked(moto: &Moto, stack: &str, env: &str) -> bool {
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        aws.s3
+            .head_object()
+            .bucket(STATE)
+            .key(format!("locks/{stack}/{env}.json"))
+            .send()
+            .await
+            .is_ok()
+    })
+}
+
 fn remove_lock(moto: &Moto, stack: &str, env: &str) {
     let aws = moto.aws();
     aws.rt.block_on(async {
@@ -277,17 +291,8 @@ fn two_runners_on_one_env_make_one_vpc_and_a_busy_env_exits_4() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let aws = moto.aws();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while aws.rt.block_on(async {
-        aws.s3
-            .head_object()
-            .bucket(STATE)
-            .key("locks/monolith/t.json")
-            .send()
-            .await
-            .is_err()
-    }) {
+    while !locked(&moto, "monolith", "t") {
         assert!(Instant::now() < deadline, "down never took the lock");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -368,16 +373,7 @@ fn two_runners_on_one_env_make_one_vpc_and_a_busy_env_exits_4() {
             >= 2,
         "the refused DELETE, then the plain one"
     );
-    let free = aws.rt.block_on(async {
-        aws.s3
-            .head_object()
-            .bucket(STATE)
-            .key("locks/monolith/t.json")
-            .send()
-            .await
-            .is_err()
-    });
-    assert!(free, "the lock was released");
+    assert!(!locked(&moto, "monolith", "t"), "the lock was released");
     moto.run(
         runners[1].path(),
         &["down", "--stack", "monolith", "--env", "t", "--yes"],

@@ -668,7 +668,6 @@ impl Aws {
         })
     }
 
-    /// The id of the one instance with this tag.
     /// `n` instances started by hand (no bookstore tags) in the account: their ids.
     pub fn run_foreign_instances(&self, n: i32) -> Vec<String> {
         self.rt.block_on(async {
@@ -700,6 +699,7 @@ impl Aws {
         })
     }
 
+    /// The id of the one instance with this tag.
     pub fn instance_tagged(&self, key: &str, value: &str) -> String {
         let found = self.instances_tagged(key, value);
         assert_eq!(found.len(), 1, "instances tagged {key}={value}: {found:?}");
