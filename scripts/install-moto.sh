@@ -12,17 +12,7 @@ if [[ -d .venv && ! -L .venv ]]; then
   if [[ -x .venv/bin/aws && "$(cat .venv/.requirements-sha256 2>/dev/null)" == "$want" ]]; then
     exit 0
   fi
-  rm -rf .venv
 fi
-cache="${BOOKSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bookstore}"
-venv="$cache/venv-moto-${want:0:16}"
-# A virtualenv cannot move (its scripts name its path): it is made in place, complete once marked.
-if [[ ! -f "$venv/.complete" ]]; then
-  echo "installing moto and the AWS CLI into $venv (one time, ~40 s)" >&2
-  rm -rf "$venv"
-  mkdir -p "$cache"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/harness/requirements.txt
-  touch "$venv/.complete"
-fi
-ln -sfn "$venv" .venv
+# shellcheck source=scripts/cached-venv.sh
+. scripts/cached-venv.sh
+cached_venv .venv "venv-moto-${want:0:16}" -r tests/harness/requirements.txt

@@ -24,16 +24,7 @@ if [[ -d .venv-certbot && ! -L .venv-certbot ]] && .venv-certbot/bin/certbot --v
   echo "$PWD/.venv-certbot/bin/certbot"
   exit 0
 fi
-cache="${BOOKSTORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bookstore}"
-venv="$cache/venv-certbot-5.8.0"
-if [[ ! -f "$venv/.complete" ]]; then
-  echo "installing certbot 5.8.0 into $venv (one time)" >&2
-  rm -rf "$venv"
-  mkdir -p "$cache"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "certbot==5.8.0" >&2
-  touch "$venv/.complete"
-fi
-rm -rf .venv-certbot
-ln -sfn "$venv" .venv-certbot
+# shellcheck source=scripts/cached-venv.sh
+. scripts/cached-venv.sh
+cached_venv .venv-certbot venv-certbot-5.8.0 "certbot==5.8.0"
 echo "$PWD/.venv-certbot/bin/certbot"
