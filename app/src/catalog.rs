@@ -1,6 +1,8 @@
 //! The catalog: the home page, the paginated list (newest first, search by title or author,
 //! in-stock filter) and a page per book.
 
+use std::borrow::Cow;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -12,7 +14,7 @@ use sqlx::any::AnyRow;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::money;
-use crate::reads::{Listing, Position};
+use crate::reads::{Card, Listing, Position};
 use crate::web::{Ctx, PageCtx, percent_encode};
 
 pub const PAGE_SIZE: i64 = 50;
@@ -22,11 +24,12 @@ pub struct BookView {
     pub title: String,
     pub author: String,
     pub description: String,
-    pub price: String,
+    pub price: money::Price,
     pub price_cents: i64,
     pub stock: i64,
     pub cover: Option<String>,
-    pub status: String,
+    /// Borrowed for catalog cards, which are all "active" (no allocation per card).
+    pub status: Cow<'static, str>,
     pub seller_id: i64,
 }
 
@@ -43,7 +46,7 @@ impl BookView {
         price_cents: i64,
         stock: i64,
         cover: Option<String>,
-        status: String,
+        status: impl Into<Cow<'static, str>>,
         seller_id: i64,
     ) -> BookView {
         BookView {
@@ -51,11 +54,11 @@ impl BookView {
             title,
             author,
             description,
-            price: money::format(price_cents),
+            price: money::Price(price_cents),
             price_cents,
             stock,
             cover,
-            status,
+            status: status.into(),
             seller_id,
         }
     }
@@ -69,7 +72,7 @@ impl BookView {
             r.get(4),
             r.get(5),
             r.get(6),
-            r.get(7),
+            r.get::<String, _>(7),
             r.get(8),
         )
     }
@@ -89,13 +92,53 @@ pub async fn home(ctx: Ctx) -> impl IntoResponse {
 #[template(path = "catalog.html")]
 struct CatalogPage {
     ctx: PageCtx,
-    books: Vec<BookView>,
+    /// The cards, rendered as they were read (`CardHtml`).
+    cards: String,
+    count: usize,
     q: String,
     in_stock: bool,
     page: i64,
     /// Links to the newer and the older page: cursors on the first and the last book shown.
     newer: Option<String>,
     older: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardHtml<'a> {
+    b: &'a Card<'a>,
+}
+
+/// A page's cards rendered in the order read, and the ids of the first and last shown.
+#[derive(Default)]
+struct Cards {
+    html: String,
+    /// Where each card starts in `html`.
+    starts: Vec<usize>,
+    ids: Option<(i64, i64)>,
+    failed: Option<askama::Error>,
+}
+
+impl Cards {
+    fn add(&mut self, card: &Card<'_>) {
+        self.starts.push(self.html.len());
+        self.ids = Some((self.ids.map_or(card.id, |(first, _)| first), card.id));
+        if let Err(e) = (CardHtml { b: card }).render_into(&mut self.html) {
+            self.failed.get_or_insert(e);
+        }
+    }
+
+    /// Read oldest first (after a "Newer" link): shown newest first.
+    fn reverse(&mut self) {
+        let mut html = String::with_capacity(self.html.len());
+        let mut end = self.html.len();
+        for &start in self.starts.iter().rev() {
+            html.push_str(&self.html[start..end]);
+            end = start;
+        }
+        self.html = html;
+        self.ids = self.ids.map(|(first, last)| (last, first));
+    }
 }
 
 #[derive(Deserialize)]
@@ -151,15 +194,28 @@ pub async fn list(
         .take(100)
         .collect();
     let in_stock = query.in_stock.is_some_and(|v| v == "1" || v == "on");
-    let (books, more) = state
+    let mut cards = Cards {
+        html: String::with_capacity(16 * 1024),
+        ..Cards::default()
+    };
+    let more = state
         .db
         .reads
-        .catalog(&Listing {
-            position,
-            q: &q,
-            in_stock,
-        })
+        .catalog(
+            &Listing {
+                position,
+                q: &q,
+                in_stock,
+            },
+            &mut |card| cards.add(card),
+        )
         .await?;
+    if let Some(e) = cards.failed {
+        return Err(AppError::Internal(format!("rendering a card: {e}")));
+    }
+    if matches!(position, Position::After(_)) {
+        cards.reverse();
+    }
     // `more`: one row past the page exists in the direction read.
     let (has_newer, has_older) = match position {
         Position::After(_) => (more, true),
@@ -173,26 +229,19 @@ pub async fn list(
     if in_stock {
         suffix.push_str("&in_stock=1");
     }
-    let newer = match (has_newer && page > 1, books.first()) {
-        (true, Some(first)) => Some(format!(
-            "/books?after={}&page={}{suffix}",
-            first.id,
-            page - 1
-        )),
+    let newer = match (has_newer && page > 1, cards.ids) {
+        (true, Some((first, _))) => Some(format!("/books?after={first}&page={}{suffix}", page - 1)),
         (true, None) => Some(format!("/books?{}", suffix.trim_start_matches('&'))),
         _ => None,
     };
-    let older = match (has_older, books.last()) {
-        (true, Some(last)) => Some(format!(
-            "/books?before={}&page={}{suffix}",
-            last.id,
-            page + 1
-        )),
+    let older = match (has_older, cards.ids) {
+        (true, Some((_, last))) => Some(format!("/books?before={last}&page={}{suffix}", page + 1)),
         _ => None,
     };
     Ok(CatalogPage {
         ctx: (&ctx).into(),
-        books,
+        count: cards.starts.len(),
+        cards: cards.html,
         q,
         in_stock,
         page,

@@ -108,6 +108,9 @@ pub struct Settings {
     /// Password hashes computed at once (each holds 19 MiB) [default: the number of cores].
     #[arg(long, env = "BOOKSTORE_HASH_WORKERS", global = true)]
     pub hash_workers: Option<usize>,
+    /// Threads serving requests, each with its own event loop [default: the number of cores].
+    #[arg(long, env = "BOOKSTORE_THREADS", global = true)]
+    pub threads: Option<usize>,
     /// Requests served at once; more get 503 at once instead of queueing without bound.
     #[arg(
         long,
@@ -152,6 +155,7 @@ pub struct Config {
     pub max_upload_bytes: usize,
     pub db_connections: u32,
     pub hash_workers: usize,
+    pub threads: usize,
     pub max_requests: usize,
     pub request_timeout_secs: u64,
     pub sweep_secs: u64,
@@ -185,11 +189,17 @@ impl Config {
         } else if !database_url.starts_with("sqlite:") {
             return Err("DATABASE_URL (--database-url) must start with sqlite: or mysql://".into());
         }
-        if s.max_requests == 0 || s.request_timeout_secs == 0 || s.hash_workers == Some(0) {
+        if s.max_requests == 0
+            || s.request_timeout_secs == 0
+            || s.hash_workers == Some(0)
+            || s.threads == Some(0)
+        {
             return Err(
-                "--max-requests, --request-timeout-secs and --hash-workers must be above 0".into(),
+                "--max-requests, --request-timeout-secs, --hash-workers and --threads must be above 0"
+                    .into(),
             );
         }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             addr: s.addr,
             database_url,
@@ -205,9 +215,8 @@ impl Config {
             max_pending_copies: s.max_pending_copies,
             max_upload_bytes: s.max_upload_bytes,
             db_connections: s.db_connections,
-            hash_workers: s
-                .hash_workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            hash_workers: s.hash_workers.unwrap_or(cores),
+            threads: s.threads.unwrap_or(cores),
             max_requests: s.max_requests,
             request_timeout_secs: s.request_timeout_secs,
             sweep_secs: s.sweep_secs,

@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/2-sqlite.sql"),
         include_str!("../migrations/2-mysql.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/3-sqlite.sql"),
+        include_str!("../migrations/3-mysql.sql"),
+    ),
 ];
 
 pub fn now() -> i64 {

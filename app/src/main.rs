@@ -48,8 +48,10 @@ fn main() {
     }
 }
 
+/// Start-up, sweeps and admin commands; requests have their own threads (`bookstore_app::serve`).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("tokio runtime")

@@ -1,10 +1,21 @@
 //! Money is integer cents everywhere; this is where it meets text.
 
+/// An amount as a page shows it, written straight into the page (no string per price).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Price(pub i64);
+
+impl std::fmt::Display for Price {
+    /// 1234 → "$12.34".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let c = self.0.unsigned_abs();
+        write!(f, "{sign}${}.{:02}", c / 100, c % 100)
+    }
+}
+
 /// 1234 → "$12.34".
 pub fn format(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.abs();
-    format!("{sign}${}.{:02}", c / 100, c % 100)
+    Price(cents).to_string()
 }
 
 /// "12", "12.5", "12.50", "$12.50" → 1250. At most two decimals, at most $100,000.00, above zero.

@@ -19,6 +19,7 @@ use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
 
 use crate::catalog::{BookView, PAGE_SIZE};
 use crate::error::AppResult;
+use crate::money::Price;
 use crate::web::User;
 
 pub enum Reads {
@@ -44,23 +45,68 @@ pub struct Listing<'a> {
     pub in_stock: bool,
 }
 
-/// A catalog card's columns, in `BookView::new`'s order: no description (a card does not show it,
-/// and it may be 5,000 characters), the status known from the WHERE.
-const CARD_COLUMNS: &str =
-    "b.id, b.title, b.author, '', b.price_cents, b.stock, b.cover, 'active', b.seller_id";
+/// A catalog card's columns (`card_from_*`): no description (a card does not show it, and it may
+/// be 5,000 characters).
+const CARD_COLUMNS: &str = "b.id, b.title, b.author, b.price_cents, b.stock, b.cover";
 
-/// A search of at least 3 characters uses SQLite's trigram index (substring, case-insensitive,
+/// A catalog card, borrowed from the row it is read from: a page's cards are rendered as they are
+/// read, with no copy of each title and author.
+pub struct Card<'a> {
+    pub id: i64,
+    pub title: &'a str,
+    pub author: &'a str,
+    pub price: Price,
+    pub stock: i64,
+    pub cover: Option<&'a str>,
+}
+
+/// A search of at least 3 characters can use SQLite's trigram index (substring, case-insensitive,
 /// like the LIKE it replaces); shorter ones scan, as no index can serve them.
 const TRIGRAM_MIN: usize = 3;
+
+/// How many of the newest book ids a SQLite search checks in the listing's own scan before it asks
+/// the trigram index for the older ones. A term on one book in ten fills a page within it (the
+/// benchmark's `author 1`, on 30 %, within ~170 rows): such terms never pay for the index, whose
+/// cost grows with every match; a rare term pays for at most this many cheap row checks more.
+const SEARCH_WINDOW: i64 = 500;
+
+/// How a search narrows the listing.
+#[derive(Clone, Copy)]
+enum Filter<'a> {
+    All,
+    /// SQLite: `instr` on `search_key` (lower-cased as SQLite's `lower`: ASCII) with `needle`.
+    Key(&'a str),
+    /// SQLite: the trigram index, for this FTS5 phrase.
+    Trigram(&'a str),
+    /// MySQL: LIKE on title or author (the columns' collation ignores case), this pattern.
+    Like(&'a str),
+}
+
+/// Which ids a query reads, newest first unless `Above`.
+#[derive(Clone, Copy)]
+enum Range {
+    /// The n-th page by skipping rows.
+    Page(i64),
+    /// Ids below this one.
+    Below(i64),
+    /// Ids above this one, oldest first (the caller turns them around).
+    Above(i64),
+    /// Ids from `floor` up to, not including, `top`.
+    Between { floor: i64, top: i64 },
+    /// The newest `SEARCH_WINDOW` ids (one statement: no separate read of the newest id).
+    Newest,
+}
+
+enum Bind<'a> {
+    Text(&'a str),
+    Id(i64),
+}
 
 /// `%q%` with LIKE's wildcards escaped by `!`.
 fn like_pattern(q: &str) -> String {
     format!(
         "%{}%",
-        q.to_lowercase()
-            .replace('!', "!!")
-            .replace('%', "!%")
-            .replace('_', "!_")
+        q.replace('!', "!!").replace('%', "!%").replace('_', "!_")
     )
 }
 
@@ -69,42 +115,165 @@ fn fts_phrase(q: &str) -> String {
     format!("\"{}\"", q.replace('"', "\"\""))
 }
 
-/// The catalog's query and the search's values to bind, in order; a cursor id (if any) binds after
-/// them. LIMIT and OFFSET are literals: SQLite re-plans a statement whenever a bound LIMIT changes
-/// or is re-bound, which cost a parse per request.
-fn catalog_query(
-    engine_sqlite: bool,
-    q: &str,
-    in_stock: bool,
-    position: Position,
-) -> (String, Vec<String>) {
+/// A catalog query and its values in order. LIMIT and OFFSET are literals: SQLite re-plans a
+/// statement whenever a bound LIMIT changes or is re-bound, which cost a parse per request.
+fn catalog_query<'a>(filter: Filter<'a>, in_stock: bool, range: Range) -> (String, Vec<Bind<'a>>) {
     let mut sql = format!("SELECT {CARD_COLUMNS} FROM books b WHERE b.status = 'active'");
-    let mut search = Vec::new();
-    if engine_sqlite && q.chars().count() >= TRIGRAM_MIN {
-        // The trigram index yields the matching ids; the listing index orders them. (Letting
-        // FTS5 walk its index newest first instead was 150x slower: its reverse scans re-read
-        // every page.)
-        sql.push_str(" AND b.id IN (SELECT rowid FROM books_search WHERE books_search MATCH ?)");
-        search.push(fts_phrase(q));
-    } else if !q.is_empty() {
-        sql.push_str(
-            " AND (LOWER(b.title) LIKE ? ESCAPE '!' OR LOWER(b.author) LIKE ? ESCAPE '!')",
-        );
-        search.extend([like_pattern(q), like_pattern(q)]);
+    let mut binds = Vec::new();
+    match filter {
+        Filter::All => {}
+        Filter::Key(needle) => {
+            sql.push_str(" AND instr(b.search_key, ?) > 0");
+            binds.push(Bind::Text(needle));
+        }
+        Filter::Trigram(phrase) => {
+            // The trigram index yields the matching ids; the listing index orders them. (Letting
+            // FTS5 walk its index newest first instead was 150x slower: its reverse scans re-read
+            // every page.)
+            sql.push_str(
+                " AND b.id IN (SELECT rowid FROM books_search WHERE books_search MATCH ?)",
+            );
+            binds.push(Bind::Text(phrase));
+        }
+        Filter::Like(pattern) => {
+            sql.push_str(" AND (b.title LIKE ? ESCAPE '!' OR b.author LIKE ? ESCAPE '!')");
+            binds.extend([Bind::Text(pattern), Bind::Text(pattern)]);
+        }
     }
     if in_stock {
         sql.push_str(" AND b.stock > 0");
     }
     let limit = PAGE_SIZE + 1;
-    sql.push_str(&match position {
-        Position::Page(page) => format!(
+    sql.push_str(&match range {
+        Range::Page(page) => format!(
             " ORDER BY b.id DESC LIMIT {limit} OFFSET {}",
             (page - 1) * PAGE_SIZE
         ),
-        Position::Before(_) => format!(" AND b.id < ? ORDER BY b.id DESC LIMIT {limit}"),
-        Position::After(_) => format!(" AND b.id > ? ORDER BY b.id ASC LIMIT {limit}"),
+        Range::Below(id) => {
+            binds.push(Bind::Id(id));
+            format!(" AND b.id < ? ORDER BY b.id DESC LIMIT {limit}")
+        }
+        Range::Above(id) => {
+            binds.push(Bind::Id(id));
+            format!(" AND b.id > ? ORDER BY b.id ASC LIMIT {limit}")
+        }
+        Range::Between { floor, top } => {
+            binds.extend([Bind::Id(floor), Bind::Id(top)]);
+            format!(" AND b.id >= ? AND b.id < ? ORDER BY b.id DESC LIMIT {limit}")
+        }
+        Range::Newest => format!(
+            " AND b.id >= (SELECT ifnull(max(id), 0) + 1 FROM books) - {SEARCH_WINDOW} ORDER BY b.id DESC LIMIT {limit}"
+        ),
     });
-    (sql, search)
+    (sql, binds)
+}
+
+/// Takes a page's cards as they are read: the first `PAGE_SIZE`, then notes that one more exists.
+struct Sink<'s> {
+    each: &'s mut (dyn FnMut(&Card<'_>) + Send),
+    seen: usize,
+}
+
+impl Sink<'_> {
+    /// `false` once the page is full (the row past it is counted, not shown).
+    fn take(&mut self, card: &Card<'_>) -> bool {
+        self.seen += 1;
+        if self.seen <= PAGE_SIZE as usize {
+            (self.each)(card);
+        }
+        !self.full()
+    }
+
+    fn full(&self) -> bool {
+        self.seen > PAGE_SIZE as usize
+    }
+}
+
+fn sqlite_cards(
+    conn: &rusqlite::Connection,
+    (sql, binds): (String, Vec<Bind<'_>>),
+    sink: &mut Sink<'_>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&sql)?;
+    for (i, bind) in binds.iter().enumerate() {
+        match bind {
+            Bind::Text(t) => stmt.raw_bind_parameter(i + 1, t)?,
+            Bind::Id(id) => stmt.raw_bind_parameter(i + 1, id)?,
+        }
+    }
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        if !sink.take(&card_from_sqlite(row)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A SQLite catalog page. A search newest first checks the newest `SEARCH_WINDOW` ids in the
+/// listing scan, and asks the trigram index only for what that leaves of the page.
+fn sqlite_catalog(
+    conn: &rusqlite::Connection,
+    q: &str,
+    in_stock: bool,
+    range: Range,
+    sink: &mut Sink<'_>,
+) -> rusqlite::Result<()> {
+    // Control characters never match: `search_key` separates title and author by a newline.
+    let q: String = q
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let needle = q.to_ascii_lowercase();
+    let phrase = fts_phrase(&q);
+    let index = if q.chars().count() >= TRIGRAM_MIN {
+        Filter::Trigram(&phrase)
+    } else {
+        Filter::Key(&needle)
+    };
+    let newest = || -> rusqlite::Result<i64> {
+        conn.prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM books")?
+            .query_row([], |r| r.get(0))
+    };
+    // The window, and where it ends if known without asking for the newest id.
+    let (window, floor) = match range {
+        _ if q.is_empty() => {
+            return sqlite_cards(conn, catalog_query(Filter::All, in_stock, range), sink);
+        }
+        // Beyond ASCII, `search_key`'s case folding is not the trigram index's: the index alone.
+        _ if !q.is_ascii() => (None, None),
+        Range::Page(1) => (Some(Range::Newest), None),
+        Range::Below(top) => (
+            Some(Range::Between {
+                floor: top - SEARCH_WINDOW,
+                top,
+            }),
+            Some(top - SEARCH_WINDOW),
+        ),
+        _ => (None, None),
+    };
+    let Some(window) = window else {
+        return sqlite_cards(conn, catalog_query(index, in_stock, range), sink);
+    };
+    sqlite_cards(
+        conn,
+        catalog_query(Filter::Key(&needle), in_stock, window),
+        sink,
+    )?;
+    if !sink.full() {
+        let floor = match floor {
+            Some(floor) => floor,
+            None => newest()? - SEARCH_WINDOW,
+        };
+        if floor > 1 {
+            sqlite_cards(
+                conn,
+                catalog_query(index, in_stock, Range::Below(floor)),
+                sink,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 thread_local! {
@@ -146,9 +315,36 @@ fn book_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<BookView> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
-        r.get(7)?,
+        r.get::<_, String>(7)?,
         r.get(8)?,
     ))
+}
+
+fn card_from_sqlite<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<Card<'r>> {
+    let text = |i: usize| {
+        r.get_ref(i)?.as_str_or_null().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+    };
+    Ok(Card {
+        id: r.get(0)?,
+        title: text(1)?.unwrap_or_default(),
+        author: text(2)?.unwrap_or_default(),
+        price: Price(r.get(3)?),
+        stock: r.get(4)?,
+        cover: text(5)?,
+    })
+}
+
+fn card_from_mysql(r: &MySqlRow) -> Result<Card<'_>, sqlx::Error> {
+    Ok(Card {
+        id: r.try_get(0)?,
+        title: r.try_get(1)?,
+        author: r.try_get(2)?,
+        price: Price(r.try_get(3)?),
+        stock: r.try_get(4)?,
+        cover: r.try_get(5)?,
+    })
 }
 
 fn book_from_mysql(r: &MySqlRow) -> Result<BookView, sqlx::Error> {
@@ -160,7 +356,7 @@ fn book_from_mysql(r: &MySqlRow) -> Result<BookView, sqlx::Error> {
         r.try_get(4)?,
         r.try_get(5)?,
         r.try_get(6)?,
-        r.try_get(7)?,
+        r.try_get::<String, _>(7)?,
         r.try_get(8)?,
     ))
 }
@@ -187,50 +383,51 @@ impl Reads {
         }
     }
 
-    /// One catalog page, newest first; `true` when one more row lies beyond it in the direction read.
-    pub async fn catalog(&self, listing: &Listing<'_>) -> AppResult<(Vec<BookView>, bool)> {
+    /// One catalog page: `each` gets its cards in the order read (newest first, or oldest first
+    /// after `Position::After`); `true` when one more lies beyond it in that direction.
+    pub async fn catalog(
+        &self,
+        listing: &Listing<'_>,
+        each: &mut (dyn FnMut(&Card<'_>) + Send),
+    ) -> AppResult<bool> {
         let Listing {
             position,
             q,
             in_stock,
         } = *listing;
-        let cursor = match position {
-            Position::Page(_) => None,
-            Position::Before(id) | Position::After(id) => Some(id),
+        let range = match position {
+            Position::Page(page) => Range::Page(page),
+            Position::Before(id) => Range::Below(id),
+            Position::After(id) => Range::Above(id),
         };
-        let mut books = match self {
+        let mut sink = Sink { each, seen: 0 };
+        match self {
             Reads::Sqlite(path) => with_sqlite(path, |conn| {
-                let (sql, search) = catalog_query(true, q, in_stock, position);
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let mut params: Vec<rusqlite::types::Value> =
-                    search.into_iter().map(Into::into).collect();
-                params.extend(cursor.map(rusqlite::types::Value::from));
-                stmt.query_map(rusqlite::params_from_iter(params), book_from_sqlite)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                sqlite_catalog(conn, q, in_stock, range, &mut sink)
             })?,
             Reads::Mysql(pool) => {
-                let (sql, search) = catalog_query(false, q, in_stock, position);
+                let pattern = like_pattern(q);
+                let filter = if q.is_empty() {
+                    Filter::All
+                } else {
+                    Filter::Like(&pattern)
+                };
+                let (sql, binds) = catalog_query(filter, in_stock, range);
                 let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for value in search {
-                    statement = statement.bind(value);
+                for bind in binds {
+                    statement = match bind {
+                        Bind::Text(t) => statement.bind(t),
+                        Bind::Id(id) => statement.bind(id),
+                    };
                 }
-                if let Some(id) = cursor {
-                    statement = statement.bind(id);
+                for row in statement.fetch_all(pool).await? {
+                    if !sink.take(&card_from_mysql(&row)?) {
+                        break;
+                    }
                 }
-                statement
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(book_from_mysql)
-                    .collect::<Result<Vec<_>, _>>()?
             }
-        };
-        let more = books.len() as i64 > PAGE_SIZE;
-        books.truncate(PAGE_SIZE as usize);
-        if matches!(position, Position::After(_)) {
-            books.reverse();
         }
-        Ok((books, more))
+        Ok(sink.full())
     }
 
     /// A book with its seller's name, whatever its status (the caller decides who may see it).
