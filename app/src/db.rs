@@ -234,8 +234,8 @@ impl Db {
         use std::str::FromStr;
         self.pool
             .set_connect_options(sqlx::any::AnyConnectOptions::from_str(url)?);
-        if let Reads::Mysql(pool) = &*self.reads {
-            pool.set_connect_options(sqlx::mysql::MySqlConnectOptions::from_str(url)?);
+        if let Reads::Mysql(connections) = &*self.reads {
+            connections.set_options(sqlx::mysql::MySqlConnectOptions::from_str(url)?);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod catalog;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod error;
 pub mod money;

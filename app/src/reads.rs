@@ -5,7 +5,8 @@
 //! - SQLite: rusqlite on one read-only connection per server thread, with cached prepared
 //!   statements, run inline: in WAL mode a reader never waits for the writer, and 50 rows from the
 //!   page cache take microseconds, less than a hand-off to another thread would.
-//! - MySQL: sqlx's native MySQL driver (binary protocol, statements prepared once per connection).
+//! - MySQL: sqlx's native MySQL driver (binary protocol, statements prepared once per connection),
+//!   on connections of the event loop's own (`Connections`: one round trip per read).
 //!
 //! Writes stay on the shared `Any` pool (`Db::pool`): they are few, and transactional on both engines.
 
@@ -15,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::MySqlRow;
+
+use crate::connections::Connections;
 
 use crate::catalog::{BookView, PAGE_SIZE};
 use crate::error::AppResult;
@@ -24,7 +27,7 @@ use crate::web::User;
 
 pub enum Reads {
     Sqlite(Arc<PathBuf>),
-    Mysql(MySqlPool),
+    Mysql(Connections),
 }
 
 /// Where a catalog page starts.
@@ -373,13 +376,8 @@ impl Reads {
             }
             Ok(Reads::Sqlite(Arc::new(PathBuf::from(path))))
         } else {
-            let pool = MySqlPoolOptions::new()
-                .max_connections(max_connections)
-                .min_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
-            Ok(Reads::Mysql(pool))
+            let connections = Connections::open(url, max_connections).await?;
+            Ok(Reads::Mysql(connections))
         }
     }
 
@@ -405,7 +403,7 @@ impl Reads {
             Reads::Sqlite(path) => with_sqlite(path, |conn| {
                 sqlite_catalog(conn, q, in_stock, range, &mut sink)
             })?,
-            Reads::Mysql(pool) => {
+            Reads::Mysql(connections) => {
                 let pattern = like_pattern(q);
                 let filter = if q.is_empty() {
                     Filter::All
@@ -413,14 +411,19 @@ impl Reads {
                     Filter::Like(&pattern)
                 };
                 let (sql, binds) = catalog_query(filter, in_stock, range);
-                let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for bind in binds {
-                    statement = match bind {
-                        Bind::Text(t) => statement.bind(t),
-                        Bind::Id(id) => statement.bind(id),
-                    };
-                }
-                for row in statement.fetch_all(pool).await? {
+                let rows = connections
+                    .rows(|| {
+                        let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                        for bind in &binds {
+                            statement = match *bind {
+                                Bind::Text(t) => statement.bind(t),
+                                Bind::Id(id) => statement.bind(id),
+                            };
+                        }
+                        statement
+                    })
+                    .await?;
+                for row in rows {
                     if !sink.take(&card_from_mysql(&row)?) {
                         break;
                     }
@@ -441,10 +444,16 @@ impl Reads {
                     .query_row([id], |r| Ok((book_from_sqlite(r)?, r.get(9)?)))
                     .optional()
             })?,
-            Reads::Mysql(pool) => match sqlx::query(SQL).bind(id).fetch_optional(pool).await? {
-                Some(r) => Some((book_from_mysql(&r)?, r.try_get(9)?)),
-                None => None,
-            },
+            Reads::Mysql(connections) => {
+                match connections
+                    .rows(|| sqlx::query(SQL).bind(id))
+                    .await?
+                    .first()
+                {
+                    Some(r) => Some((book_from_mysql(r)?, r.try_get(9)?)),
+                    None => None,
+                }
+            }
         })
     }
 
@@ -465,12 +474,11 @@ impl Reads {
                     })
                     .optional()
             })?,
-            Reads::Mysql(pool) => {
-                match sqlx::query(SQL)
-                    .bind(token_hash)
-                    .bind(now)
-                    .fetch_optional(pool)
+            Reads::Mysql(connections) => {
+                match connections
+                    .rows(|| sqlx::query(SQL).bind(token_hash).bind(now))
                     .await?
+                    .first()
                 {
                     Some(r) => Some(User {
                         id: r.try_get(0)?,
