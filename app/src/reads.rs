@@ -27,7 +27,7 @@ use crate::web::User;
 
 pub enum Reads {
     Sqlite(Arc<PathBuf>),
-    Mysql(Connections),
+    Mysql(Box<Connections>),
 }
 
 /// Where a catalog page starts.
@@ -377,7 +377,7 @@ impl Reads {
             Ok(Reads::Sqlite(Arc::new(PathBuf::from(path))))
         } else {
             let connections = Connections::open(url, max_connections).await?;
-            Ok(Reads::Mysql(connections))
+            Ok(Reads::Mysql(Box::new(connections)))
         }
     }
 
