@@ -4,7 +4,9 @@
 # Older link), a search, a book's page (no cache anywhere); then a flood of 200 concurrent logins, with the
 # server's peak memory (VmHWM) before and after it and whether the catalog kept answering.
 # ENGINE=sqlite (default) or ENGINE=mysql (the MariaDB that scripts/mariadb.sh runs).
-# Prints requests/s and p50/p99 at 32 connections; wrk's 2 threads share the same 2 cores.
+# Prints requests/s and p50/p99 at 32 connections; wrk's 2 threads share the same 2 cores. Each row is
+# the median of ROUNDS runs (3) of DURATION seconds (5), with the lowest and highest beside it: on a
+# shared VM one run can be 20 % off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >&2; }
@@ -24,7 +26,7 @@ if [ "$engine" = mysql ]; then
   db_env=(DATABASE_URL="$url/$name")
   cleanup_db="sql 'DROP DATABASE IF EXISTS $name'"
 fi
-env "${db_env[@]}" BOOKSTORE_ADDR="127.0.0.1:$port" BOOKSTORE_DATA_DIR="$work/data" BOOKSTORE_LOG=warn "$bin" &
+env "${db_env[@]}" BOOKSTORE_ADDR="127.0.0.1:$port" BOOKSTORE_DATA_DIR="$work/data" BOOKSTORE_LOG=warn,tower_http=off "$bin" &
 app=$!
 trap 'kill $app 2>/dev/null; rm -rf "$work"; eval "$cleanup_db"' EXIT
 base="http://127.0.0.1:$port"
@@ -50,15 +52,21 @@ echo "engine $engine: seeded 500 books; catalog page 6 shows $cards, the search 
 echo "server memory after seeding: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$app/status)"
 
 run() {
-  local name=$1 path=$2
-  local out
-  out=$(wrk -t2 -c32 -d"${DURATION:-10}"s --latency "$base$path")
-  local rps p50 p99 errors
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-  errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  echo "$name ($path): $rps req/s, p50 $p50, p99 $p99${errors:+, $errors non-2xx}"
+  local name=$1 path=$2 out rps p50 p99 errors
+  local results=()
+  for _ in $(seq 1 "${ROUNDS:-3}"); do
+    out=$(wrk -t2 -c32 -d"${DURATION:-5}"s --latency "$base$path")
+    rps=$(awk '/^Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    results+=("$rps p50 $p50, p99 $p99${errors:+, $errors non-2xx}")
+  done
+  # The median run by requests/s, and the range.
+  printf '%s\n' "${results[@]}" | sort -n | awk -v name="$name ($path)" '
+    { line[NR] = $0; split($0, f, " "); rps[NR] = f[1] }
+    END { m = int((NR + 1) / 2); sub(/^[0-9]+ /, "", line[m]);
+          printf "%s: %d req/s (%d-%d), %s\n", name, rps[m], rps[1], rps[NR], line[m] }'
 }
 run "home" "/"
 run "catalog page 1" "/books"

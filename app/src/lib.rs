@@ -198,7 +198,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create the data directory {}: {e}", parent.display()))?;
     }
-    let db = Db::connect(&config.database_url, config.db_connections)
+    // With MySQL the server threads open their own connections: this runtime's (start-up, sweeps)
+    // need few. SQLite's are shared by every thread.
+    let setup_connections = if config.database_url.starts_with("sqlite:") {
+        config.db_connections
+    } else {
+        2
+    };
+    let db = Db::connect(&config.database_url, setup_connections)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     db.migrate()
