@@ -18,9 +18,8 @@ use std::time::Duration;
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
 
-use crate::connections::Connections;
-
 use crate::catalog::{BookView, PAGE_SIZE};
+use crate::connections::Connections;
 use crate::error::AppResult;
 use crate::money::Price;
 use crate::web::User;
