@@ -1,8 +1,6 @@
 //! The catalog: the home page, the paginated list (newest first, search by title or author,
 //! in-stock filter) and a page per book.
 
-use std::borrow::Cow;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -28,8 +26,7 @@ pub struct BookView {
     pub price_cents: i64,
     pub stock: i64,
     pub cover: Option<String>,
-    /// Borrowed for catalog cards, which are all "active" (no allocation per card).
-    pub status: Cow<'static, str>,
+    pub status: String,
     pub seller_id: i64,
 }
 
@@ -46,7 +43,7 @@ impl BookView {
         price_cents: i64,
         stock: i64,
         cover: Option<String>,
-        status: impl Into<Cow<'static, str>>,
+        status: String,
         seller_id: i64,
     ) -> BookView {
         BookView {
@@ -58,7 +55,7 @@ impl BookView {
             price_cents,
             stock,
             cover,
-            status: status.into(),
+            status,
             seller_id,
         }
     }
@@ -72,7 +69,7 @@ impl BookView {
             r.get(4),
             r.get(5),
             r.get(6),
-            r.get::<String, _>(7),
+            r.get(7),
             r.get(8),
         )
     }

@@ -221,6 +221,9 @@ fn sqlite_catalog(
     range: Range,
     sink: &mut Sink<'_>,
 ) -> rusqlite::Result<()> {
+    if q.is_empty() {
+        return sqlite_cards(conn, catalog_query(Filter::All, in_stock, range), sink);
+    }
     // Control characters never match: `search_key` separates title and author by a newline.
     let q: String = q
         .chars()
@@ -233,26 +236,15 @@ fn sqlite_catalog(
     } else {
         Filter::Key(&needle)
     };
-    let newest = || -> rusqlite::Result<i64> {
-        conn.prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM books")?
-            .query_row([], |r| r.get(0))
-    };
-    // The window, and where it ends if known without asking for the newest id.
-    let (window, floor) = match range {
-        _ if q.is_empty() => {
-            return sqlite_cards(conn, catalog_query(Filter::All, in_stock, range), sink);
-        }
+    let window = match range {
         // Beyond ASCII, `search_key`'s case folding is not the trigram index's: the index alone.
-        _ if !q.is_ascii() => (None, None),
-        Range::Page(1) => (Some(Range::Newest), None),
-        Range::Below(top) => (
-            Some(Range::Between {
-                floor: top - SEARCH_WINDOW,
-                top,
-            }),
-            Some(top - SEARCH_WINDOW),
-        ),
-        _ => (None, None),
+        _ if !q.is_ascii() => None,
+        Range::Page(1) => Some(Range::Newest),
+        Range::Below(top) => Some(Range::Between {
+            floor: top - SEARCH_WINDOW,
+            top,
+        }),
+        _ => None,
     };
     let Some(window) = window else {
         return sqlite_cards(conn, catalog_query(index, in_stock, range), sink);
@@ -263,9 +255,14 @@ fn sqlite_catalog(
         sink,
     )?;
     if !sink.full() {
-        let floor = match floor {
-            Some(floor) => floor,
-            None => newest()? - SEARCH_WINDOW,
+        // Where the window ended: `Newest` asked the database, so ask again only now.
+        let floor = match window {
+            Range::Between { floor, .. } => floor,
+            _ => {
+                conn.prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM books")?
+                    .query_row([], |r| r.get::<_, i64>(0))?
+                    - SEARCH_WINDOW
+            }
         };
         if floor > 1 {
             sqlite_cards(
@@ -317,7 +314,7 @@ fn book_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<BookView> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
-        r.get::<_, String>(7)?,
+        r.get(7)?,
         r.get(8)?,
     ))
 }
@@ -358,7 +355,7 @@ fn book_from_mysql(r: &MySqlRow) -> Result<BookView, sqlx::Error> {
         r.try_get(4)?,
         r.try_get(5)?,
         r.try_get(6)?,
-        r.try_get::<String, _>(7)?,
+        r.try_get(7)?,
         r.try_get(8)?,
     ))
 }
