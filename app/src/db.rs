@@ -16,6 +16,17 @@ pub enum Engine {
     Mysql,
 }
 
+impl Engine {
+    /// The engine a database URL names (the configuration admits `sqlite:` or `mysql://`).
+    pub fn of(url: &str) -> Engine {
+        if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else {
+            Engine::Mysql
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
     /// Writes, transactions and the rare reads.
@@ -53,11 +64,7 @@ pub fn now() -> i64 {
 impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, sqlx::Error> {
         sqlx::any::install_default_drivers();
-        let engine = if url.starts_with("sqlite:") {
-            Engine::Sqlite
-        } else {
-            Engine::Mysql
-        };
+        let engine = Engine::of(url);
         let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)

@@ -200,10 +200,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
     // With MySQL the server threads open their own connections: this runtime's (start-up, sweeps)
     // need few. SQLite's are shared by every thread.
-    let setup_connections = if config.database_url.starts_with("sqlite:") {
-        config.db_connections
-    } else {
-        2
+    let setup_connections = match db::Engine::of(&config.database_url) {
+        db::Engine::Sqlite => config.db_connections,
+        db::Engine::Mysql => 2,
     };
     let db = Db::connect(&config.database_url, setup_connections)
         .await
