@@ -6,7 +6,10 @@
 # ENGINE=sqlite (default) or ENGINE=mysql (the MariaDB that scripts/mariadb.sh runs).
 # Prints requests/s and p50/p99 at 32 connections; wrk's 2 threads share the same 2 cores. Each row is
 # the median of ROUNDS runs (3) of DURATION seconds (5), with the lowest and highest beside it: on a
-# shared VM one run can be 20 % off.
+# shared VM one run can be 20 % off. Each row also gives the CPU time per request of the app and, on
+# MySQL, of the database server (from /proc, over the median run): all of them share the 2 cores here,
+# where on AWS the database has a machine of its own, so `app only` is what the app's own CPU would
+# serve on these cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "installing wrk" >&2; apt-get install -y -qq wrk >&2; }
@@ -17,8 +20,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 engine=${ENGINE:-sqlite}
 db_env=()
 cleanup_db=:
+db_pid=""
 if [ "$engine" = mysql ]; then
   url=$(scripts/mariadb.sh)
+  db_pid=$(cat "${BOOKSTORE_MARIADB_DIR:-${TMPDIR:-/tmp}/bookstore-mariadb}/mysqld.pid")
   name="bs_bench_$$"
   port_db=${url##*:}
   sql() { mariadb --protocol=tcp -h 127.0.0.1 -P "$port_db" -u bookstore -pbookstore -e "$1"; }
@@ -51,16 +56,25 @@ hits=$(curl -s "$base/books?q=author+1" | grep -c 'class="card"' || true)
 echo "engine $engine: seeded 500 books; catalog page 6 shows $cards, the search 'author 1' $hits"
 echo "server memory after seeding: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$app/status)"
 
+# CPU time (user + system) of a process so far, in clock ticks.
+ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+hz=$(getconf CLK_TCK) cores=$(nproc)
 run() {
-  local name=$1 path=$2 out rps p50 p99 errors
+  local name=$1 path=$2 out rps p50 p99 errors requests app0 db0 cpu
   local results=()
   for _ in $(seq 1 "${ROUNDS:-3}"); do
+    app0=$(ticks "$app") db0=$(ticks "$db_pid")
     out=$(wrk -t2 -c32 -d"${DURATION:-5}"s --latency "$base$path")
     rps=$(awk '/^Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    results+=("$rps p50 $p50, p99 $p99${errors:+, $errors non-2xx}")
+    cpu=$(awk -v a=$(( $(ticks "$app") - app0 )) -v d=$(( $(ticks "$db_pid") - db0 )) -v n="$requests" -v hz="$hz" -v cores="$cores" -v mysql="$db_pid" '
+      BEGIN { us = 1e6 / hz / n; printf "app %.0f us/req", a * us;
+              if (mysql != "") printf ", database %.0f us/req", d * us;
+              printf " (app only: %d req/s)", cores * 1e6 / (a * us) }')
+    results+=("$rps p50 $p50, p99 $p99${errors:+, $errors non-2xx}; $cpu")
   done
   # The median run by requests/s, and the range.
   printf '%s\n' "${results[@]}" | sort -n | awk -v name="$name ($path)" '
