@@ -5,25 +5,60 @@
 //! A connection left idle a while may have been closed by the server (`wait_timeout`) or the
 //! network: one idle longer than `IDLE_MAX` is not reused, and a read that fails on a reused
 //! connection is tried once more on a new one (reads change nothing, so a retry is safe).
+//!
+//! Catalog pages are read in batches (`batched`): while every connection is busy, the pages asked
+//! for meanwhile wait, and the next free connection reads all of them in one statement — a UNION
+//! ALL of their SELECTs, each row tagged with its page. Every page is still read after it was
+//! asked for (nothing is kept between requests); what is shared is the server's cost per
+//! statement (a thread's wake-up, TLS, parsing, the round trip), which on MariaDB is most of a
+//! page's. With a connection free, a page is read at once, alone.
 
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sqlx::mysql::{MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::query::Query;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, Row};
+use tokio::sync::{Semaphore, oneshot};
 
 /// Idle longer than this, a connection is closed rather than trusted.
 const IDLE_MAX: Duration = Duration::from_secs(300);
 /// Opening a connection waits this long at most, as the pools' acquire does.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages in one batch at most (a statement of this many SELECTs, ~6 KB of rows each).
+const BATCH_MAX: usize = 16;
 
 pub struct Connections {
     /// Replaced when the credentials rotate: connections opened later use them.
     options: RwLock<MySqlConnectOptions>,
     idle: Mutex<Vec<(MySqlConnection, Instant)>>,
     /// Reads at once (one connection each): at most `max` connections.
-    slots: tokio::sync::Semaphore,
+    slots: Arc<Semaphore>,
+    /// Parts asked for and not yet taken by a batch.
+    waiting: Mutex<Vec<Waiting>>,
+    /// A batch task was started and has not taken its parts yet: the parts asked for until then
+    /// are its, so no second task starts for them.
+    starting: AtomicBool,
+}
+
+/// One SELECT of a batch: `select` (`SELECT` and its columns, the same for every part of a batch)
+/// and `rest` (from `FROM` on, parenthesized in the UNION, so it may ORDER and LIMIT), with its
+/// values in order.
+pub struct Part {
+    pub select: &'static str,
+    pub rest: String,
+    pub values: Vec<Value>,
+}
+
+pub enum Value {
+    Text(String),
+    Id(i64),
+}
+
+struct Waiting {
+    part: Part,
+    reply: oneshot::Sender<Result<Vec<MySqlRow>, String>>,
 }
 
 impl Connections {
@@ -34,7 +69,9 @@ impl Connections {
         Ok(Connections {
             options: RwLock::new(options),
             idle: Mutex::new(vec![(first, Instant::now())]),
-            slots: tokio::sync::Semaphore::new(max.max(1) as usize),
+            slots: Arc::new(Semaphore::new(max.max(1) as usize)),
+            waiting: Mutex::new(Vec::new()),
+            starting: AtomicBool::new(false),
         })
     }
 
@@ -44,14 +81,139 @@ impl Connections {
 
     /// Every row of the query `build` makes (again for a retry).
     pub async fn rows<'q>(
-        &self,
+        self: &Arc<Self>,
         build: impl Fn() -> Query<'q, MySql, MySqlArguments>,
     ) -> Result<Vec<MySqlRow>, sqlx::Error> {
-        let _slot = self
+        let slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
+        let rows = self.fetch(build).await;
+        drop(slot);
+        // Parts may have queued while this read held the last connection.
+        self.start_batch();
+        rows
+    }
+
+    /// The rows of `part`, read alone if a connection is free, else in the next batch (its rows
+    /// in the order the part's SELECT gives them).
+    pub async fn batched(self: &Arc<Self>, part: Part) -> Result<Vec<MySqlRow>, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.lock_waiting().push(Waiting { part, reply });
+        self.start_batch();
+        match answer.await {
+            Ok(rows) => rows.map_err(sqlx::Error::Protocol),
+            // The batch's task ended without answering: the runtime is shutting down.
+            Err(_) => Err(sqlx::Error::PoolClosed),
+        }
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a batch task if parts wait, a connection is free and no task is about to take them.
+    /// The task takes the parts when it first runs, so the pages asked for in the same turn of the
+    /// event loop share it; when it is done it starts the next batch.
+    fn start_batch(self: &Arc<Self>) {
+        if self.lock_waiting().is_empty() || self.starting.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            return;
+        };
+        self.starting.store(true, Ordering::Release);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let batch = this.take_batch();
+            this.starting.store(false, Ordering::Release);
+            // More may wait than one batch takes: another connection may start on them.
+            this.start_batch();
+            if !batch.is_empty() {
+                this.run(batch).await;
+            }
+            drop(slot);
+            this.start_batch();
+        });
+    }
+
+    /// The parts of the first waiting part's kind (its `select`), up to `BATCH_MAX`, ordered by
+    /// their SQL so that a batch of the same pages is the same prepared statement.
+    fn take_batch(&self) -> Vec<Waiting> {
+        let mut waiting = self.lock_waiting();
+        let Some(select) = waiting.first().map(|w| w.part.select) else {
+            return Vec::new();
+        };
+        let mut batch = Vec::new();
+        let mut i = 0;
+        while i < waiting.len() && batch.len() < BATCH_MAX {
+            if waiting[i].part.select == select {
+                batch.push(waiting.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        drop(waiting);
+        batch.sort_by(|a, b| a.part.rest.cmp(&b.part.rest));
+        batch
+    }
+
+    /// Reads a batch in one statement and hands each part its rows: a part's SELECT is
+    /// `(<select>, <k> AS k <rest>)`, `k` its place in the batch, the last column of every row.
+    async fn run(&self, batch: Vec<Waiting>) {
+        let sql = batch
+            .iter()
+            .enumerate()
+            .map(|(k, w)| format!("({}, {k} AS k {})", w.part.select, w.part.rest))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let rows = self
+            .fetch(|| {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for w in &batch {
+                    for value in &w.part.values {
+                        query = match value {
+                            Value::Text(t) => query.bind(t.as_str()),
+                            Value::Id(id) => query.bind(*id),
+                        };
+                    }
+                }
+                query
+            })
+            .await;
+        let mut parts: Vec<Vec<MySqlRow>> = batch.iter().map(|_| Vec::new()).collect();
+        let rows = rows.and_then(|rows| {
+            for row in rows {
+                let k: i64 = row.try_get(row.len() - 1)?;
+                match parts.get_mut(k as usize) {
+                    Some(part) => part.push(row),
+                    None => return Err(sqlx::Error::Protocol(format!("a batch row of part {k}"))),
+                }
+            }
+            Ok(())
+        });
+        match rows {
+            Ok(()) => {
+                for (w, rows) in batch.into_iter().zip(parts) {
+                    // A request that stopped waiting (its client left) no longer wants its rows.
+                    let _ = w.reply.send(Ok(rows));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for w in batch {
+                    let _ = w.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// `build`'s rows on a connection, the caller holding a slot.
+    async fn fetch<'q>(
+        &self,
+        build: impl Fn() -> Query<'q, MySql, MySqlArguments>,
+    ) -> Result<Vec<MySqlRow>, sqlx::Error> {
         if let Some(mut conn) = self.reuse() {
             match build().fetch_all(&mut conn).await {
                 Ok(rows) => {

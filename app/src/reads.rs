@@ -19,7 +19,7 @@ use sqlx::Row;
 use sqlx::mysql::MySqlRow;
 
 use crate::catalog::{BookView, PAGE_SIZE};
-use crate::connections::Connections;
+use crate::connections::{Connections, Part, Value};
 use crate::db::Engine;
 use crate::error::AppResult;
 use crate::money::Price;
@@ -27,7 +27,7 @@ use crate::web::User;
 
 pub enum Reads {
     Sqlite(Arc<PathBuf>),
-    Mysql(Box<Connections>),
+    Mysql(Arc<Connections>),
 }
 
 /// Where a catalog page starts.
@@ -50,7 +50,7 @@ pub struct Listing<'a> {
 
 /// A catalog card's columns (`card_from_*`): no description (a card does not show it, and it may
 /// be 5,000 characters).
-const CARD_COLUMNS: &str = "b.id, b.title, b.author, b.price_cents, b.stock, b.cover";
+const CARD_SELECT: &str = "SELECT b.id, b.title, b.author, b.price_cents, b.stock, b.cover";
 
 /// A catalog card, borrowed from the row it is read from: a page's cards are rendered as they are
 /// read, with no copy of each title and author.
@@ -118,7 +118,8 @@ fn fts_phrase(q: &str) -> String {
     format!("\"{}\"", q.replace('"', "\"\""))
 }
 
-/// A catalog query and its values in order. LIMIT and OFFSET are literals: SQLite re-plans a
+/// A catalog query from FROM on (`CARD_SELECT` goes before it) and its values in order. LIMIT and
+/// OFFSET are literals: SQLite re-plans a
 /// statement whenever a bound LIMIT changes or is re-bound, which cost a parse per request.
 ///
 /// MySQL is told to use the cards index: left to itself, MariaDB reads it by `status` alone and
@@ -134,7 +135,7 @@ fn catalog_query<'a>(
         Engine::Sqlite => "",
         Engine::Mysql => " FORCE INDEX (books_cards)",
     };
-    let mut sql = format!("SELECT {CARD_COLUMNS} FROM books b{hint} WHERE b.status = 'active'");
+    let mut sql = format!("FROM books b{hint} WHERE b.status = 'active'");
     let mut binds = Vec::new();
     match filter {
         Filter::All => {}
@@ -207,10 +208,10 @@ impl Sink<'_> {
 
 fn sqlite_cards(
     conn: &rusqlite::Connection,
-    (sql, binds): (String, Vec<Bind<'_>>),
+    (rest, binds): (String, Vec<Bind<'_>>),
     sink: &mut Sink<'_>,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&format!("{CARD_SELECT} {rest}"))?;
     for (i, bind) in binds.iter().enumerate() {
         match bind {
             Bind::Text(t) => stmt.raw_bind_parameter(i + 1, t)?,
@@ -395,7 +396,7 @@ impl Reads {
             Ok(Reads::Sqlite(Arc::new(PathBuf::from(path))))
         } else {
             let connections = Connections::open(url, max_connections).await?;
-            Ok(Reads::Mysql(Box::new(connections)))
+            Ok(Reads::Mysql(Arc::new(connections)))
         }
     }
 
@@ -428,20 +429,31 @@ impl Reads {
                 } else {
                     Filter::Like(&pattern)
                 };
-                let (sql, binds) = catalog_query(Engine::Mysql, filter, in_stock, range);
-                let rows = connections
-                    .rows(|| {
-                        let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-                        for bind in &binds {
-                            statement = match *bind {
-                                Bind::Text(t) => statement.bind(t),
-                                Bind::Id(id) => statement.bind(id),
-                            };
-                        }
-                        statement
+                let (rest, binds) = catalog_query(Engine::Mysql, filter, in_stock, range);
+                let values = binds
+                    .iter()
+                    .map(|bind| match *bind {
+                        Bind::Text(t) => Value::Text(t.to_string()),
+                        Bind::Id(id) => Value::Id(id),
+                    })
+                    .collect();
+                let mut rows = connections
+                    .batched(Part {
+                        select: CARD_SELECT,
+                        rest,
+                        values,
                     })
                     .await?;
-                for row in rows {
+                // The page's order, whatever order the UNION of its batch gave its rows.
+                let mut keyed = Vec::with_capacity(rows.len());
+                for row in rows.drain(..) {
+                    keyed.push((row.try_get::<i64, _>(0)?, row));
+                }
+                match range {
+                    Range::Above(_) => keyed.sort_by_key(|(id, _)| *id),
+                    _ => keyed.sort_by_key(|(id, _)| std::cmp::Reverse(*id)),
+                }
+                for (_, row) in keyed {
                     if !sink.take(&card_from_mysql(&row)?) {
                         break;
                     }

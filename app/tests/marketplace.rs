@@ -1026,3 +1026,113 @@ fn on_mysql_a_catalog_page_reads_only_its_own_rows_however_deep() {
         assert!(pages >= 24, "{first}: only {pages} pages");
     }
 }
+
+#[test]
+fn on_mysql_pages_asked_for_at_once_share_statements_and_each_gets_its_own() {
+    // With every connection busy, the catalog pages asked for meanwhile are read together in one
+    // statement (a UNION ALL, each row tagged with its page). Each page must still be exactly the
+    // page asked for: the same as when it is asked for alone. The server's per-user statistics
+    // (this test's own user) count the statements.
+    let (base, db) = TestDb::mysql();
+    let (_, host) = db.credentials_and_host();
+    let dbname = host.rsplit('/').next().unwrap().to_string();
+    let user = format!("batch_{}", &dbname[8..]);
+    execute(&base, "SET GLOBAL userstat = 1");
+    execute(
+        &base,
+        &format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'batch-password'"),
+    );
+    execute(
+        &base,
+        &format!("GRANT ALL PRIVILEGES ON {dbname}.* TO '{user}'@'127.0.0.1'"),
+    );
+    let server = host.split_once('/').unwrap().0;
+    let uploads = TempDir::new("uploads");
+    // One event loop with 2 connections, so that 48 requests at once must share them.
+    let app = App::start(
+        &format!("mysql://{user}:batch-password@{server}/{dbname}"),
+        &uploads.0,
+        &[
+            ("BOOKSTORE_THREADS", "1"),
+            ("BOOKSTORE_DB_CONNECTIONS", "2"),
+        ],
+    );
+    let mut seller = app.client();
+    seller.register("Sam Seller", "sam@example.com");
+    let seller_id = db.query_i64("SELECT id FROM users WHERE email = 'sam@example.com'");
+    let values: Vec<String> = (1..=400)
+        .map(|i| {
+            let title = if i % 7 == 0 {
+                format!("Zephyr volume {i}")
+            } else {
+                format!("Volume {i}")
+            };
+            let stock = i64::from(i % 3 != 0);
+            format!(
+                "({seller_id}, '{title}', 'Various', 'A copy.', 500, {stock}, NULL, 'active', 0)"
+            )
+        })
+        .collect();
+    execute(
+        &db.url,
+        &format!(
+            "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
+            values.join(", ")
+        ),
+    );
+    let paths: Vec<String> = [
+        "/books",
+        "/books?page=2",
+        "/books?page=5",
+        "/books?before=300&page=3",
+        "/books?before=123&page=6",
+        "/books?after=1&page=8",
+        "/books?after=250&page=3",
+        "/books?q=zephyr",
+        "/books?q=zephyr&before=200&page=2",
+        "/books?q=volume+3",
+        "/books?in_stock=1",
+        "/books?in_stock=1&q=zephyr&after=40&page=2",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    let page_of = |path: &str| card_ids(&app.client().get(path).text());
+    let alone: Vec<Vec<i64>> = paths.iter().map(|p| page_of(p)).collect();
+    assert!(alone.iter().all(|ids| !ids.is_empty()), "{alone:?}");
+
+    let selects = || {
+        db.query_i64(&format!(
+            "SELECT CAST(IFNULL(SUM(SELECT_COMMANDS), 0) AS SIGNED) FROM information_schema.USER_STATISTICS WHERE USER = '{user}'"
+        ))
+    };
+    let before = selects();
+    let n = paths.len();
+    let requests = 4 * n;
+    let start = std::sync::Barrier::new(requests);
+    let together: Vec<(usize, Vec<i64>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..requests)
+            .map(|i| {
+                let (start, path, page_of) = (&start, &paths[i % n], &page_of);
+                s.spawn(move || {
+                    start.wait();
+                    (i % n, page_of(path))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statements = selects() - before;
+    for (which, ids) in &together {
+        assert_eq!(
+            ids, &alone[*which],
+            "{}: asked for with others",
+            paths[*which]
+        );
+    }
+    assert!(
+        statements < requests as i64 / 2,
+        "{requests} pages at once took {statements} statements: no batch was shared"
+    );
+    execute(&base, &format!("DROP USER '{user}'@'127.0.0.1'"));
+}
