@@ -6,12 +6,13 @@
 //! network: one idle longer than `IDLE_MAX` is not reused, and a read that fails on a reused
 //! connection is tried once more on a new one (reads change nothing, so a retry is safe).
 //!
-//! Catalog pages are read in batches (`batched`): while every connection is busy, the pages asked
-//! for meanwhile wait, and the next free connection reads all of them in one statement — a UNION
-//! ALL of their SELECTs, each row tagged with its page. Every page is still read after it was
-//! asked for (nothing is kept between requests); what is shared is the server's cost per
-//! statement (a thread's wake-up, TLS, parsing, the round trip), which on MariaDB is most of a
-//! page's. With a connection free, a page is read at once, alone.
+//! Reads are made in batches (`batched`): while every connection is busy, the reads asked for
+//! meanwhile wait, and the next free connection makes all those of one kind (catalog pages, book
+//! pages, session lookups) in one statement — a UNION ALL of their SELECTs, each row tagged with
+//! its read. Every read is still made after it was asked for (nothing is kept between requests);
+//! what is shared is the server's cost per statement (a thread's wake-up, TLS, parsing, the round
+//! trip), which on MariaDB is most of a page's. With a connection free, a read is made at once,
+//! alone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,7 +34,7 @@ pub struct Connections {
     /// Replaced when the credentials rotate: connections opened later use them.
     options: RwLock<MySqlConnectOptions>,
     idle: Mutex<Vec<(MySqlConnection, Instant)>>,
-    /// Reads at once (one connection each): at most `max` connections.
+    /// Batches at once (one connection each): at most `max` connections.
     slots: Arc<Semaphore>,
     /// Parts asked for and not yet taken by a batch.
     waiting: Mutex<Vec<Waiting>>,
@@ -79,25 +80,8 @@ impl Connections {
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = options;
     }
 
-    /// Every row of the query `build` makes (again for a retry).
-    pub async fn rows<'q>(
-        self: &Arc<Self>,
-        build: impl Fn() -> Query<'q, MySql, MySqlArguments>,
-    ) -> Result<Vec<MySqlRow>, sqlx::Error> {
-        let slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        let rows = self.fetch(build).await;
-        drop(slot);
-        // Parts may have queued while this read held the last connection.
-        self.start_batch();
-        rows
-    }
-
-    /// The rows of `part`, read alone if a connection is free, else in the next batch (its rows
-    /// in the order the part's SELECT gives them).
+    /// The rows of `part`, read alone if a connection is free, else in the next batch of its
+    /// kind. Their order is the UNION's: a caller that needs an order sorts them.
     pub async fn batched(self: &Arc<Self>, part: Part) -> Result<Vec<MySqlRow>, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
         self.lock_waiting().push(Waiting { part, reply });

@@ -465,21 +465,22 @@ impl Reads {
 
     /// A book with its seller's name, whatever its status (the caller decides who may see it).
     pub async fn book(&self, id: i64) -> AppResult<Option<(BookView, String)>> {
-        const SQL: &str = "SELECT b.id, b.title, b.author, b.description, b.price_cents, b.stock, b.cover, b.status, b.seller_id, u.name \
-                           FROM books b JOIN users u ON u.id = b.seller_id WHERE b.id = ?";
+        const SELECT: &str = "SELECT b.id, b.title, b.author, b.description, b.price_cents, b.stock, b.cover, b.status, b.seller_id, u.name";
+        const REST: &str = "FROM books b JOIN users u ON u.id = b.seller_id WHERE b.id = ?";
         Ok(match self {
             Reads::Sqlite(path) => with_sqlite(path, |conn| {
                 use rusqlite::OptionalExtension;
-                conn.prepare_cached(SQL)?
+                conn.prepare_cached(&format!("{SELECT} {REST}"))?
                     .query_row([id], |r| Ok((book_from_sqlite(r)?, r.get(9)?)))
                     .optional()
             })?,
             Reads::Mysql(connections) => {
-                match connections
-                    .rows(|| sqlx::query(SQL).bind(id))
-                    .await?
-                    .first()
-                {
+                let part = Part {
+                    select: SELECT,
+                    rest: REST.to_string(),
+                    values: vec![Value::Id(id)],
+                };
+                match connections.batched(part).await?.first() {
                     Some(r) => Some((book_from_mysql(r)?, r.try_get(9)?)),
                     None => None,
                 }
@@ -489,12 +490,12 @@ impl Reads {
 
     /// The user whose unexpired session has this token hash.
     pub async fn session_user(&self, token_hash: &str, now: i64) -> AppResult<Option<User>> {
-        const SQL: &str = "SELECT u.id, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id \
-                           WHERE s.token_hash = ? AND s.expires_at > ?";
+        const SELECT: &str = "SELECT u.id, u.name, u.is_admin";
+        const REST: &str = "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?";
         Ok(match self {
             Reads::Sqlite(path) => with_sqlite(path, |conn| {
                 use rusqlite::OptionalExtension;
-                conn.prepare_cached(SQL)?
+                conn.prepare_cached(&format!("{SELECT} {REST}"))?
                     .query_row(rusqlite::params![token_hash, now], |r| {
                         Ok(User {
                             id: r.get(0)?,
@@ -505,11 +506,12 @@ impl Reads {
                     .optional()
             })?,
             Reads::Mysql(connections) => {
-                match connections
-                    .rows(|| sqlx::query(SQL).bind(token_hash).bind(now))
-                    .await?
-                    .first()
-                {
+                let part = Part {
+                    select: SELECT,
+                    rest: REST.to_string(),
+                    values: vec![Value::Text(token_hash.to_string()), Value::Id(now)],
+                };
+                match connections.batched(part).await?.first() {
                     Some(r) => Some(User {
                         id: r.try_get(0)?,
                         name: r.try_get(1)?,

@@ -1028,10 +1028,10 @@ fn on_mysql_a_catalog_page_reads_only_its_own_rows_however_deep() {
 }
 
 #[test]
-fn on_mysql_pages_asked_for_at_once_share_statements_and_each_gets_its_own() {
-    // With every connection busy, the catalog pages asked for meanwhile are read together in one
-    // statement (a UNION ALL, each row tagged with its page). Each page must still be exactly the
-    // page asked for: the same as when it is asked for alone. The server's per-user statistics
+fn on_mysql_reads_asked_for_at_once_share_statements_and_each_gets_its_own() {
+    // With every connection busy, the reads asked for meanwhile (catalog pages, book pages,
+    // sessions) are made together in one statement per kind (a UNION ALL, each row tagged with its
+    // read). Each must still be exactly the one asked for: the same as when it is asked alone. The server's per-user statistics
     // (this test's own user) count the statements.
     let (base, db) = TestDb::mysql();
     let (_, host) = db.credentials_and_host();
@@ -1106,33 +1106,74 @@ fn on_mysql_pages_asked_for_at_once_share_statements_and_each_gets_its_own() {
             "SELECT CAST(IFNULL(SUM(SELECT_COMMANDS), 0) AS SIGNED) FROM information_schema.USER_STATISTICS WHERE USER = '{user}'"
         ))
     };
+    // Logged-in readers: each page's session lookup is batched with the others', and each must
+    // still be its own reader's (a mix-up would show one reader another's account).
+    let readers: Vec<Client> = (0..4)
+        .map(|r| {
+            let mut c = app.client();
+            assert_eq!(
+                c.register(&format!("Reader {r}"), &format!("reader{r}@example.com"))
+                    .status,
+                303
+            );
+            c
+        })
+        .collect();
+    let title = |id: i64| {
+        if id % 7 == 0 {
+            format!("<h1>Zephyr volume {id}</h1>")
+        } else {
+            format!("<h1>Volume {id}</h1>")
+        }
+    };
+
     let before = selects();
     let n = paths.len();
-    let requests = 4 * n;
+    // 4 of each catalog page, 16 book pages, 4 pages for each of the 4 readers.
+    let (catalog, books, reading) = (4 * n, 16, 16);
+    let requests = catalog + books + reading;
     let start = std::sync::Barrier::new(requests);
-    let together: Vec<(usize, Vec<i64>)> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..requests)
             .map(|i| {
-                let (start, path, page_of) = (&start, &paths[i % n], &page_of);
+                let (start, paths, alone, page_of, readers, title) =
+                    (&start, &paths, &alone, &page_of, &readers, &title);
+                let port = app.port;
                 s.spawn(move || {
-                    start.wait();
-                    (i % n, page_of(path))
+                    if i < catalog {
+                        start.wait();
+                        let path = &paths[i % n];
+                        assert_eq!(page_of(path), alone[i % n], "{path}: asked for with others");
+                    } else if i < catalog + books {
+                        let id = 10 + (i - catalog) as i64;
+                        let mut c = Client::new(port);
+                        start.wait();
+                        let page = c.get(&format!("/books/{id}")).text();
+                        assert!(page.contains(&title(id)), "book {id} asked for with others");
+                    } else {
+                        let r = (i - catalog - books) % readers.len();
+                        let mut c = readers[r].on(port);
+                        start.wait();
+                        let page = c.get("/books?page=2").text();
+                        assert!(
+                            page.contains(&format!("class=\"who\">Reader {r}</span>")),
+                            "reader {r} asked for a page with others: not shown as themselves"
+                        );
+                        assert_eq!(card_ids(&page), alone[1], "reader {r}'s catalog page");
+                    }
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        for h in handles {
+            h.join().unwrap();
+        }
     });
     let statements = selects() - before;
-    for (which, ids) in &together {
-        assert_eq!(
-            ids, &alone[*which],
-            "{}: asked for with others",
-            paths[*which]
-        );
-    }
+    // Alone, every request is one statement, a reader's two (the session, the page).
+    let alone_statements = (catalog + books + 2 * reading) as i64;
     assert!(
-        statements < requests as i64 / 2,
-        "{requests} pages at once took {statements} statements: no batch was shared"
+        statements < alone_statements / 2,
+        "{requests} requests at once took {statements} statements (alone: {alone_statements}): few batches were shared"
     );
     execute(&base, &format!("DROP USER '{user}'@'127.0.0.1'"));
 }
