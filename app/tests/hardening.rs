@@ -433,15 +433,8 @@ fn orphan_covers_are_swept_and_a_replaced_cover_is_removed() {
 fn the_app_follows_a_rotated_database_password() {
     let (base, db) = TestDb::mysql();
     let (_, host) = db.credentials_and_host();
-    let dbname = host.rsplit('/').next().unwrap().to_string();
-    let user = format!("rot_{}", &dbname[8..]);
+    let user = db.user("rot", "first-password");
     let admin = |sql: &str| common::execute(&base, sql);
-    admin(&format!(
-        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'first-password'"
-    ));
-    admin(&format!(
-        "GRANT ALL PRIVILEGES ON {dbname}.* TO '{user}'@'127.0.0.1'"
-    ));
     let dir = TempDir::new("secret");
     let secret = dir.0.join("db-secret.json");
     let write = |password: &str| {
@@ -482,5 +475,4 @@ fn the_app_follows_a_rotated_database_password() {
         "a new connection with the new password"
     );
     assert!(c.get("/books").status == 200 && c.get("/orders").status == 200);
-    admin(&format!("DROP USER '{user}'@'127.0.0.1'"));
 }

@@ -840,6 +840,20 @@ fn the_mysql_password_can_come_from_a_secrets_manager_json_secret() {
     assert_eq!(db.query_i64("SELECT COUNT(*) FROM users"), 1);
 }
 
+/// Inserts books by SQL, 200 rows a statement: each row `(seller_id, title, author, description,
+/// price_cents, stock, cover, status, created_at)`.
+fn insert_books(db: &TestDb, rows: &[String]) {
+    for chunk in rows.chunks(200) {
+        execute(
+            &db.url,
+            &format!(
+                "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
+                chunk.join(", ")
+            ),
+        );
+    }
+}
+
 /// The ids of a catalog page's cards, in the order shown.
 fn card_ids(page: &str) -> Vec<i64> {
     let grid = &page[page.find("<ul class=\"grid\">").unwrap()..];
@@ -892,16 +906,7 @@ fn a_search_finds_every_match_newest_first_however_old() {
                 author
             )
         };
-        for chunk in (1..=1200).collect::<Vec<i64>>().chunks(200) {
-            let values: Vec<String> = chunk.iter().map(|&i| row(i)).collect();
-            execute(
-                &db.url,
-                &format!(
-                    "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
-                    values.join(", ")
-                ),
-            );
-        }
+        insert_books(db, &(1..=1200).map(row).collect::<Vec<_>>());
         let ids = |q: &str| {
             common::query_i64s(
                 &db.url,
@@ -973,23 +978,12 @@ fn on_mysql_a_catalog_page_reads_only_its_own_rows_however_deep() {
     let mut seller = app.client();
     seller.register("Sam Seller", "sam@example.com");
     let seller_id = db.query_i64("SELECT id FROM users WHERE email = 'sam@example.com'");
-    for chunk in (1..=1200).collect::<Vec<i64>>().chunks(200) {
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|i| {
-                format!(
-                    "({seller_id}, 'Volume {i}', 'Various', 'A copy.', 500, 1, NULL, 'active', 0)"
-                )
-            })
-            .collect();
-        execute(
-            &db.url,
-            &format!(
-                "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
-                values.join(", ")
-            ),
-        );
-    }
+    let rows: Vec<String> = (1..=1200)
+        .map(|i| {
+            format!("({seller_id}, 'Volume {i}', 'Various', 'A copy.', 500, 1, NULL, 'active', 0)")
+        })
+        .collect();
+    insert_books(&db, &rows);
     let (_, host) = db.credentials_and_host();
     let name = host.rsplit('/').next().unwrap();
     let rows_read = || {
@@ -1031,21 +1025,13 @@ fn on_mysql_a_catalog_page_reads_only_its_own_rows_however_deep() {
 fn on_mysql_reads_asked_for_at_once_share_statements_and_each_gets_its_own() {
     // With every connection busy, the reads asked for meanwhile (catalog pages, book pages,
     // sessions) are made together in one statement per kind (a UNION ALL, each row tagged with its
-    // read). Each must still be exactly the one asked for: the same as when it is asked alone. The server's per-user statistics
-    // (this test's own user) count the statements.
+    // read). Each must still be exactly the one asked for: the same as when it is asked alone.
+    // The server's per-user statistics (this test's own user) count the statements.
     let (base, db) = TestDb::mysql();
     let (_, host) = db.credentials_and_host();
     let dbname = host.rsplit('/').next().unwrap().to_string();
-    let user = format!("batch_{}", &dbname[8..]);
     execute(&base, "SET GLOBAL userstat = 1");
-    execute(
-        &base,
-        &format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'batch-password'"),
-    );
-    execute(
-        &base,
-        &format!("GRANT ALL PRIVILEGES ON {dbname}.* TO '{user}'@'127.0.0.1'"),
-    );
+    let user = db.user("batch", "batch-password");
     let server = host.split_once('/').unwrap().0;
     let uploads = TempDir::new("uploads");
     // One event loop with 2 connections, so that 48 requests at once must share them.
@@ -1073,13 +1059,7 @@ fn on_mysql_reads_asked_for_at_once_share_statements_and_each_gets_its_own() {
             )
         })
         .collect();
-    execute(
-        &db.url,
-        &format!(
-            "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
-            values.join(", ")
-        ),
-    );
+    insert_books(&db, &values);
     let paths: Vec<String> = [
         "/books",
         "/books?page=2",
@@ -1175,5 +1155,4 @@ fn on_mysql_reads_asked_for_at_once_share_statements_and_each_gets_its_own() {
         statements < alone_statements / 2,
         "{requests} requests at once took {statements} statements (alone: {alone_statements}): few batches were shared"
     );
-    execute(&base, &format!("DROP USER '{user}'@'127.0.0.1'"));
 }

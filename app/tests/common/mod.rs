@@ -56,6 +56,8 @@ pub struct TestDb {
     pub url: String,
     admin_url: Option<String>,
     name: String,
+    /// MariaDB users made for this database (`user`), dropped with it.
+    users: std::sync::Mutex<Vec<String>>,
     _dir: TempDir,
 }
 
@@ -67,6 +69,7 @@ impl TestDb {
                 url: format!("sqlite://{}/test.db?mode=rwc", dir.0.display()),
                 admin_url: None,
                 name: String::new(),
+                users: Default::default(),
                 _dir: dir,
             },
             Engine::Mysql(base) => {
@@ -78,6 +81,7 @@ impl TestDb {
                 TestDb {
                     url: format!("{}/{name}", base.trim_end_matches('/')),
                     admin_url: Some(base.clone()),
+                    users: Default::default(),
                     name,
                     _dir: dir,
                 }
@@ -100,6 +104,26 @@ impl TestDb {
         (base, db)
     }
 
+    /// A MariaDB user of this database only (`<prefix>_<the database's suffix>`, all privileges on
+    /// it), with this password; dropped with the database. Its name.
+    pub fn user(&self, prefix: &str, password: &str) -> String {
+        let base = self.admin_url.as_ref().expect("a MySQL database");
+        let user = format!("{prefix}_{}", &self.name["bs_test_".len()..]);
+        sql(
+            base,
+            &format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'"),
+        );
+        sql(
+            base,
+            &format!(
+                "GRANT ALL PRIVILEGES ON {}.* TO '{user}'@'127.0.0.1'",
+                self.name
+            ),
+        );
+        self.users.lock().unwrap().push(user.clone());
+        user
+    }
+
     /// A MySQL URL's `user:password` and `host:port/db`, as a stack splits them (the credentials
     /// go into the secret).
     pub fn credentials_and_host(&self) -> (&str, &str) {
@@ -113,6 +137,9 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(base) = &self.admin_url {
+            for user in self.users.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                sql(base, &format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'"));
+            }
             sql(base, &format!("DROP DATABASE IF EXISTS {}", self.name));
         }
     }
