@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, oneshot};
 const IDLE_MAX: Duration = Duration::from_secs(300);
 /// Opening a connection waits this long at most, as the pools' acquire does.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pages in one batch at most (a statement of this many SELECTs, ~6 KB of rows each).
+/// Reads in one batch at most (a statement of this many SELECTs; a catalog page's ~6 KB of rows).
 const BATCH_MAX: usize = 16;
 
 pub struct Connections {
@@ -52,9 +52,20 @@ pub struct Part {
     pub values: Vec<Value>,
 }
 
-pub enum Value {
-    Text(String),
+/// A value to bind: owned in a `Part` (a batch outlives the request that asked), borrowed while
+/// a query is built (`Value<&str>`).
+pub enum Value<S = String> {
+    Text(S),
     Id(i64),
+}
+
+impl Value<&str> {
+    pub fn owned(&self) -> Value {
+        match *self {
+            Value::Text(t) => Value::Text(t.to_string()),
+            Value::Id(id) => Value::Id(id),
+        }
+    }
 }
 
 struct Waiting {

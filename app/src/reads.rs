@@ -100,11 +100,6 @@ enum Range {
     Newest,
 }
 
-enum Bind<'a> {
-    Text(&'a str),
-    Id(i64),
-}
-
 /// `%q%` with LIKE's wildcards escaped by `!`.
 fn like_pattern(q: &str) -> String {
     format!(
@@ -130,7 +125,7 @@ fn catalog_query<'a>(
     filter: Filter<'a>,
     in_stock: bool,
     range: Range,
-) -> (String, Vec<Bind<'a>>) {
+) -> (String, Vec<Value<&'a str>>) {
     let hint = match engine {
         Engine::Sqlite => "",
         Engine::Mysql => " FORCE INDEX (books_cards)",
@@ -141,7 +136,7 @@ fn catalog_query<'a>(
         Filter::All => {}
         Filter::Key(needle) => {
             sql.push_str(" AND instr(b.search_key, ?) > 0");
-            binds.push(Bind::Text(needle));
+            binds.push(Value::Text(needle));
         }
         Filter::Trigram(phrase) => {
             // The trigram index yields the matching ids; the listing index orders them. (Letting
@@ -150,11 +145,11 @@ fn catalog_query<'a>(
             sql.push_str(
                 " AND b.id IN (SELECT rowid FROM books_search WHERE books_search MATCH ?)",
             );
-            binds.push(Bind::Text(phrase));
+            binds.push(Value::Text(phrase));
         }
         Filter::Like(pattern) => {
             sql.push_str(" AND (b.title LIKE ? ESCAPE '!' OR b.author LIKE ? ESCAPE '!')");
-            binds.extend([Bind::Text(pattern), Bind::Text(pattern)]);
+            binds.extend([Value::Text(pattern), Value::Text(pattern)]);
         }
     }
     if in_stock {
@@ -167,15 +162,15 @@ fn catalog_query<'a>(
             (page - 1) * PAGE_SIZE
         ),
         Range::Below(id) => {
-            binds.push(Bind::Id(id));
+            binds.push(Value::Id(id));
             format!(" AND b.id < ? ORDER BY b.id DESC LIMIT {limit}")
         }
         Range::Above(id) => {
-            binds.push(Bind::Id(id));
+            binds.push(Value::Id(id));
             format!(" AND b.id > ? ORDER BY b.id ASC LIMIT {limit}")
         }
         Range::Between { floor, top } => {
-            binds.extend([Bind::Id(floor), Bind::Id(top)]);
+            binds.extend([Value::Id(floor), Value::Id(top)]);
             format!(" AND b.id >= ? AND b.id < ? ORDER BY b.id DESC LIMIT {limit}")
         }
         Range::Newest => format!(
@@ -208,14 +203,14 @@ impl Sink<'_> {
 
 fn sqlite_cards(
     conn: &rusqlite::Connection,
-    (rest, binds): (String, Vec<Bind<'_>>),
+    (rest, binds): (String, Vec<Value<&str>>),
     sink: &mut Sink<'_>,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!("{CARD_SELECT} {rest}"))?;
     for (i, bind) in binds.iter().enumerate() {
         match bind {
-            Bind::Text(t) => stmt.raw_bind_parameter(i + 1, t)?,
-            Bind::Id(id) => stmt.raw_bind_parameter(i + 1, id)?,
+            Value::Text(t) => stmt.raw_bind_parameter(i + 1, t)?,
+            Value::Id(id) => stmt.raw_bind_parameter(i + 1, id)?,
         }
     }
     let mut rows = stmt.raw_query();
@@ -423,32 +418,22 @@ impl Reads {
                 sqlite_catalog(conn, q, in_stock, range, &mut sink)
             })?,
             Reads::Mysql(connections) => {
-                let pattern = like_pattern(q);
-                let filter = if q.is_empty() {
-                    Filter::All
-                } else {
-                    Filter::Like(&pattern)
-                };
-                let (rest, binds) = catalog_query(Engine::Mysql, filter, in_stock, range);
-                let values = binds
-                    .iter()
-                    .map(|bind| match *bind {
-                        Bind::Text(t) => Value::Text(t.to_string()),
-                        Bind::Id(id) => Value::Id(id),
-                    })
-                    .collect();
-                let mut rows = connections
+                // A plain page (the most asked for) builds no pattern.
+                let pattern = (!q.is_empty()).then(|| like_pattern(q));
+                let filter = pattern.as_deref().map_or(Filter::All, Filter::Like);
+                let (rest, values) = catalog_query(Engine::Mysql, filter, in_stock, range);
+                let rows = connections
                     .batched(Part {
                         select: CARD_SELECT,
                         rest,
-                        values,
+                        values: values.iter().map(Value::owned).collect(),
                     })
                     .await?;
                 // The page's order, whatever order the UNION of its batch gave its rows.
-                let mut keyed = Vec::with_capacity(rows.len());
-                for row in rows.drain(..) {
-                    keyed.push((row.try_get::<i64, _>(0)?, row));
-                }
+                let mut keyed = rows
+                    .into_iter()
+                    .map(|row| Ok((row.try_get::<i64, _>(0)?, row)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 match range {
                     Range::Above(_) => keyed.sort_by_key(|(id, _)| *id),
                     _ => keyed.sort_by_key(|(id, _)| std::cmp::Reverse(*id)),
