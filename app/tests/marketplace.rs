@@ -158,12 +158,7 @@ fn catalog_pagination_search_and_covers() {
         assert!(!second.contains("rel=\"next\""));
         // The Older link carries a cursor (keyset pagination) and lands on the same page; its
         // Newer link leads back to the first page's books.
-        let link = |page: &str, rel: &str| -> String {
-            let at = page.find(&format!("rel=\"{rel}\" href=\"")).unwrap() + rel.len() + 13;
-            page[at..page[at..].find('"').unwrap() + at]
-                .replace("&#38;", "&")
-                .replace("&amp;", "&")
-        };
+        let link = |page: &str, rel: &str| link(page, rel).unwrap();
         let older = link(&first, "next");
         assert!(older.contains("before="), "{older}");
         let by_cursor = visitor.get(&older).text();
@@ -864,6 +859,17 @@ fn card_ids(page: &str) -> Vec<i64> {
         .collect()
 }
 
+/// The target of a page's `rel` link ("next": Older, "prev": Newer), unescaped.
+fn link(page: &str, rel: &str) -> Option<String> {
+    let marker = format!("rel=\"{rel}\" href=\"");
+    let rest = &page[page.find(&marker)? + marker.len()..];
+    Some(
+        rest[..rest.find('"').unwrap()]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&"),
+    )
+}
+
 /// Every page of a listing, by its Older links: the ids shown, in order.
 fn all_pages(c: &mut Client, first: &str) -> Vec<i64> {
     let mut ids = Vec::new();
@@ -871,13 +877,10 @@ fn all_pages(c: &mut Client, first: &str) -> Vec<i64> {
     loop {
         let page = c.get(&path).text();
         ids.extend(card_ids(&page));
-        let Some(at) = page.find("rel=\"next\" href=\"") else {
+        let Some(next) = link(&page, "next") else {
             return ids;
         };
-        let rest = &page[at + 17..];
-        path = rest[..rest.find('"').unwrap()]
-            .replace("&#38;", "&")
-            .replace("&amp;", "&");
+        path = next;
     }
 }
 
@@ -984,8 +987,7 @@ fn on_mysql_a_catalog_page_reads_only_its_own_rows_however_deep() {
         })
         .collect();
     insert_books(&db, &rows);
-    let (_, host) = db.credentials_and_host();
-    let name = host.rsplit('/').next().unwrap();
+    let name = db.name();
     let rows_read = || {
         db.query_i64(&format!(
             "SELECT CAST(IFNULL(SUM(ROWS_READ), 0) AS SIGNED) FROM information_schema.TABLE_STATISTICS \
@@ -1010,12 +1012,8 @@ fn on_mysql_a_catalog_page_reads_only_its_own_rows_however_deep() {
                 read <= 52,
                 "{path}: {read} rows read for a page of 50 (and the one that tells another follows)"
             );
-            let marker = format!("rel=\"{rel}\" href=\"");
-            let Some(at) = page.find(&marker) else { break };
-            let rest = &page[at + marker.len()..];
-            path = rest[..rest.find('"').unwrap()]
-                .replace("&#38;", "&")
-                .replace("&amp;", "&");
+            let Some(next) = link(&page, rel) else { break };
+            path = next;
         }
         assert!(pages >= 24, "{first}: only {pages} pages");
     }
@@ -1029,7 +1027,7 @@ fn on_mysql_reads_asked_for_at_once_share_statements_and_each_gets_its_own() {
     // The server's per-user statistics (this test's own user) count the statements.
     let (base, db) = TestDb::mysql();
     let (_, host) = db.credentials_and_host();
-    let dbname = host.rsplit('/').next().unwrap().to_string();
+    let dbname = db.name();
     execute(&base, "SET GLOBAL userstat = 1");
     let user = db.user("batch", "batch-password");
     let server = host.split_once('/').unwrap().0;

@@ -104,6 +104,11 @@ impl TestDb {
         (base, db)
     }
 
+    /// The MariaDB database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A MariaDB user of this database only (`<prefix>_<the database's suffix>`, all privileges on
     /// it), with this password; dropped with the database. Its name.
     pub fn user(&self, prefix: &str, password: &str) -> String {
