@@ -4,6 +4,7 @@
 # 5.8.0 from PyPI in its own virtualenv (.venv-certbot, linked from the user's cache), as the
 # monolith image has it.
 # MariaDB comes from scripts/mariadb.sh. Prints the certbot path.
+# With `sslyze`: installs sslyze instead and prints its path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -17,6 +18,15 @@ if ((${#missing[@]})); then
   # Debian starts nginx on install; the test runs its own, so stop the packaged one by its unit.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
   $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+# `payload-deps.sh sslyze`: sslyze (PyPI), which checks the monolith's nginx against Mozilla's
+# intermediate TLS profile; prints its path.
+if [[ "${1:-}" == sslyze ]]; then
+  # shellcheck source=scripts/cached-venv.sh
+  . scripts/cached-venv.sh
+  cached_venv .venv-sslyze venv-sslyze-6.3.1 "sslyze==6.3.1"
+  echo "$PWD/.venv-sslyze/bin/sslyze"
+  exit 0
 fi
 # certbot's virtualenv lives in the user's cache (as moto's, scripts/install-moto.sh), linked as
 # .venv-certbot: a fresh clone on the same machine links it instead of installing again.

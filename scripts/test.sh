@@ -7,7 +7,8 @@
 #   - Docker (Debian's docker.io), a private dockerd started and stopped here (scripts/docker.sh):
 #     the swarm payload runs on a real single-node swarm; busybox-static from Debian for its probe
 #   - nginx and pebble (Let's Encrypt's test ACME server) from Debian, certbot 5.8.0 from PyPI in
-#     .venv-certbot (scripts/payload-deps.sh): the monolith's payload runs for real
+#     .venv-certbot, sslyze 6.3.1 in .venv-sslyze (scripts/payload-deps.sh): the monolith's
+#     payload runs for real, and its TLS is checked against Mozilla's intermediate profile
 #   - Graphviz from Debian: `bookstore graph --format dot` is checked by `dot` itself
 #   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
 #     (app/tests/browser/journey.py, on the release build, after the workspace suite)
@@ -30,6 +31,8 @@ if ((${#debs[@]})); then
 fi
 BOOKSTORE_TEST_CERTBOT="$(scripts/payload-deps.sh)"   # nginx, pebble, certbot: the monolith payload
 export BOOKSTORE_TEST_CERTBOT
+BOOKSTORE_TEST_SSLYZE="$(scripts/payload-deps.sh sslyze)"   # Mozilla's TLS profile, checked on nginx
+export BOOKSTORE_TEST_SSLYZE
 BOOKSTORE_TEST_MYSQL_URL="$(scripts/mariadb.sh)"
 BOOKSTORE_TEST_MYSQL_CA="$(scripts/mariadb.sh ca)"   # the test server's TLS CA, standing in for RDS's
 BOOKSTORE_TEST_MYSQL_SOCKET="$(scripts/mariadb.sh socket)"
@@ -37,7 +40,24 @@ export BOOKSTORE_TEST_MYSQL_URL BOOKSTORE_TEST_MYSQL_CA BOOKSTORE_TEST_MYSQL_SOC
 # A private Docker engine for the swarm payload (Debian's docker.io), stopped when the tests end.
 BOOKSTORE_TEST_DOCKER_HOST="$(scripts/docker.sh)"
 export BOOKSTORE_TEST_DOCKER_HOST
-trap 'scripts/docker.sh stop' EXIT
+# Every request the harness saw that AWS would refuse (checked against AWS's API models and limits)
+# fails its test and is listed here at the end of the run, which then fails.
+BOOKSTORE_HARNESS_VIOLATIONS="$(mktemp "${TMPDIR:-/tmp}/bookstore-violations.XXXXXX")"
+export BOOKSTORE_HARNESS_VIOLATIONS
+finish() {
+  status=$?
+  scripts/docker.sh stop
+  if [[ -s "$BOOKSTORE_HARNESS_VIOLATIONS" ]]; then
+    echo "requests AWS would refuse, as the harness answered them ($(wc -l <"$BOOKSTORE_HARNESS_VIOLATIONS")):" >&2
+    cat "$BOOKSTORE_HARNESS_VIOLATIONS" >&2
+    status=1
+  else
+    echo "harness: 0 requests that AWS would refuse" >&2
+  fi
+  rm -f "$BOOKSTORE_HARNESS_VIOLATIONS"
+  exit "$status"
+}
+trap finish EXIT
 if (($# > 0)); then
   cargo test --workspace --locked "$@"
 else

@@ -117,7 +117,9 @@ impl Config {
         let bake = BakeInput {
             artifact: Artifact::resolve(&self.app)?,
         };
-        Plan::build(&self.stack, &self.env, &self.region, &bake)
+        let plan = Plan::build(&self.stack, &self.env, &self.region, &bake)?;
+        crate::render::check_user_data(&plan)?;
+        Ok(plan)
     }
 
     /// The command that repeats this run, for "run X to resume" messages.

@@ -16,20 +16,53 @@ use crate::plan::{Plan, Spec};
 pub struct Rendered {
     pub dir: PathBuf,
     pub files: Vec<PathBuf>,
+    /// Each machine's user data at its longest, against AWS's 16 KB.
+    pub user_data: Vec<UserDataSize>,
 }
 
 /// Values only AWS knows, as placeholders that say what they stand for.
 fn placeholders(plan: &Plan, keys: &[String]) -> Deps {
+    stand_ins(plan, keys, |key, what, _| format!("<{key} {what}>"))
+}
+
+/// Values only AWS knows at the longest AWS gives them, in random characters (as real ids,
+/// tokens and signatures are, so they compress no better than those): what a machine's user
+/// data can grow to. `len` is that longest length.
+fn longest(plan: &Plan, keys: &[String]) -> Deps {
+    let mut rng = fastrand::Rng::with_seed(16_384);
+    stand_ins(plan, keys, move |_, _, len| {
+        (0..len).map(|_| rng.alphanumeric()).collect()
+    })
+}
+
+/// The longest of each value AWS fills in: resource ids (`vol-` and 17 hex digits: 21), ARNs and
+/// endpoints (a secret's ARN with a 36-character RDS name is ~110; 200 leaves room), and the
+/// presigned URL of the app artifact (a Learner Lab session token alone is ~1,000 characters
+/// and grows when URL-encoded; 3,000 leaves room).
+const ID_LEN: usize = 32;
+const ARN_LEN: usize = 200;
+const PRESIGNED_URL_LEN: usize = 3000;
+
+fn stand_ins(
+    plan: &Plan,
+    keys: &[String],
+    mut value: impl FnMut(&str, &str, usize) -> String,
+) -> Deps {
     keys.iter()
         .filter_map(|key| plan.resources.iter().find(|r| &r.key == key))
         .map(|r| {
-            let mut o = Observed::new(r.kind, &r.key, format!("<{} id>", r.key));
+            let mut o = Observed::new(r.kind, &r.key, value(&r.key, "id", ID_LEN));
             for attr in ["endpoint", "secret_arn", "public_ip", "private_ip"] {
-                o.attrs.insert(
-                    attr.into(),
-                    format!("<{} {}>", r.key, attr.replace('_', " ")),
-                );
+                o.attrs
+                    .insert(attr.into(), value(&r.key, &attr.replace('_', " "), ARN_LEN));
             }
+            o.attrs.insert(
+                "presigned_url".into(),
+                format!(
+                    "https://{}",
+                    value(&r.key, "presigned url", PRESIGNED_URL_LEN)
+                ),
+            );
             if let Spec::Image { artifact, .. } = &r.spec {
                 o.facts
                     .insert("artifact_sha256".into(), artifact.sha256.clone());
@@ -37,6 +70,56 @@ fn placeholders(plan: &Plan, keys: &[String]) -> Deps {
             (r.key.clone(), o)
         })
         .collect()
+}
+
+/// A machine's user data: its size as text and as sent (gzip), at the longest values AWS fills
+/// in, against AWS's limit.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserDataSize {
+    pub key: String,
+    pub file: String,
+    pub text_bytes: usize,
+    pub sent_bytes: usize,
+    pub limit: usize,
+    pub margin: usize,
+}
+
+/// Every machine's user data at its longest; the plan is refused (before any AWS call) when one
+/// would exceed AWS's limit.
+pub fn user_data_sizes(plan: &Plan) -> Vec<UserDataSize> {
+    let mut sizes = Vec::new();
+    for want in &plan.resources {
+        let deps = longest(plan, &want.depends_on);
+        for (file, text) in want.kind.imp().machine_files(want, &deps) {
+            let sent = crate::aws::launch::compress(&text).len();
+            sizes.push(UserDataSize {
+                key: want.key.clone(),
+                file,
+                text_bytes: text.len(),
+                sent_bytes: sent,
+                limit: crate::aws::launch::USER_DATA_MAX,
+                margin: crate::aws::launch::USER_DATA_MAX.saturating_sub(sent),
+            });
+        }
+    }
+    sizes
+}
+
+/// Refuses a plan with a machine whose user data AWS would refuse.
+pub fn check_user_data(plan: &Plan) -> Result<(), Error> {
+    match user_data_sizes(plan)
+        .into_iter()
+        .find(|s| s.sent_bytes > s.limit)
+    {
+        None => Ok(()),
+        Some(s) => Err(Error::InvalidPlan {
+            key: s.key,
+            message: format!(
+                "its user data can reach {} bytes compressed ({} as text); AWS takes at most {}",
+                s.sent_bytes, s.text_bytes, s.limit
+            ),
+        }),
+    }
 }
 
 /// The files a script writes with `cat >PATH <<'MARKER'` … `MARKER`, nested ones too.
@@ -90,5 +173,6 @@ pub fn render(plan: &Plan, dir: &Path) -> Result<Rendered, Error> {
     Ok(Rendered {
         dir: dir.to_path_buf(),
         files,
+        user_data: user_data_sizes(plan),
     })
 }

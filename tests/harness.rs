@@ -224,7 +224,7 @@ fn slow_creations_and_strict_deletes_for_databases_file_systems_instances_and_gr
         // An Auto Scaling group with instances is deleted only with ForceDelete.
         aws.ec2
             .create_launch_template()
-            .launch_template_name("lt")
+            .launch_template_name("web-lt")
             .launch_template_data(
                 aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
                     .image_id(&image)
@@ -239,7 +239,7 @@ fn slow_creations_and_strict_deletes_for_databases_file_systems_instances_and_gr
             .auto_scaling_group_name("group")
             .launch_template(
                 aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_name("lt")
+                    .launch_template_name("web-lt")
                     .build(),
             )
             .min_size(1)
@@ -481,4 +481,95 @@ fn elastic_ips_volumes_and_instances_are_strict_like_aws() {
             .await
             .unwrap();
     });
+}
+
+/// Each rule of the model check bites: one request that AWS refuses per rule (botocore sends it
+/// as written, its own validation off) is refused by the harness with AWS's error code, and is
+/// listed among the run's violations. The test takes back exactly what it caused on purpose.
+#[test]
+fn every_rule_of_the_model_check_refuses_what_aws_refuses() {
+    let moto = Moto::start(0.0);
+    let out = std::process::Command::new(common::manifest_dir().join(".venv/bin/python"))
+        .arg(common::manifest_dir().join("tests/harness/bad_requests.py"))
+        .arg(moto.port.to_string())
+        .output()
+        .expect("run tests/harness/bad_requests.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected_codes = [
+        ("model:required", "ValidationError"),
+        ("model:enum", "InvalidParameterValue"),
+        ("model:length", "ValidationException"),
+        ("model:pattern", "BadRequest"),
+        ("model:range", "ValidationError"),
+        ("model:type", "InvalidParameterValue"),
+        ("model:unknown-parameter", "UnknownParameter"),
+        ("model:operation", "InvalidAction"),
+        ("limit:user-data", "InvalidParameterValue"),
+        ("limit:tags-count", "TagLimitExceeded"),
+        ("limit:tag-key", "InvalidParameterValue"),
+        ("limit:tag-value", "InvalidParameterValue"),
+        ("limit:tag-aws-prefix", "InvalidParameterValue"),
+        ("limit:elb-name", "ValidationError"),
+        ("limit:health-check-timeout", "ValidationError"),
+        ("limit:ssl-policy", "SSLPolicyNotFound"),
+        ("limit:rds-identifier", "InvalidParameterValue"),
+        ("limit:rds-subnet-group-name", "InvalidParameterValue"),
+        ("limit:bucket-name", "InvalidBucketName"),
+        ("limit:security-group-name", "InvalidParameterValue"),
+        ("limit:security-group-description", "InvalidParameterValue"),
+        (
+            "limit:launch-template-name",
+            "InvalidLaunchTemplateName.MalformedException",
+        ),
+        ("limit:asg-name", "ValidationError"),
+    ];
+    let answers: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(answers.len(), 28, "one answer per bad request");
+    for (rule, code) in expected_codes {
+        let sent: Vec<&serde_json::Value> = answers.iter().filter(|a| a["rule"] == rule).collect();
+        assert!(!sent.is_empty(), "no bad request for {rule}");
+        for a in sent {
+            assert_eq!(
+                a["code"].as_str(),
+                Some(code),
+                "{rule}: the harness answered {a}"
+            );
+        }
+    }
+    // Every refusal is listed, with its rule, for the end of the run; the test takes back its
+    // own, request by request. Some requests break more than one rule (both are listed).
+    let seen = moto.violations();
+    for a in &answers {
+        let rule = a["rule"].as_str().unwrap();
+        assert!(
+            seen.iter()
+                .any(|v| v["rule"] == rule && v["message"].as_str() == a["message"].as_str()),
+            "{rule} is not listed among the violations: {seen:?}"
+        );
+    }
+    // This emulator saw only the bad requests above: everything listed was caused on purpose.
+    let expected: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|v| (v["action"].as_str().unwrap(), v["rule"].as_str().unwrap()))
+        .collect();
+    let left = moto.take_violations(&expected);
+    assert!(left.is_empty(), "{left:?}");
+    // A request AWS takes is taken here too, and leaves nothing listed.
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        aws.ec2
+            .create_vpc()
+            .cidr_block("10.60.0.0/16")
+            .send()
+            .await
+            .unwrap();
+    });
+    assert!(moto.violations().is_empty());
 }

@@ -232,7 +232,7 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
         assert_eq!(https.protocol().map(|p| p.as_str()), Some("HTTPS"));
         assert_eq!(
             https.ssl_policy(),
-            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+            Some("ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
         );
         assert_eq!(
             https.default_actions()[0].target_group_arn(),
@@ -411,6 +411,15 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
                 .as_str(),
             "required"
         );
+        // The one hardened launch: the builder too has hop limit 1 and no key pair.
+        assert_eq!(
+            builder
+                .metadata_options()
+                .unwrap()
+                .http_put_response_hop_limit(),
+            Some(1)
+        );
+        assert!(builder.key_name().is_none(), "no key pair on the builder");
         // Launch template: the baked image, the app group, IMDSv2 only, encrypted root, the lab's
         // instance profile, and user-data that wires configuration but carries no password.
         let lt = aws.launch_template_data().await;
@@ -427,8 +436,17 @@ fn asg_part_one_up_is_correct_idempotent_and_down_removes_everything() {
                 .as_str(),
             "required"
         );
+        assert_eq!(
+            lt.metadata_options().unwrap().http_put_response_hop_limit(),
+            Some(1)
+        );
+        assert!(
+            lt.key_name().is_none(),
+            "no key pair in the launch template"
+        );
         let root = lt.block_device_mappings()[0].ebs().unwrap();
         assert_eq!(root.encrypted(), Some(true));
+        assert_eq!(root.volume_type().map(|t| t.as_str()), Some("gp3"));
         assert_eq!(
             lt.iam_instance_profile().unwrap().name(),
             Some("LabInstanceProfile")

@@ -193,6 +193,84 @@ impl Payload {
     }
 }
 
+/// sslyze checks nginx as it serves the ACME certificate against Mozilla's intermediate
+/// profile: protocols, cipher suites, curves, the certificate's key and signature, known
+/// vulnerabilities. The one thing a test cannot have is a publicly trusted certificate; Pebble's
+/// lifetime is its own (Let's Encrypt's is 90 days or less).
+fn mozilla_intermediate(root: &std::path::Path, https: u16, trusted: &str) {
+    let sslyze = std::env::var("BOOKSTORE_TEST_SSLYZE").unwrap_or_else(|_| {
+        panic!("BOOKSTORE_TEST_SSLYZE is not set: run scripts/test.sh, which installs sslyze (scripts/payload-deps.sh sslyze)")
+    });
+    let report = root.join("sslyze.json");
+    let out = Command::new(&sslyze)
+        .arg("--mozilla_config=intermediate")
+        .arg(format!("--certinfo_ca_file={trusted}"))
+        .arg(format!("--json_out={}", report.display()))
+        .arg(format!("127.0.0.1:{https}"))
+        .output()
+        .expect("run sslyze");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("sslyze's JSON report"))
+            .expect("sslyze JSON");
+    let result = &json["server_scan_results"][0]["scan_result"];
+    assert_eq!(
+        json["server_scan_results"][0]["scan_status"], "COMPLETED",
+        "{text}"
+    );
+    let accepted = |version: &str| -> Vec<String> {
+        result[version]["result"]["accepted_cipher_suites"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        c["cipher_suite"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for old in [
+        "ssl_2_0_cipher_suites",
+        "ssl_3_0_cipher_suites",
+        "tls_1_0_cipher_suites",
+        "tls_1_1_cipher_suites",
+    ] {
+        assert!(accepted(old).is_empty(), "{old}: {:?}", accepted(old));
+    }
+    let tls12 = accepted("tls_1_2_cipher_suites");
+    assert!(!tls12.is_empty(), "TLS 1.2 must be served");
+    for suite in &tls12 {
+        assert!(
+            suite.starts_with("TLS_ECDHE_")
+                && (suite.contains("_GCM_") || suite.contains("CHACHA20")),
+            "TLS 1.2 suite outside the profile: {suite}"
+        );
+    }
+    assert!(
+        !accepted("tls_1_3_cipher_suites").is_empty(),
+        "TLS 1.3 must be served"
+    );
+    // Not compliant only for what a test certificate cannot be: its lifetime (Pebble's own) at
+    // most. Anything else (a suite, a curve, a version, the key) fails here.
+    let allowed = ["maximum_certificate_lifespan"];
+    for line in text.lines().map(str::trim).filter(|l| l.starts_with("* ")) {
+        let issue = line[2..].split(':').next().unwrap_or_default();
+        assert!(
+            allowed.contains(&issue),
+            "nginx is not at Mozilla's intermediate profile: {line}\n{text}"
+        );
+    }
+    assert!(
+        text.contains("intermediate"),
+        "sslyze did not check the profile:\n{text}"
+    );
+}
+
 fn sql(payload: &Payload, query: &str) -> String {
     let socket = payload.dir.join("mysqld/mysql.sock");
     sh(Command::new("mariadb")
@@ -435,6 +513,7 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
     let issued = payload.served_certificate();
     assert!(issued.contains("Pebble Intermediate CA"), "{issued}");
     assert!(issued.contains("IP Address:127.0.0.1"), "{issued}");
+    mozilla_intermediate(&root, https, &trusted);
     let after = status(&moto);
     let cert = &after["certificates"][0];
     assert_eq!(

@@ -98,3 +98,79 @@ fn render_writes_each_machines_files_without_aws() {
     );
     assert!(leader.contains("<db endpoint>"), "{leader}");
 }
+
+/// Every machine's user data within AWS's 16,384 bytes at the longest the stack files allow:
+/// 12-character stack and env names, the longest domain and ACME URL, the largest swarm, and the
+/// values AWS fills in (ids, ARNs, endpoints, the presigned artifact URL with a session token) at
+/// their longest, in random characters. Each size and its margin is printed.
+#[test]
+fn every_machines_user_data_fits_aws_limit_at_the_longest_settings() {
+    let dir = TempDir::new("render-longest");
+    let label = |c: char| std::iter::repeat_n(c, 63).collect::<String>();
+    let domain = format!(
+        "{}.{}.{}.{}",
+        label('a'),
+        label('b'),
+        label('c'),
+        "d".repeat(61)
+    );
+    assert_eq!(domain.len(), 253);
+    let acme = format!("https://{}", "a".repeat(504));
+    let stacks = [
+        (
+            "monolith",
+            format!(
+                "version: 1\nname: monolithlong\nkind: monolith\ntls:\n  mode: letsencrypt\n  domain: {domain}\n  acme_server: {acme}\napp:\n  port: 65535\n  health_check_path: /{}\ndatabase:\n  placement: separate-vm\n",
+                "h".repeat(120)
+            ),
+        ),
+        (
+            "asg",
+            format!(
+                "version: 1\nname: asglongnames\nkind: asg\ntls:\n  mode: acm\n  domain: {domain}\napp:\n  port: 65535\n  health_check_path: /{}\n",
+                "h".repeat(120)
+            ),
+        ),
+        (
+            "swarm",
+            format!(
+                "version: 1\nname: swarmlongest\nkind: swarm\napp:\n  port: 65535\n  health_check_path: /{}\nswarm:\n  managers: 3\n  workers: 6\n  replicas: 17\n",
+                "h".repeat(120)
+            ),
+        ),
+    ];
+    for (kind, body) in stacks {
+        let file = dir.write(&format!("{kind}.yaml"), &body);
+        let out = common::run_ok(
+            Command::new(env!("CARGO_BIN_EXE_bookstore"))
+                .current_dir(dir.path())
+                .args(["--output", "json", "render", "--stack"])
+                .arg(&file)
+                .args(["--env", "abcdefghijkl", "--out"])
+                .arg(dir.path().join(kind))
+                .env_clear()
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sizes = v["user_data"].as_array().expect("user_data sizes");
+        assert!(
+            sizes.iter().any(|s| s["file"] == "builder-user-data.sh"),
+            "{kind}: the builder's user data is measured: {sizes:?}"
+        );
+        for s in sizes {
+            let sent = s["sent_bytes"].as_u64().unwrap();
+            eprintln!(
+                "{kind:<9} {:<14} {:<22} text {:>6}  sent {:>6}  margin {:>6} of 16384",
+                s["key"].as_str().unwrap(),
+                s["file"].as_str().unwrap(),
+                s["text_bytes"],
+                sent,
+                s["margin"]
+            );
+            assert!(sent <= 16_384, "{kind}: {s} exceeds AWS's 16384 bytes");
+            // A margin for what templates grow by: a quarter of the limit.
+            assert!(sent <= 12_288, "{kind}: {s} leaves less than 4 KB");
+        }
+    }
+}

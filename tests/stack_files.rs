@@ -336,3 +336,107 @@ fn region_flag_and_environment_are_checked_too() {
         run.stderr
     );
 }
+
+/// Each class of YAML error is told in our words — where, what is wrong, what to do — and never
+/// in the parser's words to its own programmer (option names, Rust types, serde's phrasing).
+#[test]
+fn yaml_errors_are_told_in_our_words() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("yaml-errors");
+    // (what, body, expected position, expected words)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "duplicate key",
+            "version: 1\nname: shop\nkind: asg\ndatabase:\n  engine: mysql\ndatabase:\n  engine: mysql\n",
+            ":6:1",
+            "`database` is set twice",
+        ),
+        (
+            "tab indentation",
+            "version: 1\nname: shop\nkind: asg\nnetwork:\n\tcidr: 10.0.0.0/16\n",
+            ":5:",
+            "tab",
+        ),
+        (
+            "unclosed quote",
+            "version: 1\nname: \"shop\nkind: asg\n",
+            ":",
+            "not closed",
+        ),
+        (
+            "value where a key belongs",
+            "version: 1\nname: shop\nkind: asg\napp:\n  port: 8080\n   health_check_path: /h\n",
+            ":6:",
+            "indent",
+        ),
+        (
+            "list where a section belongs",
+            "version: 1\nname: shop\nkind: asg\nnetwork:\n  - 10.0.0.0/16\n",
+            ":5:",
+            "a section of `key: value` lines",
+        ),
+        (
+            "text where a number belongs",
+            "version: 1\nname: shop\nkind: asg\napp:\n  port: eighty\n",
+            ":5:9",
+            "whole number",
+        ),
+        (
+            "missing required field",
+            "name: shop\nkind: asg\n",
+            ":1:1",
+            "`version` is missing",
+        ),
+        (
+            "two documents",
+            "version: 1\nname: shop\nkind: asg\n---\nversion: 1\n",
+            ":",
+            "more than one YAML document",
+        ),
+        (
+            "unknown alias",
+            "version: 1\nname: *shop\nkind: asg\n",
+            ":2:",
+            "anchor",
+        ),
+        ("empty file", "", ":1:1", "empty"),
+    ];
+    let library_words = [
+        "DuplicateKeyPolicy",
+        "Options",
+        "i64",
+        "u32",
+        "serde",
+        "struct ",
+        "invalid type",
+        "did not find expected",
+    ];
+    for (what, body, position, words) in cases {
+        dir.write("shop.yaml", body);
+        let run = moto.run(dir.path(), &["validate", "--stack", "./shop.yaml"]);
+        assert_eq!(run.code, 1, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("./shop.yaml{position}")),
+            "{what}: expected ./shop.yaml{position} in:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(words),
+            "{what}: expected `{words}` in:\n{}",
+            run.stderr
+        );
+        for w in library_words {
+            assert!(
+                !run.stderr.contains(w),
+                "{what}: the parser's words `{w}` reached the user:\n{}",
+                run.stderr
+            );
+        }
+        assert!(
+            run.stderr.contains("validate --stack ./shop.yaml"),
+            "{what}: no next step in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(moto.calls().is_empty(), "{:?}", moto.calls());
+}

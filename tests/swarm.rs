@@ -130,6 +130,11 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
                 "required",
                 "IMDSv2"
             );
+            assert_eq!(
+                i.metadata_options().unwrap().http_put_response_hop_limit(),
+                Some(1),
+                "no container reaches the node's credentials"
+            );
             assert!(i.key_name().is_none(), "no SSH key pair");
             for g in i.network_interfaces().iter().flat_map(|n| n.groups()) {
                 groups.insert(g.group_id().unwrap().to_string());
@@ -269,7 +274,7 @@ fn swarm_up_audits_clean_is_idempotent_and_down_removes_everything() {
             .unwrap();
         assert_eq!(
             https.ssl_policy(),
-            Some("ELBSecurityPolicy-TLS13-1-2-2021-06")
+            Some("ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
         );
 
         // RDS and EFS as in asg.

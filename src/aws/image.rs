@@ -16,10 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, ShutdownBehavior, VolumeType,
-};
+use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, ShutdownBehavior};
 
 use super::bucket::upload_and_presign;
 use super::{
@@ -133,17 +130,26 @@ impl ResourceKind for Images {
     }
 
     /// The builder's user-data; the artifact's URL is presigned at bake time only.
-    fn machine_files(&self, want: &Desired, _deps: &Deps) -> Vec<(String, String)> {
+    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
         let Spec::Image {
-            artifact, recipe, ..
+            artifact,
+            recipe,
+            bucket,
+            ..
         } = &want.spec
         else {
             unreachable!("image spec")
         };
-        let url = format!(
-            "https://<artifact bucket>/{}?<presigned>",
-            artifact.object_key()
-        );
+        let url = deps
+            .get(bucket)
+            .map(|b| b.attr("presigned_url").to_string())
+            .filter(|u| !u.contains('<'))
+            .unwrap_or_else(|| {
+                format!(
+                    "https://<artifact bucket>/{}?<presigned>",
+                    artifact.object_key()
+                )
+            });
         vec![(
             "builder-user-data.sh".into(),
             crate::templates::bake_script(*recipe, &url, &artifact.sha256, artifact.kind.as_str()),
@@ -428,10 +434,16 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         .ok_or_else(|| AwsError::other(format!("SSM parameter {AL2023_PARAMETER} has no value")))?;
     let script =
         crate::templates::bake_script(*recipe, &url, &artifact.sha256, artifact.kind.as_str());
-    let user_data = aws_smithy_types::base64::encode(script.as_bytes());
+    let user_data = super::launch::user_data(&format!("{}'s builder", want.key), &script)?;
     let instance_type = match artifact.kind {
         crate::artifact::ArtifactKind::Source => SOURCE_BUILDER_TYPE,
         crate::artifact::ArtifactKind::Binary => instance_type.as_str(),
+    };
+    // The builder calls no AWS API (it fetches the app by a presigned URL): no instance profile.
+    let launch = super::launch::Hardened {
+        root_gb: *volume_gb,
+        volume_type: "gp3",
+        instance_profile: None,
     };
     let mut tags = cx.ec2_tags(BUILDER_KEY, &format!("{}-builder", want.name));
     tags.push(
@@ -463,25 +475,8 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         .user_data(user_data)
         // The script ends with a power-off: that is the signal that the install is done.
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
-        .metadata_options(
-            InstanceMetadataOptionsRequest::builder()
-                .http_tokens(HttpTokensState::Required)
-                .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                .build(),
-        )
-        .block_device_mappings(
-            BlockDeviceMapping::builder()
-                .device_name("/dev/xvda")
-                .ebs(
-                    EbsBlockDevice::builder()
-                        .volume_size(*volume_gb as i32)
-                        .volume_type(VolumeType::Gp3)
-                        .encrypted(true)
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build(),
-        )
+        .metadata_options(launch.metadata_options())
+        .block_device_mappings(launch.root_device())
         .tag_specifications(spec(ResourceType::Instance))
         .tag_specifications(spec(ResourceType::Volume))
         .send()

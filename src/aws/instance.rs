@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceNetworkInterfaceSpecification, ResourceType, Tag, TagSpecification, VolumeType,
+    Filter, InstanceNetworkInterfaceSpecification, ResourceType, Tag, TagSpecification,
 };
 
 use super::{
@@ -472,14 +470,19 @@ impl ResourceKind for Instances {
             &format!("{}-root", want.key),
             &format!("{}-root", want.name),
         );
-        let mut run = cx
+        let launch = super::launch::Hardened {
+            root_gb: p.root_volume_gb,
+            volume_type: p.volume_type,
+            instance_profile: p.instance_profile,
+        };
+        let run = cx
             .ec2
             .run_instances()
             .image_id(dep_id(deps, p.image))
             .instance_type(p.instance_type.into())
             .min_count(1)
             .max_count(1)
-            .user_data(aws_smithy_types::base64::encode(script.as_bytes()))
+            .user_data(super::launch::user_data(&want.key, &script)?)
             .network_interfaces(
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
@@ -491,26 +494,9 @@ impl ResourceKind for Instances {
                     .delete_on_termination(true)
                     .build(),
             )
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::Required)
-                    .http_put_response_hop_limit(1)
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name("/dev/xvda")
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_size(p.root_volume_gb as i32)
-                            .volume_type(VolumeType::from(p.volume_type))
-                            .encrypted(true)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build(),
-            )
+            .metadata_options(launch.metadata_options())
+            .block_device_mappings(launch.root_device())
+            .set_iam_instance_profile(launch.instance_profile())
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Instance)
@@ -523,13 +509,6 @@ impl ResourceKind for Instances {
                     .set_tags(Some(root_tags))
                     .build(),
             );
-        if let Some(profile) = p.instance_profile {
-            run = run.iam_instance_profile(
-                IamInstanceProfileSpecification::builder()
-                    .name(profile)
-                    .build(),
-            );
-        }
         let out = run.send().await?;
         let instance = out
             .instances()

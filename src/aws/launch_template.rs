@@ -8,11 +8,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     LaunchTemplateTagSpecificationRequest, LaunchTemplateVersion, RequestLaunchTemplateData,
-    ResourceType, VolumeType,
+    ResourceType,
 };
 
 use super::{
@@ -50,7 +47,7 @@ fn rendered_user_data(want: &Desired, deps: &Deps) -> String {
     })
 }
 
-fn data(cx: &Cx, want: &Desired, deps: &Deps) -> RequestLaunchTemplateData {
+fn data(cx: &Cx, want: &Desired, deps: &Deps) -> Result<RequestLaunchTemplateData, AwsError> {
     let Spec::LaunchTemplate {
         image,
         security_group,
@@ -63,46 +60,30 @@ fn data(cx: &Cx, want: &Desired, deps: &Deps) -> RequestLaunchTemplateData {
     else {
         unreachable!("launch template spec")
     };
+    let launch = super::launch::Hardened {
+        root_gb: *volume_gb,
+        volume_type,
+        instance_profile: instance_profile.as_deref(),
+    };
     let volume_tags = LaunchTemplateTagSpecificationRequest::builder()
         .resource_type(ResourceType::Volume)
         .set_tags(Some(
             cx.ec2_tags("asg-volume", &format!("{}-volume", want.name)),
         ))
         .build();
-    RequestLaunchTemplateData::builder()
+    Ok(RequestLaunchTemplateData::builder()
         .image_id(dep_id(deps, image))
         .instance_type(instance_type.as_str().into())
         .security_group_ids(dep_id(deps, security_group))
-        .set_iam_instance_profile(instance_profile.as_ref().map(|name| {
-            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                .name(name)
-                .build()
-        }))
-        .metadata_options(
-            LaunchTemplateInstanceMetadataOptionsRequest::builder()
-                .http_tokens(LaunchTemplateHttpTokensState::Required)
-                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_put_response_hop_limit(1)
-                .build(),
-        )
-        .block_device_mappings(
-            LaunchTemplateBlockDeviceMappingRequest::builder()
-                .device_name("/dev/xvda")
-                .ebs(
-                    LaunchTemplateEbsBlockDeviceRequest::builder()
-                        .volume_size(*volume_gb as i32)
-                        .volume_type(VolumeType::from(volume_type.as_str()))
-                        .encrypted(true)
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build(),
-        )
+        .set_iam_instance_profile(launch.template_instance_profile())
+        .metadata_options(launch.template_metadata_options())
+        .block_device_mappings(launch.template_root_device())
         .tag_specifications(volume_tags)
-        .user_data(aws_smithy_types::base64::encode(
-            rendered_user_data(want, deps).as_bytes(),
-        ))
-        .build()
+        .user_data(super::launch::user_data(
+            &want.key,
+            &rendered_user_data(want, deps),
+        )?)
+        .build())
 }
 
 fn read(
@@ -127,8 +108,9 @@ fn read(
     let root = d.block_device_mappings().first().and_then(|m| m.ebs());
     let user_data = d
         .user_data()
-        .and_then(|u| aws_smithy_types::base64::decode(u).ok())
-        .unwrap_or_default();
+        .and_then(super::launch::user_data_text)
+        .unwrap_or_default()
+        .into_bytes();
     let facts = [
         ("image", d.image_id().unwrap_or_default().to_string()),
         (
@@ -237,7 +219,7 @@ impl ResourceKind for LaunchTemplates {
             .create_launch_template()
             .launch_template_name(&want.name)
             .version_description("bookstore")
-            .launch_template_data(data(cx, want, deps))
+            .launch_template_data(data(cx, want, deps)?)
             .tag_specifications(cx.ec2_tag_spec(
                 ResourceType::LaunchTemplate,
                 &want.key,
@@ -312,7 +294,7 @@ impl ResourceKind for LaunchTemplates {
             .create_launch_template_version()
             .launch_template_id(&have.id)
             .version_description("bookstore")
-            .launch_template_data(data(cx, want, deps))
+            .launch_template_data(data(cx, want, deps)?)
             .send()
             .await?;
         let version = out

@@ -11,6 +11,7 @@ pub(crate) mod file_system;
 pub(crate) mod image;
 pub(crate) mod instance;
 pub(crate) mod internet_gateway;
+pub(crate) mod launch;
 pub(crate) mod launch_template;
 pub(crate) mod listener;
 pub(crate) mod load_balancer;

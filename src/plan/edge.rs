@@ -49,7 +49,7 @@ pub fn load_balancer(b: &mut Builder, net: &Network, security_group: String) -> 
         .load_balancer
         .clone()
         .unwrap_or_else(|| crate::stack::LoadBalancer {
-            ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+            ssl_policy: "ELBSecurityPolicy-TLS13-1-2-Res-2021-06".into(),
             idle_timeout_seconds: 60,
         });
     let alb = b.add(

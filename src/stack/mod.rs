@@ -4,6 +4,7 @@
 mod cidr;
 mod raw;
 mod validate;
+mod yaml_error;
 
 pub use cidr::Cidr;
 pub use validate::{

@@ -183,13 +183,17 @@ pub fn parse(source: &str, text: &str) -> Result<Stack, Diagnostics> {
         Ok(raw) => raw,
         Err(e) => {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let ours = super::yaml_error::explain(&e);
             return Err(Diagnostics(vec![Diagnostic {
                 file: source.to_string(),
                 line,
                 column,
                 field: String::new(),
-                message: yaml_message(&e),
-                hint: Some("fix the YAML; `bookstore validate --stack <file>` checks it without touching AWS".into()),
+                message: ours.message,
+                hint: Some(format!(
+                    "{}; `bookstore validate --stack {source}` checks the file again without touching AWS",
+                    ours.hint
+                )),
             }]));
         }
     };
@@ -203,25 +207,6 @@ pub fn parse(source: &str, text: &str) -> Result<Stack, Diagnostics> {
     } else {
         Err(Diagnostics(c.found))
     }
-}
-
-/// serde-saphyr's message without the location it appends (we print our own `file:line:col`).
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default().trim();
-    let trimmed = match first.rfind(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
-    };
-    let message = trimmed.trim_end_matches(':');
-    // Rust type names mean nothing to someone writing YAML.
-    if message.starts_with("invalid i64") || message.starts_with("invalid u") {
-        return "not a number: expected a whole number here, such as 8080".into();
-    }
-    if message.starts_with("invalid bool") {
-        return "not a boolean: expected true or false".into();
-    }
-    message.to_string()
 }
 
 fn valid_name(s: &str, max: usize) -> bool {
@@ -627,7 +612,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
     let load_balancer = (kind != StackKind::Monolith).then(|| {
         let lb = lb_raw.map(|l| &l.value);
         let ssl_policy = match lb.and_then(|l| l.ssl_policy.as_ref()) {
-            None => "ELBSecurityPolicy-TLS13-1-2-2021-06".to_string(),
+            None => "ELBSecurityPolicy-TLS13-1-2-Res-2021-06".to_string(),
             Some(p) => {
                 if !p.value.starts_with("ELBSecurityPolicy-") {
                     c.error(
@@ -635,7 +620,7 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
                         "load_balancer.ssl_policy",
                         format!("`{}` is not an ELB security policy", p.value),
                         Some(
-                            "use a predefined policy such as ELBSecurityPolicy-TLS13-1-2-2021-06"
+                            "use a predefined policy such as ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
                                 .into(),
                         ),
                     );

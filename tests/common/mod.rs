@@ -37,9 +37,48 @@ pub struct Moto {
 }
 
 impl Drop for Moto {
+    /// Every request AWS would have refused (the harness checks each against AWS's API models and
+    /// documented limits) fails the test that sent it, and is listed for the end of the run
+    /// (`BOOKSTORE_HARNESS_VIOLATIONS`, which scripts/test.sh prints): no test can opt out.
     fn drop(&mut self) {
+        let seen = self.violations();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if seen.is_empty() {
+            return;
+        }
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        let lines: Vec<String> = seen
+            .iter()
+            .map(|v| {
+                format!(
+                    "{test}: {} {} [{}] {}: {}",
+                    v["service"].as_str().unwrap_or_default(),
+                    v["action"].as_str().unwrap_or_default(),
+                    v["rule"].as_str().unwrap_or_default(),
+                    v["code"].as_str().unwrap_or_default(),
+                    v["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        if let Some(log) = std::env::var_os("BOOKSTORE_HARNESS_VIOLATIONS")
+            && let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+        {
+            let _ = f.write_all(format!("{}\n", lines.join("\n")).as_bytes());
+        }
+        if !std::thread::panicking() {
+            panic!(
+                "AWS would refuse {} request(s) this test sent:\n{}",
+                lines.len(),
+                lines.join("\n")
+            );
+        }
     }
 }
 
@@ -114,20 +153,24 @@ impl Moto {
     }
 
     fn http(&self, method: &str, path: &str, body: &str) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the harness");
+        self.try_http(method, path, body)
+            .unwrap_or_else(|e| panic!("harness {method} {path}: {e}"))
+    }
+
+    fn try_http(&self, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         write!(
             s,
             "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
-        )
-        .expect("write");
+        )?;
         let mut response = String::new();
-        s.read_to_string(&mut response).expect("read");
-        response
+        s.read_to_string(&mut response)?;
+        Ok(response
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_string())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     /// Every AWS call the harness received, as (service, action).
@@ -144,6 +187,35 @@ impl Moto {
                 )
             })
             .collect()
+    }
+
+    /// The requests AWS would refuse that the harness has seen (and answered as AWS does).
+    pub fn violations(&self) -> Vec<serde_json::Value> {
+        self.try_http("GET", "/_harness/violations", "")
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Takes back the violations a rule test caused on purpose, one per `(action, rule)`, and
+    /// returns what is left.
+    pub fn take_violations(&self, expected: &[(&str, &str)]) -> Vec<serde_json::Value> {
+        let body = serde_json::to_string(
+            &expected
+                .iter()
+                .map(|(a, r)| serde_json::json!({"action": a, "rule": r}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        serde_json::from_str::<serde_json::Value>(&self.http(
+            "DELETE",
+            "/_harness/violations",
+            &body,
+        ))
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
     }
 
     pub fn clear_calls(&self) {
@@ -199,6 +271,24 @@ impl Moto {
             .ok();
         let left = self.aws().everything(ENV);
         assert!(left.is_empty(), "left after down: {left:?}");
+        let unchecked = self.unchecked_calls();
+        assert!(
+            unchecked.is_empty(),
+            "calls the harness could not check against AWS's models: {unchecked:?}"
+        );
+    }
+
+    /// Calls the harness received but could not read as an AWS API call of a known model (so
+    /// could not check): none, or the model check proves nothing.
+    pub fn unchecked_calls(&self) -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter(|c| c["checked"] == false)
+            .map(|c| format!("{} {}", c["service"], c["action"]))
+            .collect()
     }
 
     /// Changes the harness's runtime settings, e.g. `{"bake_seconds": 5, "bake_fails": true}`.
@@ -732,8 +822,22 @@ pub fn is_state_bucket(name: &str) -> bool {
 }
 
 /// Base64 (user-data as AWS returns it) to text.
+/// User data back as text: base64, then gzip (as bookstore sends it, and cloud-init reads it).
 pub fn decode_text(b64: &str) -> String {
-    String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap()
+    let bytes = aws_smithy_types::base64::decode(b64).unwrap();
+    assert!(
+        bytes.len() <= 16_384,
+        "user data of {} bytes: AWS takes 16384 at most",
+        bytes.len()
+    );
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .expect("gzip user data");
+        return text;
+    }
+    String::from_utf8(bytes).unwrap()
 }
 
 /// The sha256 of a file, as lower-case hex.

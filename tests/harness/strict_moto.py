@@ -4,6 +4,9 @@ moto says yes to deletes that AWS refuses and makes every resource ready at once
 it proves little about teardown order or waiting. This launcher patches moto 5.2.5 (pinned: it relies on
 its internals) before serving:
 
+* every request is checked against AWS's own API models and documented limits first
+  (model_check.py); what AWS would refuse is answered with AWS's error and listed under
+  /_harness/violations, which fails the test that caused it;
 * deletes that AWS refuses fail the same way: a security group referenced by another group's rule, by a
   network interface, an instance or a load balancer; a subnet with a load balancer, network interface or
   instance in it; detaching an internet gateway while a load balancer still maps public addresses in the
@@ -40,6 +43,8 @@ It prints "PORT=<n>" on stdout once it accepts connections, and binds 127.0.0.1 
 
 import argparse
 import base64
+import gzip
+import html
 import io
 import json
 import re
@@ -50,6 +55,9 @@ import time
 import urllib.parse
 
 from werkzeug.serving import make_server
+from xml.sax.saxutils import escape as xml_escape
+
+import model_check
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -124,9 +132,15 @@ def patch_pending_states():
         if not data:
             return ""
         try:
-            return base64.b64decode(str(data)).decode("utf-8", "replace")
+            raw = base64.b64decode(str(data))
         except ValueError:
             return str(data)
+        if raw[:2] == b"\x1f\x8b":  # gzip-compressed, as cloud-init reads it
+            try:
+                raw = gzip.decompress(raw)
+            except OSError:
+                return ""
+        return raw.decode("utf-8", "replace")
 
     instance_init_baking = Instance.__init__
 
@@ -636,6 +650,7 @@ def serve_vm_health(eip):
 # ---------------------------------------------------------------------------------------------
 
 CALLS = []
+VIOLATIONS = []
 FAULTS = []
 LOCK = threading.Lock()
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
@@ -708,8 +723,15 @@ def describe_call(environ, body):
 
 
 def error_response(start_response, protocol, status, code, message):
-    if protocol in ("json", "rest"):
-        payload = json.dumps({"__type": code, "message": message}).encode()
+    message = xml_escape(message)
+    if protocol == "xml":  # S3
+        payload = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>harness</RequestId></Error>"
+        ).encode()
+        headers = [("Content-Type", "application/xml")]
+    elif protocol in ("json", "rest"):
+        payload = json.dumps({"__type": code, "message": html.unescape(message)}).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
     elif protocol == "ec2":
         payload = (
@@ -754,6 +776,18 @@ def control(environ, start_response):
             result = CALLS
         elif path == "/_harness/calls" and method == "DELETE":
             CALLS.clear()
+        elif path == "/_harness/violations" and method == "GET":
+            result = VIOLATIONS
+        elif path == "/_harness/violations" and method == "DELETE":
+            # The rule tests take back exactly the violations they caused and asserted, one by one
+            # ({"action", "rule"}); whatever else was seen stays and fails the test.
+            for want in json.loads(body or b"[]"):
+                match = next(
+                    (v for v in VIOLATIONS if v["action"] == want["action"] and v["rule"] == want["rule"]), None
+                )
+                if match is not None:
+                    VIOLATIONS.remove(match)
+            result = VIOLATIONS
         elif path == "/_harness/faults" and method == "POST":
             for fault in json.loads(body or b"[]"):
                 fault.setdefault("count", -1)
@@ -827,8 +861,16 @@ class Harness:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         service, action, protocol = describe_call(environ, body)
+        # AWS validates before anything else: what its models and limits refuse never reaches moto.
+        checked, violations = model_check.check(None, environ, body)
         with LOCK:
-            CALLS.append({"service": service, "action": action, "t": time.time()})
+            CALLS.append({"service": service, "action": action, "t": time.time(), "checked": checked})
+        if violations:
+            with LOCK:
+                VIOLATIONS.extend(v.as_dict() for v in violations)
+            first = violations[0]
+            wire = {"ec2": "ec2", "query": "query", "json": "json", "rest-json": "rest", "rest-xml": "xml"}
+            return error_response(start_response, wire.get(first.protocol, "json"), first.status, first.code, first.message)
         fault = take_fault(service, action)
         if fault is not None:
             return error_response(
