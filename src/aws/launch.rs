@@ -64,6 +64,8 @@ impl Hardened<'_> {
         })
     }
 
+    // The launch template's twins of the three above: the SDK has separate types for a launch
+    // template's data, with the same fields; the values come from the same place.
     pub fn template_metadata_options(&self) -> LaunchTemplateInstanceMetadataOptionsRequest {
         LaunchTemplateInstanceMetadataOptionsRequest::builder()
             .http_tokens(LaunchTemplateHttpTokensState::Required)

@@ -1,0 +1,58 @@
+//! Every stack at the longest names bookstore allows (a 12-character stack name and env), up, up
+//! again and down against the harness, which checks every request against AWS's API models and
+//! documented limits (names of load balancers, target groups, RDS identifiers, buckets, security
+//! groups, launch templates and groups; tags; user data): AWS takes each one.
+
+mod common;
+
+use common::{Moto, TempDir};
+
+const LONG_ENV: &str = "abcdefghijkl";
+
+#[test]
+fn every_stack_at_its_longest_names_is_taken_by_aws_and_leaves_nothing() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("longest-names");
+    for (kind, name) in [
+        ("asg", "asglongnames"),
+        ("monolith", "monolithlong"),
+        ("swarm", "swarmlongest"),
+    ] {
+        assert_eq!(name.len(), 12);
+        let built_in =
+            std::fs::read_to_string(common::manifest_dir().join(format!("stacks/{kind}.yaml")))
+                .unwrap();
+        let body = built_in.replacen(&format!("name: {kind}\n"), &format!("name: {name}\n"), 1);
+        assert_ne!(body, built_in, "{kind}: the name line is replaced");
+        dir.write(&format!("{name}.yaml"), &body);
+        let file = format!("./{name}.yaml");
+        moto.run(dir.path(), &["up", "--stack", &file, "--env", LONG_ENV])
+            .ok();
+        moto.clear_calls();
+        let again = moto
+            .run(dir.path(), &["up", "--stack", &file, "--env", LONG_ENV])
+            .ok();
+        assert!(
+            moto.mutating_calls().is_empty(),
+            "{kind}: a second up changes nothing: {:?}\n{}",
+            moto.mutating_calls(),
+            again.stderr
+        );
+        moto.run(
+            dir.path(),
+            &["down", "--stack", &file, "--env", LONG_ENV, "--yes"],
+        )
+        .ok();
+        let left = moto.aws().everything(LONG_ENV);
+        assert!(left.is_empty(), "{kind}: left after down: {left:?}");
+        let unchecked = moto.unchecked_calls();
+        assert!(
+            unchecked.is_empty(),
+            "{kind}: calls the harness could not check: {unchecked:?}"
+        );
+        // The violations (none, or this test fails when the emulator is dropped) are counted
+        // per stack so the failing one is named.
+        let seen = moto.violations();
+        assert!(seen.is_empty(), "{kind}: AWS would refuse {seen:?}");
+    }
+}
