@@ -35,6 +35,19 @@ pub struct Doctor {
     pub stack: String,
     pub region: String,
     pub checks: Vec<Check>,
+    /// The actions proved with the policy simulator, by principal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Permissions {
+    /// The caller as the simulator takes it, and every action the CLI calls for this stack.
+    pub caller: String,
+    pub cli: Vec<String>,
+    /// The role behind the instance profile, and every action the stack's machines call.
+    pub machine_role: Option<String>,
+    pub machines: Vec<String>,
 }
 
 impl Doctor {
@@ -63,13 +76,16 @@ const VPC_QUOTA: usize = 5;
 pub async fn run(config: &Config, cx: &Cx) -> Doctor {
     let lab = config.stack.sandbox == Sandbox::LearnerLab;
     let mut checks = Vec::new();
-    match cx.whoami().await {
-        Ok((account, arn)) => checks.push(check(
-            "credentials",
-            Verdict::Ok,
-            format!("account {account} as {arn}"),
-            "",
-        )),
+    let caller = match cx.whoami().await {
+        Ok((account, arn)) => {
+            checks.push(check(
+                "credentials",
+                Verdict::Ok,
+                format!("account {account} as {arn}"),
+                "",
+            ));
+            arn
+        }
         Err(e) => {
             checks.push(check(
                 "credentials",
@@ -82,9 +98,10 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
                 stack: config.stack.name.clone(),
                 region: config.region.clone(),
                 checks,
+                permissions: None,
             };
         }
-    }
+    };
     let region_ok = !lab || LAB_REGIONS.contains(&config.region.as_str());
     checks.push(check(
         "region",
@@ -97,6 +114,7 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
         "the Learner Lab allows only us-east-1 and us-west-2: pass --region us-east-1",
     ));
 
+    let mut machine_role = None;
     if let Some(profile) = &config.stack.instances.instance_profile {
         let c = match cx
             .iam
@@ -110,6 +128,10 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
                     .instance_profile()
                     .map(|p| p.roles().iter().map(|r| r.role_name()).collect())
                     .unwrap_or_default();
+                machine_role = out
+                    .instance_profile()
+                    .and_then(|p| p.roles().first())
+                    .map(|r| r.arn().to_string());
                 check(
                     "instance profile",
                     if roles.is_empty() {
@@ -273,9 +295,153 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
             "the bake needs ssm:GetParameter on AWS's public parameters; check the region",
         ),
     });
+    let permissions = match &plan {
+        Some(plan) => {
+            let (found, proved) =
+                permission_checks(cx, &config.stack.name, plan, &caller, machine_role).await;
+            checks.extend(found);
+            Some(proved)
+        }
+        None => None,
+    };
     Doctor {
         stack: config.stack.name.clone(),
         region: config.region.clone(),
         checks,
+        permissions,
     }
+}
+
+/// The actions of `actions` that the principal may not call, by IAM's policy simulator.
+async fn denied(
+    cx: &Cx,
+    principal: &str,
+    actions: &[&str],
+) -> Result<Vec<String>, crate::aws::AwsError> {
+    let mut denied = Vec::new();
+    // The simulator answers at most 1000 results a page; 100 actions a call keeps pages small.
+    for chunk in actions.chunks(100) {
+        let mut marker: Option<String> = None;
+        loop {
+            let out = cx
+                .iam
+                .simulate_principal_policy()
+                .policy_source_arn(principal)
+                .set_action_names(Some(chunk.iter().map(|a| a.to_string()).collect()))
+                .set_marker(marker.clone())
+                .send()
+                .await?;
+            for r in out.evaluation_results() {
+                if r.eval_decision().as_str() != "allowed" {
+                    denied.push(r.eval_action_name().to_string());
+                }
+            }
+            marker = out.marker().map(str::to_string);
+            if !out.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(denied)
+}
+
+/// One check per principal: every action the stack needs of it, proved with the simulator.
+async fn permission_checks(
+    cx: &Cx,
+    stack: &str,
+    plan: &crate::plan::Plan,
+    caller: &str,
+    machine_role: Option<String>,
+) -> (Vec<Check>, Permissions) {
+    let cli = crate::permissions::cli(plan);
+    let machines = crate::permissions::machines(plan);
+    // An assumed role's path comes from GetRole where the caller may read it.
+    let role_path = match caller.split_once(":assumed-role/") {
+        Some((_, rest)) => {
+            let name = rest.split('/').next().unwrap_or_default();
+            cx.iam
+                .get_role()
+                .role_name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|r| r.role().map(|r| r.path().to_string()))
+        }
+        None => None,
+    };
+    let principal = crate::permissions::principal(caller, role_path.as_deref());
+    let mut checks = Vec::new();
+    let prove = async |name: &'static str,
+                       who: &str,
+                       need: &std::collections::BTreeMap<&'static str, Vec<String>>,
+                       fix: &str| {
+        let actions: Vec<&str> = need.keys().copied().collect();
+        match denied(cx, who, &actions).await {
+            Ok(refused) if refused.is_empty() => check(
+                name,
+                Verdict::Ok,
+                format!(
+                    "{who} may call every action the {stack} stack needs ({})",
+                    actions.len()
+                ),
+                "",
+            ),
+            Ok(refused) => check(
+                name,
+                Verdict::Fail,
+                format!(
+                    "{who} may not call: {}",
+                    refused
+                        .iter()
+                        .map(|a| format!(
+                            "{a} (the {stack} stack's {})",
+                            need.get(a.as_str())
+                                .map(|w| w.join(", "))
+                                .unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                fix,
+            ),
+            Err(e) => check(
+                name,
+                Verdict::Warn,
+                format!(
+                    "the policy simulator could not be asked about {who}: {}",
+                    e.message
+                ),
+                "these credentials may not call iam:SimulatePrincipalPolicy, so the permissions are unproved: a first `up` shows any that is missing",
+            ),
+        }
+    };
+    checks.push(
+        prove(
+            "permissions",
+            &principal,
+            &cli,
+            "use credentials that allow these actions (in a Learner Lab: the lab's own credentials, from AWS Details)",
+        )
+        .await,
+    );
+    if let Some(role) = &machine_role
+        && !machines.is_empty()
+    {
+        checks.push(
+            prove(
+                "machine actions",
+                role,
+                &machines,
+                "give the instance profile's role these actions, or set instances.instance_profile to one that has them",
+            )
+            .await,
+        );
+    }
+    let proved = Permissions {
+        caller: principal,
+        cli: cli.keys().map(|a| a.to_string()).collect(),
+        machine_role,
+        machines: machines.keys().map(|a| a.to_string()).collect(),
+    };
+    (checks, proved)
 }

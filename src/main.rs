@@ -15,6 +15,7 @@ mod graph;
 mod guard;
 mod journal;
 mod kinds;
+mod permissions;
 mod plan;
 mod print;
 mod probe;

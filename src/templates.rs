@@ -121,6 +121,31 @@ pub fn install_templates_sha256(recipe: Recipe) -> String {
     }
 }
 
+/// The AWS actions the recipe's scripts call on the machines with the instance profile (the
+/// tests read every rendered script and fail on a call missing here), and what calls each.
+pub fn machine_actions(recipe: Recipe) -> &'static [(&'static str, &'static str)] {
+    match recipe {
+        Recipe::Asg => &[(
+            "secretsmanager:GetSecretValue",
+            "the instances read the database secret (fetch-db-secret)",
+        )],
+        Recipe::Monolith => &[(
+            "secretsmanager:GetSecretValue",
+            "a separate database VM and its app VM read their shared credentials (setup)",
+        )],
+        Recipe::Swarm => &[
+            (
+                "secretsmanager:GetSecretValue",
+                "the nodes read the join tokens, the database secret and the release (node, sync)",
+            ),
+            (
+                "secretsmanager:PutSecretValue",
+                "the leader writes the join tokens and the swarm's status (node, sync)",
+            ),
+        ],
+    }
+}
+
 /// The builder's user-data for this recipe: the artifact and the app's install are common to all,
 /// each recipe adds its own files.
 pub fn bake_script(

@@ -1,7 +1,8 @@
 //! Every stack at the longest names bookstore allows (a 12-character stack name and env), up, up
 //! again and down against the harness, which checks every request against AWS's API models and
 //! documented limits (names of load balancers, target groups, RDS identifiers, buckets, security
-//! groups, launch templates and groups; tags; user data): AWS takes each one.
+//! groups, launch templates and groups; tags; user data): AWS takes each one. And every action
+//! called is one `doctor` proves for the stack.
 
 mod common;
 
@@ -26,8 +27,10 @@ fn every_stack_at_its_longest_names_is_taken_by_aws_and_leaves_nothing() {
         assert_ne!(body, built_in, "{kind}: the name line is replaced");
         dir.write(&format!("{name}.yaml"), &body);
         let file = format!("./{name}.yaml");
+        moto.clear_calls();
         moto.run(dir.path(), &["up", "--stack", &file, "--env", LONG_ENV])
             .ok();
+        let mut called = moto.iam_actions();
         moto.clear_calls();
         let again = moto
             .run(dir.path(), &["up", "--stack", &file, "--env", LONG_ENV])
@@ -38,11 +41,34 @@ fn every_stack_at_its_longest_names_is_taken_by_aws_and_leaves_nothing() {
             moto.mutating_calls(),
             again.stderr
         );
+        called.extend(moto.iam_actions());
         moto.run(
             dir.path(),
             &["down", "--stack", &file, "--env", LONG_ENV, "--yes"],
         )
         .ok();
+        called.extend(moto.iam_actions());
+        // Every action the CLI called is one `doctor` proves for this stack: the list in
+        // src/permissions.rs and the kinds' `actions` is complete.
+        let doctor = moto
+            .run(
+                dir.path(),
+                &[
+                    "--output", "json", "doctor", "--stack", &file, "--env", LONG_ENV,
+                ],
+            )
+            .json();
+        let proved: std::collections::BTreeSet<String> = doctor["permissions"]["cli"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind}: doctor lists no permissions: {doctor}"))
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let missing: Vec<&String> = called.difference(&proved).collect();
+        assert!(
+            missing.is_empty(),
+            "{kind}: the CLI called actions doctor does not prove: {missing:?}"
+        );
         let left = moto.aws().everything(LONG_ENV);
         assert!(left.is_empty(), "{kind}: left after down: {left:?}");
         let unchecked = moto.unchecked_calls();

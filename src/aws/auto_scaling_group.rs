@@ -13,7 +13,7 @@ use aws_sdk_autoscaling::types::{
     TargetTrackingConfiguration,
 };
 
-use super::{AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id};
+use super::{Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id};
 use crate::plan::{Desired, Kind, Spec};
 use crate::stack::{Scaling, ScalingMetric};
 
@@ -296,6 +296,28 @@ async fn put_policy(cx: &Cx, want: &Desired, deps: &Deps, group: &str) -> Result
 
 #[async_trait]
 impl ResourceKind for AutoScalingGroups {
+    /// The group launches instances from the launch template, as the caller: RunInstances, and PassRole for its instance profile.
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribePolicies",
+            ],
+            change: &[
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:PutScalingPolicy",
+                "autoscaling:StartInstanceRefresh",
+                "autoscaling:DeleteAutoScalingGroup",
+                "ec2:RunInstances",
+                "ec2:CreateTags",
+                "iam:PassRole",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("auto_scaling_group".into(), have.id.clone())]
     }

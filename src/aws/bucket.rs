@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
 
-use super::{AwsError, Cx, Observed, ResourceKind, TAG_KEY};
+use super::{Actions, AwsError, Cx, Observed, ResourceKind, TAG_KEY};
 use crate::plan::{Desired, Kind, name_prefix};
 
 pub struct Buckets;
@@ -198,6 +198,28 @@ pub(crate) async fn make_private(
 
 #[async_trait]
 impl ResourceKind for Buckets {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "s3:ListAllMyBuckets",
+                "s3:ListBucket",
+                "s3:GetBucketTagging",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetObject",
+            ],
+            change: &[
+                "s3:CreateBucket",
+                "s3:PutBucketTagging",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:DeleteBucket",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[]
     }
@@ -302,6 +324,7 @@ pub async fn upload_and_presign(
     bucket: &str,
     key: &str,
     bytes: Vec<u8>,
+    sha256_hex: &str,
     valid_for: std::time::Duration,
 ) -> Result<String, AwsError> {
     let exists = match cx.s3.head_object().bucket(bucket).key(key).send().await {
@@ -321,11 +344,29 @@ pub async fn upload_and_presign(
             .bucket(bucket)
             .key(key)
             .server_side_encryption(ServerSideEncryption::Aes256)
+            // S3 checks the object against the artifact's own SHA-256, known already: the SDK
+            // neither hashes tens of MB again for the signature (over TLS the payload need not be
+            // signed) nor computes a checksum of its own, so the run's progress never stalls on it.
+            .checksum_sha256(sha256_base64(sha256_hex)?)
             .body(bytes.into())
+            .customize()
+            .disable_payload_signing()
             .send()
             .await?;
     }
     presign_get(cx, bucket, key, valid_for).await
+}
+
+/// S3's form of a SHA-256: base64 of the 32 bytes.
+fn sha256_base64(hex: &str) -> Result<String, AwsError> {
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| AwsError::other(format!("`{hex}` is not a SHA-256")))?;
+    Ok(aws_smithy_types::base64::encode(&bytes))
 }
 
 /// A GET URL of `bucket/key` valid for `valid_for` (at most as long as the credentials that sign it).

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, Tag, ValidationMethod};
 
-use super::{AwsError, Budget, Cx, Deps, ErrorClass, Observed, ResourceKind, TAG_KEY};
+use super::{Actions, AwsError, Budget, Cx, Deps, ErrorClass, Observed, ResourceKind, TAG_KEY};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct Certificates;
@@ -156,6 +156,22 @@ async fn describe(
 
 #[async_trait]
 impl ResourceKind for Certificates {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "acm:ListCertificates",
+                "acm:DescribeCertificate",
+                "acm:ListTagsForCertificate",
+            ],
+            change: &[
+                "acm:ImportCertificate",
+                "acm:RequestCertificate",
+                "acm:AddTagsToCertificate",
+                "acm:DeleteCertificate",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("certificate_arn".into(), have.id.clone())]
     }

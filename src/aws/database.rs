@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 
 use super::{
-    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
+    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -92,6 +92,18 @@ fn wanted_subnets(want: &Desired, deps: &Deps) -> Vec<String> {
 
 #[async_trait]
 impl ResourceKind for DbSubnetGroups {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
+            change: &[
+                "rds:CreateDBSubnetGroup",
+                "rds:AddTagsToResource",
+                "rds:ModifyDBSubnetGroup",
+                "rds:DeleteDBSubnetGroup",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[Kind::Database]
     }
@@ -239,6 +251,20 @@ fn read_db(d: &aws_sdk_rds::types::DbInstance, key: &str, final_snapshot: bool) 
 
 #[async_trait]
 impl ResourceKind for Databases {
+    /// RDS makes the managed master secret on the caller's behalf: CreateSecret and TagResource.
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["rds:DescribeDBInstances", "rds:ListTagsForResource"],
+            change: &[
+                "rds:CreateDBInstance",
+                "rds:AddTagsToResource",
+                "rds:DeleteDBInstance",
+                "secretsmanager:CreateSecret",
+                "secretsmanager:TagResource",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![
             ("db_endpoint".into(), have.attr("endpoint").into()),

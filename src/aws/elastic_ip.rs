@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
 use crate::plan::{Desired, Kind};
 
@@ -43,6 +43,17 @@ fn read(cx: &Cx, a: &aws_sdk_ec2::types::Address) -> Observed {
 
 #[async_trait]
 impl ResourceKind for ElasticIps {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeAddresses"],
+            change: &[
+                "ec2:AllocateAddress",
+                "ec2:CreateTags",
+                "ec2:ReleaseAddress",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[Kind::Instance]
     }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_efs::types::{PerformanceMode, Tag, ThroughputMode};
 
 use super::{
-    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, gone_if_not_found,
+    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag,
+    gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec, mount_target_key};
 
@@ -41,6 +42,17 @@ fn read_fs(cx: &Cx, f: &aws_sdk_efs::types::FileSystemDescription) -> Option<Obs
 
 #[async_trait]
 impl ResourceKind for FileSystems {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["elasticfilesystem:DescribeFileSystems"],
+            change: &[
+                "elasticfilesystem:CreateFileSystem",
+                "elasticfilesystem:TagResource",
+                "elasticfilesystem:DeleteFileSystem",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("file_system_id".into(), have.id.clone())]
     }
@@ -172,6 +184,22 @@ fn read_mt(m: &aws_sdk_efs::types::MountTargetDescription, key: String) -> Obser
 
 #[async_trait]
 impl ResourceKind for MountTargets {
+    /// A mount target is a network interface EFS makes as the caller.
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "elasticfilesystem:DescribeMountTargets",
+                "ec2:DescribeSubnets",
+            ],
+            change: &[
+                "elasticfilesystem:CreateMountTarget",
+                "elasticfilesystem:DeleteMountTarget",
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[]
     }

@@ -20,8 +20,8 @@ use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, ShutdownBehavi
 
 use super::bucket::upload_and_presign;
 use super::{
-    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag,
+    ec2_tag_pairs, gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -125,6 +125,26 @@ async fn describe_image(cx: &Cx, id: &str) -> Result<Option<aws_sdk_ec2::types::
 
 #[async_trait]
 impl ResourceKind for Images {
+    /// The bake: the base image's parameter, the artifact upload and its presigned URL, the builder.
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeImages", "ec2:DescribeSnapshots"],
+            change: &[
+                "ssm:GetParameter",
+                "s3:PutObject",
+                "s3:GetObject",
+                "ec2:RunInstances",
+                "ec2:CreateTags",
+                "ec2:DescribeInstances",
+                "ec2:GetConsoleOutput",
+                "ec2:CreateImage",
+                "ec2:TerminateInstances",
+                "ec2:DeregisterImage",
+                "ec2:DeleteSnapshot",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("image_id".into(), have.id.clone())]
     }
@@ -419,6 +439,7 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         dep_id(deps, bucket),
         &artifact.object_key(),
         bytes,
+        &artifact.sha256,
         PRESIGNED_URL_LIFETIME,
     )
     .await?;
@@ -618,6 +639,13 @@ fn read_builder(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
 /// the image exists, and `down` removes any.
 #[async_trait]
 impl ResourceKind for Builders {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeInstances"],
+            change: &["ec2:GetConsoleOutput", "ec2:TerminateInstances"],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[]
     }

@@ -20,8 +20,8 @@ use aws_sdk_ec2::types::{
 };
 
 use super::{
-    AwsError, Budget, Cx, Deps, Observed, ResourceKind, Section, TAG_KIND, dep_id, ec2_tag,
-    ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, Section, TAG_KIND, dep_id,
+    ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
 use crate::artifact::sha256_hex;
 use crate::plan::{Desired, InstanceRole, Kind, Spec};
@@ -346,6 +346,25 @@ async fn wait_running(cx: &Cx, id: &str) -> Result<Observed, AwsError> {
 
 #[async_trait]
 impl ResourceKind for Instances {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "ec2:DescribeInstances",
+                "ec2:DescribeVolumes",
+                "ec2:DescribeAddresses",
+            ],
+            change: &[
+                "ec2:RunInstances",
+                "ec2:CreateTags",
+                "iam:PassRole",
+                "ec2:AssociateAddress",
+                "ec2:AttachVolume",
+                "ec2:GetConsoleOutput",
+                "ec2:TerminateInstances",
+            ],
+        }
+    }
+
     fn budget(&self) -> Budget {
         Budget {
             ready: Duration::from_secs(600),

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
+    gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -42,6 +43,19 @@ async fn attach(cx: &Cx, igw: &str, vpc: &str) -> Result<(), AwsError> {
 
 #[async_trait]
 impl ResourceKind for InternetGateways {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeInternetGateways"],
+            change: &[
+                "ec2:CreateInternetGateway",
+                "ec2:CreateTags",
+                "ec2:AttachInternetGateway",
+                "ec2:DetachInternetGateway",
+                "ec2:DeleteInternetGateway",
+            ],
+        }
+    }
+
     /// A load balancer and instances map public addresses that keep the gateway attached.
     fn teardown_after(&self) -> &'static [Kind] {
         &[

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, ec2_tag_pairs,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, ec2_tag_pairs,
     gone_if_not_found,
 };
 use crate::artifact::sha256_hex;
@@ -172,6 +172,23 @@ async fn default_version(cx: &Cx, id: &str) -> Result<Option<LaunchTemplateVersi
 
 #[async_trait]
 impl ResourceKind for LaunchTemplates {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeLaunchTemplateVersions",
+            ],
+            change: &[
+                "ec2:CreateLaunchTemplate",
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:ModifyLaunchTemplate",
+                "ec2:DeleteLaunchTemplate",
+                "ec2:CreateTags",
+                "iam:PassRole",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[Kind::AutoScalingGroup]
     }

@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::load_balancer::{LoadBalancers, elb_tags, owned_key, tags_of};
-use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
+use super::{Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
 use crate::plan::{Desired, Kind, ListenerAction, Spec};
 
 pub struct Listeners;
@@ -168,6 +168,18 @@ async fn owned_listeners(cx: &Cx) -> Result<Vec<Observed>, AwsError> {
 
 #[async_trait]
 impl ResourceKind for Listeners {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["elasticloadbalancing:DescribeListeners"],
+            change: &[
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:DeleteListener",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[]
     }

@@ -9,7 +9,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::{
-    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
+    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -148,6 +148,23 @@ async fn set_attributes(cx: &Cx, arn: &str, idle_timeout: u32) -> Result<(), Aws
 
 #[async_trait]
 impl ResourceKind for LoadBalancers {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            change: &[
+                "elasticloadbalancing:CreateLoadBalancer",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:SetSecurityGroups",
+                "elasticloadbalancing:SetSubnets",
+                "elasticloadbalancing:DeleteLoadBalancer",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![
             ("load_balancer_dns".into(), have.attr("dns_name").into()),

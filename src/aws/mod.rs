@@ -302,6 +302,11 @@ pub trait ResourceKind: Send + Sync {
         }
     }
 
+    /// The IAM actions this module calls, by IAM's names (`ec2:RunInstances`), with those AWS
+    /// checks on the caller behind a call (a tag at creation is `CreateTags`; an instance
+    /// profile, `iam:PassRole`). `doctor` proves them; the tests fail when a call is missing.
+    fn actions(&self) -> Actions;
+
     /// Every resource of this kind that carries this owner's tags (one or two list calls).
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError>;
 
@@ -382,6 +387,13 @@ pub trait ResourceKind: Send + Sync {
     ) -> Result<Vec<Section>, AwsError> {
         Ok(vec![])
     }
+}
+
+/// A kind's IAM actions: those that read (every run observes every kind, so every stack needs
+/// them all) and those that make, change and delete (needed by the stacks that plan the kind).
+pub struct Actions {
+    pub observe: &'static [&'static str],
+    pub change: &'static [&'static str],
 }
 
 /// One block of `status` detail: e.g. `instances`, each row a map of field → value.

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
+    gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -107,6 +108,21 @@ fn wanted<'a>(want: &'a Desired, deps: &Deps) -> (&'a str, String, Vec<String>) 
 
 #[async_trait]
 impl ResourceKind for RouteTables {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeRouteTables"],
+            change: &[
+                "ec2:CreateRouteTable",
+                "ec2:CreateTags",
+                "ec2:CreateRoute",
+                "ec2:ReplaceRoute",
+                "ec2:AssociateRouteTable",
+                "ec2:DisassociateRouteTable",
+                "ec2:DeleteRouteTable",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[
             Kind::LoadBalancer,

@@ -21,7 +21,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use ring::rand::SecureRandom;
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, Section, TAG_ENV, TAG_KEY, dep_id,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, Section, TAG_ENV, TAG_KEY, dep_id,
     gone_if_not_found,
 };
 use crate::artifact::ArtifactKind;
@@ -124,6 +124,22 @@ fn new_password() -> Result<String, AwsError> {
 
 #[async_trait]
 impl ResourceKind for Secrets {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "secretsmanager:ListSecrets",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+            ],
+            change: &[
+                "secretsmanager:CreateSecret",
+                "secretsmanager:TagResource",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:DeleteSecret",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[Kind::Instance]
     }

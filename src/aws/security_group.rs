@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
+    gone_if_not_found,
 };
 use crate::plan::{Desired, Ingress, Kind, Spec};
 
@@ -166,6 +167,19 @@ fn parse_rule(text: &str, own: &str) -> Option<IpPermission> {
 
 #[async_trait]
 impl ResourceKind for SecurityGroups {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeSecurityGroups"],
+            change: &[
+                "ec2:CreateSecurityGroup",
+                "ec2:CreateTags",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:DeleteSecurityGroup",
+            ],
+        }
+    }
+
     /// Load balancers, databases, mount targets and instances hold network interfaces in the
     /// group; deleting an Auto Scaling group ends once its instances have terminated.
     fn teardown_after(&self) -> &'static [Kind] {

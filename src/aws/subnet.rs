@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
+    gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -56,6 +57,18 @@ async fn converge(cx: &Cx, id: &str) -> Result<(), AwsError> {
 
 #[async_trait]
 impl ResourceKind for Subnets {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeSubnets"],
+            change: &[
+                "ec2:CreateSubnet",
+                "ec2:CreateTags",
+                "ec2:ModifySubnetAttribute",
+                "ec2:DeleteSubnet",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("subnet_ids".into(), have.id.clone())]
     }

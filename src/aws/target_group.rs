@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetTypeEnum};
 
 use super::load_balancer::{elb_tags, owned_key, tags_of};
-use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
+use super::{Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct TargetGroups;
@@ -109,6 +109,22 @@ pub fn not_healthy(health: &[Health]) -> String {
 
 #[async_trait]
 impl ResourceKind for TargetGroups {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            change: &[
+                "elasticloadbalancing:CreateTargetGroup",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:ModifyTargetGroup",
+                "elasticloadbalancing:DeleteTargetGroup",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("target_group_arn".into(), have.id.clone())]
     }

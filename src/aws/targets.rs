@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
 
-use super::{AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
+use super::{Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
 use crate::plan::{Desired, Kind, Spec};
 
 pub struct Targets;
@@ -90,6 +90,22 @@ async fn deregister(cx: &Cx, arn: &str, ids: &[&str]) -> Result<(), AwsError> {
 
 #[async_trait]
 impl ResourceKind for Targets {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
+            change: &[
+                "elasticloadbalancing:RegisterTargets",
+                "elasticloadbalancing:DeregisterTargets",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+            ],
+        }
+    }
+
     fn teardown_after(&self) -> &'static [Kind] {
         &[]
     }

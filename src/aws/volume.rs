@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VolumeType};
 
 use super::{
-    AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KIND, ec2_tag, ec2_tag_pairs,
+    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KIND, ec2_tag, ec2_tag_pairs,
     gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
@@ -88,6 +88,18 @@ fn kind_filter() -> Filter {
 
 #[async_trait]
 impl ResourceKind for Volumes {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeVolumes", "ec2:DescribeSnapshots"],
+            change: &[
+                "ec2:CreateVolume",
+                "ec2:CreateTags",
+                "ec2:CreateSnapshot",
+                "ec2:DeleteVolume",
+            ],
+        }
+    }
+
     fn budget(&self) -> Budget {
         Budget {
             ready: Duration::from_secs(300),

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
 use super::{
-    AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
 use crate::plan::{Desired, Kind, Spec};
 
@@ -59,6 +59,18 @@ impl Vpcs {
 
 #[async_trait]
 impl ResourceKind for Vpcs {
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"],
+            change: &[
+                "ec2:CreateVpc",
+                "ec2:CreateTags",
+                "ec2:ModifyVpcAttribute",
+                "ec2:DeleteVpc",
+            ],
+        }
+    }
+
     fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
         vec![("vpc_id".into(), have.id.clone())]
     }

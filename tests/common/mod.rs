@@ -231,7 +231,7 @@ impl Moto {
             .into_iter()
             .map(|(_, a)| a)
             .filter(|a| {
-                !["Describe", "List", "Get", "GET ", "HEAD "]
+                !["Describe", "List", "Get", "Simulate", "GET ", "HEAD "]
                     .iter()
                     .any(|read| a.starts_with(read))
             })
@@ -276,6 +276,23 @@ impl Moto {
             unchecked.is_empty(),
             "calls the harness could not check against AWS's models: {unchecked:?}"
         );
+    }
+
+    /// Every call as IAM names the permission it needs (`ec2:RunInstances`, `s3:ListBucket` for a
+    /// HeadBucket): the operation the harness read it as, under the service's IAM prefix (the
+    /// signing name).
+    pub fn iam_actions(&self) -> std::collections::BTreeSet<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|c| {
+                let service = c["service"].as_str()?;
+                let op = c["operation"].as_str()?;
+                Some(iam_action(service, op))
+            })
+            .collect()
     }
 
     /// Calls the harness received but could not read as an AWS API call of a known model (so
@@ -803,6 +820,32 @@ impl Aws {
         all.extend(self.compute_and_storage(env));
         all
     }
+}
+
+/// The IAM action behind an operation: the operation's name under the service's prefix, except
+/// where IAM names S3's permissions otherwise.
+pub fn iam_action(service: &str, operation: &str) -> String {
+    let s3 = [
+        ("HeadBucket", "ListBucket"),
+        ("HeadObject", "GetObject"),
+        ("ListObjectsV2", "ListBucket"),
+        ("ListObjects", "ListBucket"),
+        ("ListBuckets", "ListAllMyBuckets"),
+        ("DeleteObjects", "DeleteObject"),
+        ("GetBucketEncryption", "GetEncryptionConfiguration"),
+        ("PutBucketEncryption", "PutEncryptionConfiguration"),
+        ("GetPublicAccessBlock", "GetBucketPublicAccessBlock"),
+        ("PutPublicAccessBlock", "PutBucketPublicAccessBlock"),
+    ];
+    let op = match service {
+        "s3" => s3
+            .iter()
+            .find(|(o, _)| *o == operation)
+            .map_or(operation, |(_, a)| a),
+        _ => operation,
+    };
+    let prefix = if service == "tagging" { "tag" } else { service };
+    format!("{prefix}:{op}")
 }
 
 /// A call on the state bucket that is not about an env record.

@@ -670,10 +670,13 @@ def check_limits(service, action, data):
 
 
 def check(service_signing, environ, body):
-    """(checked, [Violation]): whether the request was read as an AWS API call and checked against
-    its model, and what AWS would refuse in it."""
+    """(operation, [Violation]): the operation the request was read as and checked against (None
+    when it is not an AWS API call of a known model), and what AWS would refuse in it."""
     found = _check(service_signing, environ, body)
-    return found is not None, found or []
+    if found is None:
+        return None, []
+    operation, violations = found
+    return operation, violations
 
 
 def _check(service_signing, environ, body):
@@ -682,7 +685,7 @@ def _check(service_signing, environ, body):
     except (ValueError, KeyError) as e:  # a body we cannot read is not one AWS could either
         v = Violation(service_signing or "unknown", "?", "model:malformed", f"malformed request: {e}", "SerializationException")
         v.protocol = "json"
-        return [v]
+        return "?", [v]
     if found is None:
         return None
     service, action, protocol, parsed, unknown = found
@@ -690,7 +693,7 @@ def _check(service_signing, environ, body):
         code = "InvalidAction" if protocol in ("ec2", "query") else "UnknownOperationException"
         v = Violation(service, action, "model:operation", "; ".join(unknown), code)
         v.protocol = protocol
-        return [v]
+        return action, [v]
     shape, data = parsed
     m = model(service)
     violations = []
@@ -711,4 +714,4 @@ def _check(service_signing, environ, body):
         violations.append(Violation(service, action, rule, message, code))
     for v in violations:
         v.protocol = protocol
-    return violations
+    return action, violations

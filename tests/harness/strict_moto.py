@@ -32,7 +32,9 @@ its internals) before serving:
   PORT; HTTPS with a self-signed certificate, or HTTP), as its nginx and app would: 200, or the
   status the config's `vm_health` holds; nothing answers while the instance is not running;
 * IAM holds what a Learner Lab account holds: LabRole and LabInstanceProfile (RunInstances refuses an
-  instance profile that does not exist);
+  instance profile that does not exist); its policy simulator (SimulatePrincipalPolicy, which moto
+  lacks) allows every action but those the config's `iam_denied` lists per principal, and refuses
+  the call itself with `iam_simulator_refused`;
 * S3's conditional writes (If-None-Match: *, If-Match: <etag>) are decided atomically, as S3 does:
   of two writers racing for one key exactly one wins (moto checks then writes, unlocked);
 * a small control API under /_harness/: the log of every AWS call received (GET/DELETE /_harness/calls)
@@ -805,6 +807,11 @@ def control(environ, start_response):
             CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
             if "vm_health" in conf:
                 VM_HEALTH["status"] = int(conf["vm_health"])
+            if "iam_denied" in conf:
+                IAM_DENIED.clear()
+                IAM_DENIED.update(conf["iam_denied"] or {})
+            if "iam_simulator_refused" in conf:
+                IAM_SIMULATOR["refused"] = bool(conf["iam_simulator_refused"])
             if "target_health" in conf:
                 TARGET_HEALTH.clear()
                 TARGET_HEALTH.update(conf["target_health"] or {})
@@ -848,6 +855,46 @@ def start_instance_refresh(environ, body, start_response):
 
 REFRESHES = []
 S3_CONDITIONAL = threading.Lock()
+# IAM's policy simulator, which moto lacks: every action allowed (the Learner Lab's roles are
+# broad) but those a test denies, per principal ARN or "*"; `refused` answers as to credentials
+# that may not call the simulator itself.
+IAM_DENIED = {}
+IAM_SIMULATOR = {"refused": False}
+
+
+def simulate_principal_policy(body, start_response):
+    from moto.iam.models import iam_backends
+
+    params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    principal = params.get("PolicySourceArn", [""])[0]
+    indexed = sorted((int(k.rsplit(".", 1)[1]), v[0]) for k, v in params.items() if k.startswith("ActionNames.member."))
+    actions = [a for _, a in indexed]
+    if IAM_SIMULATOR["refused"]:
+        return error_response(
+            start_response, "query", 403, "AccessDenied",
+            f"User: {principal} is not authorized to perform: iam:SimulatePrincipalPolicy",
+        )
+    if ":role/" in principal:
+        name = principal.rsplit("/", 1)[-1]
+        if name not in {r.name for r in iam_backends["123456789012"]["global"].roles.values()}:
+            return error_response(start_response, "query", 404, "NoSuchEntity", f"The role with name {name} cannot be found.")
+    with LOCK:
+        denied = set(IAM_DENIED.get(principal, [])) | set(IAM_DENIED.get("*", []))
+    members = "".join(
+        "<member><EvalActionName>{}</EvalActionName><EvalResourceName>*</EvalResourceName>"
+        "<EvalDecision>{}</EvalDecision><MatchedStatements/><MissingContextValues/></member>".format(
+            xml_escape(a), "implicitDeny" if a in denied else "allowed"
+        )
+        for a in actions
+    )
+    payload = (
+        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}"
+        "</EvaluationResults></SimulatePrincipalPolicyResult>"
+        "<ResponseMetadata><RequestId>harness</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>"
+    ).encode()
+    start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    return [payload]
 
 
 class Harness:
@@ -862,9 +909,11 @@ class Harness:
         environ["wsgi.input"] = io.BytesIO(body)
         service, action, protocol = describe_call(environ, body)
         # AWS validates before anything else: what its models and limits refuse never reaches moto.
-        checked, violations = model_check.check(None, environ, body)
+        operation, violations = model_check.check(None, environ, body)
         with LOCK:
-            CALLS.append({"service": service, "action": action, "t": time.time(), "checked": checked})
+            CALLS.append(
+                {"service": service, "action": action, "t": time.time(), "checked": operation is not None, "operation": operation}
+            )
         if violations:
             with LOCK:
                 VIOLATIONS.extend(v.as_dict() for v in violations)
@@ -880,6 +929,8 @@ class Harness:
             time.sleep(CREATE_CALL_SECONDS)
         if service == "autoscaling" and action == "StartInstanceRefresh":
             return start_instance_refresh(environ, body, start_response)
+        if service == "iam" and action == "SimulatePrincipalPolicy":
+            return simulate_principal_policy(body, start_response)
         conditional = "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ
         if service == "s3" and conditional and environ.get("REQUEST_METHOD") in ("PUT", "DELETE"):
             none_match = environ.get("HTTP_IF_NONE_MATCH")
