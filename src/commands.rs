@@ -206,6 +206,9 @@ async fn graph(t: &Target, format: crate::graph::Format, cli: &Cli) -> Done {
 async fn render(t: &Target, out: &std::path::Path, cli: &Cli) -> Done {
     let config = config(t, cli).await?;
     let rendered = crate::render::render(&config.plan()?, out)?;
+    if cli.output == crate::report::OutputFormat::Text {
+        eprint!("{}", crate::print::text::user_data_summary(&rendered));
+    }
     Ok((0, Report::Rendered(rendered)))
 }
 

@@ -573,3 +573,45 @@ fn every_rule_of_the_model_check_refuses_what_aws_refuses() {
     });
     assert!(moto.violations().is_empty());
 }
+
+/// The model check reads every constraint of the services bookstore calls: each `pattern` of
+/// their models compiles (Java regexes, read by Python's `re` or the `regex` module), so none is
+/// skipped in silence.
+#[test]
+fn every_pattern_of_the_models_bookstore_calls_is_checked() {
+    let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+import model_check as mc
+services = ["ec2", "elbv2", "autoscaling", "rds", "efs", "acm", "ssm", "secretsmanager", "s3", "sts", "iam"]
+total = unread = 0
+for svc in services:
+    for name, shape in mc.model(svc)["shapes"].items():
+        if "pattern" in shape:
+            total += 1
+            if mc._pattern(shape["pattern"]) is None:
+                unread += 1
+                print("unread", svc, name, shape["pattern"].encode("unicode_escape").decode())
+print("total", total, "unread", unread)
+"#;
+    let out = std::process::Command::new(common::manifest_dir().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(common::manifest_dir().join("tests/harness"))
+        .output()
+        .expect("run the harness's python");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = text.lines().last().unwrap_or_default();
+    let total: usize = last
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(total > 300, "the models carry hundreds of patterns: {text}");
+    assert!(last.ends_with("unread 0"), "{text}");
+}

@@ -100,7 +100,8 @@ fn render_writes_each_machines_files_without_aws() {
 }
 
 /// Every machine's user data within AWS's 16,384 bytes at the longest the stack files allow:
-/// 12-character stack and env names, the longest domain and ACME URL, the largest swarm, and the
+/// 12-character stack and env names, the longest domain and ACME URL, the largest swarm (7
+/// managers, 100 workers, 50 replicas, outside the Learner Lab's 9 instances), and the
 /// values AWS fills in (ids, ARNs, endpoints, the presigned artifact URL with a session token) at
 /// their longest, in random characters. Each size and its margin is printed.
 #[test]
@@ -134,7 +135,7 @@ fn every_machines_user_data_fits_aws_limit_at_the_longest_settings() {
         (
             "swarm",
             format!(
-                "version: 1\nname: swarmlongest\nkind: swarm\napp:\n  port: 65535\n  health_check_path: /{}\nswarm:\n  managers: 3\n  workers: 6\n  replicas: 17\n",
+                "version: 1\nname: swarmlongest\nkind: swarm\nsandbox: none\napp:\n  port: 65535\n  health_check_path: /{}\nswarm:\n  managers: 7\n  workers: 100\n  replicas: 50\n",
                 "h".repeat(120)
             ),
         ),

@@ -2,7 +2,7 @@
 //! people, `json` for machines (one JSON object). Commands never print.
 
 mod json;
-mod text;
+pub mod text;
 
 use std::collections::BTreeMap;
 

@@ -32,20 +32,6 @@ pub fn render(report: &Report) -> String {
             for f in &r.files {
                 let _ = writeln!(out, "{}", f.display());
             }
-            if !r.user_data.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "\nuser data at its longest (gzip, as sent; AWS takes {} bytes):",
-                    r.user_data[0].limit
-                );
-                for s in &r.user_data {
-                    let _ = writeln!(
-                        out,
-                        "  {:<14} {:<22} {:>6} bytes text  {:>6} sent  {:>6} to spare",
-                        s.key, s.file, s.text_bytes, s.sent_bytes, s.margin
-                    );
-                }
-            }
         }
         Report::Envs(e) => envs(&mut out, e),
         Report::Drawn(d) => out.push_str(&d.source),
@@ -310,4 +296,25 @@ fn outputs(out: &mut String, o: &BTreeMap<String, String>) {
     for (k, v) in o {
         let _ = writeln!(out, "{k} = {v}");
     }
+}
+
+/// `render`'s user data sizes, for a person (stderr in text mode; JSON has them as data).
+pub fn user_data_summary(r: &crate::render::Rendered) -> String {
+    let mut out = String::new();
+    let Some(first) = r.user_data.first() else {
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "user data at its longest (gzip, as sent; AWS takes {} bytes):",
+        first.limit
+    );
+    for s in &r.user_data {
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<22} {:>6} bytes text  {:>6} sent  {:>6} to spare",
+            s.key, s.file, s.text_bytes, s.sent_bytes, s.margin
+        );
+    }
+    out
 }
