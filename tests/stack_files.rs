@@ -347,7 +347,7 @@ fn yaml_errors_are_told_in_our_words() {
     let cases: &[(&str, &str, &str, &str)] = &[
         (
             "duplicate key",
-            "version: 1\nname: shop\nkind: asg\ndatabase:\n  engine: mysql\ndatabase:\n  engine: mysql\n",
+            "version: 1\nname: shop\nkind: asg\ndatabase:\n  storage_gb: 20\ndatabase:\n  storage_gb: 30\n",
             ":6:1",
             "`database` is set twice",
         ),
@@ -365,7 +365,7 @@ fn yaml_errors_are_told_in_our_words() {
         ),
         (
             "value where a key belongs",
-            "version: 1\nname: shop\nkind: asg\napp:\n  port: 8080\n   health_check_path: /h\n",
+            "version: 1\nname: shop\nkind: asg\napp:\n  port: 8080\n health_check_path: /h\n",
             ":6:",
             "indent",
         ),
@@ -384,7 +384,7 @@ fn yaml_errors_are_told_in_our_words() {
         (
             "missing required field",
             "name: shop\nkind: asg\n",
-            ":1:1",
+            ":2:1",
             "`version` is missing",
         ),
         (

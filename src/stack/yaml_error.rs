@@ -41,7 +41,12 @@ fn expected_words(expected: &str) -> String {
 /// What the parser's own texts mean for someone writing the file.
 fn syntax(msg: &str) -> Explained {
     let lower = msg.to_lowercase();
-    let (what, hint) = if lower.contains("tab") {
+    let (what, hint) = if lower.contains("unclosed quote") {
+        (
+            "a quoted value is not closed",
+            "end the value with the same quote it starts with (\" or ')",
+        )
+    } else if lower.contains("tab") {
         (
             "a tab character is used for indentation",
             "indent with spaces only (YAML does not allow tabs)",
@@ -151,9 +156,13 @@ pub fn explain(e: &E) -> Explained {
             format!("`{variant}` is not one of the accepted values"),
             format!("use one of: {}", expected.join(", ")),
         ),
+        E::Unexpected { expected, .. } => explained(
+            format!("expected {} here", expected_words(expected)),
+            "compare this part with the same section of a built-in stack (stacks/*.yaml)",
+        ),
         E::InvalidScalar { ty, .. } => explained(
-            format!("not {}", expected_words(ty)),
-            format!("write {} here", expected_words(ty)),
+            format!("not a valid value: expected {} here", expected_words(ty)),
+            "write digits only for numbers (no quotes or units), true or false for switches",
         ),
         E::InvalidBooleanStrict { .. } => explained(
             "not a boolean",
