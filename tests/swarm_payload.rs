@@ -107,9 +107,12 @@ fn aws_cli_path() -> String {
 /// The load balancer's view, from inside the stack's network: every request is a new curl, so it
 /// resolves the service anew and opens a new connection, ~20 a second, as a target group's traffic
 /// reaches whichever tasks are in the service's DNS at that moment.
+/// A failure says what curl saw: the HTTP status (000: none) and curl's exit code (7: refused,
+/// 28: timed out).
 const PROBE: &str = "while true; do \
-    if [ \"$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://app:8080/healthz)\" = 200 ]; \
-    then echo ok; else echo failed; fi; /bin/busybox usleep 30000; done";
+    code=$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://app:8080/healthz); \
+    rc=$?; if [ \"$code\" = 200 ]; then echo ok; else echo \"failed $code $rc\"; fi; \
+    /bin/busybox usleep 30000; done";
 
 /// The probe's image: Debian's static busybox (the loop's shell) and curl with the libraries it
 /// links, imported: nothing pulled.
@@ -489,12 +492,18 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     let logs = docker_ok(&["service", "logs", "--raw", &probe]);
     let codes: Vec<&str> = logs
         .lines()
-        .filter(|l| *l == "ok" || *l == "failed")
+        .filter(|l| *l == "ok" || l.starts_with("failed"))
         .collect();
-    let failed = codes.iter().filter(|c| **c != "ok").count();
+    let failures: Vec<&&str> = codes.iter().filter(|c| **c != "ok").collect();
+    let failed = failures.len();
     eprintln!(
-        "rolling update: {failed} of {} requests failed (a new connection and DNS lookup each; no IPVS here)",
-        codes.len()
+        "rolling update: {failed} of {} requests failed (a new connection and DNS lookup each; no IPVS here){}",
+        codes.len(),
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(": {failures:?} (HTTP status, curl's exit code)")
+        }
     );
     assert!(codes.len() >= 500, "{} answers:\n{logs}", codes.len());
     assert_eq!(failed, 0, "requests failed during the roll");
