@@ -40,7 +40,7 @@ pub struct Doctor {
     pub permissions: Option<Permissions>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Permissions {
     /// The caller as the simulator takes it, and every action the CLI calls for this stack.
     pub caller: String,
@@ -394,7 +394,7 @@ async fn permission_checks(
                     refused
                         .iter()
                         .map(|a| format!(
-                            "{a} (the {stack} stack's {})",
+                            "{a} ({stack}: {})",
                             need.get(a.as_str())
                                 .map(|w| w.join(", "))
                                 .unwrap_or_default()

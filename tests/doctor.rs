@@ -156,7 +156,7 @@ fn doctor_proves_the_permissions_and_names_a_missing_one() {
     assert_eq!(c["verdict"], "fail", "{report}");
     let detail = c["detail"].as_str().unwrap();
     assert!(
-        detail.contains("ec2:CreateLaunchTemplate (the asg stack's launch-template `lt`)"),
+        detail.contains("ec2:CreateLaunchTemplate (asg: launch-template `lt`)"),
         "{detail}"
     );
     assert!(!c["fix"].as_str().unwrap().is_empty());
@@ -171,9 +171,10 @@ fn doctor_proves_the_permissions_and_names_a_missing_one() {
     let c = verdict(&report, "machine actions");
     assert_eq!(c["verdict"], "fail", "{report}");
     assert!(
-        c["detail"].as_str().unwrap().contains(
-            "secretsmanager:GetSecretValue (the asg stack's the instances read the database secret"
-        ),
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("secretsmanager:GetSecretValue (asg: the instances read the database secret"),
         "{report}"
     );
 

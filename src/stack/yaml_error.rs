@@ -80,18 +80,29 @@ fn syntax(msg: &str) -> Explained {
     explained(what, hint)
 }
 
+/// A value that is not of its field's type (`ty` as serde names it: i64, u32, bool).
+fn not_a(ty: &str) -> Explained {
+    if ty.starts_with("bool") {
+        return explained(
+            "not a boolean",
+            "write true or false (yes/no/on/off are not read as booleans)",
+        );
+    }
+    explained(
+        format!("not a valid value: expected {} here", expected_words(ty)),
+        "write digits only, without quotes or units",
+    )
+}
+
 /// serde's free-form messages ("invalid type: string \"x\", expected i64").
 fn message(msg: &str) -> Explained {
     let first = msg.lines().next().unwrap_or_default().trim();
     let first = first.rfind(" at line ").map_or(first, |i| &first[..i]);
-    if first.starts_with("invalid i64") || first.starts_with("invalid u") {
-        return explained(
-            "not a number: expected a whole number here, such as 8080",
-            "write digits only, without quotes or units",
-        );
-    }
-    if first.starts_with("invalid bool") {
-        return explained("not a boolean", "write true or false");
+    if let Some(ty) = first.strip_prefix("invalid ")
+        && let Some(word) = ty.split_whitespace().next()
+        && ["i64", "i32", "u64", "u32", "u16", "u8", "bool"].contains(&word)
+    {
+        return not_a(word);
     }
     if let Some(rest) = first.strip_prefix("invalid type: ")
         && let Some((found, expected)) = rest.split_once(", expected ")
@@ -160,14 +171,8 @@ pub fn explain(e: &E) -> Explained {
             format!("expected {} here", expected_words(expected)),
             "compare this part with the same section of a built-in stack (stacks/*.yaml)",
         ),
-        E::InvalidScalar { ty, .. } => explained(
-            format!("not a valid value: expected {} here", expected_words(ty)),
-            "write digits only for numbers (no quotes or units), true or false for switches",
-        ),
-        E::InvalidBooleanStrict { .. } => explained(
-            "not a boolean",
-            "write true or false (yes/no/on/off are not read as booleans)",
-        ),
+        E::InvalidScalar { ty, .. } => not_a(ty),
+        E::InvalidBooleanStrict { .. } => not_a("bool"),
         E::NullIntoString { .. } => explained(
             "this value is empty",
             "write a value after the `:`, or remove the line",

@@ -161,37 +161,29 @@ class QueryReader:
         return sorted(k for k in self.params if k not in self.used and k not in ("Action", "Version"))
 
 
-def _json_unknown(m, shape_name, value, path, out):
+def _json_members(m, members, value, path, unknown):
+    """A JSON object by wire names (jsonName/locationName) back into member names; a name the
+    model does not have goes to `unknown`."""
+    by_wire = {mm.get("jsonName", mm.get("locationName", k)): k for k, mm in members.items()}
+    out = {}
+    for k, v in value.items():
+        if k not in by_wire:
+            unknown.append(f"{path}.{k}" if path else k)
+            continue
+        key = by_wire[k]
+        out[key] = _json_read(m, members[key]["shape"], v, f"{path}.{key}" if path else key, unknown)
+    return out
+
+
+def _json_read(m, shape_name, value, path, unknown):
     shape = shape_of(m, shape_name)
     t = shape["type"]
     if t == "structure" and isinstance(value, dict):
-        members = shape.get("members", {})
-        by_wire = {mm.get("jsonName", mm.get("locationName", k)): k for k, mm in members.items()}
-        for k, v in value.items():
-            if k not in by_wire:
-                out.append(f"{path}.{k}" if path else k)
-            else:
-                key = by_wire[k]
-                _json_unknown(m, members[key]["shape"], v, f"{path}.{key}" if path else key, out)
-    elif t == "list" and isinstance(value, list):
-        for i, v in enumerate(value):
-            _json_unknown(m, shape["member"]["shape"], v, f"{path}[{i}]", out)
-
-
-def _json_rename(m, shape_name, value):
-    """JSON by wire names (jsonName/locationName) back into member names."""
-    shape = shape_of(m, shape_name)
-    t = shape["type"]
-    if t == "structure" and isinstance(value, dict):
-        members = shape.get("members", {})
-        by_wire = {mm.get("jsonName", mm.get("locationName", k)): k for k, mm in members.items()}
-        return {
-            by_wire[k]: _json_rename(m, members[by_wire[k]]["shape"], v) for k, v in value.items() if k in by_wire
-        }
+        return _json_members(m, shape.get("members", {}), value, path, unknown)
     if t == "list" and isinstance(value, list):
-        return [_json_rename(m, shape["member"]["shape"], v) for v in value]
+        return [_json_read(m, shape["member"]["shape"], v, f"{path}[{i}]", unknown) for i, v in enumerate(value)]
     if t == "map" and isinstance(value, dict):
-        return {k: _json_rename(m, shape["value"]["shape"], v) for k, v in value.items()}
+        return {k: _json_read(m, shape["value"]["shape"], v, f"{path}.{k}", unknown) for k, v in value.items()}
     return value
 
 
@@ -304,21 +296,11 @@ def _rest_read(m, op, labels, query, headers, body, xml):
                 except ET.ParseError:
                     unknown.append(f"{payload}: not XML")
             else:
-                data = json.loads(body)
-                _json_unknown(m, member["shape"], data, payload, unknown)
-                out[payload] = _json_rename(m, member["shape"], data)
+                out[payload] = _json_read(m, member["shape"], json.loads(body), payload, unknown)
         elif pshape["type"] != "structure":
             out[payload] = body
     elif body_members and body and not xml:
-        data = json.loads(body)
-        wire = {mm.get("jsonName", mm.get("locationName", k)): k for k, mm in body_members.items()}
-        for k, v in data.items():
-            if k not in wire:
-                unknown.append(k)
-                continue
-            key = wire[k]
-            _json_unknown(m, body_members[key]["shape"], v, key, unknown)
-            out[key] = _json_rename(m, body_members[key]["shape"], v)
+        out.update(_json_members(m, body_members, json.loads(body), "", unknown))
     return out, unknown
 
 
@@ -355,8 +337,7 @@ def read_request(service_signing, environ, body):
         shape = op.get("input", {}).get("shape")
         unknown = []
         if shape:
-            _json_unknown(m, shape, data, "", unknown)
-            data = _json_rename(m, shape, data)
+            data = _json_read(m, shape, data, "", unknown)
         return service, action, "json", (shape, data), unknown
     if protocol in ("ec2", "query"):
         form = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)

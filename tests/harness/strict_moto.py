@@ -46,7 +46,6 @@ It prints "PORT=<n>" on stdout once it accepts connections, and binds 127.0.0.1 
 import argparse
 import base64
 import gzip
-import html
 import io
 import json
 import re
@@ -725,27 +724,27 @@ def describe_call(environ, body):
 
 
 def error_response(start_response, protocol, status, code, message):
-    message = xml_escape(message)
-    if protocol == "xml":  # S3
+    text = xml_escape(message)  # for the XML protocols
+    if protocol in ("json", "rest"):
+        payload = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+    elif protocol == "xml":  # S3
         payload = (
             '<?xml version="1.0" encoding="UTF-8"?>'
-            f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>harness</RequestId></Error>"
+            f"<Error><Code>{code}</Code><Message>{text}</Message><RequestId>harness</RequestId></Error>"
         ).encode()
         headers = [("Content-Type", "application/xml")]
-    elif protocol in ("json", "rest"):
-        payload = json.dumps({"__type": code, "message": html.unescape(message)}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
     elif protocol == "ec2":
         payload = (
             '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
-            f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<Code>{code}</Code><Message>{text}</Message></Error></Errors>"
             "<RequestID>harness-fault</RequestID></Response>"
         ).encode()
         headers = [("Content-Type", "text/xml")]
     else:
         payload = (
             "<ErrorResponse><Error><Type>Sender</Type>"
-            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<Code>{code}</Code><Message>{text}</Message></Error>"
             "<RequestId>harness-fault</RequestId></ErrorResponse>"
         ).encode()
         headers = [("Content-Type", "text/xml")]
