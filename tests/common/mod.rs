@@ -175,10 +175,7 @@ impl Moto {
 
     /// Every AWS call the harness received, as (service, action).
     pub fn calls(&self) -> Vec<(String, String)> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
-        v.as_array()
-            .expect("array")
+        self.call_log()
             .iter()
             .map(|c| {
                 (
@@ -187,6 +184,13 @@ impl Moto {
                 )
             })
             .collect()
+    }
+
+    /// The harness's log of calls, each `{service, action, operation, checked, t}`.
+    fn call_log(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
+        v.as_array().expect("array").clone()
     }
 
     /// The requests AWS would refuse that the harness has seen (and answered as AWS does).
@@ -267,14 +271,20 @@ impl Moto {
 
     /// `down --yes` of `stack` succeeds and nothing of the test env is left in any service.
     pub fn down_leaves_nothing_of(&self, dir: &Path, stack: &str) {
-        self.run(dir, &["down", "--stack", stack, "--env", ENV, "--yes"])
+        self.down_leaves_nothing_in(dir, stack, ENV);
+    }
+
+    /// `down --yes` of `stack` in `env` succeeds, nothing of the env is left in any service, and
+    /// every call the harness received was read and checked against AWS's models.
+    pub fn down_leaves_nothing_in(&self, dir: &Path, stack: &str, env: &str) {
+        self.run(dir, &["down", "--stack", stack, "--env", env, "--yes"])
             .ok();
-        let left = self.aws().everything(ENV);
-        assert!(left.is_empty(), "left after down: {left:?}");
+        let left = self.aws().everything(env);
+        assert!(left.is_empty(), "{stack}: left after down: {left:?}");
         let unchecked = self.unchecked_calls();
         assert!(
             unchecked.is_empty(),
-            "calls the harness could not check against AWS's models: {unchecked:?}"
+            "{stack}: calls the harness could not check against AWS's models: {unchecked:?}"
         );
     }
 
@@ -282,10 +292,7 @@ impl Moto {
     /// HeadBucket): the operation the harness read it as, under the service's IAM prefix (the
     /// signing name).
     pub fn iam_actions(&self) -> std::collections::BTreeSet<String> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
-        v.as_array()
-            .expect("array")
+        self.call_log()
             .iter()
             .filter_map(|c| {
                 let service = c["service"].as_str()?;
@@ -298,10 +305,7 @@ impl Moto {
     /// Calls the harness received but could not read as an AWS API call of a known model (so
     /// could not check): none, or the model check proves nothing.
     pub fn unchecked_calls(&self) -> Vec<String> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.http("GET", "/_harness/calls", "")).expect("calls JSON");
-        v.as_array()
-            .expect("array")
+        self.call_log()
             .iter()
             .filter(|c| c["checked"] == false)
             .map(|c| format!("{} {}", c["service"], c["action"]))
