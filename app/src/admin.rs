@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use sqlx::Row;
 
 use crate::config::{AdminAction, Config};
 use crate::db::now;
 use crate::error::{AppError, AppResult};
-use crate::web::{Ctx, PageCtx, field, random_token, token_hash};
+use crate::web::{Ctx, Flash, PageCtx, field, random_token, token_hash};
 use crate::{AppState, Db};
 
 pub struct UserRow {
@@ -142,7 +142,7 @@ pub async fn claim(
         .await?;
     tx.commit().await?;
     tracing::warn!(%email, "admin setup: the account is now an administrator");
-    Ok(Redirect::to("/admin/users").into_response())
+    Ok(ctx.redirect("/admin/users", Flash::AdminClaimed))
 }
 
 /// `bookstore-app admin grant|revoke|list`: what it did, for the operator's terminal.

@@ -91,7 +91,9 @@ struct CatalogPage {
     ctx: PageCtx,
     /// The cards, rendered as they were read (`CardHtml`).
     cards: String,
-    count: usize,
+    /// What the page shows of the results: their count when it is known without counting more
+    /// rows than the page read (the last page), else the range shown.
+    summary: String,
     q: String,
     in_stock: bool,
     page: i64,
@@ -235,9 +237,24 @@ pub async fn list(
         (true, Some((_, last))) => Some(format!("/books?before={last}&page={}{suffix}", page + 1)),
         _ => None,
     };
+    let count = cards.starts.len() as i64;
+    let first = (page - 1) * PAGE_SIZE + 1;
+    let last = first + count - 1;
+    let what = if q.is_empty() {
+        String::new()
+    } else {
+        format!(" for “{q}”")
+    };
+    let plural = |n: i64| if n == 1 { "book" } else { "books" };
+    let summary = match (count, has_older) {
+        (0, _) => format!("No books found{what}."),
+        (n, false) if page == 1 => format!("{n} {}{what}.", plural(n)),
+        (_, false) => format!("Books {first}–{last} of {last}{what}."),
+        (_, true) => format!("Books {first}–{last}{what}; more on the next pages."),
+    };
     Ok(CatalogPage {
         ctx: (&ctx).into(),
-        count: cards.starts.len(),
+        summary,
         cards: cards.html,
         q,
         in_stock,
@@ -254,6 +271,8 @@ struct BookPage {
     book: BookView,
     seller: String,
     is_owner: bool,
+    /// The visitor's unpaid order of this book, if they hold one: buying again opens another.
+    pending_order: Option<i64>,
 }
 
 pub fn parse_id(raw: &str) -> AppResult<i64> {
@@ -274,10 +293,23 @@ pub async fn detail(
     if book.status != "active" && !is_owner {
         return Err(AppError::NotFound);
     }
+    let pending_order = match &ctx.user {
+        Some(u) if !is_owner => sqlx::query(
+            "SELECT id FROM orders WHERE buyer_id = ? AND book_id = ? AND status = 'pending_payment' AND expires_at > ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(u.id)
+        .bind(id)
+        .bind(crate::db::now())
+        .fetch_optional(&state.db.pool)
+        .await?
+        .map(|r| r.get::<i64, _>(0)),
+        _ => None,
+    };
     Ok(BookPage {
         ctx: (&ctx).into(),
         book,
         seller,
         is_owner,
+        pending_order,
     })
 }

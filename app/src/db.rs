@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/3-sqlite.sql"),
         include_str!("../migrations/3-mysql.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/4-sqlite.sql"),
+        include_str!("../migrations/4-mysql.sql"),
+    ),
 ];
 
 pub fn now() -> i64 {

@@ -1,9 +1,9 @@
 //! Every failure becomes a friendly page with the right status: bad input is 400, never 500.
 
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+use crate::web::{ErrorShown, LoginNeeded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,14 +31,6 @@ pub enum AppError {
     Internal(String),
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub status: u16,
-    pub title: &'static str,
-    pub message: String,
-}
-
 impl AppError {
     fn status(&self) -> StatusCode {
         match self {
@@ -57,50 +49,55 @@ impl AppError {
     }
 }
 
+/// The heading of an error page with this status.
+pub fn title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "That did not work",
+        StatusCode::UNAUTHORIZED => "Please log in",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::CONFLICT => "Cannot do that now",
+        StatusCode::TOO_MANY_REQUESTS => "Slow down",
+        StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+        StatusCode::SERVICE_UNAVAILABLE => "Busy",
+        _ => "Something went wrong on our side",
+    }
+}
+
 impl IntoResponse for AppError {
+    /// The status and what to tell the visitor; `web::around_every_request` renders the page
+    /// inside the site (the body here is only its plain-text stand-in).
     fn into_response(self) -> Response {
         if matches!(self, AppError::LoginRequired) {
-            // Browsers follow this to the login form.
-            return (
+            // Browsers follow this to the login form (the middleware adds the way back).
+            let mut response = (
                 StatusCode::SEE_OTHER,
                 [(axum::http::header::LOCATION, "/login")],
             )
                 .into_response();
+            response.extensions_mut().insert(LoginNeeded);
+            return response;
         }
         let status = self.status();
         if status.is_server_error() && !matches!(self, AppError::Busy) {
             tracing::error!(error = ?self, "request failed");
         }
-        let title = match status {
-            StatusCode::BAD_REQUEST => "That did not work",
-            StatusCode::UNAUTHORIZED => "Please log in",
-            StatusCode::FORBIDDEN => "Not allowed",
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::CONFLICT => "Cannot do that now",
-            StatusCode::TOO_MANY_REQUESTS => "Slow down",
-            StatusCode::PAYLOAD_TOO_LARGE => "Too large",
-            StatusCode::SERVICE_UNAVAILABLE => "Busy",
-            _ => "Something went wrong on our side",
-        };
+        let title = title(status);
         let message = if matches!(self, AppError::Busy) {
             self.to_string()
         } else if status.is_server_error() {
             "Please try again in a moment.".to_string()
         } else {
+            // Written in lower case to be composed; the page capitalizes its first letter.
             self.to_string()
         };
         let retry =
             matches!(self, AppError::Busy).then_some([(axum::http::header::RETRY_AFTER, "1")]);
-        (
-            status,
-            retry,
-            ErrorPage {
-                status: status.as_u16(),
-                title,
-                message,
-            },
-        )
-            .into_response()
+        let mut response = (status, retry, format!("{title}: {message}")).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorShown { title, message });
+        response
     }
 }
 

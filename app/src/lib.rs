@@ -8,6 +8,7 @@ pub mod config;
 pub mod connections;
 pub mod db;
 pub mod error;
+pub mod form;
 pub mod money;
 pub mod orders;
 pub mod reads;
@@ -114,6 +115,9 @@ async fn not_found() -> error::AppError {
 
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.max_upload_bytes + 64 * 1024;
+    // The sell and edit forms take a cover up to 8 times too large, read and thrown away, so the
+    // form comes back filled in with the reason (past this the browser's own check has spoken).
+    let form_limit = || DefaultBodyLimit::max(state.config.max_upload_bytes * 8 + 64 * 1024);
     let cache = |v: &'static str| {
         SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(v))
     };
@@ -140,16 +144,30 @@ pub fn router(state: AppState) -> Router {
         .route("/books/{id}", get(catalog::detail))
         .route(
             "/books/{id}/edit",
-            get(selling::edit_form).post(selling::edit),
+            get(selling::edit_form)
+                .post(selling::edit)
+                .layer(form_limit()),
         )
-        .route("/books/{id}/delete", post(selling::delete))
+        .route(
+            "/books/{id}/delete",
+            get(selling::delete_form).post(selling::delete),
+        )
         .route("/books/{id}/buy", post(orders::buy))
-        .route("/sell", get(selling::sell_form).post(selling::sell))
+        .route(
+            "/sell",
+            get(selling::sell_form)
+                .post(selling::sell)
+                .layer(form_limit()),
+        )
         .route("/my/books", get(selling::my_books))
         .route("/orders", get(orders::mine))
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/pay", post(orders::pay))
-        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route(
+            "/orders/{id}/cancel",
+            get(orders::cancel_form).post(orders::cancel),
+        )
+        .route("/orders/{id}/address", post(orders::address))
         .route("/orders/{id}/ship", post(orders::ship))
         .route("/sales", get(orders::sales))
         .route("/admin/users", get(admin::users))
@@ -162,7 +180,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), bounded))
-        .layer(axum::middleware::from_fn(web::csrf_and_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::around_every_request,
+        ))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -19,11 +20,90 @@ use crate::AppState;
 use crate::catalog::parse_id;
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
+use crate::form::FieldErrors;
 use crate::money;
-use crate::web::{Ctx, PageCtx, field};
+use crate::web::{Ctx, Flash, PageCtx, field};
 
 const MAX_QUANTITY: i64 = 100;
 const METHODS: &[&str] = &["card", "paypal", "bank_transfer"];
+
+/// A moment as pages show it: how long ago or ahead, and the UTC time (which the browser's script
+/// turns into the visitor's own; without it the UTC time stays).
+pub struct Stamp {
+    pub iso: String,
+    pub utc: String,
+    pub relative: String,
+}
+
+impl Stamp {
+    pub fn at(ts: i64) -> Stamp {
+        Stamp {
+            iso: utc(ts).replace(' ', "T") + ":00Z",
+            utc: utc(ts) + " UTC",
+            relative: relative(ts - now()),
+        }
+    }
+}
+
+/// "in 14 minutes", "3 hours ago", "just now".
+fn relative(delta: i64) -> String {
+    let secs = delta.abs();
+    let (n, unit) = match secs {
+        0..60 => return "just now".into(),
+        60..3600 => (secs / 60, "minute"),
+        3600..86_400 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if delta > 0 {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+/// Where the buyer wants the books.
+#[derive(Default, Clone)]
+pub struct Address {
+    pub name: String,
+    pub street: String,
+    pub city: String,
+    pub postcode: String,
+    pub country: String,
+}
+
+impl Address {
+    fn from_form(form: &HashMap<String, String>) -> Address {
+        Address {
+            name: field(form, "ship_name").to_string(),
+            street: field(form, "ship_street").to_string(),
+            city: field(form, "ship_city").to_string(),
+            postcode: field(form, "ship_postcode").to_string(),
+            country: field(form, "ship_country").to_string(),
+        }
+    }
+
+    fn check(&self, errors: &mut FieldErrors) {
+        for (id, value, what, max) in [
+            ("ship_name", &self.name, "the name to ship to", 100),
+            ("ship_street", &self.street, "the street and number", 200),
+            ("ship_city", &self.city, "the city", 100),
+            ("ship_postcode", &self.postcode, "the postal code", 20),
+            ("ship_country", &self.country, "the country", 60),
+        ] {
+            if value.is_empty() || value.chars().count() > max {
+                errors.add(id, format!("Enter {what} (up to {max} characters)."));
+            }
+        }
+    }
+}
+
+/// The buyer, or the seller of the order's book: the two who may see it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Buyer,
+    Seller,
+}
 
 pub struct OrderView {
     pub id: i64,
@@ -35,11 +115,19 @@ pub struct OrderView {
     pub total_cents: i64,
     pub delivery: Option<String>,
     pub paid: Option<String>,
+    /// What the order comes to: paid, or the books and the delivery chosen so far.
+    pub grand_total: String,
     pub payment_method: String,
     pub status: String,
     pub status_label: &'static str,
-    pub expires: String,
+    pub expires: Stamp,
     pub counterpart: String,
+    pub seller: String,
+    pub placed: Stamp,
+    pub paid_at: Option<Stamp>,
+    pub shipped_at: Option<Stamp>,
+    pub carrier: Option<String>,
+    pub address: Option<Address>,
 }
 
 fn label(status: &str, expired: bool) -> &'static str {
@@ -74,22 +162,41 @@ fn utc(ts: i64) -> String {
 }
 
 const ORDER_COLUMNS: &str = "o.id, o.book_id, b.title, o.quantity, o.unit_price_cents, o.total_cents, o.delivery_cents, o.paid_cents, \
-     o.payment_method, o.status, o.expires_at, o.buyer_id, u.name";
+     o.payment_method, o.status, o.expires_at, o.buyer_id, u.name, s.name, o.created_at, o.paid_at, o.shipped_at, dp.name, \
+     o.ship_name, o.ship_street, o.ship_city, o.ship_postcode, o.ship_country";
+
+/// The tables an order's view reads: its book, buyer, seller and carrier.
+const ORDER_FROM: &str = "FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id \
+     JOIN users s ON s.id = b.seller_id LEFT JOIN delivery_providers dp ON dp.id = o.delivery_provider_id";
 
 impl OrderView {
     fn from_row(r: &AnyRow) -> OrderView {
         let status: String = r.get(9);
         let expires_at: i64 = r.get(10);
+        let total_cents: i64 = r.get(5);
+        let delivery_cents: Option<i64> = r.get(6);
+        let paid_cents: Option<i64> = r.get(7);
+        let text = |i: usize| r.get::<Option<String>, _>(i).unwrap_or_default();
+        let address = Address {
+            name: text(18),
+            street: text(19),
+            city: text(20),
+            postcode: text(21),
+            country: text(22),
+        };
         OrderView {
             id: r.get(0),
             book_id: r.get(1),
             title: r.get(2),
             quantity: r.get(3),
             unit_price: money::format(r.get(4)),
-            total: money::format(r.get(5)),
-            total_cents: r.get(5),
-            delivery: r.get::<Option<i64>, _>(6).map(money::format),
-            paid: r.get::<Option<i64>, _>(7).map(money::format),
+            total: money::format(total_cents),
+            total_cents,
+            delivery: delivery_cents.map(money::format),
+            paid: paid_cents.map(money::format),
+            grand_total: money::format(
+                paid_cents.unwrap_or(total_cents + delivery_cents.unwrap_or(0)),
+            ),
             payment_method: r
                 .get::<Option<String>, _>(8)
                 .unwrap_or_default()
@@ -101,8 +208,14 @@ impl OrderView {
             } else {
                 status
             },
-            expires: utc(expires_at),
+            expires: Stamp::at(expires_at),
             counterpart: r.get(12),
+            seller: r.get(13),
+            placed: Stamp::at(r.get(14)),
+            paid_at: r.get::<Option<i64>, _>(15).map(Stamp::at),
+            shipped_at: r.get::<Option<i64>, _>(16).map(Stamp::at),
+            carrier: r.get(17),
+            address: (!address.name.is_empty()).then_some(address),
         }
     }
 }
@@ -120,8 +233,13 @@ pub struct ProviderView {
 struct OrderPage {
     ctx: PageCtx,
     order: OrderView,
+    role: Role,
     providers: Vec<ProviderView>,
-    errors: Vec<String>,
+    errors: FieldErrors,
+    /// The checkout form as sent (kept when it comes back), or the order's address.
+    ship: Address,
+    provider: String,
+    method: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -203,22 +321,37 @@ pub async fn buy(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/orders/{order_id}")).into_response())
+    Ok(ctx.redirect(&format!("/orders/{order_id}"), Flash::Ordered))
 }
 
 /// The order, if the logged-in user bought it. Someone else's order is "not found", not "forbidden":
 /// its existence is not their business.
 async fn own_order(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<OrderView> {
+    match visible_order(state, ctx, id).await? {
+        (order, Role::Buyer) => Ok(order),
+        (_, Role::Seller) => Err(AppError::NotFound),
+    }
+}
+
+/// The order, if the logged-in user bought it or sells its book; which of the two they are.
+async fn visible_order(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<(OrderView, Role)> {
     let user = ctx.user()?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE o.id = ? AND o.buyer_id = ?"
+        "SELECT {ORDER_COLUMNS} {ORDER_FROM} WHERE o.id = ? AND (o.buyer_id = ? OR b.seller_id = ?)"
     )))
     .bind(id)
+    .bind(user.id)
     .bind(user.id)
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or(AppError::NotFound)?;
-    Ok(OrderView::from_row(&row))
+    let buyer: i64 = row.get(11);
+    let role = if buyer == user.id {
+        Role::Buyer
+    } else {
+        Role::Seller
+    };
+    Ok((OrderView::from_row(&row), role))
 }
 
 async fn providers(state: &AppState, total_cents: i64) -> AppResult<Vec<ProviderView>> {
@@ -242,19 +375,57 @@ async fn providers(state: &AppState, total_cents: i64) -> AppResult<Vec<Provider
         .collect())
 }
 
+/// The order's page, for its buyer (checkout, address, tracking) or its seller (where to ship,
+/// the totals, the ship button).
+async fn order_page(
+    state: &AppState,
+    ctx: &Ctx,
+    order: OrderView,
+    role: Role,
+    errors: FieldErrors,
+    form: Option<&HashMap<String, String>>,
+) -> AppResult<Response> {
+    let providers = if role == Role::Buyer && order.status == "pending_payment" {
+        providers(state, order.total_cents).await?
+    } else {
+        vec![]
+    };
+    let ship = match form {
+        Some(f) => Address::from_form(f),
+        None => order.address.clone().unwrap_or_default(),
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok((
+        status,
+        OrderPage {
+            ctx: ctx.into(),
+            order,
+            role,
+            providers,
+            errors,
+            ship,
+            provider: form
+                .map(|f| field(f, "provider").to_string())
+                .unwrap_or_default(),
+            method: form
+                .map(|f| field(f, "method").to_string())
+                .unwrap_or_default(),
+        },
+    )
+        .into_response())
+}
+
 pub async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
-) -> AppResult<impl IntoResponse> {
-    let order = own_order(&state, &ctx, parse_id(&id)?).await?;
-    let providers = providers(&state, order.total_cents).await?;
-    Ok(OrderPage {
-        ctx: (&ctx).into(),
-        order,
-        providers,
-        errors: vec![],
-    })
+) -> AppResult<Response> {
+    let (order, role) = visible_order(&state, &ctx, parse_id(&id)?).await?;
+    order_page(&state, &ctx, order, role, FieldErrors::default(), None).await
 }
 
 pub async fn pay(
@@ -272,21 +443,31 @@ pub async fn pay(
             order.status_label
         )));
     }
+    // Every mistake of the checkout form is shown beside its field, the form kept as sent.
+    let mut errors = FieldErrors::default();
+    let address = Address::from_form(&form);
+    address.check(&mut errors);
     let method = field(&form, "method");
     if !METHODS.contains(&method) {
-        return Err(AppError::BadRequest(
-            "choose a payment method: card, PayPal or bank transfer".into(),
-        ));
+        errors.add(
+            "method",
+            "Choose a payment method: card, PayPal or bank transfer.",
+        );
     }
-    let provider_id = field(&form, "provider")
-        .parse::<i64>()
-        .map_err(|_| AppError::BadRequest("choose a delivery provider".into()))?;
-    let delivery: i64 = sqlx::query("SELECT cost_cents FROM delivery_providers WHERE id = ?")
-        .bind(provider_id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| AppError::BadRequest("choose a delivery provider from the list".into()))?
-        .get(0);
+    let provider = match field(&form, "provider").parse::<i64>() {
+        Ok(p) => sqlx::query("SELECT cost_cents FROM delivery_providers WHERE id = ?")
+            .bind(p)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .map(|r| (p, r.get::<i64, _>(0))),
+        Err(_) => None,
+    };
+    if provider.is_none() {
+        errors.add("provider", "Choose a delivery provider from the list.");
+    }
+    let Some((provider_id, delivery)) = provider.filter(|_| errors.is_empty()) else {
+        return order_page(&state, &ctx, order, Role::Buyer, errors, Some(&form)).await;
+    };
     let amount = order.total_cents + delivery;
     // A form may say what the buyer expects to pay; it must be exactly what the server computes.
     if let Some(claimed) = form.get("amount_cents")
@@ -298,8 +479,10 @@ pub async fn pay(
         )));
     }
     // Only while it is pending, unexpired, and its book still on sale (not withdrawn).
+    let t = now();
     let paid = sqlx::query(
-        "UPDATE orders SET status = 'paid', payment_method = ?, delivery_provider_id = ?, delivery_cents = ?, paid_cents = ? \
+        "UPDATE orders SET status = 'paid', payment_method = ?, delivery_provider_id = ?, delivery_cents = ?, paid_cents = ?, paid_at = ?, \
+         ship_name = ?, ship_street = ?, ship_city = ?, ship_postcode = ?, ship_country = ? \
          WHERE id = ? AND buyer_id = ? AND status = 'pending_payment' AND expires_at > ? \
          AND EXISTS (SELECT 1 FROM books WHERE books.id = orders.book_id AND books.status = 'active')",
     )
@@ -307,9 +490,15 @@ pub async fn pay(
     .bind(provider_id)
     .bind(delivery)
     .bind(amount)
+    .bind(t)
+    .bind(&address.name)
+    .bind(&address.street)
+    .bind(&address.city)
+    .bind(&address.postcode)
+    .bind(&address.country)
     .bind(id)
     .bind(ctx.user()?.id)
-    .bind(now())
+    .bind(t)
     .execute(&state.db.pool)
     .await?;
     if paid.rows_affected() != 1 {
@@ -318,7 +507,45 @@ pub async fn pay(
                 .into(),
         ));
     }
-    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+    Ok(ctx.redirect(&format!("/orders/{id}"), Flash::Paid(amount)))
+}
+
+/// The buyer changes where an order ships, until it is shipped.
+pub async fn address(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    ctx.check_csrf(field(&form, "csrf"))?;
+    let order = own_order(&state, &ctx, id).await?;
+    let mut errors = FieldErrors::default();
+    let address = Address::from_form(&form);
+    address.check(&mut errors);
+    if !errors.is_empty() {
+        return order_page(&state, &ctx, order, Role::Buyer, errors, Some(&form)).await;
+    }
+    let saved = sqlx::query(
+        "UPDATE orders SET ship_name = ?, ship_street = ?, ship_city = ?, ship_postcode = ?, ship_country = ? \
+         WHERE id = ? AND buyer_id = ? AND status IN ('pending_payment', 'paid')",
+    )
+    .bind(&address.name)
+    .bind(&address.street)
+    .bind(&address.city)
+    .bind(&address.postcode)
+    .bind(&address.country)
+    .bind(id)
+    .bind(ctx.user()?.id)
+    .execute(&state.db.pool)
+    .await?;
+    if saved.rows_affected() != 1 {
+        return Err(AppError::Conflict(format!(
+            "this order is {}: its address can no longer change",
+            order.status_label
+        )));
+    }
+    Ok(ctx.redirect(&format!("/orders/{id}"), Flash::AddressSaved))
 }
 
 /// Cancels a pending order and gives its copies back, once (the status check makes it idempotent).
@@ -346,6 +573,52 @@ async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppRes
     Ok(true)
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    ctx: PageCtx,
+    heading: String,
+    explain: String,
+    action: String,
+    confirm_label: &'static str,
+    back: String,
+    back_label: &'static str,
+}
+
+/// GET /orders/{id}/cancel: what cancelling does, and the button that does it (no JavaScript).
+pub async fn cancel_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let order = own_order(&state, &ctx, parse_id(&id)?).await?;
+    if order.status != "pending_payment" {
+        return Err(AppError::Conflict(format!(
+            "this order is {}; only an order pending payment can be cancelled",
+            order.status_label
+        )));
+    }
+    let copies = if order.quantity == 1 {
+        "Its copy goes".to_string()
+    } else {
+        format!("Its {} copies go", order.quantity)
+    };
+    Ok(ConfirmPage {
+        ctx: (&ctx).into(),
+        heading: format!("Cancel order #{}?", order.id),
+        explain: format!(
+            "{copies} back on sale, and you pay nothing. To buy “{}” later, you order it again.",
+            order.title
+        ),
+        action: format!("/orders/{}/cancel", order.id),
+        confirm_label: "Cancel the order",
+        back: format!("/orders/{}", order.id),
+        back_label: "Keep the order",
+    }
+    .into_response())
+}
+
+/// Cancels from the confirmation page (`confirm=yes`); anything else is sent there.
 pub async fn cancel(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -355,13 +628,16 @@ pub async fn cancel(
     let id = parse_id(&id)?;
     ctx.check_csrf(field(&form, "csrf"))?;
     let order = own_order(&state, &ctx, id).await?;
+    if order.status == "pending_payment" && field(&form, "confirm") != "yes" {
+        return Ok(Redirect::to(&format!("/orders/{id}/cancel")).into_response());
+    }
     if !cancel_pending(&state, order.id, Some(ctx.user()?.id)).await? {
         return Err(AppError::Conflict(format!(
             "this order is {}; only an order pending payment can be cancelled",
             order.status_label
         )));
     }
-    Ok(Redirect::to(&format!("/orders/{id}")).into_response())
+    Ok(ctx.redirect(&format!("/orders/{id}"), Flash::Cancelled))
 }
 
 /// The seller marks a paid order shipped; the buyer sees it in their orders. Anyone else's attempt
@@ -387,9 +663,10 @@ pub async fn ship(
         return Err(AppError::NotFound);
     };
     let shipped = sqlx::query(
-        "UPDATE orders SET status = 'shipped' WHERE id = ? AND status = 'paid' \
+        "UPDATE orders SET status = 'shipped', shipped_at = ? WHERE id = ? AND status = 'paid' \
          AND book_id IN (SELECT id FROM books WHERE seller_id = ?)",
     )
+    .bind(now())
     .bind(id)
     .bind(seller)
     .execute(&state.db.pool)
@@ -400,7 +677,12 @@ pub async fn ship(
             label(&status, false)
         )));
     }
-    Ok(Redirect::to("/sales").into_response())
+    let back = if field(&form, "from") == "order" {
+        format!("/orders/{id}")
+    } else {
+        "/sales".to_string()
+    };
+    Ok(ctx.redirect(&back, Flash::Shipped))
 }
 
 /// The orders the user bought (`sales` false) or sold (`sales` true), newest first.
@@ -408,7 +690,7 @@ async fn order_list(state: &AppState, ctx: &Ctx, sales: bool) -> AppResult<Order
     let user = ctx.user()?;
     let whose = if sales { "b.seller_id" } else { "o.buyer_id" };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id WHERE {whose} = ? ORDER BY o.id DESC LIMIT 500"
+        "SELECT {ORDER_COLUMNS} {ORDER_FROM} WHERE {whose} = ? ORDER BY o.id DESC LIMIT 500"
     )))
     .bind(user.id)
     .fetch_all(&state.db.pool)

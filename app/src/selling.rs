@@ -15,8 +15,9 @@ use crate::AppState;
 use crate::catalog::{BOOK_COLUMNS, BookView, parse_id};
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
+use crate::form::FieldErrors;
 use crate::money;
-use crate::web::{Ctx, PageCtx, field, random_token};
+use crate::web::{Ctx, Flash, PageCtx, field, random_token};
 
 #[derive(Default)]
 pub struct BookForm {
@@ -28,6 +29,9 @@ pub struct BookForm {
     /// The stock the seller's form showed: an edit changes stock by the difference, so orders
     /// placed while the form was open are not undone.
     pub stock_was: String,
+    /// A cover sent with a form that came back for another reason, stored under this name, so
+    /// the seller need not choose it again.
+    pub cover_kept: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -35,9 +39,22 @@ pub struct BookForm {
 struct SellPage {
     ctx: PageCtx,
     form: BookForm,
-    errors: Vec<String>,
+    errors: FieldErrors,
     editing: Option<i64>,
     max_upload_kb: usize,
+    max_upload_bytes: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    ctx: PageCtx,
+    heading: String,
+    explain: String,
+    action: String,
+    confirm_label: &'static str,
+    back: String,
+    back_label: &'static str,
 }
 
 #[derive(Template, WebTemplate)]
@@ -64,37 +81,66 @@ struct Submitted {
     form: BookForm,
     csrf: String,
     cover: Option<Vec<u8>>,
+    /// Why the cover sent was refused (too large, not an image); the rest of the form is kept.
+    cover_error: Option<String>,
 }
 
+/// Reads the sell or edit form. A cover that is too large is read to its end and dropped (up to
+/// the route's body limit), so the fields after it are read too and the form comes back filled.
 async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> AppResult<Submitted> {
     let mut form = BookForm::default();
     let mut csrf = String::new();
     let mut cover = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))?
-    {
+    let mut cover_error = None;
+    let unreadable = |_| AppError::BadRequest("the form could not be read: send it again".into());
+    while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "cover" {
-            let bytes = field.bytes().await.map_err(|_| {
-                AppError::TooLarge(format!("the cover may be at most {} KB", max_bytes / 1024))
-            })?;
-            if bytes.len() > max_bytes {
-                return Err(AppError::TooLarge(format!(
-                    "the cover may be at most {} KB",
-                    max_bytes / 1024
-                )));
+            let mut bytes = Vec::new();
+            let mut size = 0usize;
+            let mut cut = false;
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        size += chunk.len();
+                        if size <= max_bytes {
+                            bytes.extend_from_slice(&chunk);
+                        } else {
+                            bytes = Vec::new();
+                        }
+                    }
+                    Ok(None) => break,
+                    // Past the body limit: the fields before the cover are all we get.
+                    Err(_) => {
+                        size = size.max(max_bytes + 1);
+                        cut = true;
+                        break;
+                    }
+                }
             }
-            if !bytes.is_empty() {
-                cover = Some(bytes.to_vec());
+            if size > max_bytes {
+                cover_error = Some(format!(
+                    "This image is {}{}: a cover may be at most {} KB. Choose a smaller one.",
+                    if cut { "more than " } else { "" },
+                    // Cut off at the form's limit (see `router`): what it got is not the size.
+                    kb(if cut { max_bytes * 8 } else { size }),
+                    max_bytes / 1024
+                ));
+            } else if !bytes.is_empty() {
+                if image_kind(&bytes).is_some() {
+                    cover = Some(bytes);
+                } else {
+                    cover_error = Some(
+                        "This file is not a JPEG, PNG or WebP image: choose a photo or scan of the cover in one of those formats.".into(),
+                    );
+                }
+            }
+            if size > max_bytes {
+                break;
             }
             continue;
         }
-        let text = field
-            .text()
-            .await
-            .map_err(|_| AppError::BadRequest("the form could not be read".into()))?;
+        let text = field.text().await.map_err(unreadable)?;
         match name.as_str() {
             "csrf" => csrf = text,
             "title" => form.title = text,
@@ -103,10 +149,25 @@ async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> AppResult
             "price" => form.price = text,
             "stock" => form.stock = text,
             "stock_was" => form.stock_was = text,
+            "cover_kept" => form.cover_kept = text,
             _ => {}
         }
     }
-    Ok(Submitted { form, csrf, cover })
+    Ok(Submitted {
+        form,
+        csrf,
+        cover,
+        cover_error,
+    })
+}
+
+/// "2.5 MB" or "800 KB".
+fn kb(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
+    }
 }
 
 struct Valid {
@@ -117,24 +178,28 @@ struct Valid {
     stock: i64,
 }
 
-fn validate(f: &BookForm) -> Result<Valid, Vec<String>> {
-    let mut errors = Vec::new();
+fn validate(f: &BookForm, errors: &mut FieldErrors) -> Option<Valid> {
     let title = f.title.trim().to_string();
     let author = f.author.trim().to_string();
     let description = f.description.trim().to_string();
     if title.is_empty() || title.chars().count() > 200 {
-        errors.push("Enter a title (up to 200 characters).".to_string());
+        errors.add("title", "Enter a title (up to 200 characters).");
     }
     if author.is_empty() || author.chars().count() > 200 {
-        errors.push("Enter the author (up to 200 characters).".to_string());
+        errors.add("author", "Enter the author (up to 200 characters).");
     }
     if description.chars().count() > 5000 {
-        errors.push("The description may have at most 5000 characters.".to_string());
+        errors.add(
+            "description",
+            format!(
+                "The description may have at most 5,000 characters (it has {}).",
+                description.chars().count()
+            ),
+        );
     }
-    let price_cents = money::parse(&f.price);
-    if price_cents.is_none() {
-        errors.push("Enter a price such as 12.50 (above zero, at most 100000).".to_string());
-    }
+    let price_cents = money::read(&f.price)
+        .map_err(|e| errors.add("price", e))
+        .ok();
     let stock = f
         .stock
         .trim()
@@ -142,18 +207,64 @@ fn validate(f: &BookForm) -> Result<Valid, Vec<String>> {
         .ok()
         .filter(|s| (0..=10_000).contains(s));
     if stock.is_none() {
-        errors.push("Enter the number of copies, from 0 to 10000.".to_string());
+        errors.add("stock", "Enter the number of copies, from 0 to 10,000.");
     }
     match (errors.is_empty(), price_cents, stock) {
-        (true, Some(price_cents), Some(stock)) => Ok(Valid {
+        (true, Some(price_cents), Some(stock)) => Some(Valid {
             title,
             author,
             description,
             price_cents,
             stock,
         }),
-        _ => Err(errors),
+        _ => None,
     }
+}
+
+/// A cover kept from an earlier try of this form: a name as `store_cover` makes them, still on
+/// disk (the orphan sweep removes it after its grace period), and no listing's cover.
+async fn kept_cover(state: &AppState, name: &str) -> AppResult<Option<String>> {
+    let (stem, ext) = name.rsplit_once('.').unwrap_or(("", ""));
+    let well_formed = stem.len() == 43
+        && stem.bytes().all(|b| b.is_ascii_alphanumeric())
+        && ["jpg", "png", "webp"].contains(&ext);
+    if !well_formed || !state.config.uploads_dir.join(name).is_file() {
+        return Ok(None);
+    }
+    let used = sqlx::query("SELECT 1 FROM books WHERE cover = ?")
+        .bind(name)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .is_some();
+    Ok((!used).then(|| name.to_string()))
+}
+
+/// The cover this submission sets: a new file, else the one kept from the form's earlier try.
+/// A file that arrives with a form that then comes back is stored and kept for the next try.
+async fn cover_of(
+    state: &AppState,
+    submitted: &mut Submitted,
+    errors: &mut FieldErrors,
+) -> AppResult<Option<String>> {
+    if let Some(e) = submitted.cover_error.take() {
+        errors.add("cover", e);
+    }
+    let name = match submitted.cover.take() {
+        Some(bytes) => Some(store_cover(state, &bytes).await?),
+        None if !submitted.form.cover_kept.is_empty() => {
+            let kept = kept_cover(state, &submitted.form.cover_kept).await?;
+            if kept.is_none() {
+                errors.add(
+                    "cover",
+                    "The cover you chose before is no longer kept: choose it again.",
+                );
+            }
+            kept
+        }
+        None => None,
+    };
+    submitted.form.cover_kept = name.clone().unwrap_or_default();
+    Ok(name)
 }
 
 /// Writes the cover under a random name (write, then rename: readers never see half a file).
@@ -177,7 +288,7 @@ fn page(
     ctx: &Ctx,
     state: &AppState,
     form: BookForm,
-    errors: Vec<String>,
+    errors: FieldErrors,
     editing: Option<i64>,
 ) -> Response {
     let status = if errors.is_empty() {
@@ -193,6 +304,7 @@ fn page(
             errors,
             editing,
             max_upload_kb: state.config.max_upload_bytes / 1024,
+            max_upload_bytes: state.config.max_upload_bytes,
         },
     )
         .into_response()
@@ -207,7 +319,7 @@ pub async fn sell_form(State(state): State<AppState>, ctx: Ctx) -> AppResult<Res
             stock: "1".into(),
             ..Default::default()
         },
-        vec![],
+        FieldErrors::default(),
         None,
     ))
 }
@@ -218,22 +330,20 @@ pub async fn sell(
     multipart: Multipart,
 ) -> AppResult<Response> {
     let user = ctx.user()?.clone();
-    let submitted = read_multipart(multipart, state.config.max_upload_bytes).await?;
+    let mut submitted = read_multipart(multipart, state.config.max_upload_bytes).await?;
     ctx.check_csrf(&submitted.csrf)?;
-    let valid = match validate(&submitted.form) {
-        Ok(v) => v,
-        Err(errors) => return Ok(page(&ctx, &state, submitted.form, errors, None)),
-    };
-    let cover = match &submitted.cover {
-        Some(bytes) => Some(store_cover(&state, bytes).await?),
-        None => None,
+    let mut errors = FieldErrors::default();
+    let valid = validate(&submitted.form, &mut errors);
+    let cover = cover_of(&state, &mut submitted, &mut errors).await?;
+    let Some(valid) = valid.filter(|_| errors.is_empty()) else {
+        return Ok(page(&ctx, &state, submitted.form, errors, None));
     };
     let mut conn = state.db.pool.acquire().await?;
     let id = insert_id(&mut conn, state.db.engine, "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)", |q| {
         q.bind(user.id).bind(valid.title.clone()).bind(valid.author.clone()).bind(valid.description.clone()).bind(valid.price_cents).bind(valid.stock).bind(cover.clone()).bind(now())
     })
     .await?;
-    Ok(Redirect::to(&format!("/books/{id}")).into_response())
+    Ok(ctx.redirect(&format!("/books/{id}"), Flash::Published(valid.price_cents)))
 }
 
 /// The book, if the logged-in user is its seller: 404 when it does not exist, 403 when it is not theirs.
@@ -271,8 +381,15 @@ pub async fn edit_form(
         price: format!("{}.{:02}", book.price_cents / 100, book.price_cents % 100),
         stock: book.stock.to_string(),
         stock_was: book.stock.to_string(),
+        cover_kept: String::new(),
     };
-    Ok(page(&ctx, &state, form, vec![], Some(book.id)))
+    Ok(page(
+        &ctx,
+        &state,
+        form,
+        FieldErrors::default(),
+        Some(book.id),
+    ))
 }
 
 pub async fn edit(
@@ -282,23 +399,21 @@ pub async fn edit(
     multipart: Multipart,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    let submitted = read_multipart(multipart, state.config.max_upload_bytes).await?;
+    let mut submitted = read_multipart(multipart, state.config.max_upload_bytes).await?;
     ctx.check_csrf(&submitted.csrf)?;
     let book = own_book(&state, &ctx, id).await?;
-    let valid = match validate(&submitted.form) {
-        Ok(v) => v,
-        Err(errors) => return Ok(page(&ctx, &state, submitted.form, errors, Some(id))),
-    };
     let Some(stock_was) = submitted.form.stock_was.trim().parse::<i64>().ok() else {
         return Err(AppError::BadRequest(
             "the form is missing the stock it showed: reload the edit page".into(),
         ));
     };
-    let delta = valid.stock - stock_was;
-    let new_cover = match &submitted.cover {
-        Some(bytes) => Some(store_cover(&state, bytes).await?),
-        None => None,
+    let mut errors = FieldErrors::default();
+    let valid = validate(&submitted.form, &mut errors);
+    let new_cover = cover_of(&state, &mut submitted, &mut errors).await?;
+    let Some(valid) = valid.filter(|_| errors.is_empty()) else {
+        return Ok(page(&ctx, &state, submitted.form, errors, Some(id)));
     };
+    let delta = valid.stock - stock_was;
     let cover = new_cover.clone().or(book.cover.clone());
     // Relative and conditional: copies bought meanwhile stay bought; stock never goes negative.
     let updated = sqlx::query("UPDATE books SET title = ?, author = ?, description = ?, price_cents = ?, stock = stock + ?, cover = ? \
@@ -326,16 +441,46 @@ pub async fn edit(
     if let (Some(_), Some(old)) = (&new_cover, &book.cover) {
         remove_cover(&state, old).await;
     }
-    Ok(Redirect::to(&format!("/books/{id}")).into_response())
+    Ok(ctx.redirect(&format!("/books/{id}"), Flash::Saved(valid.price_cents)))
 }
 
 async fn remove_cover(state: &AppState, name: &str) {
     let _ = tokio::fs::remove_file(state.config.uploads_dir.join(name)).await;
 }
 
+/// GET /books/{id}/delete: what deleting would do, and the button that does it (no JavaScript).
+pub async fn delete_form(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let book = own_book(&state, &ctx, parse_id(&id)?).await?;
+    let has_orders = sqlx::query("SELECT 1 FROM orders WHERE book_id = ? LIMIT 1")
+        .bind(book.id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .is_some();
+    let explain = if has_orders {
+        "It has orders, so it is withdrawn rather than deleted: it leaves the catalog, its orders stay in your sales and the buyers' orders, and its unpaid orders are cancelled."
+    } else {
+        "It leaves the catalog and its cover is removed. This cannot be undone."
+    };
+    Ok(ConfirmPage {
+        ctx: (&ctx).into(),
+        heading: format!("Delete “{}”?", book.title),
+        explain: explain.into(),
+        action: format!("/books/{}/delete", book.id),
+        confirm_label: "Delete the listing",
+        back: format!("/books/{}", book.id),
+        back_label: "Keep it",
+    }
+    .into_response())
+}
+
 /// Deletes a listing without orders, withdraws one with orders (history stays whole) and cancels its
 /// unpaid orders — in one transaction whose first statement locks the book's row, so no order can
-/// slip in between the check and the delete.
+/// slip in between the check and the delete. Only from the confirmation page (`confirm=yes`);
+/// anything else is sent there.
 pub async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -345,6 +490,9 @@ pub async fn delete(
     let id = parse_id(&id)?;
     ctx.check_csrf(field(&form, "csrf"))?;
     let book = own_book(&state, &ctx, id).await?;
+    if field(&form, "confirm") != "yes" {
+        return Ok(Redirect::to(&format!("/books/{id}/delete")).into_response());
+    }
     let mut tx = state.db.pool.begin().await?;
     let withdrawn = sqlx::query(
         "UPDATE books SET status = 'withdrawn' WHERE id = ? AND seller_id = ? AND status = 'active'",
@@ -375,7 +523,12 @@ pub async fn delete(
     {
         remove_cover(&state, &cover).await;
     }
-    Ok(Redirect::to("/my/books").into_response())
+    let flash = if deleted.rows_affected() == 1 {
+        Flash::Deleted
+    } else {
+        Flash::Withdrawn
+    };
+    Ok(ctx.redirect("/my/books", flash))
 }
 
 pub async fn my_books(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl IntoResponse> {

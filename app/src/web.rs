@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -18,6 +21,7 @@ use crate::error::{AppError, AppResult};
 
 pub const SESSION_COOKIE: &str = "bs_session";
 pub const CSRF_COOKIE: &str = "bs_csrf";
+pub const FLASH_COOKIE: &str = "bs_flash";
 
 /// A trimmed form field, empty when absent.
 pub fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
@@ -95,17 +99,56 @@ impl Csrf {
     }
 }
 
-/// Gives a visitor a CSRF token cookie when a page renders a form, and every response security
-/// headers. Pages without forms (the home page for a visitor) set no cookie and cost no randomness.
-pub async fn csrf_and_headers(mut req: Request, next: Next) -> Response {
+/// What the middleware learned of the request before the handler ran, for the handler's `Ctx`.
+#[derive(Clone)]
+struct Arrival {
+    flash: Option<Flash>,
+    path: String,
+}
+
+/// Around every request: gives a visitor a CSRF token cookie when a page renders a form, carries a
+/// flash message across one redirect, puts error pages inside the site (the visitor's menu, the
+/// reason, a link back), sends a visitor who must log in to the login form with the way back, and
+/// adds the security headers. Pages without forms set no cookie and cost no randomness.
+pub async fn around_every_request(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let existing = cookie(req.headers(), CSRF_COOKIE).filter(|t| t.len() == 43);
     let secure = is_https(req.headers());
     let csrf = Arc::new(Csrf {
         existing,
         fresh: OnceLock::new(),
     });
+    let flash_in = cookie(req.headers(), FLASH_COOKIE);
+    let arrival = Arrival {
+        flash: flash_in.as_deref().and_then(Flash::decode),
+        path: req.uri().path().to_string(),
+    };
+    let method = req.method().clone();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+    let session = cookie(req.headers(), SESSION_COOKIE);
     req.extensions_mut().insert(Arc::clone(&csrf));
+    req.extensions_mut().insert(arrival.clone());
     let mut response = next.run(req).await;
+    if response.extensions().get::<LoginNeeded>().is_some() {
+        let next_path = if method == axum::http::Method::GET {
+            path_and_query.clone()
+        } else {
+            back_from(&method, &arrival.path).0
+        };
+        response.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(&format!("/login?next={}", percent_encode(&next_path)))
+                .unwrap_or(HeaderValue::from_static("/login")),
+        );
+    } else if is_error_to_show(&response) {
+        response = error_page(&state, response, &csrf, session, &method, &arrival.path).await;
+    }
     let h = response.headers_mut();
     if let Some(token) = csrf.fresh.get() {
         h.append(
@@ -113,6 +156,17 @@ pub async fn csrf_and_headers(mut req: Request, next: Next) -> Response {
             set_cookie(CSRF_COOKIE, token, 60 * 60 * 24 * 30, secure),
         );
     }
+    // A flash is shown once: the page after the redirect clears it (a new one replaces it).
+    let sets_flash = h
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(FLASH_COOKIE.as_bytes()));
+    if flash_in.is_some() && !sets_flash && !response.status().is_redirection() {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie(FLASH_COOKIE, "", 0, secure));
+    }
+    let h = response.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -124,7 +178,7 @@ pub async fn csrf_and_headers(mut req: Request, next: Next) -> Response {
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        HeaderValue::from_static("default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     );
     if secure {
         h.insert(
@@ -133,6 +187,133 @@ pub async fn csrf_and_headers(mut req: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+/// An error of ours (`ErrorShown`), or the framework's own refusal (not a page of ours); a form
+/// that comes back with its errors is a page already.
+fn is_error_to_show(response: &Response) -> bool {
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    (status.is_client_error() || status.is_server_error())
+        && (response.extensions().get::<ErrorShown>().is_some() || !is_page)
+}
+
+/// Marks the response of a request that needs a logged-in user (`AppError::LoginRequired`).
+#[derive(Clone, Copy)]
+pub struct LoginNeeded;
+
+/// An error as the visitor is told it; the middleware renders it inside the site.
+#[derive(Clone)]
+pub struct ErrorShown {
+    pub title: &'static str,
+    pub message: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    ctx: PageCtx,
+    status: u16,
+    title: &'static str,
+    message: String,
+    back: String,
+    back_label: &'static str,
+}
+
+/// Where the visitor was going, for the link on an error page and the return after logging in:
+/// the page the failed form was on, or the list a missing item belongs to.
+pub fn back_from(method: &axum::http::Method, path: &str) -> (String, &'static str) {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let post = method == axum::http::Method::POST;
+    match parts.as_slice() {
+        ["books", id, _] => (format!("/books/{id}"), "Back to the book"),
+        ["books", id] if post => (format!("/books/{id}"), "Back to the book"),
+        ["orders", id, _] => (format!("/orders/{id}"), "Back to the order"),
+        ["orders", _] => ("/orders".into(), "Go to my orders"),
+        ["sell"] => ("/sell".into(), "Back to the form"),
+        ["my", "books"] => ("/my/books".into(), "Go to my books"),
+        ["sales"] => ("/sales".into(), "Go to my sales"),
+        ["orders"] => ("/orders".into(), "Go to my orders"),
+        ["login"] => ("/login".into(), "Back to log in"),
+        ["register"] => ("/register".into(), "Back to registration"),
+        ["admin", ..] => ("/".into(), "Go to the home page"),
+        _ => ("/books".into(), "Back to the catalog"),
+    }
+}
+
+/// The error response as a page of the site. Errors of ours carry `ErrorShown`; the framework's
+/// own refusals (an unreadable form, an upload past the body limit) are told in our words.
+async fn error_page(
+    state: &AppState,
+    response: Response,
+    csrf: &Arc<Csrf>,
+    session: Option<String>,
+    method: &axum::http::Method,
+    path: &str,
+) -> Response {
+    let status = response.status();
+    // Static files and covers: a missing image is not a page.
+    if path.starts_with("/static/") || path.starts_with("/covers/") {
+        return response;
+    }
+    let shown = response.extensions().get::<ErrorShown>().cloned();
+    let (title, message) = match shown {
+        Some(s) => (s.title, s.message),
+        None => (
+            crate::error::title(status),
+            match status.as_u16() {
+                413 => format!(
+                    "The upload is larger than this site takes: a cover may be at most {} KB.",
+                    state.config.max_upload_bytes / 1024
+                ),
+                404 | 405 => "There is no such page.".to_string(),
+                s if s >= 500 => "Please try again in a moment.".to_string(),
+                _ => "The form could not be read: reload the page and try again.".to_string(),
+            },
+        ),
+    };
+    // The visitor's menu, unless the server is too busy to look them up.
+    let user = match session {
+        Some(token) if status != StatusCode::SERVICE_UNAVAILABLE => state
+            .db
+            .reads
+            .session_user(&token_hash(&token), now())
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    let (back, back_label) = back_from(method, path);
+    let page = ErrorPage {
+        ctx: PageCtx {
+            user,
+            csrf: Arc::clone(csrf),
+            path: path.to_string(),
+            flash: None,
+        },
+        status: status.as_u16(),
+        title,
+        message,
+        back,
+        back_label,
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = match page.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering an error page");
+            format!("{title}: {}", status.as_u16())
+        }
+    };
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +329,8 @@ pub struct Ctx {
     csrf: Arc<Csrf>,
     pub secure: bool,
     origin_ok: bool,
+    flash: Option<Flash>,
+    path: String,
 }
 
 impl Ctx {
@@ -208,6 +391,7 @@ where
             .get::<Arc<Csrf>>()
             .cloned()
             .unwrap_or_default();
+        let arrival = parts.extensions.get::<Arrival>().cloned();
         let mut user = None;
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
             user = app
@@ -221,6 +405,8 @@ where
             csrf,
             secure: is_https(&parts.headers),
             origin_ok: same_origin(&parts.headers),
+            flash: arrival.as_ref().and_then(|a| a.flash),
+            path: arrival.map(|a| a.path).unwrap_or_default(),
         })
     }
 }
@@ -229,12 +415,21 @@ where
 pub struct PageCtx {
     pub user: Option<User>,
     csrf: Arc<Csrf>,
+    /// The page's path, to mark the current page in the menu.
+    path: String,
+    /// The message of the action that led here, shown once.
+    pub flash: Option<Flash>,
 }
 
 impl PageCtx {
     /// For forms. Templates call it, so only a page with a form hands out a token.
     pub fn csrf(&self) -> &str {
         self.csrf.token()
+    }
+
+    /// `aria-current="page"` on the menu's link to the page shown.
+    pub fn current(&self, href: &str) -> bool {
+        self.path == href
     }
 }
 
@@ -243,8 +438,140 @@ impl From<&Ctx> for PageCtx {
         PageCtx {
             user: c.user.clone(),
             csrf: Arc::clone(&c.csrf),
+            path: c.path.clone(),
+            flash: c.flash,
         }
     }
+}
+
+impl Ctx {
+    /// A redirect after an action, carrying its message to the next page (a cookie of one of
+    /// our own messages: another site cannot put words on our pages through it).
+    pub fn redirect(&self, to: &str, flash: Flash) -> Response {
+        let mut response = Redirect::to(to).into_response();
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(FLASH_COOKIE, &flash.encode(), 60, self.secure),
+        );
+        response
+    }
+}
+
+/// The messages shown after an action. Only these can be shown: the cookie names one and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flash {
+    Welcome,
+    LoggedIn,
+    LoggedOut,
+    /// The price, in cents.
+    Published(i64),
+    Saved(i64),
+    Deleted,
+    Withdrawn,
+    Ordered,
+    /// The amount paid, in cents.
+    Paid(i64),
+    Cancelled,
+    Shipped,
+    AddressSaved,
+    AdminClaimed,
+}
+
+impl Flash {
+    const NAMES: &[&str] = &[
+        "welcome",
+        "logged-in",
+        "logged-out",
+        "published",
+        "saved",
+        "deleted",
+        "withdrawn",
+        "ordered",
+        "paid",
+        "cancelled",
+        "shipped",
+        "address",
+        "admin",
+    ];
+
+    fn parts(self) -> (usize, i64) {
+        match self {
+            Flash::Welcome => (0, 0),
+            Flash::LoggedIn => (1, 0),
+            Flash::LoggedOut => (2, 0),
+            Flash::Published(c) => (3, c),
+            Flash::Saved(c) => (4, c),
+            Flash::Deleted => (5, 0),
+            Flash::Withdrawn => (6, 0),
+            Flash::Ordered => (7, 0),
+            Flash::Paid(c) => (8, c),
+            Flash::Cancelled => (9, 0),
+            Flash::Shipped => (10, 0),
+            Flash::AddressSaved => (11, 0),
+            Flash::AdminClaimed => (12, 0),
+        }
+    }
+
+    pub fn encode(self) -> String {
+        let (i, n) = self.parts();
+        format!("{}.{n}", Self::NAMES[i])
+    }
+
+    pub fn decode(s: &str) -> Option<Flash> {
+        let (name, n) = s.split_once('.')?;
+        let n: i64 = n
+            .parse()
+            .ok()
+            .filter(|n| (0..=1_000_000_000_000).contains(n))?;
+        Some(match Self::NAMES.iter().position(|x| *x == name)? {
+            0 => Flash::Welcome,
+            1 => Flash::LoggedIn,
+            2 => Flash::LoggedOut,
+            3 => Flash::Published(n),
+            4 => Flash::Saved(n),
+            5 => Flash::Deleted,
+            6 => Flash::Withdrawn,
+            7 => Flash::Ordered,
+            8 => Flash::Paid(n),
+            9 => Flash::Cancelled,
+            10 => Flash::Shipped,
+            11 => Flash::AddressSaved,
+            _ => Flash::AdminClaimed,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        use crate::money::format;
+        match *self {
+            Flash::Welcome => "Welcome! Your account is ready and you are logged in.".into(),
+            Flash::LoggedIn => "You are logged in.".into(),
+            Flash::LoggedOut => "You are logged out. See you soon.".into(),
+            Flash::Published(c) => format!("Your book is on sale at {}.", format(c)),
+            Flash::Saved(c) => format!("Your changes are saved. The price is {}.", format(c)),
+            Flash::Deleted => "The listing is deleted.".into(),
+            Flash::Withdrawn => "The listing is withdrawn: its orders stay in the history, and its unpaid orders were cancelled.".into(),
+            Flash::Ordered => "Your copies are reserved. Enter where to ship them, choose delivery and pay below.".into(),
+            Flash::Paid(c) => format!("Payment received: {}. The seller ships your order next.", format(c)),
+            Flash::Cancelled => "The order is cancelled and its copies are back on sale.".into(),
+            Flash::Shipped => "Marked as shipped: the buyer sees it in their orders.".into(),
+            Flash::AddressSaved => "The shipping address is saved.".into(),
+            Flash::AdminClaimed => "You are now an administrator.".into(),
+        }
+    }
+}
+
+/// A path of this site to return to after logging in: only a local path, never `//host` or
+/// `/\host` (which browsers take for another site), and not the login pages themselves.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 1000
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && !["/login", "/logout", "/register"]
+            .iter()
+            .any(|p| next == *p || next.starts_with(&format!("{p}?")));
+    ok.then_some(next)
 }
 
 /// Request ids: this process's random prefix and a counter. Unique across replicas like a UUID,

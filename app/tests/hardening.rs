@@ -7,7 +7,10 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use common::{App, Client, Engine, TempDir, TestDb, app_command, id_from, on_each_engine, publish};
+use common::{
+    App, Client, Engine, TempDir, TestDb, app_command, id_from, on_each_engine, publish,
+    with_address,
+};
 
 /// A client whose requests arrive through one trusted proxy that saw them come from `address`
 /// (what the load balancer appends), after whatever the client itself wrote (`forged`).
@@ -114,6 +117,99 @@ fn login_limits_hold_under_concurrency_ignore_forged_hops_and_never_lock_the_own
             login(&mut ann_home, "ann@example.com", RIGHT),
             303,
             "{engine:?}: the owner logs in from an address she used before"
+        );
+    });
+}
+
+#[test]
+fn password_spraying_from_one_address_is_limited_and_never_locks_an_owner_out() {
+    on_each_engine(&[("BOOKSTORE_TRUSTED_PROXIES", "1")], |engine, app, _| {
+        let nat = "10.0.9.9";
+        for i in 0..5 {
+            let mut c = via_proxy(app, &format!("10.1.0.{i}"), None);
+            assert_eq!(
+                c.register(&format!("User {i}"), &format!("user{i}@example.com"))
+                    .status,
+                303
+            );
+        }
+        // A class behind one NAT: 25 students (more than the limit), each with one typo, then the
+        // right password. A success gives its account's count back: nobody is refused.
+        for i in 0..25 {
+            let mut c = via_proxy(app, &format!("10.2.0.{i}"), None);
+            c.register(&format!("Student {i}"), &format!("student{i}@example.com"));
+            let mut at_school = via_proxy(app, nat, None);
+            let email = format!("student{i}@example.com");
+            assert_eq!(
+                login(&mut at_school, &email, "correct horse batery"),
+                401,
+                "{engine:?}"
+            );
+            assert_eq!(
+                login(&mut at_school, &email, RIGHT),
+                303,
+                "{engine:?}: student {i}"
+            );
+        }
+        // Spraying: one password on 25 e-mails (5 real, 20 unknown) from that address. The first
+        // 20 accounts reach the hash, the rest are refused before it.
+        let statuses: Vec<u16> = (0..25)
+            .map(|i| {
+                let email = if i < 5 {
+                    format!("user{i}@example.com")
+                } else {
+                    format!("nobody{i}@example.com")
+                };
+                login(&mut via_proxy(app, nat, None), &email, "Spring2026!")
+            })
+            .collect();
+        assert_eq!(statuses[..20], [401; 20], "{engine:?}: {statuses:?}");
+        assert_eq!(statuses[20..], [429; 5], "{engine:?}: {statuses:?}");
+        // The owners: user 0 from home logs in; a student who logged in from the NAT before
+        // still does from there; an account new to the NAT waits for the window to pass there.
+        assert_eq!(
+            login(
+                &mut via_proxy(app, "10.1.0.0", None),
+                "user0@example.com",
+                RIGHT
+            ),
+            303
+        );
+        assert_eq!(
+            login(
+                &mut via_proxy(app, nat, None),
+                "student3@example.com",
+                RIGHT
+            ),
+            303
+        );
+        via_proxy(app, "10.1.1.1", None).register("Late", "late@example.com");
+        assert_eq!(
+            login(&mut via_proxy(app, nat, None), "late@example.com", RIGHT),
+            429,
+            "{engine:?}: an account new to the sprayed address waits there"
+        );
+        assert_eq!(
+            login(
+                &mut via_proxy(app, "10.1.1.1", None),
+                "late@example.com",
+                RIGHT
+            ),
+            303
+        );
+
+        // At once: 40 e-mails from another address, each counted before any hash: exactly 20
+        // are let through (to the hash or to the hashing pool's 503), 20 refused.
+        let template = via_proxy(app, "10.0.8.8", None);
+        let statuses = at_once(40, move |i| {
+            let mut c = template.clone();
+            login(&mut c, &format!("spray{i}@example.com"), "Spring2026!")
+        });
+        let refused = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!(refused, 20, "{engine:?}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| [401, 429, 503].contains(s)),
+            "{statuses:?}"
         );
     });
 }
@@ -354,11 +450,15 @@ fn stock_edits_race_buyers_without_losing_an_order_and_withdrawn_books_are_not_p
                 .post(&format!("/books/{book}/buy"), &[("quantity", "1")])
                 .location(),
         );
-        assert_eq!(sam.post(&format!("/books/{book}/delete"), &[]).status, 303);
+        assert_eq!(
+            sam.post(&format!("/books/{book}/delete"), &[("confirm", "yes")])
+                .status,
+            303
+        );
         let mut b1 = buyers[1].clone();
         let pay = b1.post(
             &format!("/orders/{order}/pay"),
-            &[("method", "card"), ("provider", "1")],
+            &with_address(&[("method", "card"), ("provider", "1")]),
         );
         assert_eq!(pay.status, 409, "{engine:?}: {}", pay.text());
         assert_eq!(

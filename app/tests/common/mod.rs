@@ -585,3 +585,19 @@ pub fn publish(
     assert_eq!(r.status, 303, "publish {title}: {}", r.text());
     id_from(r.location())
 }
+
+/// A shipping address, as the checkout form asks for it.
+pub const ADDRESS: &[(&str, &str)] = &[
+    ("ship_name", "Bob Buyer"),
+    ("ship_street", "12 Long Road"),
+    ("ship_city", "Bogotá"),
+    ("ship_postcode", "110111"),
+    ("ship_country", "Colombia"),
+];
+
+/// The checkout's `fields` with the shipping address.
+pub fn with_address<'a>(fields: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = fields.to_vec();
+    all.extend_from_slice(ADDRESS);
+    all
+}
