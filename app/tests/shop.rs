@@ -33,7 +33,7 @@ fn follow(c: &mut Client, r: &common::Resp) -> String {
     c.get(r.location()).text()
 }
 
-fn sell_fields<'a>(price: &'a str) -> Vec<(&'a str, &'a str)> {
+fn sell_fields(price: &str) -> Vec<(&str, &str)> {
     vec![
         ("title", "The Comma Book"),
         ("author", "Ana Decimal"),
