@@ -11,7 +11,9 @@
 #     payload runs for real, and its TLS is checked against Mozilla's intermediate profile
 #   - Graphviz from Debian: `bookstore graph --format dot` is checked by `dot` itself
 #   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
-#     (app/tests/browser/journey.py, on the release build, after the workspace suite)
+#     (app/tests/browser/journey.py, on the release build, after the workspace suite, on SQLite
+#     and on MariaDB), every page checked by axe-core 4.14.1 (fetched from the npm registry and
+#     checked against its sha512 by scripts/axe-core.py) and captured in app/tests/browser/screenshots/
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1 (the
 #     suites that mostly wait on it run 6 tests at a time, beside the swarm payload, which mostly
 #     waits on Docker; the rest one per core)
@@ -87,5 +89,6 @@ else
 fi
 if (($# == 0)); then
   cargo build --release --locked -p bookstore-app
-  python3 app/tests/browser/journey.py "${CARGO_TARGET_DIR:-target}/release/bookstore-app"
+  BOOKSTORE_TEST_AXE="$(python3 scripts/axe-core.py)" \
+    python3 app/tests/browser/journey.py "${CARGO_TARGET_DIR:-target}/release/bookstore-app"
 fi
