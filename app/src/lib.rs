@@ -35,6 +35,9 @@ use tracing::Level;
 pub use config::Config;
 pub use db::Db;
 
+const STYLE_CSS: &str = include_str!("../static/style.css");
+const APP_JS: &str = include_str!("../static/app.js");
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
@@ -121,10 +124,25 @@ pub fn router(state: AppState) -> Router {
     let cache = |v: &'static str| {
         SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(v))
     };
+    // In the binary: an image or a machine that has only the binary serves them too.
     let static_files = Router::new()
-        .nest_service(
-            "/static",
-            ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        .route(
+            "/static/style.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLE_CSS,
+                )
+            }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    APP_JS,
+                )
+            }),
         )
         .layer(cache("public, max-age=3600"));
     // Cover names are random and never reused: cache them for a long time.
