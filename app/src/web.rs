@@ -56,13 +56,18 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Every `name=value` pair of the request's cookies.
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookie_pairs(headers)
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
@@ -103,7 +108,7 @@ impl Csrf {
 #[derive(Clone)]
 struct Arrival {
     flash: Option<Flash>,
-    path: String,
+    uri: axum::http::Uri,
 }
 
 /// Around every request: gives a visitor a CSRF token cookie when a page renders a form, carries a
@@ -115,31 +120,40 @@ pub async fn around_every_request(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let existing = cookie(req.headers(), CSRF_COOKIE).filter(|t| t.len() == 43);
+    // One pass over the cookies; the session is looked up only for an error page (the Cookie
+    // header is kept, a reference-counted copy, and read again then).
+    let (mut existing, mut flash_in) = (None, None);
+    for (name, value) in cookie_pairs(req.headers()) {
+        match name {
+            CSRF_COOKIE if value.len() == 43 => existing = Some(value.to_string()),
+            FLASH_COOKIE => flash_in = Some(value),
+            _ => {}
+        }
+    }
+    let flash = flash_in.and_then(Flash::decode);
+    let had_flash = flash_in.is_some();
     let secure = is_https(req.headers());
     let csrf = Arc::new(Csrf {
         existing,
         fresh: OnceLock::new(),
     });
-    let flash_in = cookie(req.headers(), FLASH_COOKIE);
-    let arrival = Arrival {
-        flash: flash_in.as_deref().and_then(Flash::decode),
-        path: req.uri().path().to_string(),
-    };
+    let uri = req.uri().clone();
     let method = req.method().clone();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
-    let session = cookie(req.headers(), SESSION_COOKIE);
+    let mut cookies = HeaderMap::new();
+    for value in req.headers().get_all(header::COOKIE) {
+        cookies.append(header::COOKIE, value.clone());
+    }
     req.extensions_mut().insert(Arc::clone(&csrf));
-    req.extensions_mut().insert(arrival.clone());
+    req.extensions_mut().insert(Arrival {
+        flash,
+        uri: uri.clone(),
+    });
     let mut response = next.run(req).await;
     if response.extensions().get::<LoginNeeded>().is_some() {
         let next_path = if method == axum::http::Method::GET {
-            path_and_query.clone()
+            uri.path_and_query().map_or("/", |p| p.as_str()).to_string()
         } else {
-            back_from(&method, &arrival.path).0
+            back_from(&method, uri.path()).0
         };
         response.headers_mut().insert(
             header::LOCATION,
@@ -147,7 +161,8 @@ pub async fn around_every_request(
                 .unwrap_or(HeaderValue::from_static("/login")),
         );
     } else if is_error_to_show(&response) {
-        response = error_page(&state, response, &csrf, session, &method, &arrival.path).await;
+        let session = cookie(&cookies, SESSION_COOKIE);
+        response = error_page(&state, response, &csrf, session, &method, &uri).await;
     }
     let h = response.headers_mut();
     if let Some(token) = csrf.fresh.get() {
@@ -161,7 +176,7 @@ pub async fn around_every_request(
         .get_all(header::SET_COOKIE)
         .iter()
         .any(|v| v.as_bytes().starts_with(FLASH_COOKIE.as_bytes()));
-    if flash_in.is_some() && !sets_flash && !response.status().is_redirection() {
+    if had_flash && !sets_flash && !response.status().is_redirection() {
         response
             .headers_mut()
             .append(header::SET_COOKIE, set_cookie(FLASH_COOKIE, "", 0, secure));
@@ -252,8 +267,9 @@ async fn error_page(
     csrf: &Arc<Csrf>,
     session: Option<String>,
     method: &axum::http::Method,
-    path: &str,
+    uri: &axum::http::Uri,
 ) -> Response {
+    let path = uri.path();
     let status = response.status();
     // Static files and covers: a missing image is not a page.
     if path.starts_with("/static/") || path.starts_with("/covers/") {
@@ -291,7 +307,7 @@ async fn error_page(
         ctx: PageCtx {
             user,
             csrf: Arc::clone(csrf),
-            path: path.to_string(),
+            uri: uri.clone(),
             flash: None,
         },
         status: status.as_u16(),
@@ -330,7 +346,7 @@ pub struct Ctx {
     pub secure: bool,
     origin_ok: bool,
     flash: Option<Flash>,
-    path: String,
+    uri: axum::http::Uri,
 }
 
 impl Ctx {
@@ -406,7 +422,7 @@ where
             secure: is_https(&parts.headers),
             origin_ok: same_origin(&parts.headers),
             flash: arrival.as_ref().and_then(|a| a.flash),
-            path: arrival.map(|a| a.path).unwrap_or_default(),
+            uri: arrival.map(|a| a.uri).unwrap_or_default(),
         })
     }
 }
@@ -415,8 +431,8 @@ where
 pub struct PageCtx {
     pub user: Option<User>,
     csrf: Arc<Csrf>,
-    /// The page's path, to mark the current page in the menu.
-    path: String,
+    /// The page's address, to mark the current page in the menu.
+    uri: axum::http::Uri,
     /// The message of the action that led here, shown once.
     pub flash: Option<Flash>,
 }
@@ -429,7 +445,7 @@ impl PageCtx {
 
     /// `aria-current="page"` on the menu's link to the page shown.
     pub fn current(&self, href: &str) -> bool {
-        self.path == href
+        self.uri.path() == href
     }
 }
 
@@ -438,7 +454,7 @@ impl From<&Ctx> for PageCtx {
         PageCtx {
             user: c.user.clone(),
             csrf: Arc::clone(&c.csrf),
-            path: c.path.clone(),
+            uri: c.uri.clone(),
             flash: c.flash,
         }
     }

@@ -229,7 +229,10 @@ fn catalog_pagination_search_and_covers() {
         assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
         // Served from the binary itself (an image with the binary alone serves them too).
         let js = visitor.get("/static/app.js");
-        assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+        assert_eq!(
+            js.header("content-type"),
+            Some("text/javascript; charset=utf-8")
+        );
         assert_eq!(js.text(), include_str!("../static/app.js"));
     });
 }
