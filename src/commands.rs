@@ -289,6 +289,7 @@ async fn up_locked(
         record(config, cx, run.ttl, hourly_usd, &rerun).await?;
     }
     let engine = Engine {
+        kinds: Arc::new(engine::AwsKinds),
         cx: Arc::clone(cx),
         journal,
         report: Arc::clone(report),
@@ -462,6 +463,7 @@ pub(crate) async fn teardown(
     targets: Vec<Observed>,
 ) -> Result<Vec<String>, Error> {
     let engine = Engine {
+        kinds: Arc::new(engine::AwsKinds),
         cx: Arc::clone(cx),
         journal,
         report: Arc::clone(report),

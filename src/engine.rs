@@ -73,7 +73,23 @@ pub struct Summary {
     pub drifted: Vec<String>,
 }
 
+/// Where the engine finds the module that manages each kind: AWS's modules in the CLI
+/// (`AwsKinds`), fakes in the engine's own tests.
+pub trait Registry: Send + Sync {
+    fn imp(&self, kind: Kind) -> &dyn ResourceKind;
+}
+
+/// The AWS modules of the registry (`Kind::imp`).
+pub struct AwsKinds;
+
+impl Registry for AwsKinds {
+    fn imp(&self, kind: Kind) -> &dyn ResourceKind {
+        kind.imp()
+    }
+}
+
 pub struct Engine {
+    pub kinds: Arc<dyn Registry>,
     pub cx: Arc<Cx>,
     pub journal: Arc<Journal>,
     pub report: Arc<Reporter>,
@@ -84,10 +100,19 @@ pub struct Engine {
 
 /// Every owned resource of these kinds, observed in parallel.
 pub async fn observe(cx: &Arc<Cx>, kinds: &[Kind]) -> Result<Vec<Observed>, Error> {
+    observe_in(Arc::new(AwsKinds), cx, kinds).await
+}
+
+/// `observe`, with the modules of `registry`.
+pub async fn observe_in(
+    registry: Arc<dyn Registry>,
+    cx: &Arc<Cx>,
+    kinds: &[Kind],
+) -> Result<Vec<Observed>, Error> {
     let mut set = JoinSet::new();
     for &kind in kinds {
-        let cx = Arc::clone(cx);
-        set.spawn(async move { (kind, kind.imp().observe(&cx).await) });
+        let (cx, registry) = (Arc::clone(cx), Arc::clone(&registry));
+        set.spawn(async move { (kind, registry.imp(kind).observe(&cx).await) });
     }
     let mut all = Vec::new();
     let mut first_error = None;
@@ -160,6 +185,11 @@ fn jitter(d: Duration) -> Duration {
 
 /// Compares the plan with what exists.
 pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
+    diff_in(&AwsKinds, plan, observed)
+}
+
+/// `diff`, with the modules of `registry`.
+pub fn diff_in(registry: &dyn Registry, plan: &Plan, observed: &[Observed]) -> Diff {
     let wanted: HashSet<&str> = plan.resources.iter().map(|r| r.key.as_str()).collect();
     let mut existing: BTreeMap<String, Observed> = BTreeMap::new();
     let mut extras = Vec::new();
@@ -185,8 +215,8 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
             });
             continue;
         };
-        let drift = drift_of(want, have, &existing);
-        let action = if must_replace(want, &drift) {
+        let drift = drift_of(registry, want, have, &existing);
+        let action = if must_replace(registry, want, &drift) {
             Action::Replace
         } else if !drift.is_empty() {
             Action::Update
@@ -242,24 +272,34 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
 
 /// `field: have → want` for every fact that differs. Skipped while a dependency is missing (its
 /// id, which the facts refer to, is not known yet).
-fn drift_of(want: &Desired, have: &Observed, existing: &BTreeMap<String, Observed>) -> Vec<String> {
+fn drift_of(
+    registry: &dyn Registry,
+    want: &Desired,
+    have: &Observed,
+    existing: &BTreeMap<String, Observed>,
+) -> Vec<String> {
     match deps_of(want, existing) {
-        Some(deps) => drift_with(want, have, &deps),
+        Some(deps) => drift_with(registry, want, have, &deps),
         None => vec![],
     }
 }
 
 /// True when a drifted field is one the kind cannot change in place.
-fn must_replace(want: &Desired, drift: &[String]) -> bool {
-    let kind = want.kind.imp();
+fn must_replace(registry: &dyn Registry, want: &Desired, drift: &[String]) -> bool {
+    let kind = registry.imp(want.kind);
     drift
         .iter()
         .filter_map(|d| d.split(':').next())
         .any(|field| kind.replaces(want, field))
 }
 
-fn drift_with(want: &Desired, have: &Observed, deps: &Deps) -> Vec<String> {
-    let expected = want.kind.imp().expected_facts(want, deps);
+fn drift_with(
+    registry: &dyn Registry,
+    want: &Desired,
+    have: &Observed,
+    deps: &Deps,
+) -> Vec<String> {
+    let expected = registry.imp(want.kind).expected_facts(want, deps);
     expected
         .iter()
         .filter_map(|(field, value)| {
@@ -344,7 +384,7 @@ impl Engine {
                     // make a resource that matched the stack drift: compare again with it.
                     let redrifted = match (&existing, actions.get(&want.key)) {
                         (Some(have), Some(Action::Keep)) => {
-                            !drift_with(want, have, &deps).is_empty()
+                            !drift_with(&*self.kinds, want, have, &deps).is_empty()
                         }
                         _ => false,
                     };
@@ -358,6 +398,7 @@ impl Engine {
                         continue;
                     }
                     let task = Task {
+                        kinds: Arc::clone(&self.kinds),
                         cx: Arc::clone(&self.cx),
                         journal: Arc::clone(&self.journal),
                         report: Arc::clone(&self.report),
@@ -459,13 +500,16 @@ impl Engine {
         let permits = Arc::new(Semaphore::new(self.parallelism.max(1)));
         let mut kinds = JoinSet::new();
         for (kind, items) in by_kind {
-            let blockers: Vec<watch::Receiver<Option<bool>>> = kind
+            let blockers: Vec<watch::Receiver<Option<bool>>> = self
+                .kinds
+                .imp(kind)
                 .teardown_after()
                 .iter()
                 .filter_map(|k| receivers.get(k).cloned())
                 .collect();
             let tx = senders.remove(&kind).expect("one sender per kind");
             let ctx = DeleteCx {
+                kinds: Arc::clone(&self.kinds),
                 cx: Arc::clone(&self.cx),
                 journal: Arc::clone(&self.journal),
                 report: Arc::clone(&self.report),
@@ -500,6 +544,7 @@ impl Engine {
 }
 
 struct Task {
+    kinds: Arc<dyn Registry>,
     cx: Arc<Cx>,
     journal: Arc<Journal>,
     report: Arc<Reporter>,
@@ -527,7 +572,7 @@ impl Task {
     }
 
     async fn run(self) -> TaskResult {
-        let kind = self.want.kind.imp();
+        let kind = self.kinds.imp(self.want.kind);
         let (key, k) = (&self.want.key, self.want.kind);
         // Something still pending (a run killed during its wait) is waited for before it is
         // compared or changed: AWS refuses most changes to a resource that is not ready.
@@ -539,9 +584,9 @@ impl Task {
         };
         let drift = existing
             .as_ref()
-            .map(|have| drift_with(&self.want, have, &self.deps))
+            .map(|have| drift_with(&*self.kinds, &self.want, have, &self.deps))
             .unwrap_or_default();
-        let replace = self.update && must_replace(&self.want, &drift);
+        let replace = self.update && must_replace(&*self.kinds, &self.want, &drift);
         let (have, mut outcome) = match &existing {
             Some(have) if replace => {
                 self.report.resource(
@@ -585,7 +630,7 @@ impl Task {
         // A new resource finishes what needs it running (an instance's volume and address).
         let created = matches!(outcome, Outcome::Created) || replace;
         if created && kind.converge_after_create() {
-            let drift = drift_with(&self.want, &have, &self.deps);
+            let drift = drift_with(&*self.kinds, &self.want, &have, &self.deps);
             if !drift.is_empty() {
                 self.report
                     .resource(key, k, Phase::Updating, &drift.join("; "));
@@ -617,6 +662,7 @@ impl Task {
     /// What deleting needs, for a resource this task replaces.
     fn deleting(&self) -> Deleting<'_> {
         Deleting {
+            kinds: &*self.kinds,
             cx: &self.cx,
             journal: &self.journal,
             report: &self.report,
@@ -698,6 +744,7 @@ impl Task {
 }
 
 struct DeleteCx {
+    kinds: Arc<dyn Registry>,
     cx: Arc<Cx>,
     journal: Arc<Journal>,
     report: Arc<Reporter>,
@@ -745,6 +792,7 @@ async fn delete_kind(
                 .await
                 .expect("semaphore is never closed");
             let deleting = Deleting {
+                kinds: &*ctx.kinds,
                 cx: &ctx.cx,
                 journal: &ctx.journal,
                 report: &ctx.report,
@@ -779,6 +827,7 @@ const DELETE_BUDGET: Duration = Duration::from_secs(900);
 
 /// Where a deletion reports and journals: `down`, extras after `up`, and a replaced resource.
 struct Deleting<'a> {
+    kinds: &'a dyn Registry,
     cx: &'a Cx,
     journal: &'a Journal,
     report: &'a Reporter,
@@ -787,7 +836,7 @@ struct Deleting<'a> {
 
 /// Deletes one resource, retrying while something still uses it, and waits until it is gone.
 async fn delete_one(ctx: &Deleting<'_>, mut have: Observed) -> Result<String, Error> {
-    let kind = have.kind.imp();
+    let kind = ctx.kinds.imp(have.kind);
     let name = label(&have.key, &have.id);
     let (key, k) = (have.key.clone(), have.kind);
     let fail = |e: &AwsError| {
@@ -869,4 +918,510 @@ async fn delete_one(ctx: &Deleting<'_>, mut have: Observed) -> Result<String, Er
     ctx.report
         .resource(&have.key, have.kind, Phase::Deleted, &have.id);
     Ok(have.key.clone())
+}
+
+/// The engine over fake kinds: an in-memory world, no AWS, no emulator, each test in milliseconds.
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::aws::{Actions, Budget, Owner};
+    use crate::plan::Spec;
+    use crate::report::OutputFormat;
+
+    /// What the fakes share: the live resources by id, what happened in order, and the failures a
+    /// test injects.
+    #[derive(Default)]
+    struct World {
+        live: BTreeMap<String, Observed>,
+        events: Vec<String>,
+        /// The stack's configuration of each key, as `expected_facts` gives it.
+        wanted: BTreeMap<String, BTreeMap<String, String>>,
+        fail_create: HashMap<String, ErrorClass>,
+        /// How long a create of this key takes.
+        slow: HashMap<String, Duration>,
+        next: u32,
+        creating: usize,
+        most_creating: usize,
+    }
+
+    type Shared = Arc<Mutex<World>>;
+
+    struct Fake {
+        kind: Kind,
+        after: &'static [Kind],
+        replace: &'static [&'static str],
+        world: Shared,
+    }
+
+    #[async_trait]
+    impl ResourceKind for Fake {
+        fn budget(&self) -> Budget {
+            Budget {
+                ready: Duration::from_secs(5),
+                poll_max: Duration::from_millis(10),
+            }
+        }
+
+        fn actions(&self) -> Actions {
+            Actions {
+                observe: &[],
+                change: &[],
+            }
+        }
+
+        async fn observe(&self, _: &Cx) -> Result<Vec<Observed>, AwsError> {
+            let w = self.world.lock().unwrap();
+            Ok(w.live
+                .values()
+                .filter(|o| o.kind == self.kind)
+                .cloned()
+                .collect())
+        }
+
+        async fn refresh(&self, _: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+            Ok(self.world.lock().unwrap().live.get(&have.id).cloned())
+        }
+
+        async fn create(&self, _: &Cx, want: &Desired, _: &Deps) -> Result<Observed, AwsError> {
+            let slow = {
+                let mut w = self.world.lock().unwrap();
+                w.events.push(format!("create {}", want.key));
+                w.creating += 1;
+                w.most_creating = w.most_creating.max(w.creating);
+                w.slow
+                    .get(&want.key)
+                    .copied()
+                    .unwrap_or(Duration::from_millis(5))
+            };
+            tokio::time::sleep(slow).await;
+            let mut w = self.world.lock().unwrap();
+            w.creating -= 1;
+            if let Some(class) = w.fail_create.get(&want.key) {
+                return Err(AwsError {
+                    code: Some("Injected".into()),
+                    message: format!("{} refused", want.key),
+                    class: *class,
+                });
+            }
+            w.next += 1;
+            let mut o = Observed::new(
+                self.kind,
+                &want.key,
+                format!("{}-{}", self.kind.as_str(), w.next),
+            );
+            o.owned = true;
+            o.facts = w.wanted.get(&want.key).cloned().unwrap_or_default();
+            w.events.push(format!("created {}", want.key));
+            w.live.insert(o.id.clone(), o.clone());
+            Ok(o)
+        }
+
+        fn expected_facts(&self, want: &Desired, _: &Deps) -> BTreeMap<String, String> {
+            let w = self.world.lock().unwrap();
+            w.wanted.get(&want.key).cloned().unwrap_or_default()
+        }
+
+        async fn update(
+            &self,
+            _: &Cx,
+            want: &Desired,
+            have: &Observed,
+            _: &Deps,
+        ) -> Result<bool, AwsError> {
+            let mut w = self.world.lock().unwrap();
+            w.events.push(format!("update {}", want.key));
+            let facts = w.wanted.get(&want.key).cloned().unwrap_or_default();
+            if let Some(o) = w.live.get_mut(&have.id) {
+                o.facts = facts;
+            }
+            Ok(true)
+        }
+
+        async fn delete(&self, _: &Cx, have: &Observed) -> Result<(), AwsError> {
+            let mut w = self.world.lock().unwrap();
+            // AWS's rule, which the engine's order must respect: nothing that must go first is left.
+            let blocked = w.live.values().any(|o| self.after.contains(&o.kind));
+            if blocked {
+                return Err(AwsError {
+                    code: Some("DependencyViolation".into()),
+                    message: format!("{} is still in use", have.key),
+                    class: ErrorClass::Other,
+                });
+            }
+            w.events.push(format!("delete {}", have.key));
+            w.live.remove(&have.id);
+            Ok(())
+        }
+
+        fn teardown_after(&self) -> &'static [Kind] {
+            self.after
+        }
+
+        fn replace_fields(&self) -> &'static [&'static str] {
+            self.replace
+        }
+    }
+
+    const FAKED: &[Kind] = &[Kind::Vpc, Kind::Subnet, Kind::SecurityGroup, Kind::Instance];
+
+    struct Fakes(HashMap<Kind, Fake>);
+
+    impl Registry for Fakes {
+        fn imp(&self, kind: Kind) -> &dyn ResourceKind {
+            &self.0[&kind]
+        }
+    }
+
+    /// A network, two subnets and a group in it, an instance in the first subnet with the group.
+    fn plan() -> Plan {
+        let r = |key: &str, kind: Kind, deps: &[&str]| Desired {
+            key: key.into(),
+            kind,
+            name: String::new(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            spec: Spec::Vpc {
+                cidr: "10.0.0.0/16".into(),
+            },
+        };
+        Plan {
+            stack: "fake".into(),
+            env: "test".into(),
+            region: "us-east-1".into(),
+            resources: vec![
+                r("vpc", Kind::Vpc, &[]),
+                r("subnet-a", Kind::Subnet, &["vpc"]),
+                r("subnet-b", Kind::Subnet, &["vpc"]),
+                r("sg", Kind::SecurityGroup, &["vpc"]),
+                r("app", Kind::Instance, &["subnet-a", "sg"]),
+            ],
+            endpoint: None,
+        }
+    }
+
+    /// The journal's directory, removed with the test.
+    struct Dir(std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    struct Test {
+        world: Shared,
+        engine: Engine,
+        _dir: Dir,
+    }
+
+    async fn setup() -> Test {
+        let world: Shared = Arc::default();
+        {
+            let mut w = world.lock().unwrap();
+            for key in ["vpc", "subnet-a", "subnet-b", "sg", "app"] {
+                w.wanted.insert(
+                    key.into(),
+                    BTreeMap::from([("size".to_string(), "1".to_string())]),
+                );
+            }
+        }
+        let fake = |kind, after, replace| {
+            (
+                kind,
+                Fake {
+                    kind,
+                    after,
+                    replace,
+                    world: Arc::clone(&world),
+                },
+            )
+        };
+        let kinds = Fakes(HashMap::from([
+            fake(Kind::Vpc, &[Kind::Subnet, Kind::SecurityGroup][..], &[][..]),
+            fake(Kind::Subnet, &[Kind::Instance][..], &[][..]),
+            fake(Kind::SecurityGroup, &[Kind::Instance][..], &[][..]),
+            fake(Kind::Instance, &[][..], &["image"][..]),
+        ]));
+        let dir = Dir(std::env::temp_dir().join(format!(
+            "bookstore-engine-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        )));
+        let owner = Owner {
+            stack: "fake".into(),
+            env: "test".into(),
+            extra_tags: BTreeMap::new(),
+        };
+        let engine = Engine {
+            kinds: Arc::new(kinds),
+            cx: Arc::new(Cx::connect("us-east-1", owner).await),
+            journal: Arc::new(Journal::open(&dir.0, "fake", "test", "up").unwrap()),
+            report: Reporter::new(OutputFormat::Json),
+            parallelism: 4,
+            rerun: "bookstore up --stack fake".into(),
+        };
+        Test {
+            world,
+            engine,
+            _dir: dir,
+        }
+    }
+
+    impl Test {
+        async fn up(&self) -> Result<Summary, Error> {
+            let observed = observe_in(Arc::clone(&self.engine.kinds), &self.engine.cx, FAKED)
+                .await
+                .unwrap();
+            let diff = diff_in(&*self.engine.kinds, &plan(), &observed);
+            self.engine.up(&plan(), diff).await.map(|(s, _)| s)
+        }
+
+        async fn diff(&self) -> Diff {
+            let observed = observe_in(Arc::clone(&self.engine.kinds), &self.engine.cx, FAKED)
+                .await
+                .unwrap();
+            diff_in(&*self.engine.kinds, &plan(), &observed)
+        }
+
+        fn events(&self) -> Vec<String> {
+            self.world.lock().unwrap().events.clone()
+        }
+
+        /// Where `event` happened in the run.
+        fn at(&self, event: &str) -> usize {
+            let events = self.events();
+            events
+                .iter()
+                .position(|e| e == event)
+                .unwrap_or_else(|| panic!("no {event:?} in {events:?}"))
+        }
+    }
+
+    fn actions(diff: &Diff) -> BTreeMap<String, Action> {
+        diff.steps
+            .iter()
+            .map(|s| (s.key.clone(), s.action))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn up_creates_in_dependency_order_and_independent_resources_at_once() {
+        let t = setup().await;
+        let summary = t.up().await.unwrap();
+        assert_eq!(summary.created.len(), 5, "{summary:?}");
+        for (before, after) in [
+            ("created vpc", "create subnet-a"),
+            ("created vpc", "create subnet-b"),
+            ("created vpc", "create sg"),
+            ("created subnet-a", "create app"),
+            ("created sg", "create app"),
+        ] {
+            assert!(
+                t.at(before) < t.at(after),
+                "{before} before {after}: {:?}",
+                t.events()
+            );
+        }
+        assert_eq!(
+            t.world.lock().unwrap().most_creating,
+            3,
+            "the subnets and the group are created at once"
+        );
+        // Intent is journaled before each create, the id after: all five are live in the journal.
+        assert_eq!(t.engine.journal.live().unwrap().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_second_up_keeps_everything_and_drift_is_updated_or_replaced() {
+        let t = setup().await;
+        t.up().await.unwrap();
+        let again = t.diff().await;
+        assert!(!again.has_changes(), "{:?}", actions(&again));
+        let before = t.events().len();
+        let summary = t.up().await.unwrap();
+        assert_eq!(summary.unchanged.len(), 5);
+        assert_eq!(
+            t.events().len(),
+            before,
+            "a no-op up calls nothing that changes"
+        );
+
+        {
+            let mut w = t.world.lock().unwrap();
+            w.wanted
+                .get_mut("subnet-a")
+                .unwrap()
+                .insert("size".into(), "2".into());
+            w.wanted
+                .get_mut("app")
+                .unwrap()
+                .insert("image".into(), "ami-2".into());
+        }
+        let diff = t.diff().await;
+        let steps = actions(&diff);
+        assert_eq!(steps["subnet-a"], Action::Update);
+        assert_eq!(
+            steps["app"],
+            Action::Replace,
+            "an image cannot change in place"
+        );
+        assert_eq!(steps["vpc"], Action::Keep);
+        let drift = &diff
+            .steps
+            .iter()
+            .find(|s| s.key == "subnet-a")
+            .unwrap()
+            .drift;
+        assert_eq!(drift, &["size: 1 → 2"]);
+        let old_app = diff.existing["app"].id.clone();
+        let summary = t.engine.up(&plan(), diff).await.unwrap().0;
+        assert_eq!(summary.updated.len(), 2, "{summary:?}");
+        assert!(t.at("update subnet-a") > 0);
+        assert!(t.at("delete app") < t.events().iter().rposition(|e| e == "create app").unwrap());
+        let new_app = t.diff().await.existing["app"].id.clone();
+        assert_ne!(old_app, new_app, "replaced: a new instance");
+        assert!(!t.diff().await.has_changes());
+    }
+
+    #[tokio::test]
+    async fn a_dependency_about_to_be_made_updates_what_refers_to_it() {
+        let t = setup().await;
+        t.up().await.unwrap();
+        let sg = t.diff().await.existing["sg"].id.clone();
+        t.world.lock().unwrap().live.remove(&sg);
+        let diff = t.diff().await;
+        let steps = actions(&diff);
+        assert_eq!(steps["sg"], Action::Create);
+        assert_eq!(steps["app"], Action::Update, "it refers to the old group");
+        let step = diff.steps.iter().find(|s| s.key == "app").unwrap();
+        assert_eq!(step.drift, ["sg: (to be created) → refers to the new one"]);
+    }
+
+    #[tokio::test]
+    async fn teardown_goes_in_reverse_dependency_order_and_leaves_nothing() {
+        let t = setup().await;
+        t.up().await.unwrap();
+        let all = t.diff().await.existing.into_values().collect::<Vec<_>>();
+        let mut deleted = t.engine.teardown(all).await.unwrap();
+        deleted.sort();
+        assert_eq!(deleted, ["app", "sg", "subnet-a", "subnet-b", "vpc"]);
+        for (first, then) in [
+            ("delete app", "delete subnet-a"),
+            ("delete app", "delete sg"),
+            ("delete subnet-a", "delete vpc"),
+            ("delete subnet-b", "delete vpc"),
+            ("delete sg", "delete vpc"),
+        ] {
+            assert!(
+                t.at(first) < t.at(then),
+                "{first} before {then}: {:?}",
+                t.events()
+            );
+        }
+        assert!(t.world.lock().unwrap().live.is_empty());
+        assert!(
+            t.engine.journal.live().unwrap().is_empty(),
+            "the journal saw every deletion"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_resource_the_stack_no_longer_describes_is_deleted_by_up() {
+        let t = setup().await;
+        t.up().await.unwrap();
+        let mut stray = Observed::new(Kind::Instance, "old-app", "instance-99");
+        stray.owned = true;
+        t.world.lock().unwrap().live.insert(stray.id.clone(), stray);
+        let diff = t.diff().await;
+        assert_eq!(actions(&diff)["old-app"], Action::Delete);
+        let summary = t.engine.up(&plan(), diff).await.unwrap().0;
+        assert_eq!(summary.deleted, ["old-app"]);
+        // Only owned resources are touched.
+        let mut foreign = Observed::new(Kind::Instance, "theirs", "instance-100");
+        foreign.owned = false;
+        t.world
+            .lock()
+            .unwrap()
+            .live
+            .insert(foreign.id.clone(), foreign.clone());
+        assert!(t.engine.teardown(vec![foreign]).await.unwrap().is_empty());
+        assert!(t.world.lock().unwrap().live.contains_key("instance-100"));
+    }
+
+    #[tokio::test]
+    async fn a_failure_stops_what_depends_on_it_and_the_rerun_resumes_without_creating_twice() {
+        let t = setup().await;
+        t.world
+            .lock()
+            .unwrap()
+            .fail_create
+            .insert("subnet-a".into(), ErrorClass::Other);
+        let e = t.up().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Aws { resource, .. } if resource == "subnet-a"),
+            "{e:?}"
+        );
+        let events = t.events();
+        assert!(
+            !events.contains(&"create app".to_string()),
+            "app needs subnet-a: {events:?}"
+        );
+        assert!(
+            events.contains(&"created subnet-b".to_string())
+                && events.contains(&"created sg".to_string())
+        );
+
+        t.world.lock().unwrap().fail_create.clear();
+        let summary = t.up().await.unwrap();
+        let mut created = summary.created.clone();
+        created.sort();
+        assert_eq!(created, ["app", "subnet-a"], "only what was missing");
+        let creates = |key: &str| {
+            t.events()
+                .iter()
+                .filter(|e| **e == format!("created {key}"))
+                .count()
+        };
+        for key in ["vpc", "subnet-b", "sg"] {
+            assert_eq!(creates(key), 1, "{key} created once");
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_abort_everything_at_once() {
+        let t = setup().await;
+        {
+            let mut w = t.world.lock().unwrap();
+            w.fail_create.insert("sg".into(), ErrorClass::Credentials);
+            w.slow.insert("subnet-b".into(), Duration::from_secs(30));
+        }
+        let started = Instant::now();
+        let e = t.up().await.unwrap_err();
+        assert!(matches!(e, Error::Credentials { .. }), "{e:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no waiting for the 30-second create: {:?}",
+            started.elapsed()
+        );
+        assert!(!t.events().contains(&"created subnet-b".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_dependency_nothing_makes_is_an_unstarted_error_not_done() {
+        let t = setup().await;
+        let mut plan = plan();
+        plan.resources[4].depends_on.push("nowhere".into());
+        let e = t
+            .engine
+            .up(&plan, diff_in(&*t.engine.kinds, &plan, &[]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Unstarted { keys } if keys == &["app"]),
+            "{e:?}"
+        );
+    }
 }

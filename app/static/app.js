@@ -22,7 +22,7 @@ function checkCover(input) {
   if (error) {
     error.textContent = message;
     error.hidden = !message;
-    error.setAttribute("role", message ? "alert" : "");
+    if (message) error.setAttribute("role", "alert"); else error.removeAttribute("role");
   }
 }
 
