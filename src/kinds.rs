@@ -62,13 +62,6 @@ registry! {
     Targets => "targets", aws::targets::Targets;
 }
 
-impl Kind {
-    /// Kinds whose resources must all be gone before one of this kind can be deleted.
-    pub fn teardown_after(self) -> &'static [Kind] {
-        self.imp().teardown_after()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,7 +81,7 @@ mod tests {
         fn visit(k: Kind, path: &mut Vec<Kind>) {
             assert!(!path.contains(&k), "teardown cycle: {path:?} → {k:?}");
             path.push(k);
-            for &after in k.teardown_after() {
+            for &after in k.imp().teardown_after() {
                 visit(after, path);
             }
             path.pop();
