@@ -234,7 +234,19 @@ pub fn estimate_of(plan: &Plan, region: &str, exists: impl Fn(&str) -> bool) -> 
                 "Secrets Manager secret".into(),
                 SECRET_MONTH / HOURS_PER_MONTH,
             ),
-            _ => {}
+            // No hourly price of their own (named one by one: a new kind must say what it costs).
+            Spec::Vpc { .. }
+            | Spec::Subnet { .. }
+            | Spec::InternetGateway { .. }
+            | Spec::RouteTable { .. }
+            | Spec::SecurityGroup { .. }
+            | Spec::Certificate { .. }
+            | Spec::TargetGroup { .. }
+            | Spec::DbSubnetGroup { .. }
+            | Spec::MountTarget { .. }
+            | Spec::Listener { .. }
+            | Spec::LaunchTemplate { .. }
+            | Spec::Targets { .. } => {}
         }
     }
     if !LAB_REGIONS_PRICED.contains(&region) {

@@ -1,6 +1,6 @@
 //! The one error type of the CLI. Every variant knows its exit code and the next thing to do.
 
-use crate::stack::Diagnostics;
+use crate::diagnostics::Diagnostics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

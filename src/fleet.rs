@@ -5,55 +5,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::aws::{Cx, Owner};
 use crate::cli::Cli;
-use crate::commands::{Done, connect_to, discover, forget, teardown};
 use crate::engine;
+use crate::env_ops::{Done, connect_to, discover, forget, teardown};
 use crate::error::Error;
 use crate::journal::Journal;
 use crate::plan::Kind;
-use crate::print::Report;
+use crate::print::{Collected, EnvRow, Envs, Report};
 use crate::report::Reporter;
 use crate::state;
-
-/// One env as `ls` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EnvRow {
-    pub stack: String,
-    pub env: String,
-    /// Unix time of its first `up`; none for an env found by its tags only.
-    pub created: Option<u64>,
-    pub age_seconds: Option<u64>,
-    /// Unix time after which `gc` deletes it; none without `--ttl`.
-    pub expires: Option<u64>,
-    pub expired: bool,
-    /// Resources found by its tags now.
-    pub resources: usize,
-    /// The plan's estimate at its last `up`.
-    pub hourly_usd: Option<f64>,
-    /// The run that holds its lock now, if any.
-    pub locked_by: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Envs {
-    pub region: String,
-    pub envs: Vec<EnvRow>,
-    pub hourly_usd: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Collected {
-    pub region: String,
-    /// `stack/env` of each env deleted.
-    pub deleted: Vec<String>,
-    /// Expired envs left because another run holds them.
-    pub busy: Vec<String>,
-    /// Envs not expired (or without a TTL), left alone.
-    pub kept: Vec<String>,
-}
 
 fn owner(stack: &str, env: &str) -> Owner {
     Owner {
@@ -171,7 +132,7 @@ pub async fn gc(
             .iter()
             .map(|r| format!("{}/{} ({} resources)", r.stack, r.env, r.resources))
             .collect();
-        crate::commands::confirm(&format!(
+        crate::env_ops::confirm(&format!(
             "Delete {} expired env(s) in {}: {}?",
             names.len(),
             cx.region,
@@ -250,5 +211,5 @@ async fn collect(
     };
     // Never waited for: a run working on an env is not garbage.
     let wait = std::time::Duration::ZERO;
-    crate::commands::locked(cx, &journal, rerun, wait, report, work).await
+    crate::env_ops::locked(cx, &journal, rerun, wait, report, work).await
 }

@@ -33,7 +33,26 @@ pub fn instances_started(spec: &Spec) -> Option<u32> {
     match spec {
         Spec::Instance { .. } | Spec::Image { .. } => Some(1),
         Spec::AutoScalingGroup { desired, .. } => Some(*desired),
-        _ => None,
+        // Named one by one: a new kind must say whether it starts instances (the 9-instance cap).
+        Spec::Vpc { .. }
+        | Spec::Subnet { .. }
+        | Spec::InternetGateway { .. }
+        | Spec::RouteTable { .. }
+        | Spec::SecurityGroup { .. }
+        | Spec::Certificate { .. }
+        | Spec::LoadBalancer { .. }
+        | Spec::TargetGroup { .. }
+        | Spec::DbSubnetGroup { .. }
+        | Spec::Database { .. }
+        | Spec::FileSystem
+        | Spec::MountTarget { .. }
+        | Spec::Listener { .. }
+        | Spec::Bucket
+        | Spec::LaunchTemplate { .. }
+        | Spec::ElasticIp
+        | Spec::Volume { .. }
+        | Spec::Secret { .. }
+        | Spec::Targets { .. } => None,
     }
 }
 

@@ -1,12 +1,11 @@
-//! The registry of resource kinds: one line per kind, naming it and the module that manages it.
-//! `Kind`, `Kind::ALL` and `Kind::imp` are generated from this one list, so a kind cannot exist
-//! without being observed and deleted (a kind left out of `ALL` would leak its resources), and
-//! each module declares its own teardown order (`ResourceKind::teardown_after`).
-
-use crate::aws::{self, ResourceKind};
+//! The kinds of AWS resources bookstore manages: one line per kind, its name. `Kind` and
+//! `Kind::ALL` are generated from this one list. The module that manages each kind is named in
+//! `aws::registry`, whose exhaustive match makes a kind without a module a compile error (so no
+//! kind can exist without being observed and deleted); each module declares its own teardown
+//! order (`ResourceKind::teardown_after`). This module depends on nothing of the crate.
 
 macro_rules! registry {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal, $imp:path;)*) => {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal;)*) => {
         /// Every kind of AWS resource bookstore manages.
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize,
@@ -25,41 +24,35 @@ macro_rules! registry {
                 }
             }
 
-            /// The module that finds, creates, waits for, updates and deletes this kind.
-            pub fn imp(self) -> &'static dyn ResourceKind {
-                match self {
-                    $(Kind::$variant => &$imp,)*
-                }
-            }
         }
     };
 }
 
 registry! {
-    Vpc => "vpc", aws::vpc::Vpcs;
-    Subnet => "subnet", aws::subnet::Subnets;
-    InternetGateway => "internet-gateway", aws::internet_gateway::InternetGateways;
-    RouteTable => "route-table", aws::route_table::RouteTables;
-    SecurityGroup => "security-group", aws::security_group::SecurityGroups;
-    Certificate => "certificate", aws::certificate::Certificates;
-    LoadBalancer => "load-balancer", aws::load_balancer::LoadBalancers;
-    TargetGroup => "target-group", aws::target_group::TargetGroups;
-    Listener => "listener", aws::listener::Listeners;
-    DbSubnetGroup => "db-subnet-group", aws::database::DbSubnetGroups;
-    Database => "database", aws::database::Databases;
-    FileSystem => "file-system", aws::file_system::FileSystems;
-    MountTarget => "mount-target", aws::file_system::MountTargets;
-    Bucket => "bucket", aws::bucket::Buckets;
-    Image => "image", aws::image::Images;
+    Vpc => "vpc";
+    Subnet => "subnet";
+    InternetGateway => "internet-gateway";
+    RouteTable => "route-table";
+    SecurityGroup => "security-group";
+    Certificate => "certificate";
+    LoadBalancer => "load-balancer";
+    TargetGroup => "target-group";
+    Listener => "listener";
+    DbSubnetGroup => "db-subnet-group";
+    Database => "database";
+    FileSystem => "file-system";
+    MountTarget => "mount-target";
+    Bucket => "bucket";
+    Image => "image";
     /// A bake's builder instance: never planned, found by its tags and removed once the AMI exists.
-    Builder => "builder", aws::image::Builders;
-    LaunchTemplate => "launch-template", aws::launch_template::LaunchTemplates;
-    AutoScalingGroup => "auto-scaling-group", aws::auto_scaling_group::AutoScalingGroups;
-    ElasticIp => "elastic-ip", aws::elastic_ip::ElasticIps;
-    Volume => "volume", aws::volume::Volumes;
-    Instance => "instance", aws::instance::Instances;
-    Secret => "secret", aws::secret::Secrets;
-    Targets => "targets", aws::targets::Targets;
+    Builder => "builder";
+    LaunchTemplate => "launch-template";
+    AutoScalingGroup => "auto-scaling-group";
+    ElasticIp => "elastic-ip";
+    Volume => "volume";
+    Instance => "instance";
+    Secret => "secret";
+    Targets => "targets";
 }
 
 #[cfg(test)]

@@ -3,8 +3,21 @@
 //! fetcher it installs, and the app instances' user-data. Placeholders are `{{name}}`; scalar
 //! values are shell-quoted, files go into quoted heredocs.
 
+use serde::Serialize;
+
 use crate::artifact::sha256_hex;
-use crate::plan::Recipe;
+
+/// What the builder installs besides the app: each stack kind has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// The app and its unit, for instances behind a load balancer with RDS and EFS.
+    Asg,
+    /// The app, MariaDB and the TLS proxy with its ACME client, for one VM.
+    Monolith,
+    /// Docker, the app and its container image built on the builder, for swarm nodes.
+    Swarm,
+}
 
 pub const BAKE: &str = include_str!("../templates/bake.sh");
 pub const UNIT: &str = include_str!("../templates/bookstore.service");

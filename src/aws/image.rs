@@ -13,12 +13,13 @@
 //! whose image is gone is listed here too, so `down` leaves none behind.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, ShutdownBehavior};
 
 use super::bucket::upload_and_presign;
+use super::poll::{self, Grow, Look, Pace};
 use super::{
     Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag,
     ec2_tag_pairs, gone_if_not_found,
@@ -266,44 +267,51 @@ impl ResourceKind for Images {
             &format!("installed; creating the image from builder {builder}"),
         );
         let image_id = create_image(cx, want, &builder).await?;
-        let started = Instant::now();
-        let mut delay = Duration::from_secs(2);
-        let image = loop {
-            let image = describe_image(cx, &image_id).await?.ok_or_else(|| {
-                AwsError::other(format!("image {image_id} disappeared while being created"))
-            })?;
-            match image.state().map(|s| s.as_str()) {
-                Some("available") => break image,
-                Some("failed") | Some("error") => {
-                    return Err(AwsError::other(format!(
-                        "image {image_id} failed: {}",
-                        image
-                            .state_reason()
-                            .and_then(|r| r.message())
-                            .unwrap_or("no reason given")
-                    )));
+        let image = poll::until(
+            IMAGE_BUDGET,
+            Pace {
+                first: Duration::from_secs(2),
+                grow: Grow::Double,
+                max: Duration::from_secs(15),
+            },
+            |waited| {
+                let image_id = &image_id;
+                async move {
+                    let image = describe_image(cx, image_id).await?.ok_or_else(|| {
+                        AwsError::other(format!("image {image_id} disappeared while being created"))
+                    })?;
+                    match image.state().map(|s| s.as_str()) {
+                        Some("available") => Ok(Look::Done(image)),
+                        Some("failed") | Some("error") => Err(AwsError::other(format!(
+                            "image {image_id} failed: {}",
+                            image
+                                .state_reason()
+                                .and_then(|r| r.message())
+                                .unwrap_or("no reason given")
+                        ))),
+                        other => {
+                            cx.phase(
+                                &want.key,
+                                Kind::Image,
+                                &format!(
+                                    "image {image_id} {} for {} s (snapshotting the builder's disk)",
+                                    other.unwrap_or("pending"),
+                                    waited.as_secs()
+                                ),
+                            );
+                            Ok(Look::Again)
+                        }
+                    }
                 }
-                _ if started.elapsed() > IMAGE_BUDGET => {
-                    return Err(AwsError::other(format!(
-                        "image {image_id} was not available after {} s; run the same command again to keep waiting",
-                        started.elapsed().as_secs()
-                    )));
-                }
-                other => {
-                    cx.phase(
-                        &want.key,
-                        Kind::Image,
-                        &format!(
-                            "image {image_id} {} for {} s (snapshotting the builder's disk)",
-                            other.unwrap_or("pending"),
-                            started.elapsed().as_secs()
-                        ),
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(15));
-                }
-            }
-        };
+            },
+            |waited| {
+                AwsError::other(format!(
+                    "image {image_id} was not available after {} s; run the same command again to keep waiting",
+                    waited.as_secs()
+                ))
+            },
+        )
+        .await?;
         cx.phase(
             &want.key,
             Kind::Image,
@@ -527,38 +535,42 @@ async fn wait_until_stopped(
     id: &str,
     budget: Duration,
 ) -> Result<(), AwsError> {
-    let started = Instant::now();
-    let mut delay = Duration::from_secs(2);
-    loop {
-        let state = instance_state(cx, id).await?;
-        let doing = match &state {
-            Some(InstanceStateName::Pending) => "booting",
-            _ => "installing the app",
-        };
-        cx.phase(
-            &want.key,
-            Kind::Image,
-            &format!("builder {id} {doing} for {} s", started.elapsed().as_secs()),
-        );
-        match state {
-            Some(InstanceStateName::Stopped) => break,
-            None | Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
-                return Err(AwsError::other(format!(
-                    "the builder instance {id} was terminated before the bake finished"
-                )));
+    poll::until(
+        budget,
+        Pace {
+            first: Duration::from_secs(2),
+            grow: Grow::Add(Duration::from_secs(2)),
+            max: Duration::from_secs(15),
+        },
+        |waited| async move {
+            let state = instance_state(cx, id).await?;
+            let doing = match &state {
+                Some(InstanceStateName::Pending) => "booting",
+                _ => "installing the app",
+            };
+            cx.phase(
+                &want.key,
+                Kind::Image,
+                &format!("builder {id} {doing} for {} s", waited.as_secs()),
+            );
+            match state {
+                Some(InstanceStateName::Stopped) => Ok(Look::Done(())),
+                None | Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown) => {
+                    Err(AwsError::other(format!(
+                        "the builder instance {id} was terminated before the bake finished"
+                    )))
+                }
+                Some(_) => Ok(Look::Again),
             }
-            Some(_) if started.elapsed() > budget => {
-                return Err(AwsError::other(format!(
-                    "the builder instance {id} was still installing after {} s; see `aws ec2 get-console-output --instance-id {id} --latest`, or run the same command again to keep waiting",
-                    started.elapsed().as_secs()
-                )));
-            }
-            Some(_) => {
-                tokio::time::sleep(delay).await;
-                delay = (delay + Duration::from_secs(2)).min(Duration::from_secs(15));
-            }
-        }
-    }
+        },
+        |waited| {
+            AwsError::other(format!(
+                "the builder instance {id} was still installing after {} s; see `aws ec2 get-console-output --instance-id {id} --latest`, or run the same command again to keep waiting",
+                waited.as_secs()
+            ))
+        },
+    )
+    .await?;
     let text = super::instance::console_text(cx, id).await?;
     if let Some(line) = text.lines().find(|l| l.contains("BOOKSTORE-BAKE-FAILED")) {
         let tail: Vec<&str> = text.lines().rev().take(15).collect();

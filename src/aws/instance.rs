@@ -12,13 +12,14 @@
 //! Scaling group's instances of the same env are never adopted, changed or deleted here.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Filter, InstanceNetworkInterfaceSpecification, ResourceType, Tag, TagSpecification,
 };
 
+use super::poll::{self, Look, Pace};
 use super::{
     Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, Section, TAG_KIND, dep_id,
     ec2_tag, ec2_tag_pairs, gone_if_not_found,
@@ -323,25 +324,25 @@ async fn with_app_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsError>
 
 /// Waits until the instance runs (attachments need it), within the kind's budget.
 async fn wait_running(cx: &Cx, id: &str) -> Result<Observed, AwsError> {
-    let started = Instant::now();
-    loop {
-        match describe(cx, id).await? {
-            Some(o) if o.ready => return Ok(o),
-            Some(o) if matches!(o.state.as_str(), "stopping" | "stopped" | "shutting-down") => {
-                return Err(AwsError::other(format!(
-                    "instance {id} is {}; start it (`aws ec2 start-instances --instance-ids {id}`) and run up again",
-                    o.state
-                )));
+    poll::until(
+        Duration::from_secs(600),
+        Pace::every(Duration::from_secs(2)),
+        |_| async move {
+            match describe(cx, id).await? {
+                Some(o) if o.ready => Ok(Look::Done(o)),
+                Some(o) if matches!(o.state.as_str(), "stopping" | "stopped" | "shutting-down") => {
+                    Err(AwsError::other(format!(
+                        "instance {id} is {}; start it (`aws ec2 start-instances --instance-ids {id}`) and run up again",
+                        o.state
+                    )))
+                }
+                None => Err(AwsError::other(format!("instance {id} is gone"))),
+                Some(_) => Ok(Look::Again),
             }
-            None => return Err(AwsError::other(format!("instance {id} is gone"))),
-            Some(_) if started.elapsed() > Duration::from_secs(600) => {
-                return Err(AwsError::other(format!(
-                    "instance {id} was not running after 600 s"
-                )));
-            }
-            Some(_) => tokio::time::sleep(Duration::from_secs(2)).await,
-        }
-    }
+        },
+        |_| AwsError::other(format!("instance {id} was not running after 600 s")),
+    )
+    .await
 }
 
 #[async_trait]
@@ -700,45 +701,68 @@ impl ResourceKind for Instances {
 /// Attaches the volume and waits until AWS reports it attached. A volume still attached to an
 /// instance being terminated (a replacement) is waited for until it comes free.
 async fn attach(cx: &Cx, volume: &str, instance: &str) -> Result<(), AwsError> {
-    let started = Instant::now();
-    loop {
-        match cx
-            .ec2
-            .attach_volume()
-            .volume_id(volume)
-            .instance_id(instance)
-            .device(DATA_DEVICE)
-            .send()
-            .await
-        {
-            Ok(_) => break,
-            Err(e) => {
-                let e = AwsError::from(e);
-                let busy = e.code.as_deref() == Some("VolumeInUse")
-                    || e.code.as_deref() == Some("IncorrectState");
-                if !busy || started.elapsed() > Duration::from_secs(300) {
-                    return Err(e);
+    const BUDGET: Duration = Duration::from_secs(300);
+    // Past the budget, the last refusal is the error.
+    let last = std::sync::Mutex::new(None);
+    poll::until(
+        BUDGET,
+        Pace::every(Duration::from_secs(3)),
+        |_| {
+            let last = &last;
+            async move {
+                let sent = cx
+                    .ec2
+                    .attach_volume()
+                    .volume_id(volume)
+                    .instance_id(instance)
+                    .device(DATA_DEVICE)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => Ok(Look::Done(())),
+                    Err(e) => {
+                        let e = AwsError::from(e);
+                        let busy = e.code.as_deref() == Some("VolumeInUse")
+                            || e.code.as_deref() == Some("IncorrectState");
+                        if !busy {
+                            return Err(e);
+                        }
+                        *last.lock().expect("attach's last error") = Some(e);
+                        Ok(Look::Again)
+                    }
                 }
-                tokio::time::sleep(Duration::from_secs(3)).await;
             }
-        }
-    }
-    loop {
-        let out = cx.ec2.describe_volumes().volume_ids(volume).send().await?;
-        let attached = out.volumes().first().is_some_and(|v| {
-            v.attachments().iter().any(|a| {
-                a.instance_id() == Some(instance)
-                    && a.state().map(|s| s.as_str()) == Some("attached")
+        },
+        |_| {
+            last.lock()
+                .expect("attach's last error")
+                .take()
+                .unwrap_or_else(|| AwsError::other(format!("volume {volume} stayed in use")))
+        },
+    )
+    .await?;
+    poll::until(
+        BUDGET,
+        Pace::every(Duration::from_secs(2)),
+        |_| async move {
+            let out = cx.ec2.describe_volumes().volume_ids(volume).send().await?;
+            let attached = out.volumes().first().is_some_and(|v| {
+                v.attachments().iter().any(|a| {
+                    a.instance_id() == Some(instance)
+                        && a.state().map(|s| s.as_str()) == Some("attached")
+                })
+            });
+            Ok(if attached {
+                Look::Done(())
+            } else {
+                Look::Again
             })
-        });
-        if attached {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(300) {
-            return Err(AwsError::other(format!(
+        },
+        |_| {
+            AwsError::other(format!(
                 "volume {volume} was not attached to {instance} after 300 s"
-            )));
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+            ))
+        },
+    )
+    .await
 }

@@ -15,6 +15,8 @@ pub(crate) mod launch;
 pub(crate) mod launch_template;
 pub(crate) mod listener;
 pub(crate) mod load_balancer;
+pub(crate) mod poll;
+mod registry;
 pub(crate) mod route_table;
 pub(crate) mod secret;
 pub(crate) mod security_group;

@@ -6,11 +6,12 @@
 //! so no later `down` or `up` deletes it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VolumeType};
 
+use super::poll::{self, Look, Pace};
 use super::{
     Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KIND, ec2_tag, ec2_tag_pairs,
     gone_if_not_found,
@@ -293,29 +294,32 @@ async fn final_snapshot(cx: &Cx, have: &Observed) -> Result<(), AwsError> {
                 .to_string()
         }
     };
-    let started = Instant::now();
-    loop {
-        let out = cx.ec2.describe_snapshots().snapshot_ids(&id).send().await?;
-        let state = out
-            .snapshots()
-            .first()
-            .and_then(|s| s.state())
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
-        match state.as_str() {
-            "completed" => return Ok(()),
-            "error" => {
-                return Err(AwsError::other(format!(
+    let id = &id;
+    poll::until(
+        Duration::from_secs(1800),
+        Pace::every(Duration::from_secs(3)),
+        |_| async move {
+            let out = cx.ec2.describe_snapshots().snapshot_ids(id).send().await?;
+            let state = out
+                .snapshots()
+                .first()
+                .and_then(|s| s.state())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            match state.as_str() {
+                "completed" => Ok(Look::Done(())),
+                "error" => Err(AwsError::other(format!(
                     "the final snapshot {id} of {} failed; the volume is kept",
                     have.id
-                )));
+                ))),
+                _ => Ok(Look::Again),
             }
-            _ if started.elapsed() > Duration::from_secs(1800) => {
-                return Err(AwsError::other(format!(
-                    "the final snapshot {id} was not complete after 30 minutes; the volume is kept: run down again to keep waiting"
-                )));
-            }
-            _ => tokio::time::sleep(Duration::from_secs(3)).await,
-        }
-    }
+        },
+        |_| {
+            AwsError::other(format!(
+                "the final snapshot {id} was not complete after 30 minutes; the volume is kept: run down again to keep waiting"
+            ))
+        },
+    )
+    .await
 }

@@ -6,17 +6,7 @@ use super::network::Network;
 use super::{Builder, Spec};
 use crate::artifact::{Artifact, sha256_hex};
 
-/// What the builder installs besides the app: each stack kind has its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Recipe {
-    /// The app and its unit, for instances behind a load balancer with RDS and EFS.
-    Asg,
-    /// The app, MariaDB and the TLS proxy with its ACME client, for one VM.
-    Monolith,
-    /// Docker, the app and its container image built on the builder, for swarm nodes.
-    Swarm,
-}
+pub use crate::templates::Recipe;
 
 /// What the bake installs: the app artifact (the recipe's templates are hashed in too).
 #[derive(Debug, Clone, Serialize)]

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 pub use crate::kinds::Kind;
-pub use bake::{BakeInput, Recipe};
+pub use bake::BakeInput;
 pub use spec::{Ingress, InstanceRole, ListenerAction, Protocol, SecretContents, Spec, SwarmNode};
 
 use crate::error::Error;

@@ -94,9 +94,9 @@ pub enum Report {
     Outputs(BTreeMap<String, String>),
     Rendered(crate::render::Rendered),
     Doctor(crate::doctor::Doctor),
-    Envs(crate::fleet::Envs),
+    Envs(Envs),
     Drawn(Drawn),
-    Collected(crate::fleet::Collected),
+    Collected(Collected),
 }
 
 /// A picture of the stack, in the format asked for.
@@ -122,4 +122,41 @@ pub fn print(format: OutputFormat, report: &Report) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", text.trim_end());
+}
+
+/// One env as `ls` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvRow {
+    pub stack: String,
+    pub env: String,
+    /// Unix time of its first `up`; none for an env found by its tags only.
+    pub created: Option<u64>,
+    pub age_seconds: Option<u64>,
+    /// Unix time after which `gc` deletes it; none without `--ttl`.
+    pub expires: Option<u64>,
+    pub expired: bool,
+    /// Resources found by its tags now.
+    pub resources: usize,
+    /// The plan's estimate at its last `up`.
+    pub hourly_usd: Option<f64>,
+    /// The run that holds its lock now, if any.
+    pub locked_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Envs {
+    pub region: String,
+    pub envs: Vec<EnvRow>,
+    pub hourly_usd: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Collected {
+    pub region: String,
+    /// `stack/env` of each env deleted.
+    pub deleted: Vec<String>,
+    /// Expired envs left because another run holds them.
+    pub busy: Vec<String>,
+    /// Envs not expired (or without a TTL), left alone.
+    pub kept: Vec<String>,
 }

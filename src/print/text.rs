@@ -67,7 +67,7 @@ fn span(secs: u64) -> String {
     }
 }
 
-fn envs(out: &mut String, e: &crate::fleet::Envs) {
+fn envs(out: &mut String, e: &super::Envs) {
     if e.envs.is_empty() {
         let _ = writeln!(out, "no bookstore env in {}", e.region);
         return;

@@ -2,51 +2,12 @@
 //! file, line, column and field, what is wrong, and what to do about it.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_saphyr::Spanned;
 
 use super::raw::{Field, RawStack};
 use super::*;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Diagnostic {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
-    pub field: String,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
-        if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
-        }
-        write!(f, "{}", self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
+pub use crate::diagnostics::{Diagnostic, Diagnostics};
 
 /// Regions where the AWS services this tool uses are generally available.
 const REGIONS: &[&str] = &[
