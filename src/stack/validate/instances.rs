@@ -1,0 +1,151 @@
+//! `instances`: the type (sizes the Learner Lab allows), the counts (asg only), the root volume
+//! and the instance profile.
+
+use super::*;
+
+pub(super) fn instances(
+    c: &mut Checker,
+    raw: &RawStack,
+    kind: StackKind,
+    lab: bool,
+    top: At,
+) -> Instances {
+    let inst_raw = raw.instances.as_ref().map(|i| &i.value);
+    let inst_at = at_of(&raw.instances, top);
+    let default_type = if kind == StackKind::Asg {
+        "t3.micro"
+    } else {
+        "t3.small"
+    };
+    let instance_type = match inst_raw.and_then(|i| i.instance_type.as_ref()) {
+        None => default_type.to_string(),
+        Some(t) => {
+            match t.value.split_once('.') {
+                Some((family, size))
+                    if !family.is_empty()
+                        && family
+                            .chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                        && !size.is_empty() =>
+                {
+                    if lab && !LAB_INSTANCE_SIZES.contains(&size) {
+                        c.error(
+                            t.into(),
+                            "instances.type",
+                            format!(
+                                "the Learner Lab allows instance sizes {} only, not `{size}`",
+                                LAB_INSTANCE_SIZES.join(", ")
+                            ),
+                            Some(format!(
+                                "use e.g. {family}.micro or {family}.large, {NO_SANDBOX_HINT}"
+                            )),
+                        );
+                    }
+                }
+                _ => c.error(
+                    t.into(),
+                    "instances.type",
+                    format!("`{}` is not an EC2 instance type", t.value),
+                    Some("write it as family.size, e.g. t3.micro".into()),
+                ),
+            }
+            t.value.clone()
+        }
+    };
+    let counts_given =
+        inst_raw.is_some_and(|i| i.min.is_some() || i.max.is_some() || i.desired.is_some());
+    let (min, max, desired) = if kind == StackKind::Asg {
+        let min = c.int(
+            &inst_raw.and_then(|i| i.min.clone()),
+            inst_at,
+            "instances.min",
+            2,
+            (0, 100),
+            None,
+        );
+        let max = c.int(
+            &inst_raw.and_then(|i| i.max.clone()),
+            inst_at,
+            "instances.max",
+            3,
+            (1, 100),
+            None,
+        );
+        let desired_field = inst_raw.and_then(|i| i.desired.clone());
+        let desired = c.int(
+            &desired_field,
+            inst_at,
+            "instances.desired",
+            min.max(2).min(max) as i64,
+            (0, 100),
+            None,
+        );
+        if min > max {
+            let at = at_of(&inst_raw.and_then(|i| i.min.clone()), inst_at);
+            c.error(
+                at,
+                "instances.min",
+                format!("min {min} is above max {max}"),
+                Some("it must hold that min ≤ desired ≤ max".into()),
+            );
+        } else if desired < min || desired > max {
+            let at = at_of(&desired_field, inst_at);
+            c.error(
+                at,
+                "instances.desired",
+                format!("desired {desired} is outside min {min} .. max {max}"),
+                Some("it must hold that min ≤ desired ≤ max".into()),
+            );
+        }
+        if lab && max > LAB_MAX_INSTANCES {
+            let at = at_of(&inst_raw.and_then(|i| i.max.clone()), inst_at);
+            c.error(at, "instances.max", format!("{max} is above the Learner Lab limit of {LAB_MAX_INSTANCES} running instances (20 or more deactivates the account)"),
+                Some(format!("lower it to {LAB_MAX_INSTANCES} or less, {NO_SANDBOX_HINT}")));
+        }
+        (min, max, desired)
+    } else {
+        if counts_given {
+            c.error(
+                inst_at,
+                "instances",
+                format!("a {} stack does not take min/max/desired", kind.as_str()),
+                Some(if kind == StackKind::Swarm {
+                    "set the node counts under `swarm: {managers, workers}`".into()
+                } else {
+                    "a monolith is one instance; remove min, max and desired".into()
+                }),
+            );
+        }
+        (1, 1, 1)
+    };
+    let max_gb = if lab { LAB_MAX_GB } else { 16384 };
+    let volume_gb = c.int(
+        &inst_raw.and_then(|i| i.volume_gb.clone()),
+        inst_at,
+        "instances.volume_gb",
+        if kind == StackKind::Asg { 8 } else { 16 },
+        (8, max_gb),
+        lab.then_some("the Learner Lab allows EBS volumes of at most 100 GB"),
+    );
+    let volume_type = c.choice(
+        &inst_raw.and_then(|i| i.volume_type.clone()),
+        "instances.volume_type",
+        &["gp2", "gp3"],
+        "gp3",
+    );
+    let instance_profile = match inst_raw.and_then(|i| i.instance_profile.as_ref()) {
+        // The Learner Lab always has it; elsewhere the user names one (or none).
+        None => lab.then(|| "LabInstanceProfile".to_string()),
+        Some(p) if p.value.is_empty() || p.value == "none" => None,
+        Some(p) => Some(p.value.clone()),
+    };
+    Instances {
+        instance_type,
+        min,
+        max,
+        desired,
+        volume_gb,
+        volume_type,
+        instance_profile,
+    }
+}
