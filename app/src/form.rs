@@ -1,5 +1,25 @@
 //! What a form says back: each error beside its field (and listed above the form, as links to
-//! the fields), so a refused form comes back filled in with every reason where it applies.
+//! the fields), so a refused form comes back filled in with every reason where it applies; and
+//! the confirmation step of a destructive action.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use crate::web::PageCtx;
+
+/// "Delete …?" / "Cancel order …?": what the action does, its button (which posts
+/// `confirm=yes`) and the way back. A page of its own, so it works without JavaScript.
+#[derive(Template, WebTemplate)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub ctx: PageCtx,
+    pub heading: String,
+    pub explain: String,
+    pub action: String,
+    pub confirm_label: &'static str,
+    pub back: String,
+    pub back_label: &'static str,
+}
 
 pub struct FieldError {
     /// The field's `id` (and name), for the link and `aria-describedby`.

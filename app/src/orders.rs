@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::catalog::parse_id;
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
-use crate::form::FieldErrors;
+use crate::form::{ConfirmPage, FieldErrors};
 use crate::money;
 use crate::web::{Ctx, Flash, PageCtx, field};
 
@@ -81,6 +81,18 @@ impl Address {
             postcode: field(form, "ship_postcode").to_string(),
             country: field(form, "ship_country").to_string(),
         }
+    }
+
+    /// Binds the five fields, in the order the orders table's `ship_*` columns are written.
+    fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        q.bind(&self.name)
+            .bind(&self.street)
+            .bind(&self.city)
+            .bind(&self.postcode)
+            .bind(&self.country)
     }
 
     fn check(&self, errors: &mut FieldErrors) {
@@ -490,17 +502,14 @@ pub async fn pay(
     .bind(provider_id)
     .bind(delivery)
     .bind(amount)
-    .bind(t)
-    .bind(&address.name)
-    .bind(&address.street)
-    .bind(&address.city)
-    .bind(&address.postcode)
-    .bind(&address.country)
-    .bind(id)
-    .bind(ctx.user()?.id)
-    .bind(t)
-    .execute(&state.db.pool)
-    .await?;
+    .bind(t);
+    let paid = address
+        .bind(paid)
+        .bind(id)
+        .bind(ctx.user()?.id)
+        .bind(t)
+        .execute(&state.db.pool)
+        .await?;
     if paid.rows_affected() != 1 {
         return Err(AppError::Conflict(
             "this order can no longer be paid (it expired, was cancelled, or the book was withdrawn)"
@@ -529,16 +538,13 @@ pub async fn address(
     let saved = sqlx::query(
         "UPDATE orders SET ship_name = ?, ship_street = ?, ship_city = ?, ship_postcode = ?, ship_country = ? \
          WHERE id = ? AND buyer_id = ? AND status IN ('pending_payment', 'paid')",
-    )
-    .bind(&address.name)
-    .bind(&address.street)
-    .bind(&address.city)
-    .bind(&address.postcode)
-    .bind(&address.country)
-    .bind(id)
-    .bind(ctx.user()?.id)
-    .execute(&state.db.pool)
-    .await?;
+    );
+    let saved = address
+        .bind(saved)
+        .bind(id)
+        .bind(ctx.user()?.id)
+        .execute(&state.db.pool)
+        .await?;
     if saved.rows_affected() != 1 {
         return Err(AppError::Conflict(format!(
             "this order is {}: its address can no longer change",
@@ -571,18 +577,6 @@ async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppRes
         .await?;
     tx.commit().await?;
     Ok(true)
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "confirm.html")]
-struct ConfirmPage {
-    ctx: PageCtx,
-    heading: String,
-    explain: String,
-    action: String,
-    confirm_label: &'static str,
-    back: String,
-    back_label: &'static str,
 }
 
 /// GET /orders/{id}/cancel: what cancelling does, and the button that does it (no JavaScript).

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::catalog::{BOOK_COLUMNS, BookView, parse_id};
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
-use crate::form::FieldErrors;
+use crate::form::{ConfirmPage, FieldErrors};
 use crate::money;
 use crate::web::{Ctx, Flash, PageCtx, field, random_token};
 
@@ -43,18 +43,6 @@ struct SellPage {
     editing: Option<i64>,
     max_upload_kb: usize,
     max_upload_bytes: usize,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "confirm.html")]
-struct ConfirmPage {
-    ctx: PageCtx,
-    heading: String,
-    explain: String,
-    action: String,
-    confirm_label: &'static str,
-    back: String,
-    back_label: &'static str,
 }
 
 #[derive(Template, WebTemplate)]
