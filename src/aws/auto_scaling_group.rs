@@ -14,7 +14,7 @@ use aws_sdk_autoscaling::types::{
 };
 
 use super::{Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id};
-use crate::plan::{Desired, Kind, Spec};
+use crate::plan::{Desired, Kind, Ref, Spec};
 use crate::stack::{Scaling, ScalingMetric};
 
 pub struct AutoScalingGroups;
@@ -45,7 +45,7 @@ fn wanted_policy(scaling: &Option<Scaling>) -> String {
     }
 }
 
-fn sorted_ids(deps: &Deps, keys: &[String]) -> String {
+fn sorted_ids(deps: &Deps, keys: &[Ref]) -> String {
     let mut ids: Vec<&str> = keys.iter().map(|k| dep_id(deps, k)).collect();
     ids.sort();
     ids.join(",")

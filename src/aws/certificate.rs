@@ -35,7 +35,7 @@ fn wanted_names(want: &Desired, deps: &Deps) -> Vec<String> {
     let mut names: Vec<String> = load_balancer
         .iter()
         .map(|k| {
-            deps.get(k)
+            deps.get(k.as_str())
                 .map(|o| o.attr("dns_name").to_string())
                 .unwrap_or_default()
         })

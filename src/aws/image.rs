@@ -162,7 +162,7 @@ impl ResourceKind for Images {
             unreachable!("image spec")
         };
         let url = deps
-            .get(bucket)
+            .get(bucket.as_str())
             .map(|b| b.attr("presigned_url").to_string())
             .filter(|u| !u.contains('<'))
             .unwrap_or_else(|| {

@@ -197,7 +197,7 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
         } => {
             let db_host = database
                 .as_ref()
-                .and_then(|d| deps.get(d))
+                .and_then(|d| deps.get(d.as_str()))
                 .map(|d| d.attr("private_ip").to_string())
                 .unwrap_or_default();
             monolith_user_data(&MonolithConfig {
@@ -236,7 +236,7 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
             file_system,
             ..
         } => {
-            let db = database.as_ref().and_then(|d| deps.get(d));
+            let db = database.as_ref().and_then(|d| deps.get(d.as_str()));
             let image_sha = deps
                 .get(p.image)
                 .and_then(|i| i.facts.get("artifact_sha256"))

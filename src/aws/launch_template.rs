@@ -34,7 +34,7 @@ fn rendered_user_data(want: &Desired, deps: &Deps) -> String {
     else {
         unreachable!("launch template spec")
     };
-    let db = database.as_ref().and_then(|k| deps.get(k));
+    let db = database.as_ref().and_then(|k| deps.get(k.as_str()));
     user_data(&InstanceConfig {
         region,
         app_port: *app_port,

@@ -72,7 +72,7 @@ fn permission(rule: &Ingress, own: &str, deps: &Deps) -> IpPermission {
         ),
         Some(key) => p.user_id_group_pairs(
             UserIdGroupPair::builder()
-                .group_id(deps.get(key).map_or(own, |d| d.id.as_str()))
+                .group_id(deps.get(key.as_str()).map_or(own, |d| d.id.as_str()))
                 .description(&rule.description)
                 .build(),
         ),

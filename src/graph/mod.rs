@@ -11,7 +11,7 @@ mod svg;
 
 use std::collections::BTreeMap;
 
-use crate::plan::{Desired, Kind, Plan, Spec};
+use crate::plan::{Desired, Kind, Plan, Ref, Spec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -93,7 +93,7 @@ fn own_group(spec: &Spec) -> Option<&str> {
     match spec {
         Spec::LoadBalancer {
             security_groups, ..
-        } => security_groups.first().map(String::as_str),
+        } => security_groups.first().map(Ref::as_str),
         Spec::Database { security_group, .. }
         | Spec::MountTarget { security_group, .. }
         | Spec::LaunchTemplate { security_group, .. }
@@ -252,12 +252,12 @@ impl Graph {
         }
         let follow = |d: &Desired| -> Option<String> {
             match &d.spec {
-                Spec::Listener { load_balancer, .. } => Some(load_balancer.clone()),
-                Spec::Certificate { load_balancer, .. } => load_balancer.clone(),
+                Spec::Listener { load_balancer, .. } => Some(load_balancer.to_string()),
+                Spec::Certificate { load_balancer, .. } => load_balancer.as_ref().map(Ref::to_string),
                 Spec::AutoScalingGroup {
                     launch_template, ..
-                } => Some(launch_template.clone()),
-                Spec::Targets { target_group, .. } => Some(target_group.clone()),
+                } => Some(launch_template.to_string()),
+                Spec::Targets { target_group, .. } => Some(target_group.to_string()),
                 Spec::DbSubnetGroup { .. } => plan
                     .resources
                     .iter()

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::network::Network;
-use super::{Builder, Spec};
+use super::{Builder, Ref, Spec};
 use crate::artifact::{Artifact, sha256_hex};
 
 pub use crate::templates::Recipe;
@@ -35,7 +35,7 @@ pub struct BakeOptions<'s> {
 pub const BUCKET: &str = "artifacts";
 
 /// Adds the bucket and the image; returns the image's key.
-pub fn image(b: &mut Builder, input: &BakeInput, net: &Network, o: BakeOptions) -> String {
+pub fn image(b: &mut Builder, input: &BakeInput, net: &Network, o: BakeOptions) -> Ref {
     let bucket = b.add(BUCKET, Spec::Bucket);
     b.add(
         &input.image_key(o.recipe),

@@ -2,10 +2,10 @@
 //! security group.
 
 use super::network::Network;
-use super::{Builder, Ingress, Protocol, Spec};
+use super::{Builder, Ingress, Protocol, Ref, Spec};
 
 /// Adds the database's security group, subnet group and instance; returns the database's key.
-pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<String> {
+pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<Ref> {
     let db = b.stack.database.clone()?;
     let sg = b.add(
         "sg-db",

@@ -2,12 +2,12 @@
 //! group, and HTTPS 443 with the certificate plus HTTP 80 → 301 (or HTTP only with `tls: none`).
 
 use super::network::Network;
-use super::{Builder, Ingress, ListenerAction, Protocol, Spec};
+use super::{Builder, Ingress, ListenerAction, Protocol, Ref, Spec};
 use crate::stack::TlsMode;
 
 pub struct Edge {
-    pub load_balancer: String,
-    pub target_group: String,
+    pub load_balancer: Ref,
+    pub target_group: Ref,
 }
 
 /// What faces the internet: 80 from anywhere, and 443 with TLS. Port 80 stays open with TLS too:
@@ -31,7 +31,7 @@ pub fn web_ingress(tls: bool) -> Vec<Ingress> {
 }
 
 /// The load balancer's security group alone (the app's group, made next, refers to it).
-pub fn security_group(b: &mut Builder, net: &Network) -> String {
+pub fn security_group(b: &mut Builder, net: &Network) -> Ref {
     let ingress = web_ingress(b.stack.tls.mode != TlsMode::None);
     b.add(
         "sg-lb",
@@ -43,7 +43,7 @@ pub fn security_group(b: &mut Builder, net: &Network) -> String {
     )
 }
 
-pub fn load_balancer(b: &mut Builder, net: &Network, security_group: String) -> Edge {
+pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edge {
     let stack = b.stack;
     let lb = stack
         .load_balancer

@@ -2,12 +2,12 @@
 //! only from the clients' security group.
 
 use super::network::Network;
-use super::{Builder, Ingress, Protocol, Spec, mount_target_key};
+use super::{Builder, Ingress, Protocol, Ref, Spec, mount_target_key};
 
 pub struct Files {
-    pub file_system: String,
+    pub file_system: Ref,
     /// Clients mount at boot: these must exist first.
-    pub mount_targets: Vec<String>,
+    pub mount_targets: Vec<Ref>,
 }
 
 pub fn efs(b: &mut Builder, net: &Network, clients: &str) -> Option<Files> {

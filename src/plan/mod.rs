@@ -13,6 +13,7 @@ mod edge;
 mod files;
 mod monolith;
 mod network;
+mod reference;
 mod spec;
 mod swarm;
 
@@ -22,7 +23,9 @@ use serde::Serialize;
 
 pub use crate::kinds::Kind;
 pub use bake::BakeInput;
-pub use spec::{Ingress, InstanceRole, ListenerAction, Protocol, SecretContents, Spec, SwarmNode};
+pub use spec::{
+    Ingress, InstanceRole, ListenerAction, Protocol, Ref, SecretContents, Spec, SwarmNode,
+};
 
 use crate::error::Error;
 use crate::stack::{Stack, StackKind};
@@ -86,7 +89,8 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds a resource; returns its key for the resources that refer to it.
-    pub fn add(&mut self, key: &str, spec: Spec) -> String {
+    /// Adds a resource; the reference others use to depend on it.
+    pub fn add(&mut self, key: &str, spec: Spec) -> Ref {
         // A security group's rules may name the group itself: that is no dependency.
         let mut depends_on = spec.dependencies();
         depends_on.retain(|d| d != key);
@@ -97,7 +101,7 @@ impl<'a> Builder<'a> {
             depends_on,
             spec,
         });
-        key.to_string()
+        Ref::from(key)
     }
 
     pub fn endpoint(&mut self, key: &str, attr: &str, https: bool) {

@@ -5,7 +5,9 @@
 //! the app VM's security group only.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
-use super::{Builder, Ingress, InstanceRole, Protocol, SecretContents, Spec, bake, edge, network};
+use super::{
+    Builder, Ingress, InstanceRole, Protocol, Ref, SecretContents, Spec, bake, edge, network,
+};
 use crate::stack::{Placement, TlsMode};
 
 pub fn build(b: &mut Builder, input: &BakeInput) {
@@ -69,7 +71,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
         )
     });
     let region = b.region.to_string();
-    let instance = |security_group: String, address, data_volume, role| Spec::Instance {
+    let instance = |security_group: Ref, address, data_volume, role| Spec::Instance {
         image: image.clone(),
         subnet: net.subnets[0].clone(),
         routes: net.routes.clone(),

@@ -1,15 +1,15 @@
 //! The network part: a VPC, one public subnet per zone, an internet gateway and the route table
 //! that sends the subnets' traffic to it.
 
-use super::{Builder, Spec};
+use super::{Builder, Ref, Spec};
 
 pub struct Network {
-    pub vpc: String,
-    pub subnets: Vec<String>,
+    pub vpc: Ref,
+    pub subnets: Vec<Ref>,
     /// The subnets' zones, in the same order.
     pub zones: Vec<String>,
     /// The route table: whoever needs the internet at boot depends on it.
-    pub routes: String,
+    pub routes: Ref,
 }
 
 pub fn public(b: &mut Builder) -> Network {

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::Kind;
 use super::bake::Recipe;
+pub use super::reference::Ref;
 use crate::artifact::{Artifact, ArtifactKind};
 use crate::stack::{Scaling, TlsMode};
 
@@ -13,7 +14,7 @@ pub struct Ingress {
     pub port: u16,
     /// `None`: from anywhere (0.0.0.0/0). `Some(key)`: from the security group with that key only
     /// (its own key: from the members of the group itself).
-    pub from_group: Option<String>,
+    pub from_group: Option<Ref>,
     pub description: String,
 }
 
@@ -39,7 +40,7 @@ pub enum ListenerAction {
     /// HTTP 301 to the same host and path on HTTPS 443.
     RedirectToHttps,
     Forward {
-        target_group: String,
+        target_group: Ref,
     },
 }
 
@@ -50,46 +51,46 @@ pub enum Spec {
         cidr: String,
     },
     Subnet {
-        vpc: String,
+        vpc: Ref,
         cidr: String,
         availability_zone: String,
     },
     InternetGateway {
-        vpc: String,
+        vpc: Ref,
     },
     RouteTable {
-        vpc: String,
-        internet_gateway: String,
-        subnets: Vec<String>,
+        vpc: Ref,
+        internet_gateway: Ref,
+        subnets: Vec<Ref>,
     },
     SecurityGroup {
-        vpc: String,
+        vpc: Ref,
         description: String,
         ingress: Vec<Ingress>,
     },
     /// `self-signed`: generated and imported; its names are the load balancer's DNS name (and the
     /// domain, if any). `acm`: requested from ACM with DNS validation.
     Certificate {
-        load_balancer: Option<String>,
+        load_balancer: Option<Ref>,
         domain: Option<String>,
         self_signed: bool,
     },
     LoadBalancer {
-        subnets: Vec<String>,
-        security_groups: Vec<String>,
+        subnets: Vec<Ref>,
+        security_groups: Vec<Ref>,
         idle_timeout_seconds: u32,
     },
     TargetGroup {
-        vpc: String,
+        vpc: Ref,
         port: u16,
         health_check_path: String,
     },
     DbSubnetGroup {
-        subnets: Vec<String>,
+        subnets: Vec<Ref>,
     },
     Database {
-        subnet_group: String,
-        security_group: String,
+        subnet_group: Ref,
+        security_group: Ref,
         engine_version: String,
         instance_class: String,
         storage_gb: u32,
@@ -100,26 +101,26 @@ pub enum Spec {
     },
     FileSystem,
     MountTarget {
-        file_system: String,
-        subnet: String,
-        security_group: String,
+        file_system: Ref,
+        subnet: Ref,
+        security_group: Ref,
     },
     Listener {
-        load_balancer: String,
+        load_balancer: Ref,
         port: u16,
         action: ListenerAction,
-        certificate: Option<String>,
+        certificate: Option<Ref>,
         ssl_policy: Option<String>,
     },
     /// The private, encrypted bucket the bake uploads the app artifact to.
     Bucket,
     /// The baked AMI: the app installed on Amazon Linux 2023 by a builder instance.
     Image {
-        bucket: String,
-        subnet: String,
+        bucket: Ref,
+        subnet: Ref,
         /// The builder downloads packages: the subnet's route to the internet must exist.
-        routes: String,
-        security_group: String,
+        routes: Ref,
+        security_group: Ref,
         instance_type: String,
         volume_gb: u32,
         artifact: Artifact,
@@ -128,24 +129,24 @@ pub enum Spec {
         templates_sha256: String,
     },
     LaunchTemplate {
-        image: String,
-        security_group: String,
+        image: Ref,
+        security_group: Ref,
         instance_type: String,
         volume_gb: u32,
         volume_type: String,
         instance_profile: Option<String>,
         app_port: u16,
         region: String,
-        database: Option<String>,
-        file_system: Option<String>,
+        database: Option<Ref>,
+        file_system: Option<Ref>,
         /// Instances mount the file system at boot: its mount targets must exist first.
-        mount_targets: Vec<String>,
+        mount_targets: Vec<Ref>,
     },
     AutoScalingGroup {
-        launch_template: String,
-        subnets: Vec<String>,
-        target_group: String,
-        load_balancer: String,
+        launch_template: Ref,
+        subnets: Vec<Ref>,
+        target_group: Ref,
+        load_balancer: Ref,
         min: u32,
         max: u32,
         desired: u32,
@@ -169,27 +170,27 @@ pub enum Spec {
     },
     /// The instances registered as targets of a target group (the swarm's nodes).
     Targets {
-        target_group: String,
-        instances: Vec<String>,
+        target_group: Ref,
+        instances: Vec<Ref>,
     },
     /// One EC2 instance from the baked image, with its data volume attached and, when public, its
     /// Elastic IP associated. Replaced (never changed in place) when its image or type changes.
     Instance {
-        image: String,
-        subnet: String,
+        image: Ref,
+        subnet: Ref,
         /// The instance downloads at boot (certificates): the subnet's route must exist.
-        routes: String,
-        security_group: String,
+        routes: Ref,
+        security_group: Ref,
         instance_type: String,
         root_volume_gb: u32,
         volume_type: String,
         instance_profile: Option<String>,
         /// The Elastic IP to associate (a public instance), or none (a private one).
-        address: Option<String>,
+        address: Option<Ref>,
         /// The stack's data volume to attach, if the instance has one.
-        data_volume: Option<String>,
+        data_volume: Option<Ref>,
         /// The database credentials' secret, when they are shared between VMs.
-        secret: Option<String>,
+        secret: Option<Ref>,
         region: String,
         /// What the instance runs: its user-data is rendered from this.
         role: InstanceRole,
@@ -208,9 +209,9 @@ pub enum SecretContents {
     /// build the image from it and the swarm's leader rolls the service (templates/swarm/sync).
     Release {
         /// The image that carries the app (its artifact's sha256 names the release).
-        image: String,
+        image: Ref,
         /// The artifact bucket the binary is in.
-        bucket: String,
+        bucket: Ref,
         /// The app's sha256 (it names the image: `bookstore.local/app:<12 hex>`) and its kind:
         /// only a binary can be downloaded by the nodes.
         sha256: String,
@@ -261,7 +262,7 @@ pub enum InstanceRole {
         tls_mode: TlsMode,
         domain: Option<String>,
         acme_server: String,
-        database: Option<String>,
+        database: Option<Ref>,
     },
     /// MariaDB only, for the app VM's security group.
     Database,
@@ -269,17 +270,17 @@ pub enum InstanceRole {
     Swarm {
         node: SwarmNode,
         /// The secret the leader writes the join tokens to.
-        tokens: String,
+        tokens: Ref,
         /// The secret naming the app image to run (written by bookstore).
-        release: String,
+        release: Ref,
         /// The secret the swarm's leader reports Docker's view to.
-        status: String,
+        status: Ref,
         app_port: u16,
         replicas: u32,
-        database: Option<String>,
-        file_system: Option<String>,
+        database: Option<Ref>,
+        file_system: Option<Ref>,
         /// Nodes mount the file system at boot: its mount targets must exist first.
-        mount_targets: Vec<String>,
+        mount_targets: Vec<Ref>,
     },
 }
 
@@ -312,164 +313,8 @@ impl Spec {
         }
     }
 
-    /// The keys of the resources this one needs to exist first.
+    /// The keys of the resources this one needs to exist first: every `Ref` in it.
     pub fn dependencies(&self) -> Vec<String> {
-        let mut deps: Vec<String> = match self {
-            Spec::Vpc { .. }
-            | Spec::FileSystem
-            | Spec::Bucket
-            | Spec::ElasticIp
-            | Spec::Secret {
-                contents:
-                    SecretContents::DbCredentials | SecretContents::Empty | SecretContents::SwarmStatus,
-            }
-            | Spec::Volume { .. } => vec![],
-            Spec::Secret {
-                contents: SecretContents::Release { image, bucket, .. },
-            } => vec![image.clone(), bucket.clone()],
-            Spec::Instance {
-                image,
-                subnet,
-                routes,
-                security_group,
-                address,
-                data_volume,
-                secret,
-                role,
-                ..
-            } => {
-                let mut d = vec![
-                    image.clone(),
-                    subnet.clone(),
-                    routes.clone(),
-                    security_group.clone(),
-                ];
-                d.extend(data_volume.iter().cloned());
-                d.extend(address.iter().cloned());
-                d.extend(secret.iter().cloned());
-                match role {
-                    InstanceRole::App {
-                        database: Some(db), ..
-                    } => d.push(db.clone()),
-                    InstanceRole::Swarm {
-                        tokens,
-                        release,
-                        status,
-                        database,
-                        file_system,
-                        mount_targets,
-                        ..
-                    } => {
-                        d.extend([tokens.clone(), release.clone(), status.clone()]);
-                        d.extend(database.iter().cloned());
-                        d.extend(file_system.iter().cloned());
-                        d.extend(mount_targets.iter().cloned());
-                    }
-                    _ => {}
-                }
-                d
-            }
-            Spec::Image {
-                bucket,
-                subnet,
-                routes,
-                security_group,
-                ..
-            } => vec![
-                bucket.clone(),
-                subnet.clone(),
-                routes.clone(),
-                security_group.clone(),
-            ],
-            Spec::LaunchTemplate {
-                image,
-                security_group,
-                database,
-                file_system,
-                mount_targets,
-                ..
-            } => {
-                let mut d = vec![image.clone(), security_group.clone()];
-                d.extend(database.iter().cloned());
-                d.extend(file_system.iter().cloned());
-                d.extend(mount_targets.iter().cloned());
-                d
-            }
-            Spec::AutoScalingGroup {
-                launch_template,
-                subnets,
-                target_group,
-                load_balancer,
-                ..
-            } => {
-                let mut d = vec![
-                    launch_template.clone(),
-                    target_group.clone(),
-                    load_balancer.clone(),
-                ];
-                d.extend(subnets.iter().cloned());
-                d
-            }
-            Spec::DbSubnetGroup { subnets } => subnets.clone(),
-            Spec::Database {
-                subnet_group,
-                security_group,
-                ..
-            } => vec![subnet_group.clone(), security_group.clone()],
-            Spec::MountTarget {
-                file_system,
-                subnet,
-                security_group,
-            } => vec![file_system.clone(), subnet.clone(), security_group.clone()],
-            Spec::Subnet { vpc, .. }
-            | Spec::InternetGateway { vpc }
-            | Spec::TargetGroup { vpc, .. } => {
-                vec![vpc.clone()]
-            }
-            Spec::RouteTable {
-                vpc,
-                internet_gateway,
-                subnets,
-            } => {
-                let mut d = vec![vpc.clone(), internet_gateway.clone()];
-                d.extend(subnets.iter().cloned());
-                d
-            }
-            Spec::SecurityGroup { vpc, ingress, .. } => {
-                let mut d = vec![vpc.clone()];
-                d.extend(ingress.iter().filter_map(|i| i.from_group.clone()));
-                d
-            }
-            Spec::Targets {
-                target_group,
-                instances,
-            } => {
-                let mut d = vec![target_group.clone()];
-                d.extend(instances.iter().cloned());
-                d
-            }
-            Spec::Certificate { load_balancer, .. } => load_balancer.iter().cloned().collect(),
-            Spec::LoadBalancer {
-                subnets,
-                security_groups,
-                ..
-            } => subnets.iter().chain(security_groups).cloned().collect(),
-            Spec::Listener {
-                load_balancer,
-                action,
-                certificate,
-                ..
-            } => {
-                let mut d = vec![load_balancer.clone()];
-                if let ListenerAction::Forward { target_group } = action {
-                    d.push(target_group.clone());
-                }
-                d.extend(certificate.iter().cloned());
-                d
-            }
-        };
-        deps.sort();
-        deps.dedup();
-        deps
+        super::reference::refs_of(self)
     }
 }
