@@ -108,9 +108,12 @@ fn aws_cli_path() -> String {
 /// resolves the service anew and opens a new connection, ~20 a second, as a target group's traffic
 /// reaches whichever tasks are in the service's DNS at that moment.
 /// A failure says what curl saw: the HTTP status (000: none) and curl's exit code (7: refused,
-/// 28: timed out).
+/// 28: timed out). A request fails when it gets no 200 within 5 s: a task that is gone still fails
+/// it (its address drops the connection, which hangs to the timeout), a reply slower than 2 s
+/// under CI's load (the emulator suites run beside this one) does not. With 2 s, one request in
+/// ~1,430 timed out (no refusal) in two CI runs of three.
 const PROBE: &str = "while true; do \
-    code=$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://app:8080/healthz); \
+    code=$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://app:8080/healthz); \
     rc=$?; if [ \"$code\" = 200 ]; then echo ok; else echo \"failed $code $rc\"; fi; \
     /bin/busybox usleep 30000; done";
 
