@@ -9,16 +9,19 @@ impl std::fmt::Display for Price {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };
         let c = self.0.unsigned_abs();
-        let whole = (c / 100).to_string();
         write!(f, "{sign}$")?;
-        for (i, digit) in whole.chars().enumerate() {
-            if i > 0 && (whole.len() - i).is_multiple_of(3) {
-                f.write_str(",")?;
-            }
-            write!(f, "{digit}")?;
-        }
+        write_grouped(f, c / 100)?;
         write!(f, ".{:02}", c % 100)
     }
+}
+
+/// 1234567 → "1,234,567", written where it goes (a catalog page writes 50 prices: no string each).
+fn write_grouped(out: &mut impl std::fmt::Write, n: u64) -> std::fmt::Result {
+    if n < 1000 {
+        return write!(out, "{n}");
+    }
+    write_grouped(out, n / 1000)?;
+    write!(out, ",{:03}", n % 1000)
 }
 
 /// 123456 → "$1,234.56".
@@ -126,17 +129,16 @@ pub fn read(text: &str) -> Result<i64, String> {
     Ok(cents)
 }
 
-/// "1250" → "1,250" (for messages).
+/// "1250" → "1,250" (for messages); digits too many for a number are shown as they are.
 fn format_plain(digits: &str) -> String {
-    let digits = digits.trim_start_matches('0');
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+    match digits.parse::<u64>() {
+        Ok(n) => {
+            let mut out = String::new();
+            let _ = write_grouped(&mut out, n);
+            out
         }
-        out.push(d);
+        Err(_) => digits.to_string(),
     }
-    if out.is_empty() { "0".into() } else { out }
 }
 
 /// The digits of a whole amount whose groups (split by any separator) are 1–3 digits then threes;

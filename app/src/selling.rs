@@ -123,7 +123,8 @@ async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> AppResult
                     );
                 }
             }
-            if size > max_bytes {
+            // Cut off at the body limit: nothing after the cover can be read.
+            if cut {
                 break;
             }
             continue;

@@ -120,16 +120,20 @@ pub async fn around_every_request(
     mut req: Request,
     next: Next,
 ) -> Response {
-    // One pass over the cookies; the session is looked up only for an error page (the Cookie
-    // header is kept, a reference-counted copy, and read again then).
-    let (mut existing, mut flash_in) = (None, None);
+    // One pass over the cookies; the session's user is looked up here only for an error page.
+    // Each cookie's first value, as `cookie` reads it.
+    let (mut csrf_in, mut flash_in, mut session) = (None, None, None);
     for (name, value) in cookie_pairs(req.headers()) {
-        match name {
-            CSRF_COOKIE if value.len() == 43 => existing = Some(value.to_string()),
-            FLASH_COOKIE => flash_in = Some(value),
-            _ => {}
-        }
+        let slot = match name {
+            CSRF_COOKIE => &mut csrf_in,
+            FLASH_COOKIE => &mut flash_in,
+            SESSION_COOKIE => &mut session,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
     }
+    let existing = csrf_in.filter(|t| t.len() == 43).map(str::to_string);
+    let session = session.map(str::to_string);
     let flash = flash_in.and_then(Flash::decode);
     let had_flash = flash_in.is_some();
     let secure = is_https(req.headers());
@@ -139,10 +143,6 @@ pub async fn around_every_request(
     });
     let uri = req.uri().clone();
     let method = req.method().clone();
-    let mut cookies = HeaderMap::new();
-    for value in req.headers().get_all(header::COOKIE) {
-        cookies.append(header::COOKIE, value.clone());
-    }
     req.extensions_mut().insert(Arc::clone(&csrf));
     req.extensions_mut().insert(Arrival {
         flash,
@@ -161,7 +161,6 @@ pub async fn around_every_request(
                 .unwrap_or(HeaderValue::from_static("/login")),
         );
     } else if is_error_to_show(&response) {
-        let session = cookie(&cookies, SESSION_COOKIE);
         response = error_page(&state, response, &csrf, session, &method, &uri).await;
     }
     let h = response.headers_mut();
