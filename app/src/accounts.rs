@@ -135,12 +135,13 @@ pub struct Next {
 impl Next {
     /// The page to return to, if it is one of this site's.
     fn path(&self) -> String {
-        self.next
-            .as_deref()
-            .and_then(safe_next)
-            .unwrap_or_default()
-            .to_string()
+        return_path(self.next.as_deref().unwrap_or_default())
     }
+}
+
+/// `next` if it names a page of this site, else nothing (the catalog, after logging in).
+fn return_path(next: &str) -> String {
+    safe_next(next).unwrap_or_default().to_string()
 }
 
 pub async fn register_form(ctx: Ctx, Query(next): Query<Next>) -> impl IntoResponse {
@@ -161,13 +162,6 @@ pub async fn login_form(ctx: Ctx, Query(next): Query<Next>) -> impl IntoResponse
         email: String::new(),
         next: next.path(),
     }
-}
-
-/// The form's `next` field, if it names a page of this site.
-fn next_of(form: &HashMap<String, String>) -> String {
-    safe_next(field(form, "next"))
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn valid_email(e: &str) -> bool {
@@ -240,7 +234,7 @@ pub async fn register(
     let name = field(&form, "name").to_string();
     let email = field(&form, "email").to_lowercase();
     let password = form.get("password").cloned().unwrap_or_default();
-    let next = next_of(&form);
+    let next = return_path(field(&form, "next"));
     let mut errors = FieldErrors::default();
     if name.is_empty() || name.chars().count() > 100 {
         errors.add("name", "Enter your name (up to 100 characters).");
@@ -384,7 +378,7 @@ pub async fn login(
             "the e-mail or password is too long".into(),
         ));
     }
-    let next = next_of(&form);
+    let next = return_path(field(&form, "next"));
     let address = client_address(&headers, peer, state.config.trusted_proxies).to_string();
     let pair = format!("pair:{address}:{email}");
     let spray = format!("spray:{address}");

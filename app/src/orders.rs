@@ -37,9 +37,10 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn at(ts: i64) -> Stamp {
+        let at = utc(ts);
         Stamp {
-            iso: utc(ts).replace(' ', "T") + ":00Z",
-            utc: utc(ts) + " UTC",
+            iso: at.replace(' ', "T") + ":00Z",
+            utc: at + " UTC",
             relative: relative(ts - now()),
         }
     }
