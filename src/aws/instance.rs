@@ -701,7 +701,9 @@ impl ResourceKind for Instances {
 /// Attaches the volume and waits until AWS reports it attached. A volume still attached to an
 /// instance being terminated (a replacement) is waited for until it comes free.
 async fn attach(cx: &Cx, volume: &str, instance: &str) -> Result<(), AwsError> {
+    // One budget for both: coming free and attaching.
     const BUDGET: Duration = Duration::from_secs(300);
+    let started = std::time::Instant::now();
     // Past the budget, the last refusal is the error.
     let last = std::sync::Mutex::new(None);
     poll::until(
@@ -742,7 +744,7 @@ async fn attach(cx: &Cx, volume: &str, instance: &str) -> Result<(), AwsError> {
     )
     .await?;
     poll::until(
-        BUDGET,
+        BUDGET.saturating_sub(started.elapsed()),
         Pace::every(Duration::from_secs(2)),
         |_| async move {
             let out = cx.ec2.describe_volumes().volume_ids(volume).send().await?;
