@@ -206,7 +206,7 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
     let eips_needed = plan
         .iter()
         .flat_map(|p| &p.resources)
-        .filter(|r| matches!(r.spec, Spec::ElasticIp))
+        .filter(|r| matches!(r.spec, Spec::ElasticIp(_)))
         .count();
     match cx.ec2.describe_addresses().send().await {
         Ok(out) => {

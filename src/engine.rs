@@ -928,8 +928,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::aws::{Actions, Budget, Owner};
-    use crate::plan::Spec;
+    use crate::aws::{Actions, Budget, Charge, Drawing, Module, Owner, Place, Want};
+    use crate::plan::{Spec, VpcSpec};
     use crate::report::OutputFormat;
 
     /// What the fakes share: the live resources by id, what happened in order, and the failures a
@@ -958,7 +958,25 @@ mod tests {
     }
 
     #[async_trait]
-    impl ResourceKind for Fake {
+    impl Module for Fake {
+        /// Every fake resource is planned with a VPC's spec; the kind is the fake's own.
+        type Spec = VpcSpec;
+
+        fn drawing(&self, _: &VpcSpec) -> Drawing {
+            Drawing {
+                detail: String::new(),
+                place: Place::Stores,
+            }
+        }
+
+        fn cost(&self, _: &str, _: &VpcSpec, _: &[Desired]) -> Vec<Charge> {
+            vec![]
+        }
+
+        fn instances_started(&self, _: &VpcSpec) -> u32 {
+            0
+        }
+
         fn budget(&self) -> Budget {
             Budget {
                 ready: Duration::from_secs(5),
@@ -986,21 +1004,26 @@ mod tests {
             Ok(self.world.lock().unwrap().live.get(&have.id).cloned())
         }
 
-        async fn create(&self, _: &Cx, want: &Desired, _: &Deps) -> Result<Observed, AwsError> {
+        async fn create(
+            &self,
+            _: &Cx,
+            want: &Want<'_, VpcSpec>,
+            _: &Deps,
+        ) -> Result<Observed, AwsError> {
             let slow = {
                 let mut w = self.world.lock().unwrap();
                 w.events.push(format!("create {}", want.key));
                 w.creating += 1;
                 w.most_creating = w.most_creating.max(w.creating);
                 w.slow
-                    .get(&want.key)
+                    .get(want.key)
                     .copied()
                     .unwrap_or(Duration::from_millis(5))
             };
             tokio::time::sleep(slow).await;
             let mut w = self.world.lock().unwrap();
             w.creating -= 1;
-            if let Some(class) = w.fail_create.get(&want.key) {
+            if let Some(class) = w.fail_create.get(want.key) {
                 return Err(AwsError {
                     code: Some("Injected".into()),
                     message: format!("{} refused", want.key),
@@ -1010,31 +1033,31 @@ mod tests {
             w.next += 1;
             let mut o = Observed::new(
                 self.kind,
-                &want.key,
+                want.key,
                 format!("{}-{}", self.kind.as_str(), w.next),
             );
             o.owned = true;
-            o.facts = w.wanted.get(&want.key).cloned().unwrap_or_default();
+            o.facts = w.wanted.get(want.key).cloned().unwrap_or_default();
             w.events.push(format!("created {}", want.key));
             w.live.insert(o.id.clone(), o.clone());
             Ok(o)
         }
 
-        fn expected_facts(&self, want: &Desired, _: &Deps) -> BTreeMap<String, String> {
+        fn expected_facts(&self, want: &Want<'_, VpcSpec>, _: &Deps) -> BTreeMap<String, String> {
             let w = self.world.lock().unwrap();
-            w.wanted.get(&want.key).cloned().unwrap_or_default()
+            w.wanted.get(want.key).cloned().unwrap_or_default()
         }
 
         async fn update(
             &self,
             _: &Cx,
-            want: &Desired,
+            want: &Want<'_, VpcSpec>,
             have: &Observed,
             _: &Deps,
         ) -> Result<bool, AwsError> {
             let mut w = self.world.lock().unwrap();
             w.events.push(format!("update {}", want.key));
-            let facts = w.wanted.get(&want.key).cloned().unwrap_or_default();
+            let facts = w.wanted.get(want.key).cloned().unwrap_or_default();
             if let Some(o) = w.live.get_mut(&have.id) {
                 o.facts = facts;
             }
@@ -1083,9 +1106,9 @@ mod tests {
             kind,
             name: String::new(),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
-            spec: Spec::Vpc {
+            spec: Spec::Vpc(VpcSpec {
                 cidr: "10.0.0.0/16".into(),
-            },
+            }),
         };
         Plan {
             stack: "fake".into(),

@@ -19,7 +19,7 @@ pub fn instances_added(plan: &Plan, diff: &Diff) -> Vec<(String, u32)> {
         .filter_map(|s| {
             let spec = &plan.get(&s.key)?.spec;
             let what = match spec {
-                Spec::Image { .. } => format!("{}'s builder", s.key),
+                Spec::Image(_) => format!("{}'s builder", s.key),
                 _ => s.key.clone(),
             };
             Some((what, instances_started(spec)?))
@@ -27,33 +27,10 @@ pub fn instances_added(plan: &Plan, diff: &Diff) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// How many instances a resource starts when it is created: a VM or node 1, a group its desired
-/// capacity, a bake its builder; `None` for what starts none.
+/// How many instances a resource starts when it is created (its kind says: a VM or node 1, a
+/// group its desired capacity, a bake its builder); `None` for what starts none.
 pub fn instances_started(spec: &Spec) -> Option<u32> {
-    match spec {
-        Spec::Instance { .. } | Spec::Image { .. } => Some(1),
-        Spec::AutoScalingGroup { desired, .. } => Some(*desired),
-        // Named one by one: a new kind must say whether it starts instances (the 9-instance cap).
-        Spec::Vpc { .. }
-        | Spec::Subnet { .. }
-        | Spec::InternetGateway { .. }
-        | Spec::RouteTable { .. }
-        | Spec::SecurityGroup { .. }
-        | Spec::Certificate { .. }
-        | Spec::LoadBalancer { .. }
-        | Spec::TargetGroup { .. }
-        | Spec::DbSubnetGroup { .. }
-        | Spec::Database { .. }
-        | Spec::FileSystem
-        | Spec::MountTarget { .. }
-        | Spec::Listener { .. }
-        | Spec::Bucket
-        | Spec::LaunchTemplate { .. }
-        | Spec::ElasticIp
-        | Spec::Volume { .. }
-        | Spec::Secret { .. }
-        | Spec::Targets { .. } => None,
-    }
+    Some(spec.kind().imp().instances_started(spec)).filter(|&n| n > 0)
 }
 
 /// The pending and running instances of the account in this region: "id (what it is)".

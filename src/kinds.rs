@@ -1,8 +1,8 @@
 //! The kinds of AWS resources bookstore manages: one line per kind, its name. `Kind` and
-//! `Kind::ALL` are generated from this one list. The module that manages each kind is named in
-//! `aws::registry`, whose exhaustive match makes a kind without a module a compile error (so no
-//! kind can exist without being observed and deleted); each module declares its own teardown
-//! order (`ResourceKind::teardown_after`). This module depends on nothing of the crate.
+//! `Kind::ALL` are generated from this one list. The module that manages each kind, and the spec
+//! it owns, are named in `aws::registry`, whose exhaustive match makes a kind without a module a
+//! compile error (so no kind can exist without being observed and deleted); each module declares
+//! its own teardown order (`Module::teardown_after`). This module depends on nothing of the crate.
 
 macro_rules! registry {
     ($($(#[$doc:meta])* $variant:ident => $name:literal;)*) => {

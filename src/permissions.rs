@@ -57,7 +57,8 @@ pub fn cli(plan: &Plan) -> BTreeMap<&'static str, Vec<String>> {
 pub fn machines(plan: &Plan) -> BTreeMap<&'static str, Vec<String>> {
     let mut need: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     for r in &plan.resources {
-        if let Spec::Image { recipe, .. } = &r.spec {
+        if let Spec::Image(image) = &r.spec {
+            let recipe = &image.recipe;
             for (a, why) in crate::templates::machine_actions(*recipe) {
                 need.entry(a).or_default().push((*why).to_string());
             }

@@ -63,7 +63,8 @@ fn stand_ins(
                     value(&r.key, "presigned url", PRESIGNED_URL_LEN)
                 ),
             );
-            if let Spec::Image { artifact, .. } = &r.spec {
+            if let Spec::Image(image) = &r.spec {
+                let artifact = &image.artifact;
                 o.facts
                     .insert("artifact_sha256".into(), artifact.sha256.clone());
             }

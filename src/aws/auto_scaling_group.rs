@@ -12,10 +12,31 @@ use aws_sdk_autoscaling::types::{
     AutoScalingGroup, LaunchTemplateSpecification, MetricType, PredefinedMetricSpecification, Tag,
     TargetTrackingConfiguration,
 };
+use serde::Serialize;
 
-use super::{Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id};
-use crate::plan::{Desired, Kind, Ref, Spec};
+use super::{
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Spec,
+    TAG_KEY, Want, dep_id,
+};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+
 use crate::stack::{Scaling, ScalingMetric};
+
+/// What the plan says an auto scaling group should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoScalingGroupSpec {
+    pub launch_template: Ref,
+    pub subnets: Vec<Ref>,
+    pub target_group: Ref,
+    pub load_balancer: Ref,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub health_check_grace_seconds: u32,
+    pub scaling: Option<Scaling>,
+}
 
 pub struct AutoScalingGroups;
 
@@ -256,13 +277,18 @@ fn resource_label(load_balancer_arn: &str, target_group_arn: &str) -> String {
     format!("{lb}/{tg}")
 }
 
-async fn put_policy(cx: &Cx, want: &Desired, deps: &Deps, group: &str) -> Result<(), AwsError> {
-    let Spec::AutoScalingGroup {
+async fn put_policy(
+    cx: &Cx,
+    want: &Want<'_, AutoScalingGroupSpec>,
+    deps: &Deps,
+    group: &str,
+) -> Result<(), AwsError> {
+    let AutoScalingGroupSpec {
         target_group,
         load_balancer,
         scaling: Some(scaling),
         ..
-    } = &want.spec
+    } = want.spec
     else {
         return Ok(());
     };
@@ -295,7 +321,49 @@ async fn put_policy(cx: &Cx, want: &Desired, deps: &Deps, group: &str) -> Result
 }
 
 #[async_trait]
-impl ResourceKind for AutoScalingGroups {
+impl Module for AutoScalingGroups {
+    type Spec = AutoScalingGroupSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!("auto scaling group {}–{}", spec.min, spec.max);
+        Drawing {
+            detail,
+            place: Place::With(spec.launch_template.clone()),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, plan: &[Desired]) -> Vec<Charge> {
+        let Some(Spec::LaunchTemplate(template)) = plan
+            .iter()
+            .find(|d| d.key == *spec.launch_template)
+            .map(|d| &d.spec)
+        else {
+            return vec![];
+        };
+        let (instance_type, volume_gb, volume_type) = (
+            &template.instance_type,
+            template.volume_gb,
+            &template.volume_type,
+        );
+        let Some(compute) = prices::ec2_hourly(instance_type) else {
+            return vec![Charge::Unpriced(format!("{key} ({instance_type})"))];
+        };
+        let each = compute
+            + prices::gb_month_hourly(volume_gb as f64, prices::ebs_gb_month(volume_type))
+            + prices::PUBLIC_IPV4_HOURLY;
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: format!(
+                "{} × ({instance_type} + {volume_gb} GB {volume_type} + public IPv4), more when it scales out",
+                spec.desired
+            ),
+            usd: each * spec.desired as f64,
+        }]
+    }
+
+    fn instances_started(&self, spec: &Self::Spec) -> u32 {
+        spec.desired
+    }
     /// The group launches instances from the launch template, as the caller: RunInstances, and PassRole for its instance profile.
     fn actions(&self) -> Actions {
         Actions {
@@ -413,8 +481,13 @@ impl ResourceKind for AutoScalingGroups {
         Ok(Some(with_target_health(cx, o).await?))
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::AutoScalingGroup {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, AutoScalingGroupSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let AutoScalingGroupSpec {
             launch_template,
             subnets,
             target_group,
@@ -423,18 +496,15 @@ impl ResourceKind for AutoScalingGroups {
             desired,
             health_check_grace_seconds,
             ..
-        } = &want.spec
-        else {
-            unreachable!("auto scaling group spec")
-        };
+        } = want.spec;
         let tags = cx
             .owner
-            .tags(&want.key, &want.name)
+            .tags(want.key, want.name)
             .into_iter()
             .map(|(k, v)| {
                 // Instances get the tags too: `Name` and ownership, for the console and for `down`.
                 Tag::builder()
-                    .resource_id(&want.name)
+                    .resource_id(want.name)
                     .resource_type("auto-scaling-group")
                     .key(k)
                     .value(v)
@@ -443,11 +513,11 @@ impl ResourceKind for AutoScalingGroups {
             })
             .collect();
         let mut tags: Vec<Tag> = tags;
-        tags.push(version_tag(&want.name, deps, launch_template));
+        tags.push(version_tag(want.name, deps, launch_template));
         let subnet_ids: Vec<&str> = subnets.iter().map(|k| dep_id(deps, k)).collect();
         cx.autoscaling
             .create_auto_scaling_group()
-            .auto_scaling_group_name(&want.name)
+            .auto_scaling_group_name(want.name)
             .launch_template(
                 LaunchTemplateSpecification::builder()
                     .launch_template_id(dep_id(deps, launch_template))
@@ -465,15 +535,19 @@ impl ResourceKind for AutoScalingGroups {
             .set_tags(Some(tags))
             .send()
             .await?;
-        put_policy(cx, want, deps, &want.name).await?;
-        let g = describe(cx, &want.name)
+        put_policy(cx, want, deps, want.name).await?;
+        let g = describe(cx, want.name)
             .await?
             .ok_or_else(|| AwsError::other("the new Auto Scaling group is not listed"))?;
-        with_target_health(cx, read(&g, observed_policy(cx, &want.name).await?)).await
+        with_target_health(cx, read(&g, observed_policy(cx, want.name).await?)).await
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::AutoScalingGroup {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, AutoScalingGroupSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let AutoScalingGroupSpec {
             launch_template,
             subnets,
             target_group,
@@ -482,10 +556,7 @@ impl ResourceKind for AutoScalingGroups {
             desired,
             scaling,
             ..
-        } = &want.spec
-        else {
-            unreachable!("auto scaling group spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("min".into(), min.to_string()),
             ("max".into(), max.to_string()),
@@ -511,11 +582,11 @@ impl ResourceKind for AutoScalingGroups {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, AutoScalingGroupSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {
-        let Spec::AutoScalingGroup {
+        let AutoScalingGroupSpec {
             launch_template,
             subnets,
             target_group,
@@ -525,10 +596,7 @@ impl ResourceKind for AutoScalingGroups {
             health_check_grace_seconds,
             scaling,
             ..
-        } = &want.spec
-        else {
-            unreachable!("auto scaling group spec")
-        };
+        } = want.spec;
         let subnet_ids: Vec<&str> = subnets.iter().map(|k| dep_id(deps, k)).collect();
         cx.autoscaling
             .update_auto_scaling_group()

@@ -11,9 +11,18 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
+use serde::Serialize;
 
-use super::{Actions, AwsError, Cx, Observed, ResourceKind, TAG_KEY};
-use crate::plan::{Desired, Kind, name_prefix};
+use super::name_prefix;
+use super::{
+    Actions, AwsError, Charge, Cx, Desired, Drawing, Module, Observed, Place, TAG_KEY, Want,
+};
+use crate::kinds::Kind;
+use crate::prices;
+
+/// The private, encrypted bucket the bake uploads the app artifact to.
+#[derive(Debug, Clone, Serialize)]
+pub struct BucketSpec {}
 
 pub struct Buckets;
 
@@ -110,8 +119,8 @@ fn adoptable_key(cx: &Cx, bucket: &str) -> Option<String> {
 }
 
 /// Makes the bucket private, encrypted and tagged; idempotent.
-async fn configure(cx: &Cx, want: &Desired, bucket: &str) -> Result<(), AwsError> {
-    make_private(cx, bucket, cx.owner.tags(&want.key, &want.name)).await
+async fn configure(cx: &Cx, want: &Want<'_, BucketSpec>, bucket: &str) -> Result<(), AwsError> {
+    make_private(cx, bucket, cx.owner.tags(want.key, want.name)).await
 }
 
 /// CreateBucket in this region; a bucket of this name that is ours already is fine (a retry after
@@ -197,7 +206,30 @@ pub(crate) async fn make_private(
 }
 
 #[async_trait]
-impl ResourceKind for Buckets {
+impl Module for Buckets {
+    type Spec = BucketSpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "S3 bucket (app artifact)".to_string();
+        Drawing {
+            detail,
+            place: Place::Bake,
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let _ = spec;
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: "S3 at ~1 GB (the app artifacts)".into(),
+            usd: prices::gb_month_hourly(1.0, prices::S3_GB_MONTH),
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -249,10 +281,10 @@ impl ResourceKind for Buckets {
     async fn create(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, BucketSpec>,
         _deps: &super::Deps,
     ) -> Result<Observed, AwsError> {
-        let bucket = bucket_name(cx, &want.name);
+        let bucket = bucket_name(cx, want.name);
         create_bucket(cx, &bucket).await?;
         configure(cx, want, &bucket).await?;
         read(cx, &bucket)
@@ -260,7 +292,11 @@ impl ResourceKind for Buckets {
             .ok_or_else(|| AwsError::other(format!("bucket {bucket} lost its tags")))
     }
 
-    fn expected_facts(&self, _want: &Desired, _deps: &super::Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        _want: &Want<'_, BucketSpec>,
+        _deps: &super::Deps,
+    ) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("tagged".into(), "true".into()),
             ("encrypted".into(), "true".into()),
@@ -271,7 +307,7 @@ impl ResourceKind for Buckets {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, BucketSpec>,
         have: &Observed,
         _deps: &super::Deps,
     ) -> Result<bool, AwsError> {

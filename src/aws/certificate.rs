@@ -8,30 +8,41 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, Tag, ValidationMethod};
+use serde::Serialize;
 
-use super::{Actions, AwsError, Budget, Cx, Deps, ErrorClass, Observed, ResourceKind, TAG_KEY};
-use crate::plan::{Desired, Kind, Spec};
+use super::{
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, ErrorClass, Module, Observed,
+    Place, TAG_KEY, Want,
+};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// `self-signed`: generated and imported; its names are the load balancer's DNS name (and the
+/// domain, if any). `acm`: requested from ACM with DNS validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateSpec {
+    pub load_balancer: Option<Ref>,
+    pub domain: Option<String>,
+    pub self_signed: bool,
+}
 
 pub struct Certificates;
 
-fn acm_tags(cx: &Cx, want: &Desired) -> Vec<Tag> {
+fn acm_tags(cx: &Cx, want: &Want<'_, CertificateSpec>) -> Vec<Tag> {
     cx.owner
-        .tags(&want.key, &want.name)
+        .tags(want.key, want.name)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key is set"))
         .collect()
 }
 
 /// The names the certificate must cover.
-fn wanted_names(want: &Desired, deps: &Deps) -> Vec<String> {
-    let Spec::Certificate {
+fn wanted_names(want: &Want<'_, CertificateSpec>, deps: &Deps) -> Vec<String> {
+    let CertificateSpec {
         load_balancer,
         domain,
         ..
-    } = &want.spec
-    else {
-        unreachable!("cert spec")
-    };
+    } = want.spec;
     let mut names: Vec<String> = load_balancer
         .iter()
         .map(|k| {
@@ -155,7 +166,33 @@ async fn describe(
 }
 
 #[async_trait]
-impl ResourceKind for Certificates {
+impl Module for Certificates {
+    type Spec = CertificateSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = if spec.self_signed {
+            "certificate (self-signed, imported)"
+        } else {
+            "certificate (ACM, DNS-validated)"
+        }
+        .to_string();
+        Drawing {
+            detail,
+            place: spec
+                .load_balancer
+                .clone()
+                .map_or(Place::Stores, Place::With),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -238,15 +275,17 @@ impl ResourceKind for Certificates {
         describe(cx, &have.id, &have.key, have.owned).await
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Certificate {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, CertificateSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let CertificateSpec {
             domain,
             self_signed: generate,
             ..
-        } = &want.spec
-        else {
-            unreachable!("cert spec")
-        };
+        } = want.spec;
         let arn = if *generate {
             let (cert, key) = self_signed(&wanted_names(want, deps))?;
             let out = cx
@@ -277,26 +316,30 @@ impl ResourceKind for Certificates {
                 .await?;
             out.certificate_arn().unwrap_or_default().to_string()
         };
-        let mut o = Observed::new(Kind::Certificate, &want.key, arn);
+        let mut o = Observed::new(Kind::Certificate, want.key, arn);
         o.ready = false;
         o.state = "importing".into();
         Ok(self.refresh(cx, &o).await?.unwrap_or(o))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, CertificateSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         BTreeMap::from([("names".into(), wanted_names(want, deps).join(","))])
     }
 
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, CertificateSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {
-        let Spec::Certificate {
+        let CertificateSpec {
             self_signed: true, ..
-        } = &want.spec
+        } = want.spec
         else {
             return Ok(false);
         };

@@ -8,18 +8,42 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    TAG_KEY, Want, dep_id, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+
+/// What the plan says an RDS subnet group should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbSubnetGroupSpec {
+    pub subnets: Vec<Ref>,
+}
+
+/// What the plan says an RDS MySQL instance should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseSpec {
+    pub subnet_group: Ref,
+    pub security_group: Ref,
+    pub engine_version: String,
+    pub instance_class: String,
+    pub storage_gb: u32,
+    pub storage_type: String,
+    pub backup_retention_days: u32,
+    pub multi_az: bool,
+    pub final_snapshot: bool,
+}
 
 pub struct DbSubnetGroups;
 pub struct Databases;
 
-fn rds_tags(cx: &Cx, want: &Desired) -> Vec<Tag> {
+fn rds_tags<S>(cx: &Cx, want: &Want<'_, S>) -> Vec<Tag> {
     cx.owner
-        .tags(&want.key, &want.name)
+        .tags(want.key, want.name)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -78,10 +102,8 @@ fn read_group(g: &aws_sdk_rds::types::DbSubnetGroup, key: &str) -> Observed {
     o
 }
 
-fn wanted_subnets(want: &Desired, deps: &Deps) -> Vec<String> {
-    let Spec::DbSubnetGroup { subnets } = &want.spec else {
-        unreachable!("db subnet group spec")
-    };
+fn wanted_subnets(want: &Want<'_, DbSubnetGroupSpec>, deps: &Deps) -> Vec<String> {
+    let DbSubnetGroupSpec { subnets } = want.spec;
     let mut ids: Vec<String> = subnets
         .iter()
         .map(|k| dep_id(deps, k).to_string())
@@ -91,7 +113,25 @@ fn wanted_subnets(want: &Desired, deps: &Deps) -> Vec<String> {
 }
 
 #[async_trait]
-impl ResourceKind for DbSubnetGroups {
+impl Module for DbSubnetGroups {
+    type Spec = DbSubnetGroupSpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "DB subnet group".to_string();
+        Drawing {
+            detail,
+            place: Place::ReferredBy(Kind::Database),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
@@ -142,11 +182,16 @@ impl ResourceKind for DbSubnetGroups {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, DbSubnetGroupSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let out = cx
             .rds
             .create_db_subnet_group()
-            .db_subnet_group_name(&want.name)
+            .db_subnet_group_name(want.name)
             .db_subnet_group_description("bookstore database subnets, one per availability zone")
             .set_subnet_ids(Some(wanted_subnets(want, deps)))
             .set_tags(Some(rds_tags(cx, want)))
@@ -155,17 +200,21 @@ impl ResourceKind for DbSubnetGroups {
         let g = out
             .db_subnet_group()
             .ok_or_else(|| AwsError::other("CreateDBSubnetGroup returned nothing"))?;
-        Ok(read_group(g, &want.key))
+        Ok(read_group(g, want.key))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, DbSubnetGroupSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         BTreeMap::from([("subnets".into(), wanted_subnets(want, deps).join(","))])
     }
 
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, DbSubnetGroupSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {
@@ -250,7 +299,54 @@ fn read_db(d: &aws_sdk_rds::types::DbInstance, key: &str, final_snapshot: bool) 
 }
 
 #[async_trait]
-impl ResourceKind for Databases {
+impl Module for Databases {
+    type Spec = DatabaseSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!(
+            "RDS MySQL {} {} {} GB{}",
+            spec.engine_version,
+            spec.instance_class,
+            spec.storage_gb,
+            if spec.multi_az { " multi-AZ" } else { "" }
+        );
+        Drawing {
+            detail,
+            place: Place::Group(spec.security_group.clone()),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let mut charges = vec![match prices::rds_hourly(&spec.instance_class) {
+            Some(compute) => Charge::Hourly {
+                key: key.to_string(),
+                what: format!(
+                    "{}{} + {} GB storage",
+                    spec.instance_class,
+                    if spec.multi_az { " multi-AZ" } else { "" },
+                    spec.storage_gb
+                ),
+                usd: if spec.multi_az { 2.0 } else { 1.0 }
+                    * (compute
+                        + prices::gb_month_hourly(
+                            spec.storage_gb as f64,
+                            prices::RDS_STORAGE_GB_MONTH,
+                        )),
+            },
+            None => Charge::Unpriced(format!("{key} ({})", spec.instance_class)),
+        }];
+        // RDS's managed master password is a Secrets Manager secret too.
+        charges.push(Charge::Hourly {
+            key: format!("{key}-secret"),
+            what: "Secrets Manager secret (RDS's managed password)".into(),
+            usd: prices::SECRET_MONTH / prices::HOURS_PER_MONTH,
+        });
+        charges
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
     /// RDS makes the managed master secret on the caller's behalf: CreateSecret and TagResource.
     fn actions(&self) -> Actions {
         Actions {
@@ -320,8 +416,13 @@ impl ResourceKind for Databases {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Database {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, DatabaseSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let DatabaseSpec {
             subnet_group,
             security_group,
             engine_version,
@@ -331,14 +432,11 @@ impl ResourceKind for Databases {
             backup_retention_days,
             multi_az,
             final_snapshot,
-        } = &want.spec
-        else {
-            unreachable!("database spec")
-        };
+        } = want.spec;
         let out = cx
             .rds
             .create_db_instance()
-            .db_instance_identifier(&want.name)
+            .db_instance_identifier(want.name)
             .engine("mysql")
             .engine_version(engine_version)
             .db_instance_class(instance_class)
@@ -368,19 +466,20 @@ impl ResourceKind for Databases {
         let d = out
             .db_instance()
             .ok_or_else(|| AwsError::other("CreateDBInstance returned nothing"))?;
-        Ok(read_db(d, &want.key, *final_snapshot))
+        Ok(read_db(d, want.key, *final_snapshot))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::Database {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, DatabaseSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let DatabaseSpec {
             security_group,
             instance_class,
             storage_gb,
             ..
-        } = &want.spec
-        else {
-            unreachable!("database spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("instance_class".into(), instance_class.clone()),
             ("storage_gb".into(), storage_gb.to_string()),

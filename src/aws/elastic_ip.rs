@@ -8,11 +8,18 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, ec2_tag,
+    ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind};
+use crate::kinds::Kind;
+use crate::prices;
+
+/// A public IPv4 address that stays with the stack across instance stops and replacements.
+#[derive(Debug, Clone, Serialize)]
+pub struct ElasticIpSpec {}
 
 pub struct ElasticIps;
 
@@ -42,7 +49,30 @@ fn read(cx: &Cx, a: &aws_sdk_ec2::types::Address) -> Observed {
 }
 
 #[async_trait]
-impl ResourceKind for ElasticIps {
+impl Module for ElasticIps {
+    type Spec = ElasticIpSpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "Elastic IP".to_string();
+        Drawing {
+            detail,
+            place: Place::ReferredBy(Kind::Instance),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let _ = spec;
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: "public IPv4 (Elastic IP)".into(),
+            usd: prices::PUBLIC_IPV4_HOURLY,
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeAddresses"],
@@ -81,12 +111,17 @@ impl ResourceKind for ElasticIps {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, ElasticIpSpec>,
+        _deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let out = cx
             .ec2
             .allocate_address()
             .domain(DomainType::Vpc)
-            .tag_specifications(cx.ec2_tag_spec(ResourceType::ElasticIp, &want.key, &want.name))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::ElasticIp, want.key, want.name))
             .send()
             .await
             .map_err(|e| {
@@ -98,8 +133,8 @@ impl ResourceKind for ElasticIps {
                 }
             })?;
         let id = out.allocation_id().unwrap_or_default().to_string();
-        let mut o = Observed::new(Kind::ElasticIp, &want.key, id);
-        o.name = want.name.clone();
+        let mut o = Observed::new(Kind::ElasticIp, want.key, id);
+        o.name = want.name.to_string();
         o.state = "not associated".into();
         o.attrs.insert(
             "public_ip".into(),
@@ -108,7 +143,11 @@ impl ResourceKind for ElasticIps {
         Ok(o)
     }
 
-    fn expected_facts(&self, _want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        _want: &Want<'_, ElasticIpSpec>,
+        _deps: &Deps,
+    ) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
 

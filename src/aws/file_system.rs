@@ -7,12 +7,27 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_efs::types::{PerformanceMode, Tag, ThroughputMode};
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag,
-    gone_if_not_found,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    TAG_KEY, Want, dep_id, ec2_tag, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec, mount_target_key};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+
+/// What the plan says an EFS file system (encrypted; it has no settings of its own) should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSystemSpec {}
+
+/// What the plan says an EFS mount target should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct MountTargetSpec {
+    pub file_system: Ref,
+    pub subnet: Ref,
+    pub security_group: Ref,
+}
 
 pub struct FileSystems;
 pub struct MountTargets;
@@ -41,7 +56,30 @@ fn read_fs(cx: &Cx, f: &aws_sdk_efs::types::FileSystemDescription) -> Option<Obs
 }
 
 #[async_trait]
-impl ResourceKind for FileSystems {
+impl Module for FileSystems {
+    type Spec = FileSystemSpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "EFS file system (covers)".to_string();
+        Drawing {
+            detail,
+            place: Place::ReferredBy(Kind::MountTarget),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let _ = spec;
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: "EFS at ~1 GB of covers (by the GB stored)".into(),
+            usd: prices::gb_month_hourly(1.0, prices::EFS_GB_MONTH),
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["elasticfilesystem:DescribeFileSystems"],
@@ -91,10 +129,15 @@ impl ResourceKind for FileSystems {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, FileSystemSpec>,
+        _deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let tags: Vec<Tag> = cx
             .owner
-            .tags(&want.key, &want.name)
+            .tags(want.key, want.name)
             .into_iter()
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
             .collect();
@@ -102,7 +145,7 @@ impl ResourceKind for FileSystems {
         let out = cx
             .efs
             .create_file_system()
-            .creation_token(&want.name)
+            .creation_token(want.name)
             .encrypted(true)
             .performance_mode(PerformanceMode::GeneralPurpose)
             .throughput_mode(ThroughputMode::Bursting)
@@ -120,7 +163,7 @@ impl ResourceKind for FileSystems {
                 let all = cx
                     .efs
                     .describe_file_systems()
-                    .creation_token(&want.name)
+                    .creation_token(want.name)
                     .send()
                     .await?;
                 all.file_systems()
@@ -129,11 +172,15 @@ impl ResourceKind for FileSystems {
                     .ok_or(e)?
             }
         };
-        let probe = Observed::new(Kind::FileSystem, &want.key, &id);
+        let probe = Observed::new(Kind::FileSystem, want.key, &id);
         Ok(self.refresh(cx, &probe).await?.unwrap_or(probe))
     }
 
-    fn expected_facts(&self, _want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        _want: &Want<'_, FileSystemSpec>,
+        _deps: &Deps,
+    ) -> BTreeMap<String, String> {
         BTreeMap::from([("encrypted".into(), "true".into())])
     }
 
@@ -183,7 +230,24 @@ fn read_mt(m: &aws_sdk_efs::types::MountTargetDescription, key: String) -> Obser
 }
 
 #[async_trait]
-impl ResourceKind for MountTargets {
+impl Module for MountTargets {
+    type Spec = MountTargetSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = "EFS mount target".to_string();
+        Drawing {
+            detail,
+            place: Place::Group(spec.security_group.clone()),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
     /// A mount target is a network interface EFS makes as the caller.
     fn actions(&self) -> Actions {
         Actions {
@@ -258,15 +322,17 @@ impl ResourceKind for MountTargets {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::MountTarget {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, MountTargetSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let MountTargetSpec {
             file_system,
             subnet,
             security_group,
-        } = &want.spec
-        else {
-            unreachable!("mount target spec")
-        };
+        } = want.spec;
         let out = cx
             .efs
             .create_mount_target()
@@ -275,18 +341,19 @@ impl ResourceKind for MountTargets {
             .security_groups(dep_id(deps, security_group))
             .send()
             .await?;
-        Ok(read_mt_created(&out, &want.key))
+        Ok(read_mt_created(&out, want.key))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::MountTarget {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, MountTargetSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let MountTargetSpec {
             file_system,
             subnet,
             ..
-        } = &want.spec
-        else {
-            unreachable!("mount target spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("subnet".into(), dep_id(deps, subnet).to_string()),
             ("file_system".into(), dep_id(deps, file_system).to_string()),
@@ -314,4 +381,10 @@ fn read_mt_created(
     o.facts
         .insert("file_system".into(), m.file_system_id().to_string());
     o
+}
+
+/// The plan key of the mount target in the subnet with key `subnet_key` (`subnet-a` → `efs-mount-a`).
+/// Mount targets cannot be tagged, so the observer derives their key the same way.
+pub fn mount_target_key(subnet_key: &str) -> String {
+    format!("efs-mount-{}", subnet_key.trim_start_matches("subnet-"))
 }

@@ -17,14 +17,35 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, ShutdownBehavior};
+use serde::Serialize;
 
 use super::bucket::upload_and_presign;
 use super::poll::{self, Grow, Look, Pace};
 use super::{
-    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag,
-    ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, NoSpec, Observed, Place,
+    TAG_KEY, Want, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::artifact::Artifact;
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+use crate::templates::Recipe;
+
+/// The baked AMI: the app installed on Amazon Linux 2023 by a builder instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSpec {
+    pub bucket: Ref,
+    pub subnet: Ref,
+    /// The builder downloads packages: the subnet's route to the internet must exist.
+    pub routes: Ref,
+    pub security_group: Ref,
+    pub instance_type: String,
+    pub volume_gb: u32,
+    pub artifact: Artifact,
+    /// What the builder installs besides the app.
+    pub recipe: Recipe,
+    pub templates_sha256: String,
+}
 
 pub struct Images;
 pub struct Builders;
@@ -125,7 +146,32 @@ async fn describe_image(cx: &Cx, id: &str) -> Result<Option<aws_sdk_ec2::types::
 }
 
 #[async_trait]
-impl ResourceKind for Images {
+impl Module for Images {
+    type Spec = ImageSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!("baked AMI (builder {})", spec.instance_type);
+        Drawing {
+            detail,
+            place: Place::Bake,
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: format!(
+                "{} GB snapshot (and its {} builder for the bake's minutes)",
+                spec.volume_gb, spec.instance_type
+            ),
+            usd: prices::gb_month_hourly(spec.volume_gb as f64, prices::SNAPSHOT_GB_MONTH),
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        // The builder, for the bake's minutes.
+        1
+    }
     /// The bake: the base image's parameter, the artifact upload and its presigned URL, the builder.
     fn actions(&self) -> Actions {
         Actions {
@@ -151,16 +197,13 @@ impl ResourceKind for Images {
     }
 
     /// The builder's user-data; the artifact's URL is presigned at bake time only.
-    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
-        let Spec::Image {
+    fn machine_files(&self, want: &Want<'_, ImageSpec>, deps: &Deps) -> Vec<(String, String)> {
+        let ImageSpec {
             artifact,
             recipe,
             bucket,
             ..
-        } = &want.spec
-        else {
-            unreachable!("image spec")
-        };
+        } = want.spec;
         let url = deps
             .get(bucket.as_str())
             .map(|b| b.attr("presigned_url").to_string())
@@ -234,14 +277,17 @@ impl ResourceKind for Images {
             .map(|i| read_image(cx, &i)))
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Image { artifact, .. } = &want.spec else {
-            unreachable!("image spec")
-        };
-        let builder = match find_builder(cx, &want.key).await? {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, ImageSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let ImageSpec { artifact, .. } = want.spec;
+        let builder = match find_builder(cx, want.key).await? {
             Some(id) => {
                 cx.phase(
-                    &want.key,
+                    want.key,
                     Kind::Image,
                     &format!("builder {id} found running: resuming"),
                 );
@@ -262,7 +308,7 @@ impl ResourceKind for Images {
             return Err(e);
         }
         cx.phase(
-            &want.key,
+            want.key,
             Kind::Image,
             &format!("installed; creating the image from builder {builder}"),
         );
@@ -291,7 +337,7 @@ impl ResourceKind for Images {
                         ))),
                         other => {
                             cx.phase(
-                                &want.key,
+                                want.key,
                                 Kind::Image,
                                 &format!(
                                     "image {image_id} {} for {} s (snapshotting the builder's disk)",
@@ -313,24 +359,21 @@ impl ResourceKind for Images {
         )
         .await?;
         cx.phase(
-            &want.key,
+            want.key,
             Kind::Image,
             &format!("image {image_id} available; terminating the builder"),
         );
-        tag_snapshots(cx, &want.key, &want.name, &snapshot_ids(&image)).await?;
+        tag_snapshots(cx, want.key, want.name, &snapshot_ids(&image)).await?;
         terminate(cx, &builder).await?;
         Ok(read_image(cx, &image))
     }
 
-    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::Image {
+    fn expected_facts(&self, want: &Want<'_, ImageSpec>, _deps: &Deps) -> BTreeMap<String, String> {
+        let ImageSpec {
             artifact,
             templates_sha256,
             ..
-        } = &want.spec
-        else {
-            unreachable!("image spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("artifact_sha256".into(), artifact.sha256.clone()),
             ("templates_sha256".into(), templates_sha256.clone()),
@@ -412,8 +455,12 @@ async fn find_builder(cx: &Cx, image_key: &str) -> Result<Option<String>, AwsErr
         .find_map(|i| i.instance_id().map(str::to_string)))
 }
 
-async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, AwsError> {
-    let Spec::Image {
+async fn launch_builder(
+    cx: &Cx,
+    want: &Want<'_, ImageSpec>,
+    deps: &Deps,
+) -> Result<String, AwsError> {
+    let ImageSpec {
         bucket,
         subnet,
         security_group,
@@ -422,10 +469,7 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         artifact,
         recipe,
         ..
-    } = &want.spec
-    else {
-        unreachable!("image spec")
-    };
+    } = want.spec;
     // Reading and hashing tens of MB again: off the runtime, which also drives the progress
     // heartbeat (inline, it held the runtime for ~2 s in a debug build).
     let reading = artifact.clone();
@@ -434,7 +478,7 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
         .map_err(|e| AwsError::other(e.to_string()))?
         .map_err(AwsError::other)?;
     cx.phase(
-        &want.key,
+        want.key,
         Kind::Image,
         &format!(
             "uploading the app {} ({:.1} MB)",
@@ -478,7 +522,7 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
     tags.push(
         aws_sdk_ec2::types::Tag::builder()
             .key(TAG_BAKES)
-            .value(&want.key)
+            .value(want.key)
             .build(),
     );
     let spec = |rt: ResourceType| {
@@ -488,7 +532,7 @@ async fn launch_builder(cx: &Cx, want: &Desired, deps: &Deps) -> Result<String, 
             .build()
     };
     cx.phase(
-        &want.key,
+        want.key,
         Kind::Image,
         &format!("launching the builder ({instance_type})"),
     );
@@ -531,7 +575,7 @@ async fn instance_state(cx: &Cx, id: &str) -> Result<Option<InstanceStateName>, 
 /// Waits for the builder's power-off, then reads its console for the bake's verdict.
 async fn wait_until_stopped(
     cx: &Cx,
-    want: &Desired,
+    want: &Want<'_, ImageSpec>,
     id: &str,
     budget: Duration,
 ) -> Result<(), AwsError> {
@@ -549,7 +593,7 @@ async fn wait_until_stopped(
                 _ => "installing the app",
             };
             cx.phase(
-                &want.key,
+                want.key,
                 Kind::Image,
                 &format!("builder {id} {doing} for {} s", waited.as_secs()),
             );
@@ -582,16 +626,17 @@ async fn wait_until_stopped(
     Ok(())
 }
 
-async fn create_image(cx: &Cx, want: &Desired, builder: &str) -> Result<String, AwsError> {
-    let Spec::Image {
+async fn create_image(
+    cx: &Cx,
+    want: &Want<'_, ImageSpec>,
+    builder: &str,
+) -> Result<String, AwsError> {
+    let ImageSpec {
         artifact,
         templates_sha256,
         ..
-    } = &want.spec
-    else {
-        unreachable!("image spec")
-    };
-    let mut tags = cx.ec2_tags(&want.key, &want.name);
+    } = want.spec;
+    let mut tags = cx.ec2_tags(want.key, want.name);
     for (k, v) in [
         (TAG_ARTIFACT_SHA256, artifact.sha256.as_str()),
         (TAG_TEMPLATES_SHA256, templates_sha256.as_str()),
@@ -604,7 +649,7 @@ async fn create_image(cx: &Cx, want: &Desired, builder: &str) -> Result<String, 
         .ec2
         .create_image()
         .instance_id(builder)
-        .name(&want.name)
+        .name(want.name)
         .description(format!(
             "BookStore {} app {} (bookstore bake)",
             artifact.kind.as_str(),
@@ -650,7 +695,21 @@ fn read_builder(cx: &Cx, i: &aws_sdk_ec2::types::Instance) -> Observed {
 /// Builder instances are never wanted by a plan: `up` removes one an interrupted bake left once
 /// the image exists, and `down` removes any.
 #[async_trait]
-impl ResourceKind for Builders {
+impl Module for Builders {
+    type Spec = NoSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        match *spec {}
+    }
+
+    fn cost(&self, _key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        match *spec {}
+    }
+
+    fn instances_started(&self, spec: &Self::Spec) -> u32 {
+        match *spec {}
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeInstances"],
@@ -688,14 +747,19 @@ impl ResourceKind for Builders {
         }
     }
 
-    async fn create(&self, _cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        _cx: &Cx,
+        want: &Want<'_, NoSpec>,
+        _deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         Err(AwsError::other(format!(
             "{}: builder instances are made by the bake, not planned",
             want.key
         )))
     }
 
-    fn expected_facts(&self, _want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(&self, _want: &Want<'_, NoSpec>, _deps: &Deps) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
 

@@ -18,15 +18,96 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Filter, InstanceNetworkInterfaceSpecification, ResourceType, Tag, TagSpecification,
 };
+use serde::Serialize;
 
 use super::poll::{self, Look, Pace};
 use super::{
-    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, Section, TAG_KIND, dep_id,
-    ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    Section, TAG_KIND, Want, dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
 use crate::artifact::sha256_hex;
-use crate::plan::{Desired, InstanceRole, Kind, Spec};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+use crate::stack::TlsMode;
+
 use crate::templates::{MonolithConfig, monolith_user_data};
+
+/// One EC2 instance from the baked image, with its data volume attached and, when public, its
+/// Elastic IP associated. Replaced (never changed in place) when its image or type changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceSpec {
+    pub image: Ref,
+    pub subnet: Ref,
+    /// The instance downloads at boot (certificates): the subnet's route must exist.
+    pub routes: Ref,
+    pub security_group: Ref,
+    pub instance_type: String,
+    pub root_volume_gb: u32,
+    pub volume_type: String,
+    pub instance_profile: Option<String>,
+    /// The Elastic IP to associate (a public instance), or none (a private one).
+    pub address: Option<Ref>,
+    /// The stack's data volume to attach, if the instance has one.
+    pub data_volume: Option<Ref>,
+    /// The database credentials' secret, when they are shared between VMs.
+    pub secret: Option<Ref>,
+    pub region: String,
+    /// What the instance runs: its user-data is rendered from this.
+    pub role: InstanceRole,
+}
+
+/// A swarm node's part in the bootstrap.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwarmNode {
+    /// The first manager: `swarm init`, publishes the join tokens, deploys the stack.
+    Leader,
+    Manager,
+    Worker,
+}
+
+impl SwarmNode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwarmNode::Leader => "leader",
+            SwarmNode::Manager => "manager",
+            SwarmNode::Worker => "worker",
+        }
+    }
+}
+
+/// What an instance runs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "role", rename_all = "kebab-case")]
+pub enum InstanceRole {
+    /// App + proxy, and the database too unless `database` names the database VM's key.
+    App {
+        app_port: u16,
+        tls_mode: TlsMode,
+        domain: Option<String>,
+        acme_server: String,
+        database: Option<Ref>,
+    },
+    /// MariaDB only, for the app VM's security group.
+    Database,
+    /// A Docker Swarm node; the app runs as a swarm service from the stack file.
+    Swarm {
+        node: SwarmNode,
+        /// The secret the leader writes the join tokens to.
+        tokens: Ref,
+        /// The secret naming the app image to run (written by bookstore).
+        release: Ref,
+        /// The secret the swarm's leader reports Docker's view to.
+        status: Ref,
+        app_port: u16,
+        replicas: u32,
+        database: Option<Ref>,
+        file_system: Option<Ref>,
+        /// Nodes mount the file system at boot: its mount targets must exist first.
+        mount_targets: Vec<Ref>,
+    },
+}
 
 pub struct Instances;
 
@@ -142,8 +223,8 @@ struct Parts<'a> {
     role: &'a InstanceRole,
 }
 
-fn parts(want: &Desired) -> Parts<'_> {
-    let Spec::Instance {
+fn parts<'a>(want: &Want<'a, InstanceSpec>) -> Parts<'a> {
+    let InstanceSpec {
         image,
         subnet,
         security_group,
@@ -157,10 +238,7 @@ fn parts(want: &Desired) -> Parts<'_> {
         region,
         role,
         ..
-    } = &want.spec
-    else {
-        unreachable!("instance spec")
-    };
+    } = want.spec;
     Parts {
         image,
         subnet,
@@ -178,7 +256,7 @@ fn parts(want: &Desired) -> Parts<'_> {
 }
 
 /// The user-data: settings only, from the dependencies (volume id, address, database host).
-fn user_data(want: &Desired, deps: &Deps) -> String {
+fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
     let p = parts(want);
     let public_ip = p
         .address
@@ -244,7 +322,7 @@ fn user_data(want: &Desired, deps: &Deps) -> String {
                 .unwrap_or_default();
             crate::templates::swarm_user_data(&crate::templates::SwarmConfig {
                 node: node.as_str(),
-                key: &want.key,
+                key: want.key,
                 region: p.region,
                 tokens_secret_arn: dep_id(deps, tokens),
                 release_secret_arn: dep_id(deps, release),
@@ -346,7 +424,64 @@ async fn wait_running(cx: &Cx, id: &str) -> Result<Observed, AwsError> {
 }
 
 #[async_trait]
-impl ResourceKind for Instances {
+impl Module for Instances {
+    type Spec = InstanceSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let what = match &spec.role {
+            InstanceRole::App { database, .. } => {
+                if database.is_some() {
+                    "app + proxy"
+                } else {
+                    "app + proxy + MariaDB"
+                }
+            }
+            InstanceRole::Database => "MariaDB",
+            InstanceRole::Swarm { node, .. } => node.as_str(),
+        };
+        let detail = format!("EC2 {}: {what}", spec.instance_type);
+        Drawing {
+            detail,
+            place: Place::Group(spec.security_group.clone()),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let InstanceSpec {
+            instance_type,
+            root_volume_gb,
+            volume_type,
+            address,
+            role,
+            ..
+        } = spec;
+        let Some(compute) = prices::ec2_hourly(instance_type) else {
+            return vec![Charge::Unpriced(format!("{key} ({instance_type})"))];
+        };
+        // A swarm node gets a public address from its subnet; a monolith VM's is its Elastic IP
+        // (priced there); the private database VM has none.
+        let public = address.is_none() && matches!(role, InstanceRole::Swarm { .. });
+        let disk =
+            prices::gb_month_hourly(*root_volume_gb as f64, prices::ebs_gb_month(volume_type));
+        let ip = if public {
+            prices::PUBLIC_IPV4_HOURLY
+        } else {
+            0.0
+        };
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: format!(
+                "{instance_type} + {root_volume_gb} GB {volume_type}{}",
+                if public { " + public IPv4" } else { "" }
+            ),
+            usd: compute + disk + ip,
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        1
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -390,13 +525,13 @@ impl ResourceKind for Instances {
 
     /// A swarm is never replaced node by node on a new image: replacing every node at once would
     /// lose the swarm. That drift is shown and left (see `update`).
-    fn replaces(&self, want: &Desired, field: &str) -> bool {
+    fn replaces(&self, want: &Want<'_, InstanceSpec>, field: &str) -> bool {
         let swarm = matches!(parts(want).role, InstanceRole::Swarm { .. });
         self.replace_fields().contains(&field)
             && !(swarm && matches!(field, "image" | "boot_config"))
     }
 
-    fn stuck_hint(&self, want: &Desired) -> &'static str {
+    fn stuck_hint(&self, want: &Want<'_, InstanceSpec>) -> &'static str {
         if matches!(parts(want).role, InstanceRole::Swarm { .. }) {
             "the node keeps the AMI it booted from: the new app reaches the running swarm through its release secret, and the swarm's leader rolls the service (`bookstore status` shows the service's image)"
         } else {
@@ -408,7 +543,7 @@ impl ResourceKind for Instances {
         true
     }
 
-    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
+    fn machine_files(&self, want: &Want<'_, InstanceSpec>, deps: &Deps) -> Vec<(String, String)> {
         vec![("user-data.sh".into(), user_data(want, deps))]
     }
 
@@ -461,10 +596,15 @@ impl ResourceKind for Instances {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, InstanceSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let p = parts(want);
         let script = user_data(want, deps);
-        let mut tags = cx.ec2_tags(&want.key, &want.name);
+        let mut tags = cx.ec2_tags(want.key, want.name);
         tags.push(Tag::builder().key(TAG_KIND).value("instance").build());
         match p.role {
             InstanceRole::App { tls_mode, .. } => {
@@ -502,7 +642,7 @@ impl ResourceKind for Instances {
             .instance_type(p.instance_type.into())
             .min_count(1)
             .max_count(1)
-            .user_data(super::launch::user_data(&want.key, &script)?)
+            .user_data(super::launch::user_data(want.key, &script)?)
             .network_interfaces(
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
@@ -537,7 +677,11 @@ impl ResourceKind for Instances {
         Ok(read(cx, instance))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, InstanceSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         let p = parts(want);
         let mut facts = BTreeMap::from([
             ("image".into(), dep_id(deps, p.image).to_string()),
@@ -570,7 +714,7 @@ impl ResourceKind for Instances {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, InstanceSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

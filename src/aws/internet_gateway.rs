@@ -4,12 +4,20 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// What the plan says an internet gateway should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct InternetGatewaySpec {
+    pub vpc: Ref,
+}
 
 pub struct InternetGateways;
 
@@ -42,7 +50,25 @@ async fn attach(cx: &Cx, igw: &str, vpc: &str) -> Result<(), AwsError> {
 }
 
 #[async_trait]
-impl ResourceKind for InternetGateways {
+impl Module for InternetGateways {
+    type Spec = InternetGatewaySpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "internet gateway".to_string();
+        Drawing {
+            detail,
+            place: Place::Network,
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeInternetGateways"],
@@ -94,18 +120,17 @@ impl ResourceKind for InternetGateways {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::InternetGateway { vpc } = &want.spec else {
-            unreachable!("igw spec")
-        };
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, InternetGatewaySpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let InternetGatewaySpec { vpc } = want.spec;
         let out = cx
             .ec2
             .create_internet_gateway()
-            .tag_specifications(cx.ec2_tag_spec(
-                ResourceType::InternetGateway,
-                &want.key,
-                &want.name,
-            ))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::InternetGateway, want.key, want.name))
             .send()
             .await?;
         let igw = out
@@ -120,23 +145,23 @@ impl ResourceKind for InternetGateways {
         Ok(o)
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::InternetGateway { vpc } = &want.spec else {
-            unreachable!("igw spec")
-        };
+    fn expected_facts(
+        &self,
+        want: &Want<'_, InternetGatewaySpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let InternetGatewaySpec { vpc } = want.spec;
         BTreeMap::from([("attached_to".into(), dep_id(deps, vpc).to_string())])
     }
 
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, InternetGatewaySpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {
-        let Spec::InternetGateway { vpc } = &want.spec else {
-            unreachable!("igw spec")
-        };
+        let InternetGatewaySpec { vpc } = want.spec;
         if have.facts.get("attached_to").is_some_and(|a| !a.is_empty()) {
             return Ok(false); // attached elsewhere: not ours to move
         }

@@ -11,29 +11,46 @@ use aws_sdk_ec2::types::{
     LaunchTemplateTagSpecificationRequest, LaunchTemplateVersion, RequestLaunchTemplateData,
     ResourceType,
 };
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, TAG_KEY, Want,
+    dep_id, ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
 use crate::artifact::sha256_hex;
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
 use crate::templates::{InstanceConfig, user_data};
+
+/// What the plan says a launch template should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaunchTemplateSpec {
+    pub image: Ref,
+    pub security_group: Ref,
+    pub instance_type: String,
+    pub volume_gb: u32,
+    pub volume_type: String,
+    pub instance_profile: Option<String>,
+    pub app_port: u16,
+    pub region: String,
+    pub database: Option<Ref>,
+    pub file_system: Option<Ref>,
+    /// Instances mount the file system at boot: its mount targets must exist first.
+    pub mount_targets: Vec<Ref>,
+}
 
 pub struct LaunchTemplates;
 
 /// The user-data for these dependencies.
-fn rendered_user_data(want: &Desired, deps: &Deps) -> String {
-    let Spec::LaunchTemplate {
+fn rendered_user_data(want: &Want<'_, LaunchTemplateSpec>, deps: &Deps) -> String {
+    let LaunchTemplateSpec {
         app_port,
         region,
         database,
         file_system,
         ..
-    } = &want.spec
-    else {
-        unreachable!("launch template spec")
-    };
+    } = want.spec;
     let db = database.as_ref().and_then(|k| deps.get(k.as_str()));
     user_data(&InstanceConfig {
         region,
@@ -47,8 +64,12 @@ fn rendered_user_data(want: &Desired, deps: &Deps) -> String {
     })
 }
 
-fn data(cx: &Cx, want: &Desired, deps: &Deps) -> Result<RequestLaunchTemplateData, AwsError> {
-    let Spec::LaunchTemplate {
+fn data(
+    cx: &Cx,
+    want: &Want<'_, LaunchTemplateSpec>,
+    deps: &Deps,
+) -> Result<RequestLaunchTemplateData, AwsError> {
+    let LaunchTemplateSpec {
         image,
         security_group,
         instance_type,
@@ -56,10 +77,7 @@ fn data(cx: &Cx, want: &Desired, deps: &Deps) -> Result<RequestLaunchTemplateDat
         volume_type,
         instance_profile,
         ..
-    } = &want.spec
-    else {
-        unreachable!("launch template spec")
-    };
+    } = want.spec;
     let launch = super::launch::Hardened {
         root_gb: *volume_gb,
         volume_type,
@@ -80,7 +98,7 @@ fn data(cx: &Cx, want: &Desired, deps: &Deps) -> Result<RequestLaunchTemplateDat
         .block_device_mappings(launch.template_root_device())
         .tag_specifications(volume_tags)
         .user_data(super::launch::user_data(
-            &want.key,
+            want.key,
             &rendered_user_data(want, deps),
         )?)
         .build())
@@ -171,7 +189,28 @@ async fn default_version(cx: &Cx, id: &str) -> Result<Option<LaunchTemplateVersi
 }
 
 #[async_trait]
-impl ResourceKind for LaunchTemplates {
+impl Module for LaunchTemplates {
+    type Spec = LaunchTemplateSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!(
+            "launch template {} app :{}",
+            spec.instance_type, spec.app_port
+        );
+        Drawing {
+            detail,
+            place: Place::Group(spec.security_group.clone()),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -193,7 +232,11 @@ impl ResourceKind for LaunchTemplates {
         &[Kind::AutoScalingGroup]
     }
 
-    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
+    fn machine_files(
+        &self,
+        want: &Want<'_, LaunchTemplateSpec>,
+        deps: &Deps,
+    ) -> Vec<(String, String)> {
         vec![("user-data.sh".into(), rendered_user_data(want, deps))]
     }
 
@@ -230,18 +273,19 @@ impl ResourceKind for LaunchTemplates {
         Ok(Some(read(cx, t, version.as_ref())))
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, LaunchTemplateSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let out = cx
             .ec2
             .create_launch_template()
-            .launch_template_name(&want.name)
+            .launch_template_name(want.name)
             .version_description("bookstore")
             .launch_template_data(data(cx, want, deps)?)
-            .tag_specifications(cx.ec2_tag_spec(
-                ResourceType::LaunchTemplate,
-                &want.key,
-                &want.name,
-            ))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::LaunchTemplate, want.key, want.name))
             // Same name, same request: a retry after a lost response returns the same template.
             .client_token(format!(
                 "{}-{}",
@@ -254,15 +298,19 @@ impl ResourceKind for LaunchTemplates {
             .launch_template()
             .and_then(|t| t.launch_template_id())
             .ok_or_else(|| AwsError::other("CreateLaunchTemplate returned no id"))?;
-        let mut have = Observed::new(Kind::LaunchTemplate, &want.key, id);
+        let mut have = Observed::new(Kind::LaunchTemplate, want.key, id);
         have.owned = true;
         self.refresh(cx, &have)
             .await?
             .ok_or_else(|| AwsError::other(format!("launch template {id} vanished")))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::LaunchTemplate {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, LaunchTemplateSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let LaunchTemplateSpec {
             image,
             security_group,
             instance_type,
@@ -270,10 +318,7 @@ impl ResourceKind for LaunchTemplates {
             volume_type,
             instance_profile,
             ..
-        } = &want.spec
-        else {
-            unreachable!("launch template spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("image".into(), dep_id(deps, image).to_string()),
             ("instance_type".into(), instance_type.clone()),
@@ -302,7 +347,7 @@ impl ResourceKind for LaunchTemplates {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, LaunchTemplateSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

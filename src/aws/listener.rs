@@ -8,10 +8,35 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, ProtocolEnum, RedirectActionConfig,
     RedirectActionStatusCodeEnum,
 };
+use serde::Serialize;
 
 use super::load_balancer::{LoadBalancers, elb_tags, owned_key, tags_of};
-use super::{Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
-use crate::plan::{Desired, Kind, ListenerAction, Spec};
+use super::{
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    gone_if_not_found,
+};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// What the plan says a load balancer listener should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerSpec {
+    pub load_balancer: Ref,
+    pub port: u16,
+    pub action: ListenerAction,
+    pub certificate: Option<Ref>,
+    pub ssl_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ListenerAction {
+    /// HTTP 301 to the same host and path on HTTPS 443.
+    RedirectToHttps,
+    Forward {
+        target_group: Ref,
+    },
+}
 
 pub struct Listeners;
 
@@ -87,17 +112,14 @@ struct Wanted {
     ssl_policy: Option<String>,
 }
 
-fn wanted(want: &Desired, deps: &Deps) -> Wanted {
-    let Spec::Listener {
+fn wanted(want: &Want<'_, ListenerSpec>, deps: &Deps) -> Wanted {
+    let ListenerSpec {
         load_balancer,
         port,
         action,
         certificate,
         ssl_policy,
-    } = &want.spec
-    else {
-        unreachable!("listener spec")
-    };
+    } = want.spec;
     let certificate = certificate.as_ref().map(|k| dep_id(deps, k).to_string());
     let protocol = if certificate.is_some() {
         ProtocolEnum::Https
@@ -167,7 +189,36 @@ async fn owned_listeners(cx: &Cx) -> Result<Vec<Observed>, AwsError> {
 }
 
 #[async_trait]
-impl ResourceKind for Listeners {
+impl Module for Listeners {
+    type Spec = ListenerSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = match &spec.action {
+            ListenerAction::RedirectToHttps => format!("listener :{} → 301 https", spec.port),
+            ListenerAction::Forward { target_group } => format!(
+                "listener :{}{} → {target_group}",
+                spec.port,
+                if spec.certificate.is_some() {
+                    " tls"
+                } else {
+                    ""
+                }
+            ),
+        };
+        Drawing {
+            detail,
+            place: Place::With(spec.load_balancer.clone()),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["elasticloadbalancing:DescribeListeners"],
@@ -205,7 +256,12 @@ impl ResourceKind for Listeners {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, ListenerSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let w = wanted(want, deps);
         let out = cx
             .elb
@@ -226,10 +282,14 @@ impl ResourceKind for Listeners {
             .listeners()
             .first()
             .ok_or_else(|| AwsError::other("CreateListener returned nothing"))?;
-        Ok(read(l, &want.key))
+        Ok(read(l, want.key))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, ListenerSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         let w = wanted(want, deps);
         BTreeMap::from([
             ("port".into(), w.port.to_string()),
@@ -243,7 +303,7 @@ impl ResourceKind for Listeners {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, ListenerSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

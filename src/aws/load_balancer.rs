@@ -7,18 +7,30 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, LoadBalancerAttribute, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Tag,
 };
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KEY, dep_id, gone_if_not_found,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    TAG_KEY, Want, dep_id, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+
+/// What the plan says an application load balancer should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadBalancerSpec {
+    pub subnets: Vec<Ref>,
+    pub security_groups: Vec<Ref>,
+    pub idle_timeout_seconds: u32,
+}
 
 pub struct LoadBalancers;
 
 /// ELBv2 tags for a resource, as the API wants them.
-pub fn elb_tags(cx: &Cx, want: &Desired) -> Vec<Tag> {
+pub fn elb_tags<S>(cx: &Cx, want: &Want<'_, S>) -> Vec<Tag> {
     cx.owner
-        .tags(&want.key, &want.name)
+        .tags(want.key, want.name)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -105,15 +117,12 @@ fn read(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer, key: &str) -> 
     o
 }
 
-fn wanted(want: &Desired, deps: &Deps) -> (Vec<String>, Vec<String>, u32) {
-    let Spec::LoadBalancer {
+fn wanted(want: &Want<'_, LoadBalancerSpec>, deps: &Deps) -> (Vec<String>, Vec<String>, u32) {
+    let LoadBalancerSpec {
         subnets,
         security_groups,
         idle_timeout_seconds,
-    } = &want.spec
-    else {
-        unreachable!("lb spec")
-    };
+    } = want.spec;
     let mut s: Vec<String> = subnets
         .iter()
         .map(|k| dep_id(deps, k).to_string())
@@ -147,7 +156,35 @@ async fn set_attributes(cx: &Cx, arn: &str, idle_timeout: u32) -> Result<(), Aws
 }
 
 #[async_trait]
-impl ResourceKind for LoadBalancers {
+impl Module for LoadBalancers {
+    type Spec = LoadBalancerSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = "application load balancer".to_string();
+        Drawing {
+            detail,
+            place: spec
+                .security_groups
+                .first()
+                .cloned()
+                .map_or(Place::Stores, Place::Group),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let _ = spec;
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: "application load balancer + 2 public IPv4 (plus capacity units for traffic)"
+                .into(),
+            usd: prices::ALB_HOURLY + 2.0 * prices::PUBLIC_IPV4_HOURLY,
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -223,12 +260,17 @@ impl ResourceKind for LoadBalancers {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, LoadBalancerSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let (subnets, groups, idle) = wanted(want, deps);
         let out = cx
             .elb
             .create_load_balancer()
-            .name(&want.name)
+            .name(want.name)
             .r#type(LoadBalancerTypeEnum::Application)
             .scheme(LoadBalancerSchemeEnum::InternetFacing)
             .ip_address_type(IpAddressType::Ipv4)
@@ -242,10 +284,14 @@ impl ResourceKind for LoadBalancers {
             .first()
             .ok_or_else(|| AwsError::other("CreateLoadBalancer returned nothing"))?;
         set_attributes(cx, lb.load_balancer_arn().unwrap_or_default(), idle).await?;
-        Ok(read(lb, &want.key))
+        Ok(read(lb, want.key))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, LoadBalancerSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         let (subnets, groups, _) = wanted(want, deps);
         BTreeMap::from([
             ("subnets".into(), subnets.join(",")),
@@ -257,7 +303,7 @@ impl ResourceKind for LoadBalancers {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, LoadBalancerSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

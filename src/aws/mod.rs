@@ -1,6 +1,7 @@
 //! The AWS side: clients, ownership tags, error classification, and one module per resource kind
-//! that knows how to find, create, wait for, update and delete it. The engine sees only the
-//! `ResourceKind` trait.
+//! that owns its typed spec and knows how to find, create, wait for, update and delete it, what it
+//! costs, how it is drawn and how many instances it starts (`Module`). The engine, `cost` and
+//! `graph` see every kind through one erased trait, `ResourceKind`.
 
 pub(crate) mod auto_scaling_group;
 pub(crate) mod bucket;
@@ -16,7 +17,7 @@ pub(crate) mod launch_template;
 pub(crate) mod listener;
 pub(crate) mod load_balancer;
 pub(crate) mod poll;
-mod registry;
+pub(crate) mod registry;
 pub(crate) mod route_table;
 pub(crate) mod secret;
 pub(crate) mod security_group;
@@ -38,7 +39,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use serde::Serialize;
 
-use crate::plan::{Desired, Kind};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+pub use registry::{Desired, NoSpec, Spec};
 
 /// Tag keys that mark what bookstore owns.
 pub const TAG_MANAGED_BY: &str = "bookstore:managed-by";
@@ -48,6 +51,11 @@ pub const TAG_KEY: &str = "bookstore:key";
 /// The kind that made it, on resources of a type several kinds make (instances, volumes): each
 /// kind lists only its own, so none ever adopts or deletes another's.
 pub const TAG_KIND: &str = "bookstore:kind";
+
+/// `bs-<env>-<stack>`: short, because load balancer and target group names stop at 32 characters.
+pub fn name_prefix(stack: &str, env: &str) -> String {
+    format!("bs-{env}-{stack}")
+}
 
 /// Who owns a resource: this stack in this environment.
 #[derive(Debug, Clone)]
@@ -296,7 +304,21 @@ pub struct Budget {
 }
 
 #[async_trait]
-pub trait ResourceKind: Send + Sync {
+pub trait Module: Send + Sync {
+    /// What the plan says a resource of this kind should be.
+    type Spec: KindSpec;
+
+    /// How a planned resource is drawn by `graph`: its line of detail and where it goes.
+    fn drawing(&self, spec: &Self::Spec) -> Drawing;
+
+    /// What a planned resource costs while it runs; nothing for what AWS does not charge by
+    /// the hour. `plan` is every planned resource (a group's launch template).
+    fn cost(&self, key: &str, spec: &Self::Spec, plan: &[Desired]) -> Vec<Charge>;
+
+    /// The EC2 instances creating it starts (a VM 1, a group its desired capacity, a bake its
+    /// builder): the Learner Lab's 9-instance cap counts them before `up`.
+    fn instances_started(&self, spec: &Self::Spec) -> u32;
+
     fn budget(&self) -> Budget {
         Budget {
             ready: Duration::from_secs(300),
@@ -316,16 +338,21 @@ pub trait ResourceKind: Send + Sync {
     async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError>;
 
     /// Creates the resource, tagged at creation; returns it (perhaps not ready yet).
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError>;
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, Self::Spec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError>;
 
     /// The configuration the desired resource should have, in the form `observe` reports it.
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String>;
+    fn expected_facts(&self, want: &Want<'_, Self::Spec>, deps: &Deps) -> BTreeMap<String, String>;
 
     /// Brings a drifted resource back in place. Returns false when the kind cannot do that.
     async fn update(
         &self,
         _cx: &Cx,
-        _want: &Desired,
+        _want: &Want<'_, Self::Spec>,
         _have: &Observed,
         _deps: &Deps,
     ) -> Result<bool, AwsError> {
@@ -347,12 +374,12 @@ pub trait ResourceKind: Send + Sync {
     }
 
     /// What to tell the user when `update` could not bring a drifted resource in place.
-    fn stuck_hint(&self, _want: &Desired) -> &'static str {
+    fn stuck_hint(&self, _want: &Want<'_, Self::Spec>) -> &'static str {
         "differs from the stack and cannot be changed in place; `bookstore down` then `up` recreates it"
     }
 
     /// Whether drift in `field` replaces this resource (by default: it is a replace field).
-    fn replaces(&self, _want: &Desired, field: &str) -> bool {
+    fn replaces(&self, _want: &Want<'_, Self::Spec>, field: &str) -> bool {
         self.replace_fields().contains(&field)
     }
 
@@ -369,7 +396,7 @@ pub trait ResourceKind: Send + Sync {
 
     /// The files this resource puts on machines (user-data, the bake's script), by file name, for
     /// `bookstore render`: rendered with `deps` as they are (placeholders there).
-    fn machine_files(&self, _want: &Desired, _deps: &Deps) -> Vec<(String, String)> {
+    fn machine_files(&self, _want: &Want<'_, Self::Spec>, _deps: &Deps) -> Vec<(String, String)> {
         vec![]
     }
 
@@ -389,6 +416,197 @@ pub trait ResourceKind: Send + Sync {
     ) -> Result<Vec<Section>, AwsError> {
         Ok(vec![])
     }
+}
+
+/// A desired resource as its kind's module sees it: the spec already its own type.
+pub struct Want<'a, S> {
+    pub key: &'a str,
+    /// The Name tag, and the AWS name where the kind has one.
+    pub name: &'a str,
+    pub spec: &'a S,
+}
+
+/// A kind's typed spec: how it is found in the plan's `Spec` (generated by the registry).
+pub trait KindSpec: Send + Sync + 'static {
+    fn of(spec: &Spec) -> Option<&Self>;
+}
+
+/// The same module as the engine, `render`, `cost` and `graph` see it, for any kind: each call
+/// finds the kind's own spec in the desired resource once, here.
+#[async_trait]
+pub trait ResourceKind: Send + Sync {
+    fn budget(&self) -> Budget;
+    fn actions(&self) -> Actions;
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError>;
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError>;
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError>;
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String>;
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError>;
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError>;
+    fn teardown_after(&self) -> &'static [Kind];
+    fn stuck_hint(&self, want: &Desired) -> &'static str;
+    fn replaces(&self, want: &Desired, field: &str) -> bool;
+    fn converge_after_create(&self) -> bool;
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)>;
+    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)>;
+    async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String>;
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError>;
+    fn drawing(&self, spec: &Spec) -> Option<Drawing>;
+    fn cost(&self, key: &str, spec: &Spec, plan: &[Desired]) -> Vec<Charge>;
+    fn instances_started(&self, spec: &Spec) -> u32;
+}
+
+/// A desired resource whose spec is not its kind's: the registry pairs each kind with its spec,
+/// so only a hand-made `Desired` can get here.
+fn mismatch(want: &Desired) -> AwsError {
+    AwsError::other(format!(
+        "internal error: {} was planned as a {} with a {} spec",
+        want.key,
+        want.kind.as_str(),
+        want.spec.kind().as_str()
+    ))
+}
+
+fn typed<'a, S: KindSpec>(want: &'a Desired) -> Option<Want<'a, S>> {
+    Some(Want {
+        key: &want.key,
+        name: &want.name,
+        spec: S::of(&want.spec)?,
+    })
+}
+
+#[async_trait]
+impl<M: Module> ResourceKind for M {
+    fn budget(&self) -> Budget {
+        Module::budget(self)
+    }
+    fn actions(&self) -> Actions {
+        Module::actions(self)
+    }
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        Module::observe(self, cx).await
+    }
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        Module::refresh(self, cx, have).await
+    }
+    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+        let typed = typed::<M::Spec>(want).ok_or_else(|| mismatch(want))?;
+        Module::create(self, cx, &typed, deps).await
+    }
+    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+        typed::<M::Spec>(want)
+            .map(|t| Module::expected_facts(self, &t, deps))
+            .unwrap_or_default()
+    }
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Desired,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let typed = typed::<M::Spec>(want).ok_or_else(|| mismatch(want))?;
+        Module::update(self, cx, &typed, have, deps).await
+    }
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        Module::delete(self, cx, have).await
+    }
+    fn teardown_after(&self) -> &'static [Kind] {
+        Module::teardown_after(self)
+    }
+    fn stuck_hint(&self, want: &Desired) -> &'static str {
+        match typed::<M::Spec>(want) {
+            Some(t) => Module::stuck_hint(self, &t),
+            None => "was planned with another kind's spec (an internal error)",
+        }
+    }
+    fn replaces(&self, want: &Desired, field: &str) -> bool {
+        typed::<M::Spec>(want).is_some_and(|t| Module::replaces(self, &t, field))
+    }
+    fn converge_after_create(&self) -> bool {
+        Module::converge_after_create(self)
+    }
+    fn outputs(&self, have: &Observed) -> Vec<(String, String)> {
+        Module::outputs(self, have)
+    }
+    fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
+        typed::<M::Spec>(want)
+            .map(|t| Module::machine_files(self, &t, deps))
+            .unwrap_or_default()
+    }
+    async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String> {
+        Module::diagnose(self, cx, have).await
+    }
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError> {
+        Module::details(self, cx, have, all).await
+    }
+    fn drawing(&self, spec: &Spec) -> Option<Drawing> {
+        Some(Module::drawing(self, M::Spec::of(spec)?))
+    }
+    fn cost(&self, key: &str, spec: &Spec, plan: &[Desired]) -> Vec<Charge> {
+        M::Spec::of(spec)
+            .map(|s| Module::cost(self, key, s, plan))
+            .unwrap_or_default()
+    }
+    fn instances_started(&self, spec: &Spec) -> u32 {
+        M::Spec::of(spec).map_or(0, |s| Module::instances_started(self, s))
+    }
+}
+
+/// How `graph` draws a planned resource.
+pub struct Drawing {
+    /// One line under its name: what it is, with the facts a reader wants.
+    pub detail: String,
+    pub place: Place,
+}
+
+/// Where `graph` puts a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A box drawn around others (the VPC, a security group), not a node.
+    Container,
+    /// The network's plumbing (subnets, routes, gateway): in the network box, no arrows to it.
+    Network,
+    /// The bake's box (done once per app build).
+    Bake,
+    /// The account's stores, outside the VPC.
+    Stores,
+    /// In this security group's box.
+    Group(Ref),
+    /// Wherever this other resource goes.
+    With(Ref),
+    /// With the first resource of this kind that refers to it (a subnet group with its database).
+    ReferredBy(Kind),
+}
+
+/// One hourly charge of a planned resource, or a price the table does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Charge {
+    Hourly {
+        /// The resource's key, or a part of it (`database-secret`).
+        key: String,
+        /// What is charged, e.g. "t3.micro + 16 GB gp3".
+        what: String,
+        usd: f64,
+    },
+    /// Counted as 0 and said: "web (x9.huge)".
+    Unpriced(String),
 }
 
 /// A kind's IAM actions: those that read (every run observes every kind, so every stack needs

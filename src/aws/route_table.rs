@@ -4,12 +4,22 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// What the plan says a route table should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteTableSpec {
+    pub vpc: Ref,
+    pub internet_gateway: Ref,
+    pub subnets: Vec<Ref>,
+}
 
 pub struct RouteTables;
 
@@ -89,15 +99,12 @@ async fn converge(cx: &Cx, have: &Observed, igw: &str, subnets: &[String]) -> Re
     Ok(())
 }
 
-fn wanted<'a>(want: &'a Desired, deps: &Deps) -> (&'a str, String, Vec<String>) {
-    let Spec::RouteTable {
+fn wanted<'a>(want: &Want<'a, RouteTableSpec>, deps: &Deps) -> (&'a str, String, Vec<String>) {
+    let RouteTableSpec {
         vpc,
         internet_gateway,
         subnets,
-    } = &want.spec
-    else {
-        unreachable!("route table spec")
-    };
+    } = want.spec;
     let mut ids: Vec<String> = subnets
         .iter()
         .map(|s| dep_id(deps, s).to_string())
@@ -107,7 +114,25 @@ fn wanted<'a>(want: &'a Desired, deps: &Deps) -> (&'a str, String, Vec<String>) 
 }
 
 #[async_trait]
-impl ResourceKind for RouteTables {
+impl Module for RouteTables {
+    type Spec = RouteTableSpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "route table 0.0.0.0/0 → igw".to_string();
+        Drawing {
+            detail,
+            place: Place::Network,
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeRouteTables"],
@@ -155,13 +180,18 @@ impl ResourceKind for RouteTables {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, RouteTableSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let (vpc, igw, subnets) = wanted(want, deps);
         let out = cx
             .ec2
             .create_route_table()
             .vpc_id(dep_id(deps, vpc))
-            .tag_specifications(cx.ec2_tag_spec(ResourceType::RouteTable, &want.key, &want.name))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::RouteTable, want.key, want.name))
             .send()
             .await?;
         let rt = out
@@ -172,7 +202,11 @@ impl ResourceKind for RouteTables {
         Ok(self.refresh(cx, &bare).await?.unwrap_or(bare))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, RouteTableSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         let (_, igw, subnets) = wanted(want, deps);
         BTreeMap::from([
             ("default_route".into(), igw),
@@ -183,7 +217,7 @@ impl ResourceKind for RouteTables {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, RouteTableSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

@@ -19,13 +19,58 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use ring::rand::SecureRandom;
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, Section, TAG_ENV, TAG_KEY, dep_id,
-    gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Section,
+    TAG_ENV, TAG_KEY, Want, dep_id, gone_if_not_found,
 };
 use crate::artifact::ArtifactKind;
-use crate::plan::{Desired, Kind, SecretContents, Spec};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+
+/// A Secrets Manager secret: generated database credentials shared by two VMs, or an empty
+/// store the swarm's first manager writes its join tokens to.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretSpec {
+    pub contents: SecretContents,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "contents", rename_all = "kebab-case")]
+pub enum SecretContents {
+    /// `{"username": "bookstore", "password": <48 random hex digits>}`.
+    DbCredentials,
+    /// `{}`: filled by the instances (the swarm's join tokens).
+    Empty,
+    /// The app image the swarm should run: `{"image", "sha256", "url"}`, the URL a presigned GET
+    /// of the app binary in the artifact bucket. Written again when the app changes; the nodes
+    /// build the image from it and the swarm's leader rolls the service (templates/swarm/sync).
+    Release {
+        /// The image that carries the app (its artifact's sha256 names the release).
+        image: Ref,
+        /// The artifact bucket the binary is in.
+        bucket: Ref,
+        /// The app's sha256 (it names the image: `bookstore.local/app:<12 hex>`) and its kind:
+        /// only a binary can be downloaded by the nodes.
+        sha256: String,
+        artifact: ArtifactKind,
+    },
+    /// `{}`: the swarm's leader reports what Docker sees into it (nodes, service, replicas).
+    SwarmStatus,
+}
+
+impl SecretContents {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SecretContents::DbCredentials => "db-credentials",
+            SecretContents::Empty => "swarm-tokens",
+            SecretContents::Release { .. } => "release",
+            SecretContents::SwarmStatus => "swarm-status",
+        }
+    }
+}
 
 pub struct Secrets;
 
@@ -123,7 +168,30 @@ fn new_password() -> Result<String, AwsError> {
 }
 
 #[async_trait]
-impl ResourceKind for Secrets {
+impl Module for Secrets {
+    type Spec = SecretSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!("secret ({})", spec.contents.as_str());
+        Drawing {
+            detail,
+            place: Place::Stores,
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        let _ = spec;
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: "Secrets Manager secret".into(),
+            usd: prices::SECRET_MONTH / prices::HOURS_PER_MONTH,
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -200,10 +268,13 @@ impl ResourceKind for Secrets {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Secret { contents } = &want.spec else {
-            unreachable!("secret spec")
-        };
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, SecretSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let SecretSpec { contents } = want.spec;
         let release = release_value(cx, contents, deps).await?;
         let (value, description) = match contents {
             SecretContents::DbCredentials => (
@@ -228,7 +299,7 @@ impl ResourceKind for Secrets {
         };
         let mut tags: Vec<Tag> = cx
             .owner
-            .tags(&want.key, &want.name)
+            .tags(want.key, want.name)
             .into_iter()
             .map(|(k, v)| tag(&k, &v))
             .collect();
@@ -239,14 +310,14 @@ impl ResourceKind for Secrets {
         let out = cx
             .secrets
             .create_secret()
-            .name(&want.name)
+            .name(want.name)
             .description(description)
             .secret_string(value)
             .set_tags(Some(tags))
             .send()
             .await?;
-        let mut o = Observed::new(Kind::Secret, &want.key, out.arn().unwrap_or_default());
-        o.name = want.name.clone();
+        let mut o = Observed::new(Kind::Secret, want.key, out.arn().unwrap_or_default());
+        o.name = want.name.to_string();
         o.facts.insert("contents".into(), contents.as_str().into());
         if let Some((_, image)) = release {
             o.facts.insert("release_image".into(), image);
@@ -254,9 +325,13 @@ impl ResourceKind for Secrets {
         Ok(o)
     }
 
-    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
-        match &want.spec {
-            Spec::Secret {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, SecretSpec>,
+        _deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        match want.spec {
+            SecretSpec {
                 contents: SecretContents::Release { sha256, .. },
             } => BTreeMap::from([(
                 "release_image".to_string(),
@@ -270,13 +345,11 @@ impl ResourceKind for Secrets {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, SecretSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {
-        let Spec::Secret { contents } = &want.spec else {
-            unreachable!("secret spec")
-        };
+        let SecretSpec { contents } = want.spec;
         let Some((value, image)) = release_value(cx, contents, deps).await? else {
             return Ok(false);
         };

@@ -5,12 +5,48 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Ingress, Kind, Spec};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// What the plan says a security group should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityGroupSpec {
+    pub vpc: Ref,
+    pub description: String,
+    pub ingress: Vec<Ingress>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingress {
+    pub protocol: Protocol,
+    pub port: u16,
+    /// `None`: from anywhere (0.0.0.0/0). `Some(key)`: from the security group with that key only
+    /// (its own key: from the members of the group itself).
+    pub from_group: Option<Ref>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
 
 pub struct SecurityGroups;
 
@@ -166,7 +202,25 @@ fn parse_rule(text: &str, own: &str) -> Option<IpPermission> {
 }
 
 #[async_trait]
-impl ResourceKind for SecurityGroups {
+impl Module for SecurityGroups {
+    type Spec = SecurityGroupSpec;
+
+    fn drawing(&self, _spec: &Self::Spec) -> Drawing {
+        let detail = "security group".to_string();
+        Drawing {
+            detail,
+            place: Place::Container,
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeSecurityGroups"],
@@ -216,36 +270,40 @@ impl ResourceKind for SecurityGroups {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::SecurityGroup {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, SecurityGroupSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let SecurityGroupSpec {
             vpc,
             description,
             ingress,
-        } = &want.spec
-        else {
-            unreachable!("sg spec")
-        };
+        } = want.spec;
         let out = cx
             .ec2
             .create_security_group()
-            .group_name(&want.name)
+            .group_name(want.name)
             .description(description)
             .vpc_id(dep_id(deps, vpc))
-            .tag_specifications(cx.ec2_tag_spec(ResourceType::SecurityGroup, &want.key, &want.name))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::SecurityGroup, want.key, want.name))
             .send()
             .await?;
         let id = out.group_id().unwrap_or_default().to_string();
-        let mut bare = Observed::new(Kind::SecurityGroup, &want.key, &id);
-        bare.name = want.name.clone();
+        let mut bare = Observed::new(Kind::SecurityGroup, want.key, &id);
+        bare.name = want.name.to_string();
         converge(cx, &bare, ingress, deps).await?;
         Ok(self.refresh(cx, &bare).await?.unwrap_or(bare))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::SecurityGroup { vpc, ingress, .. } = &want.spec else {
-            unreachable!("sg spec")
-        };
-        let mut rules: Vec<String> = wanted_rules(&want.key, "", ingress, deps)
+    fn expected_facts(
+        &self,
+        want: &Want<'_, SecurityGroupSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let SecurityGroupSpec { vpc, ingress, .. } = want.spec;
+        let mut rules: Vec<String> = wanted_rules(want.key, "", ingress, deps)
             .into_iter()
             .map(|(t, _)| t)
             .collect();
@@ -259,13 +317,11 @@ impl ResourceKind for SecurityGroups {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, SecurityGroupSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {
-        let Spec::SecurityGroup { vpc, ingress, .. } = &want.spec else {
-            unreachable!("sg spec")
-        };
+        let SecurityGroupSpec { vpc, ingress, .. } = want.spec;
         if have.facts.get("vpc").map(String::as_str) != Some(dep_id(deps, vpc)) {
             return Ok(false);
         }

@@ -6,12 +6,22 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// What the plan says a subnet should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubnetSpec {
+    pub vpc: Ref,
+    pub cidr: String,
+    pub availability_zone: String,
+}
 
 pub struct Subnets;
 
@@ -56,7 +66,25 @@ async fn converge(cx: &Cx, id: &str) -> Result<(), AwsError> {
 }
 
 #[async_trait]
-impl ResourceKind for Subnets {
+impl Module for Subnets {
+    type Spec = SubnetSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!("subnet {} {}", spec.cidr, spec.availability_zone);
+        Drawing {
+            detail,
+            place: Place::Network,
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeSubnets"],
@@ -103,22 +131,24 @@ impl ResourceKind for Subnets {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Subnet {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, SubnetSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let SubnetSpec {
             vpc,
             cidr,
             availability_zone,
-        } = &want.spec
-        else {
-            unreachable!("subnet spec")
-        };
+        } = want.spec;
         let out = cx
             .ec2
             .create_subnet()
             .vpc_id(dep_id(deps, vpc))
             .cidr_block(cidr)
             .availability_zone(availability_zone)
-            .tag_specifications(cx.ec2_tag_spec(ResourceType::Subnet, &want.key, &want.name))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::Subnet, want.key, want.name))
             .send()
             .await?;
         let subnet = out
@@ -131,15 +161,12 @@ impl ResourceKind for Subnets {
         Ok(o)
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::Subnet {
+    fn expected_facts(&self, want: &Want<'_, SubnetSpec>, deps: &Deps) -> BTreeMap<String, String> {
+        let SubnetSpec {
             vpc,
             cidr,
             availability_zone,
-        } = &want.spec
-        else {
-            unreachable!("subnet spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("cidr".into(), cidr.clone()),
             ("availability_zone".into(), availability_zone.clone()),
@@ -151,7 +178,7 @@ impl ResourceKind for Subnets {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, SubnetSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

@@ -4,10 +4,23 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetTypeEnum};
+use serde::Serialize;
 
 use super::load_balancer::{elb_tags, owned_key, tags_of};
-use super::{Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
-use crate::plan::{Desired, Kind, Spec};
+use super::{
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    gone_if_not_found,
+};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// What the plan says a target group should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetGroupSpec {
+    pub vpc: Ref,
+    pub port: u16,
+    pub health_check_path: String,
+}
 
 pub struct TargetGroups;
 
@@ -108,7 +121,28 @@ pub fn not_healthy(health: &[Health]) -> String {
 }
 
 #[async_trait]
-impl ResourceKind for TargetGroups {
+impl Module for TargetGroups {
+    type Spec = TargetGroupSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!(
+            "target group :{} health {}",
+            spec.port, spec.health_check_path
+        );
+        Drawing {
+            detail,
+            place: Place::ReferredBy(Kind::Listener),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -204,19 +238,21 @@ impl ResourceKind for TargetGroups {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::TargetGroup {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, TargetGroupSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let TargetGroupSpec {
             vpc,
             port,
             health_check_path,
-        } = &want.spec
-        else {
-            unreachable!("tg spec")
-        };
+        } = want.spec;
         let out = cx
             .elb
             .create_target_group()
-            .name(&want.name)
+            .name(want.name)
             .protocol(ProtocolEnum::Http)
             .port((*port).into())
             .vpc_id(dep_id(deps, vpc))
@@ -234,18 +270,19 @@ impl ResourceKind for TargetGroups {
             .target_groups()
             .first()
             .ok_or_else(|| AwsError::other("CreateTargetGroup returned nothing"))?;
-        Ok(read(tg, &want.key))
+        Ok(read(tg, want.key))
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::TargetGroup {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, TargetGroupSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let TargetGroupSpec {
             vpc,
             port,
             health_check_path,
-        } = &want.spec
-        else {
-            unreachable!("tg spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("port".into(), port.to_string()),
             ("protocol".into(), "HTTP".into()),
@@ -257,7 +294,7 @@ impl ResourceKind for TargetGroups {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, TargetGroupSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

@@ -7,9 +7,21 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{Tag, TargetDescription};
+use serde::Serialize;
 
-use super::{Actions, AwsError, Cx, Deps, Observed, ResourceKind, dep_id, gone_if_not_found};
-use crate::plan::{Desired, Kind, Spec};
+use super::{
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, dep_id,
+    gone_if_not_found,
+};
+use crate::kinds::Kind;
+use crate::reference::Ref;
+
+/// The instances registered as targets of a target group (the swarm's nodes).
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetsSpec {
+    pub target_group: Ref,
+    pub instances: Vec<Ref>,
+}
 
 pub struct Targets;
 
@@ -40,14 +52,11 @@ async fn read(cx: &Cx, arn: &str, key: &str) -> Result<Observed, AwsError> {
     Ok(o)
 }
 
-fn wanted(want: &Desired, deps: &Deps) -> (String, Vec<String>) {
-    let Spec::Targets {
+fn wanted(want: &Want<'_, TargetsSpec>, deps: &Deps) -> (String, Vec<String>) {
+    let TargetsSpec {
         target_group,
         instances,
-    } = &want.spec
-    else {
-        unreachable!("targets spec")
-    };
+    } = want.spec;
     let mut ids: Vec<String> = instances
         .iter()
         .map(|k| dep_id(deps, k).to_string())
@@ -89,7 +98,25 @@ async fn deregister(cx: &Cx, arn: &str, ids: &[&str]) -> Result<(), AwsError> {
 }
 
 #[async_trait]
-impl ResourceKind for Targets {
+impl Module for Targets {
+    type Spec = TargetsSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = "target registrations".to_string();
+        Drawing {
+            detail,
+            place: Place::With(spec.target_group.clone()),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &[
@@ -164,20 +191,29 @@ impl ResourceKind for Targets {
     }
 
     /// Marks the target group, then registers the instances.
-    async fn create(&self, cx: &Cx, want: &Desired, deps: &Deps) -> Result<Observed, AwsError> {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, TargetsSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
         let (arn, ids) = wanted(want, deps);
         cx.elb
             .add_tags()
             .resource_arns(&arn)
-            .tags(Tag::builder().key(TAG_TARGETS).value(&want.key).build())
+            .tags(Tag::builder().key(TAG_TARGETS).value(want.key).build())
             .send()
             .await?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         register(cx, &arn, &refs).await?;
-        read(cx, &arn, &want.key).await
+        read(cx, &arn, want.key).await
     }
 
-    fn expected_facts(&self, want: &Desired, deps: &Deps) -> BTreeMap<String, String> {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, TargetsSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
         let (_, ids) = wanted(want, deps);
         BTreeMap::from([("targets".into(), ids.join(","))])
     }
@@ -186,7 +222,7 @@ impl ResourceKind for Targets {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, TargetsSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

@@ -10,13 +10,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VolumeType};
+use serde::Serialize;
 
 use super::poll::{self, Look, Pace};
 use super::{
-    Actions, AwsError, Budget, Cx, Deps, Observed, ResourceKind, TAG_KIND, ec2_tag, ec2_tag_pairs,
-    gone_if_not_found,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    TAG_KIND, Want, ec2_tag, ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+use crate::prices;
+
+/// An encrypted EBS data volume that outlives instances (the monolith's database files).
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeSpec {
+    pub availability_zone: String,
+    pub size_gb: u32,
+    pub volume_type: String,
+    /// `down` snapshots it first.
+    pub final_snapshot: bool,
+}
 
 pub struct Volumes;
 
@@ -88,7 +100,35 @@ fn kind_filter() -> Filter {
 }
 
 #[async_trait]
-impl ResourceKind for Volumes {
+impl Module for Volumes {
+    type Spec = VolumeSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!(
+            "EBS {} {} GB (database files)",
+            spec.volume_type, spec.size_gb
+        );
+        Drawing {
+            detail,
+            place: Place::ReferredBy(Kind::Instance),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: format!("{} GB {}", spec.size_gb, spec.volume_type),
+            usd: prices::gb_month_hourly(
+                spec.size_gb as f64,
+                prices::ebs_gb_month(&spec.volume_type),
+            ),
+        }]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeVolumes", "ec2:DescribeSnapshots"],
@@ -140,17 +180,19 @@ impl ResourceKind for Volumes {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Volume {
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, VolumeSpec>,
+        _deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let VolumeSpec {
             availability_zone,
             size_gb,
             volume_type,
             final_snapshot,
-        } = &want.spec
-        else {
-            unreachable!("volume spec")
-        };
-        let mut tags = cx.ec2_tags(&want.key, &want.name);
+        } = want.spec;
+        let mut tags = cx.ec2_tags(want.key, want.name);
         tags.push(Tag::builder().key(TAG_KIND).value("volume").build());
         tags.push(
             Tag::builder()
@@ -173,8 +215,8 @@ impl ResourceKind for Volumes {
             )
             .send()
             .await?;
-        let mut o = Observed::new(Kind::Volume, &want.key, out.volume_id().unwrap_or_default());
-        o.name = want.name.clone();
+        let mut o = Observed::new(Kind::Volume, want.key, out.volume_id().unwrap_or_default());
+        o.name = want.name.to_string();
         o.state = out
             .state()
             .map(|s| s.as_str().to_string())
@@ -183,16 +225,17 @@ impl ResourceKind for Volumes {
         Ok(o)
     }
 
-    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::Volume {
+    fn expected_facts(
+        &self,
+        want: &Want<'_, VolumeSpec>,
+        _deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let VolumeSpec {
             availability_zone,
             size_gb,
             volume_type,
             final_snapshot,
-        } = &want.spec
-        else {
-            unreachable!("volume spec")
-        };
+        } = want.spec;
         BTreeMap::from([
             ("encrypted".into(), "true".into()),
             ("size_gb".into(), size_gb.to_string()),
@@ -207,7 +250,7 @@ impl ResourceKind for Volumes {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, VolumeSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

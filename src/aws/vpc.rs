@@ -4,11 +4,19 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Cx, Deps, Observed, ResourceKind, ec2_tag, ec2_tag_pairs, gone_if_not_found,
+    Actions, AwsError, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want, ec2_tag,
+    ec2_tag_pairs, gone_if_not_found,
 };
-use crate::plan::{Desired, Kind, Spec};
+use crate::kinds::Kind;
+
+/// What the plan says a VPC should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcSpec {
+    pub cidr: String,
+}
 
 pub struct Vpcs;
 
@@ -58,7 +66,25 @@ impl Vpcs {
 }
 
 #[async_trait]
-impl ResourceKind for Vpcs {
+impl Module for Vpcs {
+    type Spec = VpcSpec;
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        let detail = format!("VPC {}", spec.cidr);
+        Drawing {
+            detail,
+            place: Place::Container,
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
     fn actions(&self) -> Actions {
         Actions {
             observe: &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"],
@@ -109,15 +135,18 @@ impl ResourceKind for Vpcs {
         }
     }
 
-    async fn create(&self, cx: &Cx, want: &Desired, _deps: &Deps) -> Result<Observed, AwsError> {
-        let Spec::Vpc { cidr } = &want.spec else {
-            unreachable!("vpc spec")
-        };
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, VpcSpec>,
+        _deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let VpcSpec { cidr } = want.spec;
         let out = cx
             .ec2
             .create_vpc()
             .cidr_block(cidr)
-            .tag_specifications(cx.ec2_tag_spec(ResourceType::Vpc, &want.key, &want.name))
+            .tag_specifications(cx.ec2_tag_spec(ResourceType::Vpc, want.key, want.name))
             .send()
             .await?;
         let vpc = out
@@ -127,10 +156,8 @@ impl ResourceKind for Vpcs {
         self.read(cx, vpc).await
     }
 
-    fn expected_facts(&self, want: &Desired, _deps: &Deps) -> BTreeMap<String, String> {
-        let Spec::Vpc { cidr } = &want.spec else {
-            unreachable!("vpc spec")
-        };
+    fn expected_facts(&self, want: &Want<'_, VpcSpec>, _deps: &Deps) -> BTreeMap<String, String> {
+        let VpcSpec { cidr } = want.spec;
         BTreeMap::from([
             ("cidr".into(), cidr.clone()),
             ("dns_hostnames".into(), "true".into()),
@@ -140,7 +167,7 @@ impl ResourceKind for Vpcs {
     async fn update(
         &self,
         cx: &Cx,
-        want: &Desired,
+        want: &Want<'_, VpcSpec>,
         have: &Observed,
         deps: &Deps,
     ) -> Result<bool, AwsError> {

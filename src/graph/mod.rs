@@ -11,7 +11,8 @@ mod svg;
 
 use std::collections::BTreeMap;
 
-use crate::plan::{Desired, Kind, Plan, Ref, Spec};
+use crate::aws::{Drawing, Place};
+use crate::plan::{Desired, Kind, Plan, SecurityGroupSpec, Spec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -88,124 +89,30 @@ fn id(d: &Desired) -> String {
     }
 }
 
-/// The security group a resource is in, when its spec names one.
-fn own_group(spec: &Spec) -> Option<&str> {
-    match spec {
-        Spec::LoadBalancer {
-            security_groups, ..
-        } => security_groups.first().map(Ref::as_str),
-        Spec::Database { security_group, .. }
-        | Spec::MountTarget { security_group, .. }
-        | Spec::LaunchTemplate { security_group, .. }
-        | Spec::Instance { security_group, .. } => Some(security_group),
-        _ => None,
-    }
-}
-
-/// One line under a node's name: what it is, with the facts a reader wants.
-fn detail(d: &Desired) -> String {
-    match &d.spec {
-        Spec::Subnet {
-            cidr,
-            availability_zone,
-            ..
-        } => format!("subnet {cidr} {availability_zone}"),
-        Spec::RouteTable { .. } => "route table 0.0.0.0/0 → igw".into(),
-        Spec::InternetGateway { .. } => "internet gateway".into(),
-        Spec::LoadBalancer { .. } => "application load balancer".into(),
-        Spec::Listener {
-            port,
-            action,
-            certificate,
-            ..
-        } => match action {
-            crate::plan::ListenerAction::RedirectToHttps => format!("listener :{port} → 301 https"),
-            crate::plan::ListenerAction::Forward { target_group } => format!(
-                "listener :{port}{} → {target_group}",
-                if certificate.is_some() { " tls" } else { "" }
-            ),
-        },
-        Spec::TargetGroup {
-            port,
-            health_check_path,
-            ..
-        } => format!("target group :{port} health {health_check_path}"),
-        Spec::Certificate { self_signed, .. } => {
-            if *self_signed {
-                "certificate (self-signed, imported)".into()
-            } else {
-                "certificate (ACM, DNS-validated)".into()
-            }
-        }
-        Spec::Database {
-            instance_class,
-            engine_version,
-            storage_gb,
-            multi_az,
-            ..
-        } => format!(
-            "RDS MySQL {engine_version} {instance_class} {storage_gb} GB{}",
-            if *multi_az { " multi-AZ" } else { "" }
-        ),
-        Spec::DbSubnetGroup { .. } => "DB subnet group".into(),
-        Spec::FileSystem => "EFS file system (covers)".into(),
-        Spec::MountTarget { .. } => "EFS mount target".into(),
-        Spec::Bucket => "S3 bucket (app artifact)".into(),
-        Spec::Image { instance_type, .. } => format!("baked AMI (builder {instance_type})"),
-        Spec::LaunchTemplate {
-            instance_type,
-            app_port,
-            ..
-        } => format!("launch template {instance_type} app :{app_port}"),
-        Spec::AutoScalingGroup { min, max, .. } => format!("auto scaling group {min}–{max}"),
-        Spec::ElasticIp => "Elastic IP".into(),
-        Spec::Volume {
-            size_gb,
-            volume_type,
-            ..
-        } => format!("EBS {volume_type} {size_gb} GB (database files)"),
-        Spec::Secret { contents } => format!("secret ({})", contents.as_str()),
-        Spec::Targets { .. } => "target registrations".into(),
-        Spec::Instance {
-            instance_type,
-            role,
-            ..
-        } => {
-            let what = match role {
-                crate::plan::InstanceRole::App { database, .. } => {
-                    if database.is_some() {
-                        "app + proxy"
-                    } else {
-                        "app + proxy + MariaDB"
-                    }
-                }
-                crate::plan::InstanceRole::Database => "MariaDB",
-                crate::plan::InstanceRole::Swarm { node, .. } => node.as_str(),
-            };
-            format!("EC2 {instance_type}: {what}")
-        }
-        Spec::Vpc { cidr } => format!("VPC {cidr}"),
-        Spec::SecurityGroup { .. } => "security group".into(),
-    }
-}
-
-/// Kinds drawn as boxes around others, or left out as plumbing of a box.
-fn is_container(kind: Kind) -> bool {
-    matches!(kind, Kind::Vpc | Kind::SecurityGroup)
-}
-
-/// Dependencies not worth an arrow: on the network's plumbing, and on the groups (drawn as boxes).
-fn is_plumbing(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Vpc | Kind::Subnet | Kind::SecurityGroup | Kind::RouteTable | Kind::InternetGateway
-    )
+/// How each planned resource is drawn, as its kind says.
+fn drawings(plan: &Plan) -> BTreeMap<&str, Drawing> {
+    plan.resources
+        .iter()
+        .filter_map(|d| Some((d.key.as_str(), d.kind.imp().drawing(&d.spec)?)))
+        .collect()
 }
 
 impl Graph {
     pub fn of(plan: &Plan) -> Graph {
         let by_key: BTreeMap<&str, &Desired> =
             plan.resources.iter().map(|d| (d.key.as_str(), d)).collect();
+        let drawn = drawings(plan);
+        let place = |key: &str| drawn.get(key).map(|d| &d.place);
+        let detail = |d: &Desired| {
+            drawn
+                .get(d.key.as_str())
+                .map(|d| d.detail.clone())
+                .unwrap_or_default()
+        };
+        // Boxes drawn around others, and the network's plumbing: no node, or no arrow to it.
+        let is_container = |d: &Desired| place(&d.key) == Some(&Place::Container);
+        let is_plumbing =
+            |d: &Desired| matches!(place(&d.key), Some(Place::Container | Place::Network));
         let mut groups = Vec::new();
         let vpc = plan.resources.iter().find(|d| d.kind == Kind::Vpc);
         if let Some(v) = vpc {
@@ -246,42 +153,17 @@ impl Graph {
         // Where each resource goes: its own security group, else the one of what it belongs to.
         let mut group_of: BTreeMap<String, String> = BTreeMap::new();
         for d in &plan.resources {
-            if let Some(g) = own_group(&d.spec) {
+            if let Some(Place::Group(g)) = place(&d.key) {
                 group_of.insert(d.key.clone(), g.to_string());
             }
         }
         let follow = |d: &Desired| -> Option<String> {
-            match &d.spec {
-                Spec::Listener { load_balancer, .. } => Some(load_balancer.to_string()),
-                Spec::Certificate { load_balancer, .. } => load_balancer.as_ref().map(Ref::to_string),
-                Spec::AutoScalingGroup {
-                    launch_template, ..
-                } => Some(launch_template.to_string()),
-                Spec::Targets { target_group, .. } => Some(target_group.to_string()),
-                Spec::DbSubnetGroup { .. } => plan
+            match place(&d.key)? {
+                Place::With(r) => Some(r.to_string()),
+                Place::ReferredBy(kind) => plan
                     .resources
                     .iter()
-                    .find(|o| matches!(&o.spec, Spec::Database { subnet_group, .. } if *subnet_group == d.key))
-                    .map(|o| o.key.clone()),
-                Spec::FileSystem => plan
-                    .resources
-                    .iter()
-                    .find(|o| matches!(&o.spec, Spec::MountTarget { file_system, .. } if *file_system == d.key))
-                    .map(|o| o.key.clone()),
-                Spec::TargetGroup { .. } => plan
-                    .resources
-                    .iter()
-                    .find(|o| matches!(&o.spec, Spec::Listener { action: crate::plan::ListenerAction::Forward { target_group }, .. } if *target_group == d.key))
-                    .map(|o| o.key.clone()),
-                Spec::ElasticIp => plan
-                    .resources
-                    .iter()
-                    .find(|o| matches!(&o.spec, Spec::Instance { address: Some(a), .. } if *a == d.key))
-                    .map(|o| o.key.clone()),
-                Spec::Volume { .. } => plan
-                    .resources
-                    .iter()
-                    .find(|o| matches!(&o.spec, Spec::Instance { data_volume: Some(v), .. } if *v == d.key))
+                    .find(|o| o.kind == *kind && o.depends_on.contains(&d.key))
                     .map(|o| o.key.clone()),
                 _ => None,
             }
@@ -304,11 +186,11 @@ impl Graph {
             detail: "users' browsers".into(),
             group: None,
         }];
-        for d in plan.resources.iter().filter(|d| !is_container(d.kind)) {
-            let group = match d.kind {
-                Kind::Subnet | Kind::RouteTable | Kind::InternetGateway => Some(NETWORK.into()),
-                Kind::Bucket | Kind::Image => Some(BAKE.into()),
-                Kind::Secret => Some(STORES.into()),
+        for d in plan.resources.iter().filter(|d| !is_container(d)) {
+            let group = match place(&d.key) {
+                Some(Place::Network) => Some(NETWORK.into()),
+                Some(Place::Bake) => Some(BAKE.into()),
+                Some(Place::Stores) => Some(STORES.into()),
                 _ => group_of.get(&d.key).cloned().or(Some(STORES.into())),
             };
             nodes.push(Node {
@@ -338,7 +220,7 @@ impl Graph {
             let members: Vec<&Desired> = plan
                 .resources
                 .iter()
-                .filter(|d| !is_container(d.kind) && group_of.get(&d.key).is_some_and(|o| o == g))
+                .filter(|d| !is_container(d) && group_of.get(&d.key).is_some_and(|o| o == g))
                 .collect();
             // Several machines behind one rule (the swarm's nodes): the arrow goes to them all.
             if members.iter().filter(|d| d.kind == Kind::Instance).count() > 1 {
@@ -347,7 +229,7 @@ impl Graph {
             members.into_iter().min_by_key(|d| rank(d.kind)).map(id)
         };
         for d in &plan.resources {
-            let Spec::SecurityGroup { ingress, .. } = &d.spec else {
+            let Spec::SecurityGroup(SecurityGroupSpec { ingress, .. }) = &d.spec else {
                 continue;
             };
             let Some(to) = entry(&d.key) else { continue };
@@ -393,14 +275,13 @@ impl Graph {
                 })
         };
         let mut deps: Vec<Edge> = Vec::new();
-        for d in plan.resources.iter().filter(|d| !is_container(d.kind)) {
+        for d in plan.resources.iter().filter(|d| !is_container(d)) {
             for dep in &d.depends_on {
                 let Some(t) = by_key.get(dep.as_str()) else {
                     continue;
                 };
                 // Ordering only: a subnet group, mount targets before the instances boot.
-                if is_plumbing(t.kind) || matches!(t.kind, Kind::DbSubnetGroup | Kind::MountTarget)
-                {
+                if is_plumbing(t) || matches!(t.kind, Kind::DbSubnetGroup | Kind::MountTarget) {
                     continue;
                 }
                 let (from, to) = (id(d), id(t));

@@ -2,18 +2,20 @@
 //! balancer, with RDS MySQL and EFS for the covers.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
-use super::{Builder, Ingress, Protocol, Spec, bake, database, edge, files, network};
+use super::{AutoScalingGroupSpec, LaunchTemplateSpec, SecurityGroupSpec};
+use super::{Builder, Ingress, Protocol, bake, database, edge, files, network};
+use crate::stack::AsgStack;
 
 /// How long instances may boot before the load balancer's health checks count.
 const HEALTH_CHECK_GRACE_SECONDS: u32 = 300;
 
-pub fn build(b: &mut Builder, input: &BakeInput) {
+pub fn build(b: &mut Builder, asg: &AsgStack, input: &BakeInput) {
     let stack = b.stack;
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
     let sg_app = b.add(
         "sg-app",
-        Spec::SecurityGroup {
+        SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore app instances: app port from the load balancer only".into(),
             ingress: vec![Ingress {
@@ -24,9 +26,9 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             }],
         },
     );
-    let db = database::managed(b, &net, &sg_app);
-    let files = files::efs(b, &net, &sg_app);
-    let edge = edge::load_balancer(b, &net, sg_lb);
+    let db = database::managed(b, &net, &sg_app, &asg.database);
+    let files = files::efs(b, &net, &sg_app, &asg.file_system);
+    let edge = edge::load_balancer(b, &net, sg_lb, &asg.load_balancer);
     let image = bake::image(
         b,
         input,
@@ -40,7 +42,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     );
     let lt = b.add(
         "lt",
-        Spec::LaunchTemplate {
+        LaunchTemplateSpec {
             image,
             security_group: sg_app,
             instance_type: stack.instances.instance_type.clone(),
@@ -49,14 +51,14 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             instance_profile: stack.instances.instance_profile.clone(),
             app_port: stack.app.port,
             region: b.region.to_string(),
-            database: db,
-            file_system: files.as_ref().map(|f| f.file_system.clone()),
-            mount_targets: files.map(|f| f.mount_targets).unwrap_or_default(),
+            database: Some(db),
+            file_system: Some(files.file_system),
+            mount_targets: files.mount_targets,
         },
     );
     b.add(
         "asg",
-        Spec::AutoScalingGroup {
+        AutoScalingGroupSpec {
             launch_template: lt,
             subnets: net.subnets.clone(),
             target_group: edge.target_group,
@@ -65,7 +67,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             max: stack.instances.max,
             desired: stack.instances.desired,
             health_check_grace_seconds: HEALTH_CHECK_GRACE_SECONDS,
-            scaling: stack.scaling.clone(),
+            scaling: Some(asg.scaling.clone()),
         },
     );
 }

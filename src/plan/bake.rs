@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::network::Network;
-use super::{Builder, Ref, Spec};
+use super::{BucketSpec, ImageSpec, network::Network};
+use super::{Builder, Ref};
 use crate::artifact::{Artifact, sha256_hex};
 
 pub use crate::templates::Recipe;
@@ -36,10 +36,10 @@ pub const BUCKET: &str = "artifacts";
 
 /// Adds the bucket and the image; returns the image's key.
 pub fn image(b: &mut Builder, input: &BakeInput, net: &Network, o: BakeOptions) -> Ref {
-    let bucket = b.add(BUCKET, Spec::Bucket);
+    let bucket = b.add(BUCKET, BucketSpec {});
     b.add(
         &input.image_key(o.recipe),
-        Spec::Image {
+        ImageSpec {
             bucket,
             subnet: net.subnets[0].clone(),
             routes: net.routes.clone(),

@@ -1,15 +1,15 @@
 //! The managed database part: RDS MySQL in the stack's subnets, reachable only from the clients'
 //! security group.
 
-use super::network::Network;
-use super::{Builder, Ingress, Protocol, Ref, Spec};
+use super::{Builder, Ingress, Protocol, Ref};
+use super::{DatabaseSpec, DbSubnetGroupSpec, SecurityGroupSpec, network::Network};
+use crate::stack::Database;
 
 /// Adds the database's security group, subnet group and instance; returns the database's key.
-pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<Ref> {
-    let db = b.stack.database.clone()?;
+pub fn managed(b: &mut Builder, net: &Network, clients: &str, db: &Database) -> Ref {
     let sg = b.add(
         "sg-db",
-        Spec::SecurityGroup {
+        SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore database: MySQL from the app instances only".into(),
             ingress: vec![Ingress {
@@ -22,13 +22,13 @@ pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<Ref> {
     );
     let subnet_group = b.add(
         "db-subnets",
-        Spec::DbSubnetGroup {
+        DbSubnetGroupSpec {
             subnets: net.subnets.clone(),
         },
     );
-    Some(b.add(
+    b.add(
         "db",
-        Spec::Database {
+        DatabaseSpec {
             subnet_group,
             security_group: sg,
             engine_version: db.engine_version.clone(),
@@ -39,5 +39,5 @@ pub fn managed(b: &mut Builder, net: &Network, clients: &str) -> Option<Ref> {
             multi_az: db.multi_az,
             final_snapshot: db.final_snapshot,
         },
-    ))
+    )
 }

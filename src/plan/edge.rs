@@ -1,9 +1,12 @@
 //! The edge part: an internet-facing Application Load Balancer in the public subnets, its target
 //! group, and HTTPS 443 with the certificate plus HTTP 80 → 301 (or HTTP only with `tls: none`).
 
-use super::network::Network;
-use super::{Builder, Ingress, ListenerAction, Protocol, Ref, Spec};
-use crate::stack::TlsMode;
+use super::{Builder, Ingress, ListenerAction, Protocol, Ref};
+use super::{
+    CertificateSpec, ListenerSpec, LoadBalancerSpec, SecurityGroupSpec, TargetGroupSpec,
+    network::Network,
+};
+use crate::stack::{LoadBalancer, TlsMode};
 
 pub struct Edge {
     pub load_balancer: Ref,
@@ -35,7 +38,7 @@ pub fn security_group(b: &mut Builder, net: &Network) -> Ref {
     let ingress = web_ingress(b.stack.tls.mode != TlsMode::None);
     b.add(
         "sg-lb",
-        Spec::SecurityGroup {
+        SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore load balancer: HTTP/HTTPS from anywhere".into(),
             ingress,
@@ -43,18 +46,16 @@ pub fn security_group(b: &mut Builder, net: &Network) -> Ref {
     )
 }
 
-pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edge {
+pub fn load_balancer(
+    b: &mut Builder,
+    net: &Network,
+    security_group: Ref,
+    lb: &LoadBalancer,
+) -> Edge {
     let stack = b.stack;
-    let lb = stack
-        .load_balancer
-        .clone()
-        .unwrap_or_else(|| crate::stack::LoadBalancer {
-            ssl_policy: "ELBSecurityPolicy-TLS13-1-2-Res-2021-06".into(),
-            idle_timeout_seconds: 60,
-        });
     let alb = b.add(
         "alb",
-        Spec::LoadBalancer {
+        LoadBalancerSpec {
             subnets: net.subnets.clone(),
             security_groups: vec![security_group.clone()],
             idle_timeout_seconds: lb.idle_timeout_seconds,
@@ -62,7 +63,7 @@ pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edg
     );
     let tg = b.add(
         "tg",
-        Spec::TargetGroup {
+        TargetGroupSpec {
             vpc: net.vpc.clone(),
             port: stack.app.port,
             health_check_path: stack.app.health_check_path.clone(),
@@ -73,7 +74,7 @@ pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edg
         let self_signed = stack.tls.mode == TlsMode::SelfSigned;
         let cert = b.add(
             "cert",
-            Spec::Certificate {
+            CertificateSpec {
                 load_balancer: self_signed.then(|| alb.clone()),
                 domain: stack.tls.domain.clone(),
                 self_signed,
@@ -81,7 +82,7 @@ pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edg
         );
         b.add(
             "listener-http",
-            Spec::Listener {
+            ListenerSpec {
                 load_balancer: alb.clone(),
                 port: 80,
                 action: ListenerAction::RedirectToHttps,
@@ -91,7 +92,7 @@ pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edg
         );
         b.add(
             "listener-https",
-            Spec::Listener {
+            ListenerSpec {
                 load_balancer: alb.clone(),
                 port: 443,
                 action: ListenerAction::Forward {
@@ -104,7 +105,7 @@ pub fn load_balancer(b: &mut Builder, net: &Network, security_group: Ref) -> Edg
     } else {
         b.add(
             "listener-http",
-            Spec::Listener {
+            ListenerSpec {
                 load_balancer: alb.clone(),
                 port: 80,
                 action: ListenerAction::Forward {

@@ -1,8 +1,9 @@
 //! The shared file system part: EFS (encrypted) with a mount target in every subnet, reachable
 //! only from the clients' security group.
 
-use super::network::Network;
-use super::{Builder, Ingress, Protocol, Ref, Spec, mount_target_key};
+use super::{Builder, Ingress, Protocol, Ref, mount_target_key};
+use super::{FileSystemSpec, MountTargetSpec, SecurityGroupSpec, network::Network};
+use crate::stack::FileSystem;
 
 pub struct Files {
     pub file_system: Ref,
@@ -10,11 +11,11 @@ pub struct Files {
     pub mount_targets: Vec<Ref>,
 }
 
-pub fn efs(b: &mut Builder, net: &Network, clients: &str) -> Option<Files> {
-    b.stack.file_system.as_ref()?;
+/// EFS is always encrypted at rest (validation refuses `encrypted: false`).
+pub fn efs(b: &mut Builder, net: &Network, clients: &str, _settings: &FileSystem) -> Files {
     let sg = b.add(
         "sg-efs",
-        Spec::SecurityGroup {
+        SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore file system: NFS from the app instances only".into(),
             ingress: vec![Ingress {
@@ -25,14 +26,14 @@ pub fn efs(b: &mut Builder, net: &Network, clients: &str) -> Option<Files> {
             }],
         },
     );
-    let file_system = b.add("efs", Spec::FileSystem);
+    let file_system = b.add("efs", FileSystemSpec {});
     let mount_targets = net
         .subnets
         .iter()
         .map(|subnet| {
             b.add(
                 &mount_target_key(subnet),
-                Spec::MountTarget {
+                MountTargetSpec {
                     file_system: file_system.clone(),
                     subnet: subnet.clone(),
                     security_group: sg.clone(),
@@ -40,8 +41,8 @@ pub fn efs(b: &mut Builder, net: &Network, clients: &str) -> Option<Files> {
             )
         })
         .collect();
-    Some(Files {
+    Files {
         file_system,
         mount_targets,
-    })
+    }
 }

@@ -13,32 +13,41 @@ mod edge;
 mod files;
 mod monolith;
 mod network;
-mod reference;
-mod spec;
 mod swarm;
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+pub use crate::aws::auto_scaling_group::AutoScalingGroupSpec;
+pub use crate::aws::bucket::BucketSpec;
+pub use crate::aws::certificate::CertificateSpec;
+pub use crate::aws::database::{DatabaseSpec, DbSubnetGroupSpec};
+pub use crate::aws::elastic_ip::ElasticIpSpec;
+pub use crate::aws::file_system::mount_target_key;
+pub use crate::aws::file_system::{FileSystemSpec, MountTargetSpec};
+pub use crate::aws::image::ImageSpec;
+pub use crate::aws::instance::{InstanceRole, InstanceSpec, SwarmNode};
+pub use crate::aws::internet_gateway::InternetGatewaySpec;
+pub use crate::aws::launch_template::LaunchTemplateSpec;
+pub use crate::aws::listener::{ListenerAction, ListenerSpec};
+pub use crate::aws::load_balancer::LoadBalancerSpec;
+pub use crate::aws::name_prefix;
+pub use crate::aws::registry::{Desired, Spec};
+pub use crate::aws::route_table::RouteTableSpec;
+pub use crate::aws::secret::{SecretContents, SecretSpec};
+pub use crate::aws::security_group::{Ingress, Protocol, SecurityGroupSpec};
+pub use crate::aws::subnet::SubnetSpec;
+pub use crate::aws::target_group::TargetGroupSpec;
+pub use crate::aws::targets::TargetsSpec;
+pub use crate::aws::volume::VolumeSpec;
+pub use crate::aws::vpc::VpcSpec;
 pub use crate::kinds::Kind;
+pub use crate::reference::Ref;
 pub use bake::BakeInput;
-pub use spec::{
-    Ingress, InstanceRole, ListenerAction, Protocol, Ref, SecretContents, Spec, SwarmNode,
-};
 
 use crate::error::Error;
-use crate::stack::{Stack, StackKind};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Desired {
-    pub key: String,
-    pub kind: Kind,
-    /// The Name tag, and the AWS name where the kind has one.
-    pub name: String,
-    pub depends_on: Vec<String>,
-    pub spec: Spec,
-}
+use crate::stack::{Stack, Topology};
 
 /// Where the stack answers: the resource whose attribute holds the host name or address.
 #[derive(Debug, Clone, Serialize)]
@@ -55,17 +64,6 @@ pub struct Plan {
     pub region: String,
     pub resources: Vec<Desired>,
     pub endpoint: Option<Endpoint>,
-}
-
-/// The plan key of the mount target in the subnet with key `subnet_key` (`subnet-a` → `efs-mount-a`).
-/// Mount targets cannot be tagged, so the observer derives their key the same way.
-pub fn mount_target_key(subnet_key: &str) -> String {
-    format!("efs-mount-{}", subnet_key.trim_start_matches("subnet-"))
-}
-
-/// `bs-<env>-<stack>`: short, because load balancer and target group names stop at 32 characters.
-pub fn name_prefix(stack: &str, env: &str) -> String {
-    format!("bs-{env}-{stack}")
 }
 
 /// A plan being assembled by a stack file and its parts.
@@ -90,7 +88,8 @@ impl<'a> Builder<'a> {
 
     /// Adds a resource; returns its key for the resources that refer to it.
     /// Adds a resource; the reference others use to depend on it.
-    pub fn add(&mut self, key: &str, spec: Spec) -> Ref {
+    pub fn add(&mut self, key: &str, spec: impl Into<Spec>) -> Ref {
+        let spec = spec.into();
         // A security group's rules may name the group itself: that is no dependency.
         let mut depends_on = spec.dependencies();
         depends_on.retain(|d| d != key);
@@ -117,10 +116,10 @@ impl Plan {
     /// The desired resources for `stack` in `env`: one stack file per kind composes the parts.
     pub fn build(stack: &Stack, env: &str, region: &str, bake: &BakeInput) -> Result<Plan, Error> {
         let mut b = Builder::new(stack, env, region);
-        match stack.kind {
-            StackKind::Asg => asg::build(&mut b, bake),
-            StackKind::Monolith => monolith::build(&mut b, bake),
-            StackKind::Swarm => swarm::build(&mut b, bake),
+        match &stack.topology {
+            Topology::Asg(asg) => asg::build(&mut b, asg, bake),
+            Topology::Monolith(monolith) => monolith::build(&mut b, monolith, bake),
+            Topology::Swarm(swarm) => swarm::build(&mut b, swarm, bake),
         }
         let plan = Plan {
             stack: stack.name.clone(),
@@ -353,7 +352,7 @@ mod tests {
             .collect();
         assert_eq!(nodes.len(), 5);
         let subnet_of = |key: &str| match &plan.get(key).unwrap().spec {
-            Spec::Instance { subnet, .. } => subnet.clone(),
+            Spec::Instance(i) => i.subnet.clone(),
             _ => unreachable!(),
         };
         assert_ne!(subnet_of("manager-1"), subnet_of("manager-2"));

@@ -5,23 +5,19 @@
 //! the app VM's security group only.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
-use super::{
-    Builder, Ingress, InstanceRole, Protocol, Ref, SecretContents, Spec, bake, edge, network,
-};
-use crate::stack::{Placement, TlsMode};
+use super::{Builder, Ingress, InstanceRole, Protocol, Ref, SecretContents, bake, edge, network};
+use super::{ElasticIpSpec, InstanceSpec, SecretSpec, SecurityGroupSpec, VolumeSpec};
+use crate::stack::{MonolithStack, Placement, TlsMode};
 
-pub fn build(b: &mut Builder, input: &BakeInput) {
+pub fn build(b: &mut Builder, monolith: &MonolithStack, input: &BakeInput) {
     let stack = b.stack;
-    let db = stack
-        .vm_database
-        .clone()
-        .expect("a validated monolith has its database settings");
+    let db = &monolith.database;
     let tls = stack.tls.mode != TlsMode::None;
     let net = network::public(b);
     let ingress = edge::web_ingress(tls);
     let sg_web = b.add(
         "sg-web",
-        Spec::SecurityGroup {
+        SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore monolith: HTTP/HTTPS from anywhere, nothing else".into(),
             ingress,
@@ -31,7 +27,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     let sg_db = separate.then(|| {
         b.add(
             "sg-db",
-            Spec::SecurityGroup {
+            SecurityGroupSpec {
                 vpc: net.vpc.clone(),
                 description: "bookstore database VM: MySQL from the app VM only".into(),
                 ingress: vec![Ingress {
@@ -43,8 +39,8 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             },
         )
     });
-    let eip = b.add("eip", Spec::ElasticIp);
-    let volume = |size_gb| Spec::Volume {
+    let eip = b.add("eip", ElasticIpSpec {});
+    let volume = |size_gb| VolumeSpec {
         availability_zone: net.zones[0].clone(),
         size_gb,
         volume_type: "gp3".into(),
@@ -65,13 +61,13 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     let secret = separate.then(|| {
         b.add(
             "db-secret",
-            Spec::Secret {
+            SecretSpec {
                 contents: SecretContents::DbCredentials,
             },
         )
     });
     let region = b.region.to_string();
-    let instance = |security_group: Ref, address, data_volume, role| Spec::Instance {
+    let instance = |security_group: Ref, address, data_volume, role| InstanceSpec {
         image: image.clone(),
         subnet: net.subnets[0].clone(),
         routes: net.routes.clone(),

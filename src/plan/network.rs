@@ -1,7 +1,8 @@
 //! The network part: a VPC, one public subnet per zone, an internet gateway and the route table
 //! that sends the subnets' traffic to it.
 
-use super::{Builder, Ref, Spec};
+use super::{Builder, Ref};
+use super::{InternetGatewaySpec, RouteTableSpec, SubnetSpec, VpcSpec};
 
 pub struct Network {
     pub vpc: Ref,
@@ -16,7 +17,7 @@ pub fn public(b: &mut Builder) -> Network {
     let stack = b.stack;
     let vpc = b.add(
         "vpc",
-        Spec::Vpc {
+        VpcSpec {
             cidr: stack.network.cidr.to_string(),
         },
     );
@@ -26,17 +27,17 @@ pub fn public(b: &mut Builder) -> Network {
         let key = format!("subnet-{}", (b'a' + i as u8) as char);
         subnets.push(b.add(
             &key,
-            Spec::Subnet {
+            SubnetSpec {
                 vpc: vpc.clone(),
                 cidr: cidr.to_string(),
                 availability_zone: zone.clone(),
             },
         ));
     }
-    let igw = b.add("igw", Spec::InternetGateway { vpc: vpc.clone() });
+    let igw = b.add("igw", InternetGatewaySpec { vpc: vpc.clone() });
     let routes = b.add(
         "routes",
-        Spec::RouteTable {
+        RouteTableSpec {
             vpc: vpc.clone(),
             internet_gateway: igw,
             subnets: subnets.clone(),

@@ -6,16 +6,15 @@
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
 use super::{
-    Builder, Ingress, InstanceRole, Protocol, SecretContents, Spec, SwarmNode, bake, database,
-    edge, files, network,
+    Builder, Ingress, InstanceRole, Protocol, SecretContents, SwarmNode, bake, database, edge,
+    files, network,
 };
+use super::{InstanceSpec, SecretSpec, SecurityGroupSpec, TargetsSpec};
+use crate::stack::SwarmStack;
 
-pub fn build(b: &mut Builder, input: &BakeInput) {
+pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     let stack = b.stack;
-    let swarm = stack
-        .swarm
-        .clone()
-        .expect("a validated swarm stack has its swarm settings");
+    let swarm = &topology.swarm;
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
     let sg = "sg-swarm";
@@ -27,7 +26,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     };
     let sg_swarm = b.add(
         sg,
-        Spec::SecurityGroup {
+        SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore swarm nodes: app port from the load balancer, swarm ports between nodes only".into(),
             ingress: vec![
@@ -39,12 +38,12 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
             ],
         },
     );
-    let db = database::managed(b, &net, &sg_swarm);
-    let files = files::efs(b, &net, &sg_swarm);
-    let edge = edge::load_balancer(b, &net, sg_lb);
+    let db = database::managed(b, &net, &sg_swarm, &topology.database);
+    let files = files::efs(b, &net, &sg_swarm, &topology.file_system);
+    let edge = edge::load_balancer(b, &net, sg_lb, &topology.load_balancer);
     let tokens = b.add(
         "swarm-tokens",
-        Spec::Secret {
+        SecretSpec {
             contents: SecretContents::Empty,
         },
     );
@@ -62,7 +61,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     let image = image_key;
     let release = b.add(
         "swarm-release",
-        Spec::Secret {
+        SecretSpec {
             contents: SecretContents::Release {
                 image: image.clone(),
                 bucket: bake::BUCKET.into(),
@@ -73,7 +72,7 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     );
     let status = b.add(
         "swarm-status",
-        Spec::Secret {
+        SecretSpec {
             contents: SecretContents::SwarmStatus,
         },
     );
@@ -94,43 +93,38 @@ pub fn build(b: &mut Builder, input: &BakeInput) {
     for (i, (key, node)) in names.enumerate() {
         // Round-robin over the zones: managers first, so a zone's loss keeps the quorum.
         let subnet = net.subnets[i % net.subnets.len()].clone();
-        nodes.push(
-            b.add(
-                &key,
-                Spec::Instance {
-                    image: image.clone(),
-                    subnet,
-                    routes: net.routes.clone(),
-                    security_group: sg_swarm.clone(),
-                    instance_type: stack.instances.instance_type.clone(),
-                    root_volume_gb: stack.instances.volume_gb,
-                    volume_type: stack.instances.volume_type.clone(),
-                    instance_profile: stack.instances.instance_profile.clone(),
-                    address: None,
-                    data_volume: None,
-                    secret: None,
-                    region: region.clone(),
-                    role: InstanceRole::Swarm {
-                        node,
-                        tokens: tokens.clone(),
-                        release: release.clone(),
-                        status: status.clone(),
-                        app_port: stack.app.port,
-                        replicas: swarm.replicas,
-                        database: db.clone(),
-                        file_system: files.as_ref().map(|f| f.file_system.clone()),
-                        mount_targets: files
-                            .as_ref()
-                            .map(|f| f.mount_targets.clone())
-                            .unwrap_or_default(),
-                    },
+        nodes.push(b.add(
+            &key,
+            InstanceSpec {
+                image: image.clone(),
+                subnet,
+                routes: net.routes.clone(),
+                security_group: sg_swarm.clone(),
+                instance_type: stack.instances.instance_type.clone(),
+                root_volume_gb: stack.instances.volume_gb,
+                volume_type: stack.instances.volume_type.clone(),
+                instance_profile: stack.instances.instance_profile.clone(),
+                address: None,
+                data_volume: None,
+                secret: None,
+                region: region.clone(),
+                role: InstanceRole::Swarm {
+                    node,
+                    tokens: tokens.clone(),
+                    release: release.clone(),
+                    status: status.clone(),
+                    app_port: stack.app.port,
+                    replicas: swarm.replicas,
+                    database: Some(db.clone()),
+                    file_system: Some(files.file_system.clone()),
+                    mount_targets: files.mount_targets.clone(),
                 },
-            ),
-        );
+            },
+        ));
     }
     b.add(
         "tg-targets",
-        Spec::Targets {
+        TargetsSpec {
             target_group: edge.target_group,
             instances: nodes,
         },

@@ -126,7 +126,7 @@ fn validated(out: &mut String, v: &Validated) {
         out,
         "{}: valid {} stack `{}` for env {} in {} — {detail}",
         v.source,
-        v.stack.kind.as_str(),
+        v.stack.kind().as_str(),
         v.stack.name,
         v.env,
         v.region

@@ -39,6 +39,17 @@ impl StackKind {
             StackKind::Swarm => "swarm",
         }
     }
+
+    /// "a monolith", "an asg": for messages.
+    pub fn with_article(self) -> String {
+        let name = self.as_str();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {name}")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -110,21 +121,60 @@ pub struct Stack {
     /// What to call the file in messages: a path, or `stacks/asg.yaml (built-in)`.
     pub source: String,
     pub name: String,
-    pub kind: StackKind,
     pub region: Option<(String, Position)>,
     pub sandbox: Sandbox,
     pub tags: BTreeMap<String, String>,
     pub network: Network,
     pub app: App,
     pub tls: Tls,
-    pub load_balancer: Option<LoadBalancer>,
     pub instances: Instances,
-    pub scaling: Option<Scaling>,
-    pub database: Option<Database>,
-    /// The monolith's database (MariaDB on a VM); `database` is the asg's RDS.
-    pub vm_database: Option<VmDatabase>,
-    pub file_system: Option<FileSystem>,
-    pub swarm: Option<Swarm>,
+    /// The kind of stack, with the sections only that kind has.
+    #[serde(flatten)]
+    pub topology: Topology,
+}
+
+/// What differs between the kinds of stack: each holds its own sections, and nothing it does
+/// not use, so the planner of a kind needs no "a validated X has its Y".
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Topology {
+    Monolith(MonolithStack),
+    Asg(AsgStack),
+    Swarm(SwarmStack),
+}
+
+/// One VM (or an app VM and a database VM), its own MariaDB, its own TLS.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MonolithStack {
+    pub database: VmDatabase,
+}
+
+/// An Auto Scaling group of baked instances behind the load balancer, RDS and EFS.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AsgStack {
+    pub load_balancer: LoadBalancer,
+    pub scaling: Scaling,
+    pub database: Database,
+    pub file_system: FileSystem,
+}
+
+/// A Docker Swarm of baked nodes behind the load balancer, RDS and EFS.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SwarmStack {
+    pub load_balancer: LoadBalancer,
+    pub swarm: Swarm,
+    pub database: Database,
+    pub file_system: FileSystem,
+}
+
+impl Topology {
+    pub fn kind(&self) -> StackKind {
+        match self {
+            Topology::Monolith(_) => StackKind::Monolith,
+            Topology::Asg(_) => StackKind::Asg,
+            Topology::Swarm(_) => StackKind::Swarm,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -200,6 +250,10 @@ pub struct Swarm {
 }
 
 impl Stack {
+    pub fn kind(&self) -> StackKind {
+        self.topology.kind()
+    }
+
     /// Loads `asg` (a built-in) or `./x.yaml` (a file), then parses and validates it.
     pub fn load(reference: &str) -> Result<Stack, Error> {
         let (source, text) = read(reference)?;

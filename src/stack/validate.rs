@@ -176,6 +176,8 @@ pub fn parse(source: &str, text: &str) -> Result<Stack, Diagnostics> {
     if c.found.is_empty() {
         Ok(stack)
     } else {
+        // In the file's order, whichever section found them.
+        c.found.sort_by_key(|d| (d.line, d.column));
         Err(Diagnostics(c.found))
     }
 }
@@ -273,30 +275,49 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
     let network = network::network(c, &raw, kind, &region);
     let app = app::app(c, &raw);
     let tls = tls::tls(c, &raw, kind, top);
-    let load_balancer = load_balancer::load_balancer(c, &raw, kind, top);
     let instances = instances::instances(c, &raw, kind, lab, top);
-    let scaling = scaling::scaling(c, &raw, kind, top);
-    let (database, vm_database) = database::database(c, &raw, kind, lab, top);
-    let file_system = file_system::file_system(c, &raw, kind);
-    let swarm = swarm::swarm(c, &raw, kind, lab, top);
+    // Each kind reads its own sections and refuses the others'.
+    let topology = match kind {
+        StackKind::Monolith => {
+            load_balancer::refuse(c, &raw);
+            scaling::refuse(c, &raw, kind);
+            file_system::refuse(c, &raw, kind);
+            swarm::refuse(c, &raw, kind);
+            Topology::Monolith(MonolithStack {
+                database: database::vm(c, &raw, lab, top),
+            })
+        }
+        StackKind::Asg => {
+            swarm::refuse(c, &raw, kind);
+            Topology::Asg(AsgStack {
+                load_balancer: load_balancer::load_balancer(c, &raw, top),
+                scaling: scaling::scaling(c, &raw, top),
+                database: database::rds(c, &raw, kind, lab, top),
+                file_system: file_system::file_system(c, &raw),
+            })
+        }
+        StackKind::Swarm => {
+            scaling::refuse(c, &raw, kind);
+            Topology::Swarm(SwarmStack {
+                load_balancer: load_balancer::load_balancer(c, &raw, top),
+                swarm: swarm::swarm(c, &raw, lab, top),
+                database: database::rds(c, &raw, kind, lab, top),
+                file_system: file_system::file_system(c, &raw),
+            })
+        }
+    };
 
     Stack {
         source: source.to_string(),
         name,
-        kind,
         region,
         sandbox,
         tags,
         network,
         app,
         tls,
-        load_balancer,
         instances,
-        scaling,
-        database,
-        vm_database,
-        file_system,
-        swarm,
+        topology,
     }
 }
 

@@ -3,17 +3,18 @@
 
 use super::*;
 
-pub(super) fn database(
+/// RDS MySQL (asg, swarm); the monolith's own settings are refused, naming `kind`.
+pub(super) fn rds(
     c: &mut Checker,
     raw: &RawStack,
     kind: StackKind,
     lab: bool,
     top: At,
-) -> (Option<Database>, Option<VmDatabase>) {
+) -> Database {
     let max_gb = if lab { LAB_MAX_GB } else { 16384 };
-    let database = match (kind, raw.database.as_ref()) {
-        (StackKind::Asg | StackKind::Swarm, d) => {
-            let d = d.map(|d| &d.value);
+    let database = {
+        {
+            let d = raw.database.as_ref().map(|d| &d.value);
             let engine_version = match d.and_then(|d| d.engine_version.as_ref()) {
                 None => "8.0".to_string(),
                 Some(v) => {
@@ -77,7 +78,7 @@ pub(super) fn database(
                 (0, 35),
                 None,
             );
-            Some(Database {
+            Database {
                 engine_version,
                 instance_class,
                 storage_gb,
@@ -87,12 +88,34 @@ pub(super) fn database(
                 final_snapshot: d
                     .and_then(|d| d.final_snapshot.as_ref())
                     .is_some_and(|v| v.value),
-            })
+            }
         }
-        // The monolith's own database section is read below.
-        _ => None,
     };
-    let vm_database = (kind == StackKind::Monolith).then(|| {
+    if let Some(d) = raw.database.as_ref() {
+        for (field, at) in [
+            ("placement", d.value.placement.as_ref().map(At::from)),
+            ("volume_gb", d.value.volume_gb.as_ref().map(At::from)),
+        ] {
+            if let Some(at) = at {
+                c.error(
+                    at,
+                    &format!("database.{field}"),
+                    format!(
+                        "`{field}` is a monolith setting; the {} stack's database is RDS",
+                        kind.as_str()
+                    ),
+                    Some("remove it, or use storage_gb for the RDS storage".into()),
+                );
+            }
+        }
+    }
+    database
+}
+
+/// The monolith's MariaDB on a VM: where it runs and its data volume; RDS settings are refused.
+pub(super) fn vm(c: &mut Checker, raw: &RawStack, lab: bool, top: At) -> VmDatabase {
+    let max_gb = if lab { LAB_MAX_GB } else { 16384 };
+    {
         let d = raw.database.as_ref().map(|d| &d.value);
         if let Some(d) = d {
             // RDS settings in a monolith are a mistake worth naming: it has no RDS.
@@ -101,7 +124,10 @@ pub(super) fn database(
                 ("instance_class", d.instance_class.as_ref().map(At::from)),
                 ("storage_gb", d.storage_gb.as_ref().map(At::from)),
                 ("storage_type", d.storage_type.as_ref().map(At::from)),
-                ("backup_retention_days", d.backup_retention_days.as_ref().map(At::from)),
+                (
+                    "backup_retention_days",
+                    d.backup_retention_days.as_ref().map(At::from),
+                ),
                 ("multi_az", d.multi_az.as_ref().map(At::from)),
             ];
             for (field, at) in rds {
@@ -139,26 +165,5 @@ pub(super) fn database(
                 .and_then(|d| d.final_snapshot.as_ref())
                 .is_some_and(|v| v.value),
         }
-    });
-    if kind != StackKind::Monolith
-        && let Some(d) = raw.database.as_ref()
-    {
-        for (field, at) in [
-            ("placement", d.value.placement.as_ref().map(At::from)),
-            ("volume_gb", d.value.volume_gb.as_ref().map(At::from)),
-        ] {
-            if let Some(at) = at {
-                c.error(
-                    at,
-                    &format!("database.{field}"),
-                    format!(
-                        "`{field}` is a monolith setting; the {} stack's database is RDS",
-                        kind.as_str()
-                    ),
-                    Some("remove it, or use storage_gb for the RDS storage".into()),
-                );
-            }
-        }
     }
-    (database, vm_database)
 }

@@ -2,26 +2,15 @@
 
 use super::*;
 
-pub(super) fn file_system(c: &mut Checker, raw: &RawStack, kind: StackKind) -> Option<FileSystem> {
-    let file_system = match (kind, raw.file_system.as_ref()) {
-        (StackKind::Asg | StackKind::Swarm, f) => Some(FileSystem {
-            encrypted: f
-                .and_then(|f| f.value.encrypted.as_ref())
-                .is_none_or(|v| v.value),
-        }),
-        (_, Some(f)) => {
-            c.error(
-                f.into(),
-                "file_system",
-                format!("a {} stack takes no `file_system` section", kind.as_str()),
-                Some("remove this section".into()),
-            );
-            None
-        }
-        (_, None) => None,
+pub(super) fn file_system(c: &mut Checker, raw: &RawStack) -> FileSystem {
+    let file_system = FileSystem {
+        encrypted: raw
+            .file_system
+            .as_ref()
+            .and_then(|f| f.value.encrypted.as_ref())
+            .is_none_or(|v| v.value),
     };
-    if let Some(fs) = &file_system
-        && !fs.encrypted
+    if !file_system.encrypted
         && let Some(f) = &raw.file_system
     {
         c.error(
@@ -32,4 +21,19 @@ pub(super) fn file_system(c: &mut Checker, raw: &RawStack, kind: StackKind) -> O
         );
     }
     file_system
+}
+
+/// The stack kinds without a shared file system refuse the section.
+pub(super) fn refuse(c: &mut Checker, raw: &RawStack, kind: StackKind) {
+    if let Some(f) = raw.file_system.as_ref() {
+        c.error(
+            f.into(),
+            "file_system",
+            format!(
+                "{} stack takes no `file_system` section",
+                kind.with_article()
+            ),
+            Some("remove this section".into()),
+        );
+    }
 }

@@ -108,7 +108,10 @@ pub(super) fn instances(
             c.error(
                 inst_at,
                 "instances",
-                format!("a {} stack does not take min/max/desired", kind.as_str()),
+                format!(
+                    "{} stack does not take min/max/desired",
+                    kind.with_article()
+                ),
                 Some(if kind == StackKind::Swarm {
                     "set the node counts under `swarm: {managers, workers}`".into()
                 } else {

@@ -2,16 +2,9 @@
 
 use super::*;
 
-pub(super) fn load_balancer(
-    c: &mut Checker,
-    raw: &RawStack,
-    kind: StackKind,
-    top: At,
-) -> Option<LoadBalancer> {
-    let lb_raw = raw.load_balancer.as_ref();
-    if kind == StackKind::Monolith
-        && let Some(lb) = lb_raw
-    {
+/// A stack kind without a load balancer (the monolith) refuses the section.
+pub(super) fn refuse(c: &mut Checker, raw: &RawStack) {
+    if let Some(lb) = raw.load_balancer.as_ref() {
         c.error(
             lb.into(),
             "load_balancer",
@@ -19,8 +12,11 @@ pub(super) fn load_balancer(
             Some("remove this section, or use kind: asg".into()),
         );
     }
-    (kind != StackKind::Monolith).then(|| {
-        let lb = lb_raw.map(|l| &l.value);
+}
+
+pub(super) fn load_balancer(c: &mut Checker, raw: &RawStack, top: At) -> LoadBalancer {
+    {
+        let lb = raw.load_balancer.as_ref().map(|l| &l.value);
         let ssl_policy = match lb.and_then(|l| l.ssl_policy.as_ref()) {
             None => "ELBSecurityPolicy-TLS13-1-2-Res-2021-06".to_string(),
             Some(p) => {
@@ -50,5 +46,5 @@ pub(super) fn load_balancer(
             ssl_policy,
             idle_timeout_seconds: idle,
         }
-    })
+    }
 }

@@ -2,15 +2,10 @@
 
 use super::*;
 
-pub(super) fn scaling(
-    c: &mut Checker,
-    raw: &RawStack,
-    kind: StackKind,
-    top: At,
-) -> Option<Scaling> {
-    match (kind, raw.scaling.as_ref()) {
-        (StackKind::Asg, s) => {
-            let s = s.map(|s| &s.value);
+pub(super) fn scaling(c: &mut Checker, raw: &RawStack, top: At) -> Scaling {
+    {
+        {
+            let s = raw.scaling.as_ref().map(|s| &s.value);
             let metric_name = c.choice(
                 &s.and_then(|s| s.metric.clone()),
                 "scaling.metric",
@@ -34,17 +29,19 @@ pub(super) fn scaling(
                 range,
                 None,
             );
-            Some(Scaling { metric, target })
+            Scaling { metric, target }
         }
-        (_, Some(s)) => {
-            c.error(
-                s.into(),
-                "scaling",
-                format!("a {} stack does not auto-scale", kind.as_str()),
-                Some("remove this section, or use kind: asg".into()),
-            );
-            None
-        }
-        (_, None) => None,
+    }
+}
+
+/// The stack kinds that do not auto-scale refuse the section.
+pub(super) fn refuse(c: &mut Checker, raw: &RawStack, kind: StackKind) {
+    if let Some(s) = raw.scaling.as_ref() {
+        c.error(
+            s.into(),
+            "scaling",
+            format!("{} stack does not auto-scale", kind.with_article()),
+            Some("remove this section, or use kind: asg".into()),
+        );
     }
 }

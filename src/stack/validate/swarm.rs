@@ -2,15 +2,10 @@
 
 use super::*;
 
-pub(super) fn swarm(
-    c: &mut Checker,
-    raw: &RawStack,
-    kind: StackKind,
-    lab: bool,
-    top: At,
-) -> Option<Swarm> {
-    match (kind, raw.swarm.as_ref()) {
-        (StackKind::Swarm, s) => {
+pub(super) fn swarm(c: &mut Checker, raw: &RawStack, lab: bool, top: At) -> Swarm {
+    {
+        {
+            let s = raw.swarm.as_ref();
             let sv = s.map(|s| &s.value);
             let managers = c.int(
                 &sv.and_then(|s| s.managers.clone()),
@@ -50,21 +45,23 @@ pub(super) fn swarm(
                 (1, 50),
                 None,
             );
-            Some(Swarm {
+            Swarm {
                 managers,
                 workers,
                 replicas,
-            })
+            }
         }
-        (_, Some(s)) => {
-            c.error(
-                s.into(),
-                "swarm",
-                format!("a {} stack takes no `swarm` section", kind.as_str()),
-                Some("remove this section, or use kind: swarm".into()),
-            );
-            None
-        }
-        (_, None) => None,
+    }
+}
+
+/// The other stack kinds refuse the section.
+pub(super) fn refuse(c: &mut Checker, raw: &RawStack, kind: StackKind) {
+    if let Some(s) = raw.swarm.as_ref() {
+        c.error(
+            s.into(),
+            "swarm",
+            format!("{} stack takes no `swarm` section", kind.with_article()),
+            Some("remove this section, or use kind: swarm".into()),
+        );
     }
 }
