@@ -36,7 +36,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// A built-in stack (monolith, asg, swarm) or the path of a stack file.
+    /// A built-in stack (monolith, asg, swarm, eks) or the path of a stack file.
     #[arg(long, short, default_value = "asg", env = "BOOKSTORE_STACK")]
     pub stack: String,
 

@@ -190,6 +190,7 @@ async fn plan(t: &Target, cli: &Cli, report: &Arc<Reporter>) -> Done {
 async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let bake_only = run.bake_only;
+    unfinished_stack(&config, bake_only)?;
     // The whole plan is built and validated before anything is locked or called.
     let plan = config.plan()?;
     let verb = if bake_only { "bake" } else { "up" };
@@ -202,6 +203,7 @@ async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
     )?);
     let cx = connect(&config, report, verb).await?;
     report.info(&format!("journal: {}", journal.path().display()));
+    roles_exist(&config, &cx, report).await?;
     let cost = crate::cost::estimate(&plan, &config.region);
     if !bake_only {
         report.info(&crate::cost::summary(&cost));
@@ -219,6 +221,57 @@ async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
 }
 
 /// `up` once this run holds the env's lock: observe, diff, guard, record, converge.
+/// The eks stack is being built (issue #22): until its nodes and the app's objects exist, `up`
+/// would leave a cluster that serves nothing and costs money, so it is refused (the tests lift
+/// this to drive what exists).
+fn unfinished_stack(config: &Config, bake_only: bool) -> Result<(), Error> {
+    if config.stack.kind() != crate::stack::StackKind::Eks {
+        return Ok(());
+    }
+    if bake_only {
+        return Err(Error::Usage {
+            message: "the eks stack bakes no machine image: its app runs from a container image in its ECR repository".into(),
+            hint: "`bookstore bake` is for the asg, swarm and monolith stacks".into(),
+        });
+    }
+    if std::env::var_os("BOOKSTORE_EXPERIMENTAL_EKS").is_some() {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: "the eks stack is not complete in this version: `up` would make the network, load balancer, database, file system, image repository and cluster, but no nodes and no app yet".into(),
+        hint: "deploy with `--stack asg`, `swarm` or `monolith` today; `bookstore plan`, `graph` and `validate --stack eks` already show what the eks stack will make".into(),
+    })
+}
+
+/// The account's own roles an eks stack runs on, found by name before anything is made: a
+/// missing one must not leave half a stack behind.
+async fn roles_exist(config: &Config, cx: &Cx, report: &Arc<Reporter>) -> Result<(), Error> {
+    let crate::stack::Topology::Eks(eks) = &config.stack.topology else {
+        return Ok(());
+    };
+    let k = &eks.kubernetes;
+    for (field, part) in [
+        ("kubernetes.cluster_role", &k.cluster_role),
+        ("kubernetes.node_role", &k.node_role),
+    ] {
+        match crate::aws::cluster::find_role(cx, part).await {
+            Ok(arn) => report.info(&format!("{field}: {arn}")),
+            Err(e) => {
+                return Err(Error::Aws {
+                    resource: field.to_string(),
+                    action: "find".into(),
+                    message: e.message,
+                    hint: format!(
+                        "nothing was created; `{}` again once the role exists",
+                        config.command("up")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn up_locked(
     config: &Config,
     mut plan: Plan,

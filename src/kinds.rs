@@ -53,6 +53,8 @@ registry! {
     Instance => "instance";
     Secret => "secret";
     Targets => "targets";
+    Repository => "repository";
+    Cluster => "cluster";
 }
 
 #[cfg(test)]

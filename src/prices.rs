@@ -63,3 +63,7 @@ pub fn ebs_gb_month(volume_type: &str) -> f64 {
 pub fn gb_month_hourly(gb: f64, usd_per_gb_month: f64) -> f64 {
     gb * usd_per_gb_month / HOURS_PER_MONTH
 }
+
+/// An EKS cluster in standard support (extended support: $0.60).
+pub const EKS_CLUSTER_HOURLY: f64 = 0.10;
+pub const ECR_GB_MONTH: f64 = 0.10;

@@ -6,6 +6,7 @@
 pub(crate) mod auto_scaling_group;
 pub(crate) mod bucket;
 pub(crate) mod certificate;
+pub(crate) mod cluster;
 pub(crate) mod database;
 pub(crate) mod elastic_ip;
 pub(crate) mod file_system;
@@ -18,6 +19,7 @@ pub(crate) mod listener;
 pub(crate) mod load_balancer;
 pub(crate) mod poll;
 pub(crate) mod registry;
+pub(crate) mod repository;
 pub(crate) mod route_table;
 pub(crate) mod secret;
 pub(crate) mod security_group;
@@ -103,6 +105,8 @@ pub struct Cx {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub ecr: aws_sdk_ecr::Client,
     /// `doctor` only: the instance profile.
     pub iam: aws_sdk_iam::Client,
     pub region: String,
@@ -156,6 +160,8 @@ impl Cx {
             autoscaling: aws_sdk_autoscaling::Client::new(&conf),
             ssm: aws_sdk_ssm::Client::new(&conf),
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            eks: aws_sdk_eks::Client::new(&conf),
+            ecr: aws_sdk_ecr::Client::new(&conf),
             iam: aws_sdk_iam::Client::new(&conf),
             region: region.to_string(),
             account: std::sync::OnceLock::new(),
@@ -195,6 +201,8 @@ impl Cx {
             autoscaling: self.autoscaling.clone(),
             ssm: self.ssm.clone(),
             secrets: self.secrets.clone(),
+            eks: self.eks.clone(),
+            ecr: self.ecr.clone(),
             iam: self.iam.clone(),
             region: self.region.clone(),
             account,

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::{KindSpec, ResourceKind};
 use super::{
-    auto_scaling_group, bucket, certificate, database, elastic_ip, file_system, image, instance,
-    internet_gateway, launch_template, listener, load_balancer, route_table, secret,
-    security_group, subnet, target_group, targets, volume, vpc,
+    auto_scaling_group, bucket, certificate, cluster, database, elastic_ip, file_system, image,
+    instance, internet_gateway, launch_template, listener, load_balancer, repository, route_table,
+    secret, security_group, subnet, target_group, targets, volume, vpc,
 };
 use crate::kinds::Kind;
 
@@ -106,6 +106,8 @@ kinds! {
     Secret => secret::Secrets(SecretSpec);
     Targets => targets::Targets(TargetsSpec);
     Instance => instance::Instances(InstanceSpec);
+    Repository => repository::Repositories(RepositorySpec);
+    Cluster => cluster::Clusters(ClusterSpec);
 }
 
 impl Spec {

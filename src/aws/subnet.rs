@@ -104,6 +104,7 @@ impl Module for Subnets {
     fn teardown_after(&self) -> &'static [Kind] {
         &[
             Kind::AutoScalingGroup,
+            Kind::Cluster,
             Kind::Builder,
             Kind::Instance,
             Kind::LoadBalancer,

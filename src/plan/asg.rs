@@ -28,7 +28,7 @@ pub fn build(b: &mut Builder, asg: &AsgStack, input: &BakeInput) {
     );
     let db = database::managed(b, &net, &sg_app, &asg.database);
     let files = files::efs(b, &net, &sg_app, &asg.file_system);
-    let edge = edge::load_balancer(b, &net, sg_lb, &asg.load_balancer);
+    let edge = edge::load_balancer(b, &net, sg_lb, &asg.load_balancer, stack.app.port);
     let image = bake::image(
         b,
         input,

@@ -51,6 +51,7 @@ pub fn load_balancer(
     net: &Network,
     security_group: Ref,
     lb: &LoadBalancer,
+    target_port: u16,
 ) -> Edge {
     let stack = b.stack;
     let alb = b.add(
@@ -65,7 +66,7 @@ pub fn load_balancer(
         "tg",
         TargetGroupSpec {
             vpc: net.vpc.clone(),
-            port: stack.app.port,
+            port: target_port,
             health_check_path: stack.app.health_check_path.clone(),
         },
     );

@@ -10,6 +10,7 @@ mod asg;
 pub mod bake;
 mod database;
 mod edge;
+mod eks;
 mod files;
 mod monolith;
 mod network;
@@ -22,6 +23,7 @@ use serde::Serialize;
 pub use crate::aws::auto_scaling_group::AutoScalingGroupSpec;
 pub use crate::aws::bucket::BucketSpec;
 pub use crate::aws::certificate::CertificateSpec;
+pub use crate::aws::cluster::ClusterSpec;
 pub use crate::aws::database::{DatabaseSpec, DbSubnetGroupSpec};
 pub use crate::aws::elastic_ip::ElasticIpSpec;
 pub use crate::aws::file_system::mount_target_key;
@@ -34,6 +36,7 @@ pub use crate::aws::listener::{ListenerAction, ListenerSpec};
 pub use crate::aws::load_balancer::LoadBalancerSpec;
 pub use crate::aws::name_prefix;
 pub use crate::aws::registry::{Desired, Spec};
+pub use crate::aws::repository::RepositorySpec;
 pub use crate::aws::route_table::RouteTableSpec;
 pub use crate::aws::secret::{SecretContents, SecretSpec};
 pub use crate::aws::security_group::{Ingress, Protocol, SecurityGroupSpec};
@@ -120,6 +123,7 @@ impl Plan {
             Topology::Asg(asg) => asg::build(&mut b, asg, bake),
             Topology::Monolith(monolith) => monolith::build(&mut b, monolith, bake),
             Topology::Swarm(swarm) => swarm::build(&mut b, swarm, bake),
+            Topology::Eks(eks) => eks::build(&mut b, eks),
         }
         let plan = Plan {
             stack: stack.name.clone(),

@@ -21,6 +21,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("monolith", include_str!("../../stacks/monolith.yaml")),
     ("asg", include_str!("../../stacks/asg.yaml")),
     ("swarm", include_str!("../../stacks/swarm.yaml")),
+    ("eks", include_str!("../../stacks/eks.yaml")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -29,6 +30,7 @@ pub enum StackKind {
     Monolith,
     Asg,
     Swarm,
+    Eks,
 }
 
 impl StackKind {
@@ -37,6 +39,7 @@ impl StackKind {
             StackKind::Monolith => "monolith",
             StackKind::Asg => "asg",
             StackKind::Swarm => "swarm",
+            StackKind::Eks => "eks",
         }
     }
 
@@ -141,6 +144,7 @@ pub enum Topology {
     Monolith(MonolithStack),
     Asg(AsgStack),
     Swarm(SwarmStack),
+    Eks(EksStack),
 }
 
 /// One VM (or an app VM and a database VM), its own MariaDB, its own TLS.
@@ -167,12 +171,39 @@ pub struct SwarmStack {
     pub file_system: FileSystem,
 }
 
+/// A Kubernetes cluster (EKS) on the Learner Lab's roles, its managed nodes behind the load
+/// balancer, RDS and EFS; the app's image in the env's own ECR repository.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EksStack {
+    pub load_balancer: LoadBalancer,
+    pub kubernetes: Kubernetes,
+    pub database: Database,
+    pub file_system: FileSystem,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Kubernetes {
+    /// A minor version in EKS's standard support (extended support costs 6 times more).
+    pub version: String,
+    /// What the cluster's IAM role name contains (the lab's carries a prefix and a suffix).
+    pub cluster_role: String,
+    /// What the nodes' IAM role name contains.
+    pub node_role: String,
+    /// The managed node group's size.
+    pub nodes: u32,
+    /// The app's pods (a Deployment's replicas).
+    pub replicas: u32,
+    /// The port every node opens for the app's NodePort Service (only to the load balancer).
+    pub node_port: u16,
+}
+
 impl Topology {
     pub fn kind(&self) -> StackKind {
         match self {
             Topology::Monolith(_) => StackKind::Monolith,
             Topology::Asg(_) => StackKind::Asg,
             Topology::Swarm(_) => StackKind::Swarm,
+            Topology::Eks(_) => StackKind::Eks,
         }
     }
 }
@@ -300,7 +331,7 @@ fn read(reference: &str) -> Result<(String, String), Error> {
         Ok(text) => Ok((reference.to_string(), text)),
         Err(e) => Err(Error::Usage {
             message: format!("cannot read stack file {reference}: {e}"),
-            hint: "check the path, or pass a built-in stack name: monolith, asg, swarm".into(),
+            hint: "check the path, or pass a built-in stack name: monolith, asg, swarm, eks".into(),
         }),
     }
 }

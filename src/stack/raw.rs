@@ -26,6 +26,7 @@ pub struct RawStack {
     pub database: Field<RawDatabase>,
     pub file_system: Field<RawFileSystem>,
     pub swarm: Field<RawSwarm>,
+    pub kubernetes: Field<RawKubernetes>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,4 +107,15 @@ pub struct RawSwarm {
     pub managers: Field<i64>,
     pub workers: Field<i64>,
     pub replicas: Field<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    pub version: Field<String>,
+    pub cluster_role: Field<String>,
+    pub node_role: Field<String>,
+    pub nodes: Field<i64>,
+    pub replicas: Field<i64>,
+    pub node_port: Field<i64>,
 }

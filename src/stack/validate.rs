@@ -11,6 +11,7 @@ mod app;
 mod database;
 mod file_system;
 mod instances;
+mod kubernetes;
 mod load_balancer;
 mod network;
 mod scaling;
@@ -217,12 +218,13 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
         "monolith" => StackKind::Monolith,
         "asg" => StackKind::Asg,
         "swarm" => StackKind::Swarm,
+        "eks" => StackKind::Eks,
         other => {
             c.error(
                 (&raw.kind).into(),
                 "kind",
                 format!("unknown stack kind `{other}`"),
-                Some("use one of: monolith, asg, swarm".into()),
+                Some("use one of: monolith, asg, swarm, eks".into()),
             );
             StackKind::Asg
         }
@@ -283,12 +285,14 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
             scaling::refuse(c, &raw, kind);
             file_system::refuse(c, &raw, kind);
             swarm::refuse(c, &raw, kind);
+            kubernetes::refuse(c, &raw, kind);
             Topology::Monolith(MonolithStack {
                 database: database::vm(c, &raw, lab, top),
             })
         }
         StackKind::Asg => {
             swarm::refuse(c, &raw, kind);
+            kubernetes::refuse(c, &raw, kind);
             Topology::Asg(AsgStack {
                 load_balancer: load_balancer::load_balancer(c, &raw, top),
                 scaling: scaling::scaling(c, &raw, top),
@@ -298,9 +302,20 @@ fn check(c: &mut Checker, source: &str, raw: RawStack) -> Stack {
         }
         StackKind::Swarm => {
             scaling::refuse(c, &raw, kind);
+            kubernetes::refuse(c, &raw, kind);
             Topology::Swarm(SwarmStack {
                 load_balancer: load_balancer::load_balancer(c, &raw, top),
                 swarm: swarm::swarm(c, &raw, lab, top),
+                database: database::rds(c, &raw, kind, lab, top),
+                file_system: file_system::file_system(c, &raw),
+            })
+        }
+        StackKind::Eks => {
+            scaling::refuse(c, &raw, kind);
+            swarm::refuse(c, &raw, kind);
+            Topology::Eks(EksStack {
+                load_balancer: load_balancer::load_balancer(c, &raw, top),
+                kubernetes: kubernetes::kubernetes(c, &raw, lab, top),
                 database: database::rds(c, &raw, kind, lab, top),
                 file_system: file_system::file_system(c, &raw),
             })

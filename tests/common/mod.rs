@@ -399,6 +399,8 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub iam: aws_sdk_iam::Client,
+    pub eks: aws_sdk_eks::Client,
+    pub ecr: aws_sdk_ecr::Client,
 }
 
 impl Aws {
@@ -437,6 +439,8 @@ impl Aws {
                     .build(),
             ),
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
+            eks: aws_sdk_eks::Client::new(&conf),
+            ecr: aws_sdk_ecr::Client::new(&conf),
             rt,
         }
     }
@@ -822,7 +826,30 @@ impl Aws {
         all.extend(self.elb_and_acm());
         all.extend(self.rds_and_efs());
         all.extend(self.compute_and_storage(env));
+        all.extend(self.clusters_and_repositories());
         all
+    }
+
+    /// Every EKS cluster and ECR repository, as "kind name" (each test has its own emulator).
+    pub fn clusters_and_repositories(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let mut all = Vec::new();
+            let clusters = self.eks.list_clusters().send().await.expect("ListClusters");
+            all.extend(clusters.clusters().iter().map(|c| format!("cluster {c}")));
+            let repos = self
+                .ecr
+                .describe_repositories()
+                .send()
+                .await
+                .expect("DescribeRepositories");
+            all.extend(
+                repos
+                    .repositories()
+                    .iter()
+                    .map(|r| format!("repository {}", r.repository_name().unwrap_or_default())),
+            );
+            all
+        })
     }
 }
 

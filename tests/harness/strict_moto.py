@@ -48,6 +48,7 @@ import base64
 import gzip
 import io
 import json
+import random
 import re
 import socket
 import sys
@@ -945,6 +946,89 @@ class Harness:
         return self.app(environ, start_response)
 
 
+def patch_eks():
+    """EKS as AWS behaves: the cluster role must exist (EKS assumes it), subnets in two zones at
+    least, the cluster CREATING for a while before ACTIVE, EKS's own cluster security group in the
+    VPC (made with the cluster, deleted with it: the VPC cannot go first), and the upgrade policy
+    and access configuration kept as sent, with AWS's defaults when not sent (extended support,
+    ConfigMap authentication)."""
+    from moto.ec2.models import ec2_backends
+    from moto.eks import models as eks_models
+    from moto.eks import responses as eks_responses
+    from moto.eks.exceptions import InvalidParameterException
+    from moto.iam.models import iam_backends
+
+    create_cluster = eks_models.EKSBackend.create_cluster
+    delete_cluster = eks_models.EKSBackend.delete_cluster
+
+    def strict_create_cluster(self, name, role_arn, resources_vpc_config, *args, **kwargs):
+        iam = iam_backends[self.account_id]["global"]
+        if not any(r.arn == role_arn for r in iam.roles.values()):
+            raise InvalidParameterException(
+                message=f"Role with arn: {role_arn}, could not be assumed because it does not exist or the trusted entity is not correct"
+            )
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        subnets = [ec2.get_subnet(s) for s in resources_vpc_config.get("subnetIds", [])]
+        if len({s.availability_zone for s in subnets}) < 2:
+            raise InvalidParameterException(
+                message="Subnets specified must be in at least two different AZs"
+            )
+        cluster = create_cluster(self, name, role_arn, resources_vpc_config, *args, **kwargs)
+        vpc_id = subnets[0].vpc_id
+        sg = ec2.create_security_group(
+            name=f"eks-cluster-sg-{name}-{random.randint(10**9, 10**10 - 1)}",
+            description="EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.",
+            vpc_id=vpc_id,
+            tags={"aws:eks:cluster-name": name},
+        )
+        cluster.resources_vpc_config = dict(
+            resources_vpc_config, clusterSecurityGroupId=sg.id, vpcId=vpc_id
+        )
+        cluster.cluster_security_group = sg.id
+        cluster.status = "CREATING"
+        _later(cluster, "status", "ACTIVE")
+        return cluster
+
+    def strict_delete_cluster(self, name):
+        cluster = self.clusters.get(name)
+        if cluster is not None and cluster.status != "ACTIVE":
+            from moto.eks.exceptions import ResourceInUseException
+
+            raise ResourceInUseException(
+                clusterName=name,
+                nodegroupName=None,
+                addonName=None,
+                message=f"Cluster {name} is currently being created",
+            )
+        result = delete_cluster(self, name)
+        sg = getattr(result, "cluster_security_group", None)
+        if sg:
+            ec2_backends[self.account_id][self.region_name].delete_security_group(group_id=sg)
+        return result
+
+    eks_models.EKSBackend.create_cluster = strict_create_cluster
+    eks_models.EKSBackend.delete_cluster = strict_delete_cluster
+
+    respond_create = eks_responses.EKSResponse.create_cluster
+
+    def create_cluster_response(self):
+        result = respond_create(self)
+        cluster = self.eks_backend.clusters[self._get_param("name")]
+        policy = self._get_param("upgradePolicy") or {}
+        cluster.upgrade_policy = {"supportType": policy.get("supportType", "EXTENDED")}
+        access = self._get_param("accessConfig") or {}
+        cluster.access_config = {
+            "authenticationMode": access.get("authenticationMode", "CONFIG_MAP"),
+            "bootstrapClusterCreatorAdminPermissions": access.get(
+                "bootstrapClusterCreatorAdminPermissions", True
+            ),
+        }
+        return result
+
+    eks_responses.EKSResponse.create_cluster = create_cluster_response
+
+
+
 def learner_lab_iam():
     # What every Learner Lab account has, and all it has: LabRole and its instance profile.
     from moto.iam.models import iam_backends
@@ -952,6 +1036,11 @@ def learner_lab_iam():
     iam = iam_backends["123456789012"]["global"]
     iam.create_role("LabRole", "{}", "/", None, "the Learner Lab's role", [], None)
     iam.create_instance_profile("LabInstanceProfile", "/", ["LabRole"])
+    # EKS's roles, named as the lab names them: a prefix and a random suffix.
+    for role in ("LabEksClusterRole", "LabEksNodeRole"):
+        iam.create_role(
+            f"c142813a3791540l8740561t1w1-{role}-Ke9s0hySLUDZ", "{}", "/", None, role, [], None
+        )
 
 
 def main():
@@ -970,6 +1059,7 @@ def main():
     patch_strict_deletes()
     patch_monolith()
     patch_target_health()
+    patch_eks()
     learner_lab_iam()
 
     app = Harness(DomainDispatcherApplication(create_backend_app))

@@ -12,10 +12,11 @@ pub(super) fn instances(
 ) -> Instances {
     let inst_raw = raw.instances.as_ref().map(|i| &i.value);
     let inst_at = at_of(&raw.instances, top);
-    let default_type = if kind == StackKind::Asg {
-        "t3.micro"
-    } else {
-        "t3.small"
+    let default_type = match kind {
+        StackKind::Asg => "t3.micro",
+        // A t3.medium holds 17 pods; a small one 11, most of them the cluster's own.
+        StackKind::Eks => "t3.medium",
+        StackKind::Monolith | StackKind::Swarm => "t3.small",
     };
     let instance_type = match inst_raw.and_then(|i| i.instance_type.as_ref()) {
         None => default_type.to_string(),
@@ -112,11 +113,16 @@ pub(super) fn instances(
                     "{} stack does not take min/max/desired",
                     kind.with_article()
                 ),
-                Some(if kind == StackKind::Swarm {
-                    "set the node counts under `swarm: {managers, workers}`".into()
-                } else {
-                    "a monolith is one instance; remove min, max and desired".into()
-                }),
+                Some(
+                    match kind {
+                        StackKind::Swarm => {
+                            "set the node counts under `swarm: {managers, workers}`"
+                        }
+                        StackKind::Eks => "set the node count under `kubernetes: {nodes}`",
+                        _ => "a monolith is one instance; remove min, max and desired",
+                    }
+                    .into(),
+                ),
             );
         }
         (1, 1, 1)
@@ -126,8 +132,13 @@ pub(super) fn instances(
         &inst_raw.and_then(|i| i.volume_gb.clone()),
         inst_at,
         "instances.volume_gb",
-        if kind == StackKind::Asg { 8 } else { 16 },
-        (8, max_gb),
+        match kind {
+            StackKind::Asg => 8,
+            // EKS's node images are 20 GB.
+            StackKind::Eks => 20,
+            StackKind::Monolith | StackKind::Swarm => 16,
+        },
+        (if kind == StackKind::Eks { 20 } else { 8 }, max_gb),
         lab.then_some("the Learner Lab allows EBS volumes of at most 100 GB"),
     );
     let volume_type = c.choice(

@@ -15,6 +15,7 @@ pub(super) fn network(
         StackKind::Monolith => "10.43.0.0/16",
         StackKind::Asg => "10.42.0.0/16",
         StackKind::Swarm => "10.44.0.0/16",
+        StackKind::Eks => "10.45.0.0/16",
     };
     let vpc_cidr = match net.and_then(|n| n.cidr.as_ref()) {
         None => default_cidr.parse().expect("default CIDR"),

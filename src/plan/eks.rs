@@ -1,0 +1,45 @@
+//! The `eks` stack: an EKS cluster on the account's cluster role in two public subnets, the HTTPS
+//! load balancer whose target group reaches the nodes' NodePort, RDS MySQL and EFS for the nodes'
+//! security group, and the env's ECR repository for the app's image.
+//!
+//! Built so far (issue #22): the network, the load balancer, the database, the file system, the
+//! repository and the cluster. The node group, the image push and the Kubernetes objects come next;
+//! until then `up` refuses the stack (see `commands`).
+
+use super::{Builder, Ingress, Protocol, database, edge, files, network};
+use super::{ClusterSpec, RepositorySpec, SecurityGroupSpec};
+use crate::stack::EksStack;
+
+pub fn build(b: &mut Builder, eks: &EksStack) {
+    let k = &eks.kubernetes;
+    let net = network::public(b);
+    let sg_lb = edge::security_group(b, &net);
+    // The nodes' own group (beside the one EKS gives them for the control plane): the app's
+    // NodePort from the load balancer only; the database and the file system admit this group.
+    let sg_nodes = b.add(
+        "sg-nodes",
+        SecurityGroupSpec {
+            vpc: net.vpc.clone(),
+            description: "bookstore eks nodes: the app NodePort from the load balancer only".into(),
+            ingress: vec![Ingress {
+                protocol: Protocol::Tcp,
+                port: k.node_port,
+                from_group: Some(sg_lb.clone()),
+                description: "app NodePort from the load balancer".into(),
+            }],
+        },
+    );
+    database::managed(b, &net, &sg_nodes, &eks.database);
+    files::efs(b, &net, &sg_nodes, &eks.file_system);
+    // The target group reaches the nodes on the NodePort (the endpoint is set by `edge`).
+    edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, k.node_port);
+    b.add("repo", RepositorySpec {});
+    b.add(
+        "cluster",
+        ClusterSpec {
+            version: k.version.clone(),
+            role: k.cluster_role.clone(),
+            subnets: net.subnets.clone(),
+        },
+    );
+}

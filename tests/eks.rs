@@ -1,0 +1,232 @@
+//! The eks stack as far as it is built (issue #22): the stack file validates and prices itself,
+//! `up` refuses it while its nodes and app are missing, and, with that lifted, the AWS part goes up
+//! through the real binary against the strict emulator: the cluster on the lab's own role (found
+//! by name, prefix and suffix and all), in standard support, with API access for its creator; the
+//! env's image repository immutable, scanned and encrypted; the nodes' group open only to the load
+//! balancer, on the NodePort the target group uses; a no-op `up`; `down` leaves nothing.
+
+mod common;
+
+use std::path::Path;
+
+use common::{ENV, Moto, Run, TempDir};
+
+fn experimental(moto: &Moto, dir: &Path, args: &[&str]) -> Run {
+    Run::from(
+        moto.cli(dir, args)
+            .env("BOOKSTORE_EXPERIMENTAL_EKS", "1")
+            .output()
+            .expect("run bookstore"),
+    )
+}
+
+#[test]
+fn eks_stack_validates_prices_and_is_refused_by_up_until_it_is_complete() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("eks-validate");
+    let v = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "validate", "--stack", "eks"],
+        )
+        .ok()
+        .json();
+    assert_eq!(v["stack"]["kind"], "eks", "{v}");
+    assert_eq!(v["stack"]["kubernetes"]["version"], "1.35", "{v}");
+    assert_eq!(v["stack"]["kubernetes"]["nodes"], 2, "{v}");
+    let resources: Vec<&str> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for key in ["cluster", "repo", "sg-nodes", "alb", "tg", "db", "efs"] {
+        assert!(resources.contains(&key), "{key} planned: {resources:?}");
+    }
+
+    // Nothing is called: `up` says why the stack cannot go up yet.
+    moto.clear_calls();
+    let refused = moto.run(dir.path(), &["up", "--stack", "eks", "--env", ENV]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("the eks stack is not complete"),
+        "{}",
+        refused.stderr
+    );
+    assert!(moto.mutating_calls().is_empty());
+
+    // Versions past standard support, too many nodes for the lab, a kubernetes section elsewhere.
+    let bad = dir.write(
+        "bad.yaml",
+        "version: 1\nname: k\nkind: eks\nkubernetes:\n  version: \"1.33\"\n  nodes: 9\n  node_port: 8080\n",
+    );
+    let out = moto.run(dir.path(), &["validate", "--stack", bad.to_str().unwrap()]);
+    assert_ne!(out.code, 0);
+    for expected in [
+        "bad.yaml:5:12: kubernetes.version: Kubernetes 1.33 is past EKS's standard support",
+        "bad.yaml:6:10: kubernetes.nodes: 9 nodes",
+        "bad.yaml:7:14: kubernetes.node_port",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}:\n{}", out.stderr);
+    }
+    let asg = dir.write(
+        "asg.yaml",
+        "version: 1\nname: a\nkind: asg\nkubernetes:\n  nodes: 2\n",
+    );
+    let out = moto.run(dir.path(), &["validate", "--stack", asg.to_str().unwrap()]);
+    assert!(
+        out.stderr
+            .contains("kubernetes: an asg stack takes no `kubernetes` section"),
+        "{}",
+        out.stderr
+    );
+
+    // The cluster is priced beside the rest; it starts no instance of its own (yet: the nodes).
+    let plan = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "plan", "--stack", "eks", "--env", ENV],
+        )
+        .json();
+    let lines = plan["cost"]["lines"].as_array().unwrap();
+    let cluster = lines.iter().find(|l| l["key"] == "cluster").unwrap();
+    assert_eq!(cluster["hourly_usd"], 0.1, "{cluster}");
+    assert!(lines.iter().any(|l| l["key"] == "repo"), "{plan}");
+}
+
+#[test]
+fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
+    let moto = Moto::start(0.3);
+    let dir = TempDir::new("eks");
+    let up = || {
+        experimental(
+            &moto,
+            dir.path(),
+            &["--output", "json", "up", "--stack", "eks", "--env", ENV],
+        )
+        .ok()
+        .json()
+    };
+    let result = up();
+    assert!(
+        result["outputs"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://bs-t-eks-alb"),
+        "{result}"
+    );
+
+    let aws = moto.aws();
+    aws.rt.block_on(async {
+        let name = format!("bs-{ENV}-eks-cluster");
+        let c = aws.eks.describe_cluster().name(&name).send().await.unwrap();
+        let c = c.cluster().unwrap();
+        assert_eq!(c.status().unwrap().as_str(), "ACTIVE");
+        assert_eq!(c.version(), Some("1.35"));
+        let role = c.role_arn().unwrap();
+        assert!(
+            role.ends_with("-LabEksClusterRole-Ke9s0hySLUDZ"),
+            "the lab's role, found by name: {role}"
+        );
+        assert_eq!(
+            c.upgrade_policy().unwrap().support_type().unwrap().as_str(),
+            "STANDARD",
+            "no extended-support price"
+        );
+        assert_eq!(
+            c.access_config()
+                .unwrap()
+                .authentication_mode()
+                .unwrap()
+                .as_str(),
+            "API"
+        );
+        let tags = c.tags().unwrap();
+        assert_eq!(tags.get("bookstore:env").map(String::as_str), Some(ENV));
+        let subnets = c.resources_vpc_config().unwrap().subnet_ids();
+        assert_eq!(subnets.len(), 2);
+
+        let repos = aws.ecr.describe_repositories().send().await.unwrap();
+        let r = &repos.repositories()[0];
+        assert_eq!(
+            r.repository_name(),
+            Some(format!("bs-{ENV}-eks-repo").as_str())
+        );
+        assert_eq!(r.image_tag_mutability().unwrap().as_str(), "IMMUTABLE");
+        assert!(r.image_scanning_configuration().unwrap().scan_on_push());
+        assert_eq!(
+            r.encryption_configuration()
+                .unwrap()
+                .encryption_type()
+                .as_str(),
+            "AES256"
+        );
+
+        // The nodes' group: the NodePort from the load balancer's group, nothing else.
+        let groups = aws
+            .ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:bookstore:key")
+                    .values("sg-nodes")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let g = &groups.security_groups()[0];
+        let rules = g.ip_permissions();
+        assert_eq!(rules.len(), 1, "{rules:?}");
+        assert_eq!(rules[0].from_port(), Some(30080));
+        assert!(rules[0].ip_ranges().is_empty(), "no CIDR: {rules:?}");
+        assert_eq!(rules[0].user_id_group_pairs().len(), 1);
+
+        let tgs = aws.elb.describe_target_groups().send().await.unwrap();
+        assert_eq!(tgs.target_groups()[0].port(), Some(30080));
+    });
+
+    // Converged: a second `up` changes nothing.
+    moto.clear_calls();
+    up();
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "eks", "--env", ENV, "--yes"],
+    )
+    .ok();
+    let left = moto.aws().everything(ENV);
+    assert!(left.is_empty(), "left after down: {left:?}");
+    assert!(moto.violations().is_empty(), "{:?}", moto.violations());
+}
+
+#[test]
+fn a_missing_role_stops_up_before_anything_is_made() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("eks-role");
+    let stack = dir.write(
+        "eks.yaml",
+        "version: 1\nname: eks\nkind: eks\nkubernetes:\n  cluster_role: NoSuchEksRole\n",
+    );
+    moto.clear_calls();
+    let out = experimental(
+        &moto,
+        dir.path(),
+        &["up", "--stack", stack.to_str().unwrap(), "--env", ENV],
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("no IAM role in this account has `NoSuchEksRole`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was created"), "{}", out.stderr);
+    let made: Vec<String> = moto
+        .mutating_calls()
+        .into_iter()
+        .filter(|c| !common::is_lock_bookkeeping(c))
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
+}
