@@ -238,7 +238,7 @@ fn unfinished_stack(config: &Config, bake_only: bool) -> Result<(), Error> {
         return Ok(());
     }
     Err(Error::Usage {
-        message: "the eks stack is not complete in this version: `up` would make the network, load balancer, database, file system, image repository and cluster, but no nodes and no app yet".into(),
+        message: "the eks stack is not complete in this version: `up` would make the network, load balancer, database, file system, image repository, cluster and nodes, but not the app yet (its image and Kubernetes objects)".into(),
         hint: "deploy with `--stack asg`, `swarm` or `monolith` today; `bookstore plan`, `graph` and `validate --stack eks` already show what the eks stack will make".into(),
     })
 }

@@ -55,6 +55,8 @@ registry! {
     Targets => "targets";
     Repository => "repository";
     Cluster => "cluster";
+    NodeTemplate => "node-template";
+    NodeGroup => "node-group";
 }
 
 #[cfg(test)]

@@ -92,6 +92,14 @@ fn eks_stack_validates_prices_and_is_refused_by_up_until_it_is_complete() {
     let cluster = lines.iter().find(|l| l["key"] == "cluster").unwrap();
     assert_eq!(cluster["hourly_usd"], 0.1, "{cluster}");
     assert!(lines.iter().any(|l| l["key"] == "repo"), "{plan}");
+    let nodes = lines.iter().find(|l| l["key"] == "nodes").unwrap();
+    assert!(
+        nodes["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 × (t3.medium"),
+        "{nodes}"
+    );
 }
 
 #[test]
@@ -184,7 +192,72 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
 
         let tgs = aws.elb.describe_target_groups().send().await.unwrap();
         assert_eq!(tgs.target_groups()[0].port(), Some(30080));
+
+        // The node group on the lab's node role, from the hardened template, two t3.medium nodes.
+        let g = aws
+            .eks
+            .describe_nodegroup()
+            .cluster_name(&name)
+            .nodegroup_name(format!("bs-{ENV}-eks-nodes"))
+            .send()
+            .await
+            .unwrap();
+        let g = g.nodegroup().unwrap();
+        assert_eq!(g.status().unwrap().as_str(), "ACTIVE");
+        assert!(
+            g.node_role()
+                .unwrap()
+                .ends_with("-LabEksNodeRole-Ke9s0hySLUDZ"),
+            "{:?}",
+            g.node_role()
+        );
+        assert_eq!(g.instance_types(), ["t3.medium"]);
+        assert_eq!(g.scaling_config().unwrap().desired_size(), Some(2));
+        assert_eq!(g.ami_type().unwrap().as_str(), "AL2023_x86_64_STANDARD");
+        let template_id = g.launch_template().unwrap().id().unwrap().to_string();
+        let versions = aws
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(&template_id)
+            .send()
+            .await
+            .unwrap();
+        let data = versions.launch_template_versions()[0]
+            .launch_template_data()
+            .unwrap();
+        let imds = data.metadata_options().unwrap();
+        assert_eq!(imds.http_tokens().unwrap().as_str(), "required", "IMDSv2");
+        assert_eq!(
+            imds.http_put_response_hop_limit(),
+            Some(1),
+            "no pod reaches the node role"
+        );
+        let root = data.block_device_mappings()[0].ebs().unwrap();
+        assert_eq!(root.encrypted(), Some(true));
+        assert!(data.iam_instance_profile().is_none(), "EKS refuses one");
+        let cluster_sg = c
+            .resources_vpc_config()
+            .unwrap()
+            .cluster_security_group_id()
+            .unwrap();
+        let mut want = vec![cluster_sg.to_string(), g_id(&groups)];
+        want.sort();
+        let mut have = data.security_group_ids().to_vec();
+        have.sort();
+        assert_eq!(have, want, "EKS's cluster group and the nodes' own");
     });
+    // The nodes run, spread over the two zones.
+    let nodes = aws.instances_tagged("eks:nodegroup-name", &format!("bs-{ENV}-eks-nodes"));
+    let running: Vec<_> = nodes
+        .iter()
+        .filter(|i| i.state().unwrap().name().unwrap().as_str() == "running")
+        .collect();
+    assert_eq!(running.len(), 2, "{nodes:?}");
+    let zones: std::collections::BTreeSet<_> = running
+        .iter()
+        .map(|i| i.placement().unwrap().availability_zone().unwrap())
+        .collect();
+    assert_eq!(zones.len(), 2);
 
     // Converged: a second `up` changes nothing.
     moto.clear_calls();
@@ -199,6 +272,12 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
     let left = moto.aws().everything(ENV);
     assert!(left.is_empty(), "left after down: {left:?}");
     assert!(moto.violations().is_empty(), "{:?}", moto.violations());
+}
+
+fn g_id(
+    groups: &aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
+) -> String {
+    groups.security_groups()[0].group_id().unwrap().to_string()
 }
 
 #[test]
@@ -223,6 +302,30 @@ fn a_missing_role_stops_up_before_anything_is_made() {
         out.stderr
     );
     assert!(out.stderr.contains("nothing was created"), "{}", out.stderr);
+    let made: Vec<String> = moto
+        .mutating_calls()
+        .into_iter()
+        .filter(|c| !common::is_lock_bookkeeping(c))
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
+}
+
+#[test]
+fn the_nodes_count_against_the_lab_instance_limit_before_anything_is_made() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("eks-guard");
+    let ids = moto.aws().run_foreign_instances(8);
+    moto.clear_calls();
+    let refused = experimental(&moto, dir.path(), &["up", "--stack", "eks", "--env", ENV]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("10 running instances")
+            && refused.stderr.contains(&ids[0])
+            && refused.stderr.contains("nodes +2")
+            && refused.stderr.contains("nothing was created"),
+        "{}",
+        refused.stderr
+    );
     let made: Vec<String> = moto
         .mutating_calls()
         .into_iter()

@@ -248,7 +248,12 @@ impl Module for LaunchTemplates {
             .send()
             .await?;
         let mut found = Vec::new();
-        for t in out.launch_templates() {
+        // The eks nodes' templates are another kind's (they carry its kind tag).
+        for t in out
+            .launch_templates()
+            .iter()
+            .filter(|t| ec2_tag(t.tags(), super::TAG_KIND).is_none())
+        {
             let version = default_version(cx, t.launch_template_id().unwrap_or_default()).await?;
             found.push(read(cx, t, version.as_ref()));
         }

@@ -17,6 +17,8 @@ pub(crate) mod launch;
 pub(crate) mod launch_template;
 pub(crate) mod listener;
 pub(crate) mod load_balancer;
+pub(crate) mod node_group;
+pub(crate) mod node_template;
 pub(crate) mod poll;
 pub(crate) mod registry;
 pub(crate) mod repository;

@@ -8,8 +8,9 @@ use serde::Serialize;
 use super::{KindSpec, ResourceKind};
 use super::{
     auto_scaling_group, bucket, certificate, cluster, database, elastic_ip, file_system, image,
-    instance, internet_gateway, launch_template, listener, load_balancer, repository, route_table,
-    secret, security_group, subnet, target_group, targets, volume, vpc,
+    instance, internet_gateway, launch_template, listener, load_balancer, node_group,
+    node_template, repository, route_table, secret, security_group, subnet, target_group, targets,
+    volume, vpc,
 };
 use crate::kinds::Kind;
 
@@ -108,6 +109,8 @@ kinds! {
     Instance => instance::Instances(InstanceSpec);
     Repository => repository::Repositories(RepositorySpec);
     Cluster => cluster::Clusters(ClusterSpec);
+    NodeTemplate => node_template::NodeTemplates(NodeTemplateSpec);
+    NodeGroup => node_group::NodeGroups(NodeGroupSpec);
 }
 
 impl Spec {

@@ -244,6 +244,8 @@ impl Module for SecurityGroups {
             Kind::AutoScalingGroup,
             Kind::Builder,
             Kind::Instance,
+            Kind::NodeTemplate,
+            Kind::NodeGroup,
         ]
     }
 

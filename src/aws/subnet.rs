@@ -105,6 +105,7 @@ impl Module for Subnets {
         &[
             Kind::AutoScalingGroup,
             Kind::Cluster,
+            Kind::NodeGroup,
             Kind::Builder,
             Kind::Instance,
             Kind::LoadBalancer,

@@ -3,14 +3,16 @@
 //! security group, and the env's ECR repository for the app's image.
 //!
 //! Built so far (issue #22): the network, the load balancer, the database, the file system, the
-//! repository and the cluster. The node group, the image push and the Kubernetes objects come next;
-//! until then `up` refuses the stack (see `commands`).
+//! repository, the cluster and its node group. The image push, the Kubernetes objects and the
+//! nodes' registration in the target group come next; until then `up` refuses the stack (see
+//! `commands`).
 
 use super::{Builder, Ingress, Protocol, database, edge, files, network};
-use super::{ClusterSpec, RepositorySpec, SecurityGroupSpec};
+use super::{ClusterSpec, NodeGroupSpec, NodeTemplateSpec, RepositorySpec, SecurityGroupSpec};
 use crate::stack::EksStack;
 
 pub fn build(b: &mut Builder, eks: &EksStack) {
+    let stack = b.stack;
     let k = &eks.kubernetes;
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
@@ -34,12 +36,32 @@ pub fn build(b: &mut Builder, eks: &EksStack) {
     // The target group reaches the nodes on the NodePort (the endpoint is set by `edge`).
     edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, k.node_port);
     b.add("repo", RepositorySpec {});
-    b.add(
+    let cluster = b.add(
         "cluster",
         ClusterSpec {
             version: k.version.clone(),
             role: k.cluster_role.clone(),
             subnets: net.subnets.clone(),
+        },
+    );
+    let template = b.add(
+        "node-template",
+        NodeTemplateSpec {
+            cluster: cluster.clone(),
+            security_group: sg_nodes.clone(),
+            volume_gb: stack.instances.volume_gb,
+            volume_type: stack.instances.volume_type.clone(),
+        },
+    );
+    b.add(
+        "nodes",
+        NodeGroupSpec {
+            cluster,
+            template,
+            subnets: net.subnets.clone(),
+            role: k.node_role.clone(),
+            instance_type: stack.instances.instance_type.clone(),
+            nodes: k.nodes,
         },
     );
 }

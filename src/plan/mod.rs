@@ -35,6 +35,8 @@ pub use crate::aws::launch_template::LaunchTemplateSpec;
 pub use crate::aws::listener::{ListenerAction, ListenerSpec};
 pub use crate::aws::load_balancer::LoadBalancerSpec;
 pub use crate::aws::name_prefix;
+pub use crate::aws::node_group::NodeGroupSpec;
+pub use crate::aws::node_template::NodeTemplateSpec;
 pub use crate::aws::registry::{Desired, Spec};
 pub use crate::aws::repository::RepositorySpec;
 pub use crate::aws::route_table::RouteTableSpec;

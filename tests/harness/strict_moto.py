@@ -1027,6 +1027,77 @@ def patch_eks():
 
     eks_responses.EKSResponse.create_cluster = create_cluster_response
 
+    create_nodegroup = eks_models.EKSBackend.create_nodegroup
+    delete_nodegroup = eks_models.EKSBackend.delete_nodegroup
+
+    def strict_create_nodegroup(self, cluster_name, node_role, nodegroup_name, subnets, *args, **kwargs):
+        iam = iam_backends[self.account_id]["global"]
+        if not any(r.arn == node_role for r in iam.roles.values()):
+            raise InvalidParameterException(
+                message=f"Following required service principals [ec2.amazonaws.com] were not found in the trust relationships of nodeRole {node_role}"
+            )
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        lt = kwargs.get("launch_template") or {}
+        data = {}
+        if lt:
+            template = ec2.get_launch_template(lt["id"])
+            data = template.get_version(lt.get("version") or "$Default").data
+            if data.get("IamInstanceProfile"):
+                raise InvalidParameterException(
+                    message="Launch template should not specify an instance profile. The node group's role is used."
+                )
+            if data.get("InstanceType") and kwargs.get("instance_types"):
+                raise InvalidParameterException(
+                    message="Instance type in launch template and instanceTypes in the request cannot both be specified"
+                )
+        group = create_nodegroup(self, cluster_name, node_role, nodegroup_name, subnets, *args, **kwargs)
+        # EKS's Auto Scaling group starts the nodes from the template, spread over the subnets.
+        desired = int((kwargs.get("scaling_config") or {}).get("desiredSize", 2))
+        instance_type = (kwargs.get("instance_types") or ["t3.medium"])[0]
+        devices = []
+        for m in data.get("BlockDeviceMapping", data.get("BlockDeviceMappings", [])) or []:
+            devices.append(m)
+        group.harness_nodes = []
+        for i in range(desired):
+            reservation = ec2.run_instances(
+                "ami-eks-al2023",
+                1,
+                None,
+                [],
+                instance_type=instance_type,
+                is_instance_type_default=False,
+                region_name=self.region_name,
+                subnet_id=subnets[i % len(subnets)],
+                security_group_ids=data.get("SecurityGroupId", data.get("SecurityGroupIds", [])),
+                metadata_options=data.get("MetadataOptions", {}),
+                launch_template={"LaunchTemplateId": lt["id"], "Version": lt.get("version") or "$Default"} if lt else {},
+                tags={"instance": {"eks:cluster-name": cluster_name, "eks:nodegroup-name": nodegroup_name}},
+            )
+            group.harness_nodes.extend(i.id for i in reservation.instances)
+        group.status = "CREATING"
+        _later(group, "status", "ACTIVE")
+        return group
+
+    def strict_delete_nodegroup(self, cluster_name, nodegroup_name):
+        group = self.clusters.get(cluster_name) and self.clusters[cluster_name].nodegroups.get(nodegroup_name)
+        if group is not None and group.status != "ACTIVE":
+            from moto.eks.exceptions import ResourceInUseException
+
+            raise ResourceInUseException(
+                clusterName=cluster_name,
+                nodegroupName=nodegroup_name,
+                addonName=None,
+                message=f"Nodegroup {nodegroup_name} is currently {group.status}",
+            )
+        result = delete_nodegroup(self, cluster_name, nodegroup_name)
+        nodes = getattr(result, "harness_nodes", [])
+        if nodes:
+            ec2_backends[self.account_id][self.region_name].terminate_instances(nodes)
+        return result
+
+    eks_models.EKSBackend.create_nodegroup = strict_create_nodegroup
+    eks_models.EKSBackend.delete_nodegroup = strict_delete_nodegroup
+
 
 
 def learner_lab_iam():

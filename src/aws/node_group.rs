@@ -1,0 +1,296 @@
+//! The eks stack's managed node group on the account's node role (found by name, as the cluster's):
+//! EKS's Amazon Linux 2023 image, the stack's instance type, the nodes' hardened launch template,
+//! on-demand, one node replaced at a time. Its nodes are what the 9-instance guard counts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_eks::types::{
+    AmiTypes, CapacityTypes, LaunchTemplateSpecification, NodegroupScalingConfig,
+    NodegroupUpdateConfig,
+};
+use serde::Serialize;
+
+use super::{
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Spec,
+    Want, dep_id, gone_if_not_found, name_prefix,
+};
+use crate::kinds::Kind;
+use crate::prices;
+use crate::reference::Ref;
+
+/// What the plan says the node group should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeGroupSpec {
+    pub cluster: Ref,
+    pub template: Ref,
+    pub subnets: Vec<Ref>,
+    /// What the node role's name contains ("LabEksNodeRole").
+    pub role: String,
+    pub instance_type: String,
+    pub nodes: u32,
+}
+
+pub struct NodeGroups;
+
+/// A node group is named within its cluster: its id is `cluster/nodegroup`, so the journal's id
+/// alone finds it again.
+fn split(id: &str) -> (&str, &str) {
+    id.split_once('/').unwrap_or((id, ""))
+}
+
+fn read(cx: &Cx, g: &aws_sdk_eks::types::Nodegroup) -> Observed {
+    let tags: Vec<(&str, &str)> = g
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .unwrap_or_default();
+    let key = tags
+        .iter()
+        .find(|(k, _)| *k == super::TAG_KEY)
+        .map(|(_, v)| *v)
+        .unwrap_or_default();
+    let cluster = g.cluster_name().unwrap_or_default();
+    let name = g.nodegroup_name().unwrap_or_default();
+    let mut o = Observed::new(Kind::NodeGroup, key, format!("{cluster}/{name}"));
+    o.name = name.to_string();
+    o.owned = cx.owner.owns(tags.iter().copied());
+    o.state = g
+        .status()
+        .map(|s| s.as_str().to_lowercase())
+        .unwrap_or_default();
+    o.ready = o.state == "active";
+    if !o.ready {
+        o.attrs.insert(
+            "waiting_for".into(),
+            format!("the node group is {} (its nodes start and join)", o.state),
+        );
+    }
+    let scaling = g.scaling_config();
+    o.facts.insert(
+        "nodes".into(),
+        format!(
+            "{}..{} desired {}",
+            scaling.and_then(|s| s.min_size()).unwrap_or_default(),
+            scaling.and_then(|s| s.max_size()).unwrap_or_default(),
+            scaling.and_then(|s| s.desired_size()).unwrap_or_default()
+        ),
+    );
+    o.facts
+        .insert("instance_types".into(), g.instance_types().join(","));
+    o.facts.insert(
+        "template".into(),
+        g.launch_template()
+            .map(|t| {
+                format!(
+                    "{} v{}",
+                    t.id().unwrap_or_default(),
+                    t.version().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default(),
+    );
+    o
+}
+
+#[async_trait]
+impl Module for NodeGroups {
+    type Spec = NodeGroupSpec;
+
+    fn budget(&self) -> Budget {
+        // Nodes start and join in minutes; a failing group takes 20 or more to say so.
+        Budget {
+            ready: Duration::from_secs(30 * 60),
+            poll_max: Duration::from_secs(20),
+        }
+    }
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        Drawing {
+            detail: format!("EKS node group {} × {}", spec.nodes, spec.instance_type),
+            place: Place::With(spec.template.clone()),
+        }
+    }
+
+    fn cost(&self, key: &str, spec: &Self::Spec, plan: &[Desired]) -> Vec<Charge> {
+        let Some(compute) = prices::ec2_hourly(&spec.instance_type) else {
+            return vec![Charge::Unpriced(format!("{key} ({})", spec.instance_type))];
+        };
+        let disk = match plan
+            .iter()
+            .find(|d| d.key == *spec.template)
+            .map(|d| &d.spec)
+        {
+            Some(Spec::NodeTemplate(t)) => {
+                prices::gb_month_hourly(t.volume_gb as f64, prices::ebs_gb_month(&t.volume_type))
+            }
+            _ => 0.0,
+        };
+        vec![Charge::Hourly {
+            key: key.to_string(),
+            what: format!(
+                "{} × ({} + root volume + public IPv4)",
+                spec.nodes, spec.instance_type
+            ),
+            usd: spec.nodes as f64 * (compute + disk + prices::PUBLIC_IPV4_HOURLY),
+        }]
+    }
+
+    fn instances_started(&self, spec: &Self::Spec) -> u32 {
+        spec.nodes
+    }
+
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &[
+                "eks:ListClusters",
+                "eks:ListNodegroups",
+                "eks:DescribeNodegroup",
+            ],
+            change: &[
+                "eks:CreateNodegroup",
+                "eks:TagResource",
+                "eks:DeleteNodegroup",
+                "iam:ListRoles",
+                "iam:PassRole",
+                "ec2:RunInstances",
+                "ec2:CreateTags",
+            ],
+        }
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
+    fn replace_fields(&self) -> &'static [&'static str] {
+        &["instance_types", "template"]
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let prefix = format!("{}-", name_prefix(&cx.owner.stack, &cx.owner.env));
+        let mut found = Vec::new();
+        let mut clusters = cx.eks.list_clusters().into_paginator().send();
+        while let Some(page) = clusters.next().await {
+            for cluster in page?.clusters() {
+                if !cluster.starts_with(&prefix) {
+                    continue;
+                }
+                let mut groups = cx
+                    .eks
+                    .list_nodegroups()
+                    .cluster_name(cluster)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = groups.next().await {
+                    for name in page?.nodegroups() {
+                        let id = format!("{cluster}/{name}");
+                        let probe = Observed::new(Kind::NodeGroup, "", id);
+                        if let Some(o) = self.refresh(cx, &probe).await?
+                            && o.owned
+                        {
+                            found.push(o);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        let (cluster, name) = split(&have.id);
+        match cx
+            .eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.nodegroup().map(|g| read(cx, g))),
+            Err(e) => gone_if_not_found(e.into()),
+        }
+    }
+
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, NodeGroupSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        let role = super::cluster::find_role(cx, &want.spec.role).await?;
+        let template = deps
+            .get(want.spec.template.as_str())
+            .ok_or_else(|| AwsError::other("the nodes' launch template is not made yet"))?;
+        let tags: HashMap<String, String> =
+            cx.owner.tags(want.key, want.name).into_iter().collect();
+        let n = want.spec.nodes as i32;
+        let out = cx
+            .eks
+            .create_nodegroup()
+            .cluster_name(dep_id(deps, &want.spec.cluster))
+            .nodegroup_name(want.name)
+            .node_role(role)
+            .set_subnets(Some(
+                want.spec
+                    .subnets
+                    .iter()
+                    .map(|s| dep_id(deps, s).to_string())
+                    .collect(),
+            ))
+            // One more than the nodes: room for the new node of a rolling update.
+            .scaling_config(
+                NodegroupScalingConfig::builder()
+                    .min_size(n)
+                    .max_size(n + 1)
+                    .desired_size(n)
+                    .build(),
+            )
+            .update_config(NodegroupUpdateConfig::builder().max_unavailable(1).build())
+            .instance_types(&want.spec.instance_type)
+            .ami_type(AmiTypes::Al2023X8664Standard)
+            .capacity_type(CapacityTypes::OnDemand)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .id(&template.id)
+                    .version(template.attr("version"))
+                    .build(),
+            )
+            .set_tags(Some(tags))
+            .send()
+            .await?;
+        let g = out
+            .nodegroup()
+            .ok_or_else(|| AwsError::other("CreateNodegroup returned no node group"))?;
+        Ok(read(cx, g))
+    }
+
+    fn expected_facts(
+        &self,
+        want: &Want<'_, NodeGroupSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        let n = want.spec.nodes;
+        let template = deps
+            .get(want.spec.template.as_str())
+            .map(|t| format!("{} v{}", t.id, t.attr("version")))
+            .unwrap_or_default();
+        BTreeMap::from([
+            ("nodes".into(), format!("{n}..{} desired {n}", n + 1)),
+            ("instance_types".into(), want.spec.instance_type.clone()),
+            ("template".into(), template),
+        ])
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        let (cluster, name) = split(&have.id);
+        cx.eks
+            .delete_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
