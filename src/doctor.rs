@@ -165,6 +165,25 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
         checks.push(c);
     }
 
+    // The eks stack runs on the account's own EKS roles, found by name as `up` finds them.
+    if let crate::stack::Topology::Eks(eks) = &config.stack.topology {
+        let k = &eks.kubernetes;
+        for (what, part) in [
+            ("eks cluster role", &k.cluster_role),
+            ("eks node role", &k.node_role),
+        ] {
+            checks.push(match crate::aws::cluster::find_role(cx, part).await {
+                Ok(arn) => check(what, Verdict::Ok, arn, ""),
+                Err(e) => check(
+                    what,
+                    Verdict::Fail,
+                    e.message,
+                    "a Learner Lab has LabEksClusterRole and LabEksNodeRole (are these the lab's credentials?); elsewhere name your roles under `kubernetes:`",
+                ),
+            });
+        }
+    }
+
     let plan = config.plan().ok();
     let adds: u32 = plan
         .iter()

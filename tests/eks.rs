@@ -259,6 +259,36 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         .collect();
     assert_eq!(zones.len(), 2);
 
+    // `status`: every resource as planned, the cluster's nodes; `doctor` names the roles it found.
+    let status = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "status", "--stack", "eks", "--env", ENV],
+        )
+        .ok()
+        .json();
+    let resources = status["resources"].as_array().unwrap();
+    assert!(
+        resources
+            .iter()
+            .all(|r| r["drift"].as_array().unwrap().is_empty()),
+        "{status}"
+    );
+    let nodes = status["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{status}");
+    assert!(nodes.iter().all(|n| n["state"] == "running"), "{status}");
+    let doctor = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "doctor", "--stack", "eks", "--env", ENV],
+        )
+        .json();
+    let checks = doctor["checks"].as_array().unwrap();
+    for role in ["eks cluster role", "eks node role"] {
+        let c = checks.iter().find(|c| c["check"] == role).unwrap();
+        assert_eq!(c["verdict"], "ok", "{c}");
+    }
+
     // Converged: a second `up` changes nothing.
     moto.clear_calls();
     up();

@@ -13,8 +13,8 @@ use aws_sdk_eks::types::{
 use serde::Serialize;
 
 use super::{
-    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Spec,
-    Want, dep_id, gone_if_not_found, name_prefix,
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    Section, Spec, Want, dep_id, gone_if_not_found, name_prefix,
 };
 use crate::kinds::Kind;
 use crate::prices;
@@ -146,6 +146,7 @@ impl Module for NodeGroups {
                 "eks:ListClusters",
                 "eks:ListNodegroups",
                 "eks:DescribeNodegroup",
+                "ec2:DescribeInstances",
             ],
             change: &[
                 "eks:CreateNodegroup",
@@ -165,6 +166,63 @@ impl Module for NodeGroups {
 
     fn replace_fields(&self) -> &'static [&'static str] {
         &["instance_types", "template"]
+    }
+
+    /// Each node of the group (EKS tags them with its name): id, zone, type and state.
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError> {
+        let (cluster, name) = split(&have.id);
+        let tag = |k: &str, v: &str| {
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(v)
+                .build()
+        };
+        let mut rows = Vec::new();
+        let mut pages = cx
+            .ec2
+            .describe_instances()
+            .filters(tag("eks:cluster-name", cluster))
+            .filters(tag("eks:nodegroup-name", name))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for i in page?.reservations().iter().flat_map(|r| r.instances()) {
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default();
+                if state == "terminated" {
+                    continue;
+                }
+                rows.push(BTreeMap::from([
+                    ("id".into(), i.instance_id().unwrap_or_default().to_string()),
+                    (
+                        "availability_zone".into(),
+                        i.placement()
+                            .and_then(|p| p.availability_zone())
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                    (
+                        "instance_type".into(),
+                        i.instance_type()
+                            .map(|t| t.as_str().to_string())
+                            .unwrap_or_default(),
+                    ),
+                    ("state".into(), state),
+                ]));
+            }
+        }
+        Ok(vec![Section {
+            name: "nodes".into(),
+            rows,
+        }])
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {

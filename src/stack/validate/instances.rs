@@ -148,6 +148,17 @@ pub(super) fn instances(
         "gp3",
     );
     let instance_profile = match inst_raw.and_then(|i| i.instance_profile.as_ref()) {
+        // EKS's nodes take the node group's role (`kubernetes.node_role`), never a profile.
+        Some(p) if kind == StackKind::Eks => {
+            c.error(
+                p.into(),
+                "instances.instance_profile",
+                "the eks stack's nodes run with the node group's role, not an instance profile",
+                Some("remove it; `kubernetes.node_role` names the nodes' role".into()),
+            );
+            None
+        }
+        None if kind == StackKind::Eks => None,
         // The Learner Lab always has it; elsewhere the user names one (or none).
         None => lab.then(|| "LabInstanceProfile".to_string()),
         Some(p) if p.value.is_empty() || p.value == "none" => None,
