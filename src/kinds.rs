@@ -57,6 +57,7 @@ registry! {
     Cluster => "cluster";
     NodeTemplate => "node-template";
     NodeGroup => "node-group";
+    Workload => "workload";
 }
 
 #[cfg(test)]

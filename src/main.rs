@@ -17,6 +17,7 @@ mod graph;
 mod guard;
 mod journal;
 mod kinds;
+mod kube;
 mod permissions;
 mod plan;
 mod prices;

@@ -52,7 +52,7 @@ fn stand_ins(
         .filter_map(|key| plan.resources.iter().find(|r| &r.key == key))
         .map(|r| {
             let mut o = Observed::new(r.kind, &r.key, value(&r.key, "id", ID_LEN));
-            for attr in ["endpoint", "secret_arn", "public_ip", "private_ip"] {
+            for attr in ["endpoint", "secret_arn", "public_ip", "private_ip", "uri"] {
                 o.attrs
                     .insert(attr.into(), value(&r.key, &attr.replace('_', " "), ARN_LEN));
             }
@@ -159,6 +159,11 @@ pub fn render(plan: &Plan, dir: &Path) -> Result<Rendered, Error> {
     let mut files = Vec::new();
     for want in &plan.resources {
         let deps = placeholders(plan, &want.depends_on);
+        for (name, text) in want.kind.imp().cluster_files(want, &deps) {
+            let path = dir.join(&want.key).join(&name);
+            write(&path, &text)?;
+            files.push(path);
+        }
         for (name, text) in want.kind.imp().machine_files(want, &deps) {
             let base = dir.join(&want.key);
             let path = base.join(&name);

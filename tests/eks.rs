@@ -259,6 +259,65 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         .collect();
     assert_eq!(zones.len(), 2);
 
+    // The app's objects as the cluster's API holds them: applied with the caller's EKS token,
+    // checked against Kubernetes' schemas, with the database credentials from RDS's secret.
+    let kube = moto.kube();
+    let api = &kube[format!("bs-{ENV}-eks-cluster")];
+    let objects = api["objects"].as_array().unwrap();
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Namespace", "Secret", "Deployment", "Service"],
+        "{api}"
+    );
+    let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    assert_eq!(
+        deployment["status"]["availableReplicas"], 2,
+        "up waited for it"
+    );
+    let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(
+        image.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com/bs-t-eks-repo:"),
+        "{image}"
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let volumes = pod["volumes"].as_array().unwrap();
+    let nfs = volumes.iter().find(|v| v["name"] == "uploads").unwrap();
+    assert!(
+        nfs["nfs"]["server"]
+            .as_str()
+            .unwrap()
+            .ends_with(".efs.us-east-1.amazonaws.com"),
+        "{nfs}"
+    );
+    let service = objects.iter().find(|o| o["kind"] == "Service").unwrap();
+    assert_eq!(service["spec"]["type"], "NodePort");
+    assert_eq!(service["spec"]["ports"][0]["nodePort"], 30080);
+    let secret = objects.iter().find(|o| o["kind"] == "Secret").unwrap();
+    let creds = common::decode_text(secret["data"]["db.json"].as_str().unwrap());
+    assert!(creds.contains("password"), "the RDS secret's JSON");
+    let password = serde_json::from_str::<serde_json::Value>(&creds).unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The password is nowhere but in the cluster: not in the journal, not on stdout or stderr.
+    let journal = std::fs::read_to_string(
+        dir.path()
+            .join(".bookstore/eks")
+            .join(ENV)
+            .join("journal.jsonl"),
+    )
+    .unwrap();
+    assert!(!journal.contains(&password));
+    assert!(!result.to_string().contains(&password));
+
     // `status`: every resource as planned, the cluster's nodes; `doctor` names the roles it found.
     let status = moto
         .run(
@@ -277,6 +336,13 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 2, "{status}");
     assert!(nodes.iter().all(|n| n["state"] == "running"), "{status}");
+    let pods = status["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{status}");
+    assert!(
+        pods.iter()
+            .all(|p| p["phase"] == "Running" && p["restarts"] == "0"),
+        "{status}"
+    );
     let doctor = moto
         .run(
             dir.path(),
@@ -289,10 +355,20 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         assert_eq!(c["verdict"], "ok", "{c}");
     }
 
-    // Converged: a second `up` changes nothing.
+    // Converged: a second `up` changes nothing, in AWS or in the cluster.
+    let patches = |kube: &serde_json::Value| {
+        kube[format!("bs-{ENV}-eks-cluster")]["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] != "GET")
+            .count()
+    };
+    let before = patches(&moto.kube());
     moto.clear_calls();
     up();
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+    assert_eq!(patches(&moto.kube()), before, "no apply on a no-op up");
 
     moto.run(
         dir.path(),
@@ -362,4 +438,88 @@ fn the_nodes_count_against_the_lab_instance_limit_before_anything_is_made() {
         .filter(|c| !common::is_lock_bookkeeping(c))
         .collect();
     assert!(made.is_empty(), "{made:?}");
+}
+
+/// The fake cluster API bites: `aws eks get-token`'s token works at its own cluster only, a forged
+/// one never; apply needs its content type and a field manager; an object with a field
+/// Kubernetes' schema does not have is refused.
+#[test]
+fn the_fake_cluster_api_takes_only_its_own_token_and_valid_objects() {
+    let moto = Moto::start(0.0);
+    let out = std::process::Command::new(common::manifest_dir().join(".venv/bin/python"))
+        .arg(common::manifest_dir().join("tests/harness/fake_kube_probe.py"))
+        .arg(moto.port.to_string())
+        .output()
+        .expect("run tests/harness/fake_kube_probe.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let codes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (case, code) in [
+        ("no token", 401),
+        ("another cluster's token", 401),
+        ("a forged token", 401),
+        ("its own token", 404),
+        ("apply without fieldManager", 422),
+        ("apply as a merge patch", 415),
+        ("apply", 201),
+        ("an unknown field", 422),
+    ] {
+        assert_eq!(codes[case], code, "{case}: {codes}");
+    }
+}
+
+/// `render --stack eks` writes the app's Kubernetes objects; they pass Kubernetes' own schemas
+/// in strict mode (no field the API does not have) and carry no secret value.
+#[test]
+fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
+    let dir = TempDir::new("eks-render");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"))
+        .current_dir(dir.path())
+        .args(["render", "--stack", "eks", "--out", "rendered"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folder = dir.path().join("rendered/app/kubernetes");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "deployment.yaml",
+            "namespace.yaml",
+            "secret.yaml",
+            "service.yaml"
+        ]
+    );
+    let check =
+        std::process::Command::new(common::manifest_dir().join(".venv/bin/kubernetes-validate"))
+            .args(["--strict", "--kubernetes-version", "1.35.0"])
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate (scripts/install-moto.sh installs it)");
+    let report = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{report}");
+    assert_eq!(report.matches("INFO").count(), 4, "{report}");
+    let secret = std::fs::read_to_string(folder.join("secret.yaml")).unwrap();
+    assert!(
+        !secret
+            .lines()
+            .any(|l| l.starts_with("data:") || l.starts_with("stringData:")),
+        "{secret}"
+    );
 }

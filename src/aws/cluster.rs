@@ -181,7 +181,7 @@ impl Module for Clusters {
     }
 
     fn teardown_after(&self) -> &'static [Kind] {
-        &[Kind::NodeGroup]
+        &[Kind::NodeGroup, Kind::Workload]
     }
 
     fn replace_fields(&self) -> &'static [&'static str] {

@@ -30,6 +30,7 @@ pub(crate) mod target_group;
 pub(crate) mod targets;
 pub(crate) mod volume;
 pub(crate) mod vpc;
+pub(crate) mod workload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -109,6 +110,8 @@ pub struct Cx {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub eks: aws_sdk_eks::Client,
     pub ecr: aws_sdk_ecr::Client,
+    /// The credentials the clients sign with: the EKS token is signed with them too.
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// `doctor` only: the instance profile.
     pub iam: aws_sdk_iam::Client,
     pub region: String,
@@ -164,6 +167,7 @@ impl Cx {
             secrets: aws_sdk_secretsmanager::Client::new(&conf),
             eks: aws_sdk_eks::Client::new(&conf),
             ecr: aws_sdk_ecr::Client::new(&conf),
+            credentials: conf.credentials_provider(),
             iam: aws_sdk_iam::Client::new(&conf),
             region: region.to_string(),
             account: std::sync::OnceLock::new(),
@@ -205,6 +209,7 @@ impl Cx {
             secrets: self.secrets.clone(),
             eks: self.eks.clone(),
             ecr: self.ecr.clone(),
+            credentials: self.credentials.clone(),
             iam: self.iam.clone(),
             region: self.region.clone(),
             account,
@@ -410,6 +415,12 @@ pub trait Module: Send + Sync {
         vec![]
     }
 
+    /// The files this resource puts on a cluster (the app's Kubernetes objects), by file name, for
+    /// `bookstore render`; never a secret value.
+    fn cluster_files(&self, _want: &Want<'_, Self::Spec>, _deps: &Deps) -> Vec<(String, String)> {
+        vec![]
+    }
+
     /// Why a resource is still not ready when its wait runs out, beyond its `waiting_for` (the
     /// load balancer's reasons, an instance's console): for the error.
     async fn diagnose(&self, _cx: &Cx, have: &Observed) -> Option<String> {
@@ -465,6 +476,7 @@ pub trait ResourceKind: Send + Sync {
     fn converge_after_create(&self) -> bool;
     fn outputs(&self, have: &Observed) -> Vec<(String, String)>;
     fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)>;
+    fn cluster_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)>;
     async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String>;
     async fn details(
         &self,
@@ -553,6 +565,11 @@ impl<M: Module> ResourceKind for M {
     fn machine_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
         typed::<M::Spec>(want)
             .map(|t| Module::machine_files(self, &t, deps))
+            .unwrap_or_default()
+    }
+    fn cluster_files(&self, want: &Desired, deps: &Deps) -> Vec<(String, String)> {
+        typed::<M::Spec>(want)
+            .map(|t| Module::cluster_files(self, &t, deps))
             .unwrap_or_default()
     }
     async fn diagnose(&self, cx: &Cx, have: &Observed) -> Option<String> {

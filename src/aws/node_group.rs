@@ -161,7 +161,7 @@ impl Module for NodeGroups {
     }
 
     fn teardown_after(&self) -> &'static [Kind] {
-        &[]
+        &[Kind::Workload]
     }
 
     fn replace_fields(&self) -> &'static [&'static str] {

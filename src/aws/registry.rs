@@ -10,7 +10,7 @@ use super::{
     auto_scaling_group, bucket, certificate, cluster, database, elastic_ip, file_system, image,
     instance, internet_gateway, launch_template, listener, load_balancer, node_group,
     node_template, repository, route_table, secret, security_group, subnet, target_group, targets,
-    volume, vpc,
+    volume, vpc, workload,
 };
 use crate::kinds::Kind;
 
@@ -111,6 +111,7 @@ kinds! {
     Cluster => cluster::Clusters(ClusterSpec);
     NodeTemplate => node_template::NodeTemplates(NodeTemplateSpec);
     NodeGroup => node_group::NodeGroups(NodeGroupSpec);
+    Workload => workload::Workloads(WorkloadSpec);
 }
 
 impl Spec {

@@ -7,11 +7,14 @@
 //! nodes' registration in the target group come next; until then `up` refuses the stack (see
 //! `commands`).
 
+use super::bake::BakeInput;
 use super::{Builder, Ingress, Protocol, database, edge, files, network};
-use super::{ClusterSpec, NodeGroupSpec, NodeTemplateSpec, RepositorySpec, SecurityGroupSpec};
+use super::{
+    ClusterSpec, NodeGroupSpec, NodeTemplateSpec, RepositorySpec, SecurityGroupSpec, WorkloadSpec,
+};
 use crate::stack::EksStack;
 
-pub fn build(b: &mut Builder, eks: &EksStack) {
+pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
     let stack = b.stack;
     let k = &eks.kubernetes;
     let net = network::public(b);
@@ -31,11 +34,11 @@ pub fn build(b: &mut Builder, eks: &EksStack) {
             }],
         },
     );
-    database::managed(b, &net, &sg_nodes, &eks.database);
-    files::efs(b, &net, &sg_nodes, &eks.file_system);
+    let db = database::managed(b, &net, &sg_nodes, &eks.database);
+    let files = files::efs(b, &net, &sg_nodes, &eks.file_system);
     // The target group reaches the nodes on the NodePort (the endpoint is set by `edge`).
     edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, k.node_port);
-    b.add("repo", RepositorySpec {});
+    let repo = b.add("repo", RepositorySpec {});
     let cluster = b.add(
         "cluster",
         ClusterSpec {
@@ -53,15 +56,32 @@ pub fn build(b: &mut Builder, eks: &EksStack) {
             volume_type: stack.instances.volume_type.clone(),
         },
     );
-    b.add(
+    let nodes = b.add(
         "nodes",
         NodeGroupSpec {
-            cluster,
+            cluster: cluster.clone(),
             template,
             subnets: net.subnets.clone(),
             role: k.node_role.clone(),
             instance_type: stack.instances.instance_type.clone(),
             nodes: k.nodes,
+        },
+    );
+    b.add(
+        "app",
+        WorkloadSpec {
+            cluster,
+            nodes,
+            repository: repo,
+            database: db,
+            file_system: files.file_system,
+            mount_targets: files.mount_targets,
+            replicas: k.replicas,
+            app_port: stack.app.port,
+            node_port: k.node_port,
+            health_check_path: stack.app.health_check_path.clone(),
+            image_tag: bake.artifact.sha256[..12].to_string(),
+            region: b.region.to_string(),
         },
     );
 }

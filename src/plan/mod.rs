@@ -47,6 +47,7 @@ pub use crate::aws::target_group::TargetGroupSpec;
 pub use crate::aws::targets::TargetsSpec;
 pub use crate::aws::volume::VolumeSpec;
 pub use crate::aws::vpc::VpcSpec;
+pub use crate::aws::workload::WorkloadSpec;
 pub use crate::kinds::Kind;
 pub use crate::reference::Ref;
 pub use bake::BakeInput;
@@ -125,7 +126,7 @@ impl Plan {
             Topology::Asg(asg) => asg::build(&mut b, asg, bake),
             Topology::Monolith(monolith) => monolith::build(&mut b, monolith, bake),
             Topology::Swarm(swarm) => swarm::build(&mut b, swarm, bake),
-            Topology::Eks(eks) => eks::build(&mut b, eks),
+            Topology::Eks(eks) => eks::build(&mut b, eks, bake),
         }
         let plan = Plan {
             stack: stack.name.clone(),

@@ -193,6 +193,11 @@ impl Moto {
         v.as_array().expect("array").clone()
     }
 
+    /// What each EKS cluster's fake API server holds: `{cluster: {objects, requests}}`.
+    pub fn kube(&self) -> serde_json::Value {
+        serde_json::from_str(&self.http("GET", "/_harness/kube", "")).expect("kube JSON")
+    }
+
     /// The requests AWS would refuse that the harness has seen (and answered as AWS does).
     pub fn violations(&self) -> Vec<serde_json::Value> {
         self.try_http("GET", "/_harness/violations", "")

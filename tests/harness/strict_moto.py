@@ -59,6 +59,7 @@ import urllib.parse
 from werkzeug.serving import make_server
 from xml.sax.saxutils import escape as xml_escape
 
+import fake_kube
 import model_check
 
 from moto.moto_server.werkzeug_app import (
@@ -67,6 +68,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 
+# The fake API server of each EKS cluster, by cluster name.
+KUBE_CLUSTERS = {}
 PENDING_SECONDS = 0.0
 CREATE_CALL_SECONDS = 0.0
 BAKE_SECONDS = 0.5
@@ -790,6 +793,8 @@ def control(environ, start_response):
                 if match is not None:
                     VIOLATIONS.remove(match)
             result = VIOLATIONS
+        elif path == "/_harness/kube" and method == "GET":
+            result = {name: api.snapshot() for name, api in KUBE_CLUSTERS.items()}
         elif path == "/_harness/faults" and method == "POST":
             for fault in json.loads(body or b"[]"):
                 fault.setdefault("count", -1)
@@ -804,6 +809,7 @@ def control(environ, start_response):
             BAKE_SECONDS = float(conf.get("bake_seconds", BAKE_SECONDS))
             BAKE_FAILS = bool(conf.get("bake_fails", BAKE_FAILS))
             PENDING_SECONDS = float(conf.get("pending_seconds", PENDING_SECONDS))
+            fake_kube.PENDING["seconds"] = PENDING_SECONDS
             CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
             if "vm_health" in conf:
                 VM_HEALTH["status"] = int(conf["vm_health"])
@@ -985,6 +991,11 @@ def patch_eks():
             resources_vpc_config, clusterSecurityGroupId=sg.id, vpcId=vpc_id
         )
         cluster.cluster_security_group = sg.id
+        # Its API: a fake API server of its own, behind the harness's CA.
+        api = fake_kube.Cluster(name, self.region_name)
+        KUBE_CLUSTERS[name] = api
+        cluster.endpoint = api.endpoint
+        cluster.certificate_authority = {"data": fake_kube.ca_data()}
         cluster.status = "CREATING"
         _later(cluster, "status", "ACTIVE")
         return cluster
@@ -1001,6 +1012,9 @@ def patch_eks():
                 message=f"Cluster {name} is currently being created",
             )
         result = delete_cluster(self, name)
+        api = KUBE_CLUSTERS.pop(name, None)
+        if api is not None:
+            api.stop()
         sg = getattr(result, "cluster_security_group", None)
         if sg:
             ec2_backends[self.account_id][self.region_name].delete_security_group(group_id=sg)
@@ -1124,6 +1138,7 @@ def main():
     args = parser.parse_args()
     BAKE_SECONDS = args.bake_seconds
     PENDING_SECONDS = args.pending_seconds
+    fake_kube.PENDING["seconds"] = PENDING_SECONDS
     CREATE_CALL_SECONDS = args.create_call_seconds
 
     patch_pending_states()

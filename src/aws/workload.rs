@@ -1,0 +1,394 @@
+//! The app on the eks stack's cluster: its Kubernetes objects (src/kube/manifests.rs), applied by
+//! the CLI with server-side apply over the cluster's API, as the caller (the EKS token; the cluster
+//! gives its creator admin through an access entry). The database credentials go from RDS's
+//! managed secret into the Kubernetes Secret in memory: never printed, journaled or rendered.
+//! Ready when the Deployment's replicas are all updated and available. `down` deletes the
+//! namespace (everything of the app) before the nodes and the cluster go.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::{
+    Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
+    Section, TAG_ENV, TAG_KEY, TAG_MANAGED_BY, TAG_STACK, Want, dep_id, gone_if_not_found,
+    name_prefix,
+};
+use crate::kinds::Kind;
+use crate::kube::client::Kube;
+use crate::kube::manifests::{self, APP, NAMESPACE};
+use crate::reference::Ref;
+
+/// What the plan says the app on the cluster should be.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadSpec {
+    pub cluster: Ref,
+    /// Pods need nodes to run on: the rollout waits for them.
+    pub nodes: Ref,
+    pub repository: Ref,
+    pub database: Ref,
+    pub file_system: Ref,
+    /// The pods mount the file system: its mount targets must exist first.
+    pub mount_targets: Vec<Ref>,
+    pub replicas: u32,
+    pub app_port: u16,
+    pub node_port: u16,
+    pub health_check_path: String,
+    /// The image's tag in the repository: the app artifact's sha256, 12 hex digits.
+    pub image_tag: String,
+    pub region: String,
+}
+
+pub struct Workloads;
+
+/// Kubernetes label keys of the owner tags (`bookstore:env` is not a valid label key).
+fn label(tag: &str) -> String {
+    tag.replace(':', "/")
+}
+
+/// The cluster's API as the caller, from the cluster's name.
+async fn connect(cx: &Cx, cluster: &str) -> Result<Option<Kube>, AwsError> {
+    let out = match cx.eks.describe_cluster().name(cluster).send().await {
+        Ok(out) => out,
+        Err(e) => return gone_if_not_found(e.into()),
+    };
+    let Some(c) = out.cluster() else {
+        return Ok(None);
+    };
+    if c.status().map(|s| s.as_str()) != Some("ACTIVE") {
+        return Ok(None);
+    }
+    let endpoint = c.endpoint().unwrap_or_default();
+    let ca = c
+        .certificate_authority()
+        .and_then(|a| a.data())
+        .unwrap_or_default();
+    let provider = cx
+        .credentials
+        .as_ref()
+        .ok_or_else(|| AwsError::other("no AWS credentials to make the EKS token with"))?;
+    let credentials =
+        aws_credential_types::provider::ProvideCredentials::provide_credentials(provider)
+            .await
+            .map_err(|e| AwsError {
+                code: None,
+                message: format!("AWS credentials for the EKS token: {e}"),
+                class: super::ErrorClass::Credentials,
+            })?;
+    let token = crate::kube::token::presign(
+        &credentials,
+        &cx.region,
+        cluster,
+        std::time::SystemTime::now(),
+    )?;
+    Ok(Some(Kube::new(endpoint, ca, token)?))
+}
+
+fn app<'a>(
+    want: &'a Want<'_, WorkloadSpec>,
+    deps: &'a Deps,
+    labels: &'a [(&'a str, &'a str)],
+    image: &'a str,
+    nfs: &'a str,
+) -> manifests::App<'a> {
+    manifests::App {
+        labels,
+        image,
+        replicas: want.spec.replicas,
+        app_port: want.spec.app_port,
+        node_port: want.spec.node_port,
+        health_path: &want.spec.health_check_path,
+        db_endpoint: deps
+            .get(want.spec.database.as_str())
+            .map(|d| d.attr("endpoint"))
+            .unwrap_or_default(),
+        nfs_server: nfs,
+    }
+}
+
+fn image_of(want: &Want<'_, WorkloadSpec>, deps: &Deps) -> String {
+    let uri = deps
+        .get(want.spec.repository.as_str())
+        .map(|r| r.attr("uri").to_string())
+        .unwrap_or_default();
+    format!("{uri}:{}", want.spec.image_tag)
+}
+
+fn nfs_of(want: &Want<'_, WorkloadSpec>, deps: &Deps) -> String {
+    format!(
+        "{}.efs.{}.amazonaws.com",
+        dep_id(deps, &want.spec.file_system),
+        want.spec.region
+    )
+}
+
+/// The app as the cluster holds it, or `None` when it has none.
+async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, AwsError> {
+    let Some(d) = kube
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{APP}"
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let labels = &d["metadata"]["labels"];
+    let tag = |t: &str| labels[label(t)].as_str().unwrap_or_default().to_string();
+    let mut o = Observed::new(Kind::Workload, tag(TAG_KEY), cluster);
+    o.name = format!("{cluster}/{NAMESPACE}/{APP}");
+    o.owned = tag(TAG_MANAGED_BY) == "bookstore"
+        && tag(TAG_STACK) == cx.owner.stack
+        && tag(TAG_ENV) == cx.owner.env;
+    let want = d["spec"]["replicas"].as_u64().unwrap_or(0);
+    let status = &d["status"];
+    let n = |f: &str| status[f].as_u64().unwrap_or(0);
+    let current = status["observedGeneration"].as_u64() >= d["metadata"]["generation"].as_u64();
+    o.ready = current && n("updatedReplicas") == want && n("availableReplicas") == want;
+    o.state = format!("{}/{} available", n("availableReplicas"), want);
+    if !o.ready {
+        o.attrs.insert(
+            "waiting_for".into(),
+            format!(
+                "the Deployment has {} of {want} replicas updated and {} available",
+                n("updatedReplicas"),
+                n("availableReplicas")
+            ),
+        );
+    }
+    o.facts.insert("replicas".into(), want.to_string());
+    o.facts.insert(
+        "image".into(),
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let service = kube
+        .get(&format!("/api/v1/namespaces/{NAMESPACE}/services/{APP}"))
+        .await?
+        .unwrap_or_default();
+    o.facts.insert(
+        "node_port".into(),
+        service["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    Ok(Some(o))
+}
+
+async fn apply(cx: &Cx, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Result<Observed, AwsError> {
+    let cluster = dep_id(deps, &want.spec.cluster);
+    let kube = connect(cx, cluster)
+        .await?
+        .ok_or_else(|| AwsError::other(format!("the cluster {cluster} is not active")))?;
+    // The credentials: from RDS's managed secret into the Secret, in memory only.
+    let secret_arn = deps
+        .get(want.spec.database.as_str())
+        .map(|d| d.attr("secret_arn"))
+        .unwrap_or_default();
+    let credentials = cx
+        .secrets
+        .get_secret_value()
+        .secret_id(secret_arn)
+        .send()
+        .await?
+        .secret_string()
+        .unwrap_or_default()
+        .to_string();
+    let (managed, stack, env, key) = (
+        label(TAG_MANAGED_BY),
+        label(TAG_STACK),
+        label(TAG_ENV),
+        label(TAG_KEY),
+    );
+    let labels = [
+        (managed.as_str(), "bookstore"),
+        (stack.as_str(), cx.owner.stack.as_str()),
+        (env.as_str(), cx.owner.env.as_str()),
+        (key.as_str(), want.key),
+    ];
+    let image = image_of(want, deps);
+    let nfs = nfs_of(want, deps);
+    let app = app(want, deps, &labels, &image, &nfs);
+    for (path, object) in manifests::objects(&app, Some(&credentials)) {
+        kube.apply(&path, &object).await?;
+    }
+    read(&kube, cluster, cx)
+        .await?
+        .ok_or_else(|| AwsError::other("the Deployment is not there after it was applied"))
+}
+
+#[async_trait]
+impl Module for Workloads {
+    type Spec = WorkloadSpec;
+
+    fn budget(&self) -> Budget {
+        // Pulling the image and passing the probes: minutes; nodes that cannot pull never do.
+        Budget {
+            ready: Duration::from_secs(10 * 60),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+
+    fn drawing(&self, spec: &Self::Spec) -> Drawing {
+        Drawing {
+            detail: format!(
+                "Kubernetes: Deployment × {}, NodePort :{}",
+                spec.replicas, spec.node_port
+            ),
+            place: Place::With(spec.nodes.clone()),
+        }
+    }
+
+    fn cost(&self, _key: &str, _spec: &Self::Spec, _plan: &[Desired]) -> Vec<Charge> {
+        vec![]
+    }
+
+    fn instances_started(&self, _spec: &Self::Spec) -> u32 {
+        0
+    }
+
+    fn actions(&self) -> Actions {
+        Actions {
+            observe: &["eks:ListClusters", "eks:DescribeCluster"],
+            change: &["secretsmanager:GetSecretValue"],
+        }
+    }
+
+    fn teardown_after(&self) -> &'static [Kind] {
+        &[]
+    }
+
+    fn cluster_files(&self, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Vec<(String, String)> {
+        let labels = [("bookstore/key", want.key)];
+        let image = image_of(want, deps);
+        let nfs = nfs_of(want, deps);
+        manifests::files(&app(want, deps, &labels, &image, &nfs))
+    }
+
+    async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        let prefix = format!("{}-", name_prefix(&cx.owner.stack, &cx.owner.env));
+        let mut found = Vec::new();
+        let mut pages = cx.eks.list_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for cluster in page?.clusters() {
+                if !cluster.starts_with(&prefix) {
+                    continue;
+                }
+                let probe = Observed::new(Kind::Workload, "", cluster.as_str());
+                if let Some(o) = self.refresh(cx, &probe).await?
+                    && o.owned
+                {
+                    found.push(o);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn refresh(&self, cx: &Cx, have: &Observed) -> Result<Option<Observed>, AwsError> {
+        match connect(cx, &have.id).await? {
+            Some(kube) => read(&kube, &have.id, cx).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn create(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, WorkloadSpec>,
+        deps: &Deps,
+    ) -> Result<Observed, AwsError> {
+        apply(cx, want, deps).await
+    }
+
+    fn expected_facts(
+        &self,
+        want: &Want<'_, WorkloadSpec>,
+        deps: &Deps,
+    ) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("replicas".into(), want.spec.replicas.to_string()),
+            ("image".into(), image_of(want, deps)),
+            ("node_port".into(), want.spec.node_port.to_string()),
+        ])
+    }
+
+    /// Applying again is the update: a new image rolls the Deployment, one pod at a time.
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, WorkloadSpec>,
+        _have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        apply(cx, want, deps).await?;
+        Ok(true)
+    }
+
+    async fn delete(&self, cx: &Cx, have: &Observed) -> Result<(), AwsError> {
+        if let Some(kube) = connect(cx, &have.id).await? {
+            kube.delete(&format!("/api/v1/namespaces/{NAMESPACE}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Each pod of the app: its phase, readiness, restarts and node.
+    async fn details(
+        &self,
+        cx: &Cx,
+        have: &Observed,
+        _all: &[Observed],
+    ) -> Result<Vec<Section>, AwsError> {
+        let Some(kube) = connect(cx, &have.id).await? else {
+            return Ok(vec![]);
+        };
+        let pods = kube
+            .get(&format!(
+                "/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app.kubernetes.io%2Fname%3D{APP}"
+            ))
+            .await?
+            .unwrap_or_default();
+        let rows = pods["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|p| {
+                        let c = &p["status"]["containerStatuses"][0];
+                        BTreeMap::from([
+                            (
+                                "pod".into(),
+                                p["metadata"]["name"].as_str().unwrap_or_default().into(),
+                            ),
+                            (
+                                "phase".into(),
+                                p["status"]["phase"].as_str().unwrap_or_default().into(),
+                            ),
+                            (
+                                "ready".into(),
+                                c["ready"].as_bool().unwrap_or(false).to_string(),
+                            ),
+                            (
+                                "restarts".into(),
+                                c["restartCount"].as_u64().unwrap_or(0).to_string(),
+                            ),
+                            (
+                                "node".into(),
+                                p["spec"]["nodeName"].as_str().unwrap_or_default().into(),
+                            ),
+                        ])
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(vec![Section {
+            name: "pods".into(),
+            rows,
+        }])
+    }
+}
