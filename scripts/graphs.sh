@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --locked --bin bookstore
 bin="${CARGO_TARGET_DIR:-target}/debug/bookstore"
 mkdir -p docs/graphs
-for stack in asg monolith swarm; do
+for stack in asg monolith swarm eks; do
   "$bin" graph --stack "$stack" --region us-east-1 --format svg >"docs/graphs/$stack.svg"
   echo "docs/graphs/$stack.svg"
 done

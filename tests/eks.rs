@@ -523,3 +523,65 @@ fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
         "{secret}"
     );
 }
+
+fn journal(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(".bookstore/eks").join(ENV).join("journal.jsonl"))
+        .unwrap_or_default()
+}
+
+/// Starts `up` and SIGKILLs it once the journal says a resource of `kind` was created (and is
+/// being waited for).
+fn kill_after_created(moto: &Moto, dir: &Path, kind: &str) {
+    let mut run = moto
+        .cli(dir, &["up", "--stack", "eks", "--env", ENV])
+        .env("BOOKSTORE_EXPERIMENTAL_EKS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let created = format!(r#""event":"created","kind":"{kind}""#);
+    while !journal(dir).contains(&created) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(180),
+            "{}",
+            journal(dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+}
+
+#[test]
+fn sigkill_during_the_cluster_and_node_group_waits_then_up_resumes_without_a_second_one() {
+    let moto = Moto::start(3.0);
+    let dir = TempDir::new("eks-kill");
+    kill_after_created(&moto, dir.path(), "cluster");
+    moto.clear_calls();
+    kill_after_created(&moto, dir.path(), "node-group");
+    assert_eq!(
+        moto.count("CreateCluster"),
+        0,
+        "the killed run's cluster is adopted"
+    );
+    moto.clear_calls();
+    experimental(&moto, dir.path(), &["up", "--stack", "eks", "--env", ENV]).ok();
+    assert_eq!(moto.count("CreateCluster"), 0);
+    assert_eq!(
+        moto.count("CreateNodegroup"),
+        0,
+        "the killed run's node group is adopted"
+    );
+    let nodes = moto
+        .aws()
+        .instances_tagged("eks:nodegroup-name", &format!("bs-{ENV}-eks-nodes"));
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "eks", "--env", ENV, "--yes"],
+    )
+    .ok();
+    let left = moto.aws().everything(ENV);
+    assert!(left.is_empty(), "left after down: {left:?}");
+}

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::{TempDir, manifest_dir};
 
-const STACKS: [&str; 3] = ["asg", "monolith", "swarm"];
+const STACKS: [&str; 4] = ["asg", "monolith", "swarm", "eks"];
 
 fn graph(dir: &Path, stack: &str, format: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_bookstore"))

@@ -211,7 +211,7 @@ impl Graph {
             // The member that receives traffic: the load balancer, the compute, then the rest.
             let rank = |k: Kind| match k {
                 Kind::LoadBalancer => 0,
-                Kind::AutoScalingGroup => 1,
+                Kind::AutoScalingGroup | Kind::NodeGroup => 1,
                 Kind::Instance => 2,
                 Kind::Database => 3,
                 Kind::FileSystem => 4,
