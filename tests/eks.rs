@@ -123,6 +123,11 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
             .starts_with("https://bs-t-eks-alb"),
         "{result}"
     );
+    assert_eq!(
+        result["outputs"]["kubeconfig"],
+        format!("aws eks update-kubeconfig --name bs-{ENV}-eks-cluster --region us-east-1"),
+        "{result}"
+    );
 
     let aws = moto.aws();
     aws.rt.block_on(async {
@@ -555,7 +560,7 @@ fn kill_after_created(moto: &Moto, dir: &Path, kind: &str) {
 
 #[test]
 fn sigkill_during_the_cluster_and_node_group_waits_then_up_resumes_without_a_second_one() {
-    let moto = Moto::start(3.0);
+    let moto = Moto::start(1.5);
     let dir = TempDir::new("eks-kill");
     kill_after_created(&moto, dir.path(), "cluster");
     moto.clear_calls();

@@ -81,6 +81,7 @@ fn read(cx: &Cx, c: &aws_sdk_eks::types::Cluster) -> Observed {
         .unwrap_or_default();
     let mut o = Observed::new(Kind::Cluster, key, c.name().unwrap_or_default());
     o.name = o.id.clone();
+    o.attrs.insert("region".into(), cx.region.clone());
     o.owned = cx.owner.owns(tags.iter().copied());
     o.state = c
         .status()
@@ -198,8 +199,9 @@ impl Module for Clusters {
             (
                 "kubeconfig".into(),
                 format!(
-                    "aws eks update-kubeconfig --name {} --region <region>",
-                    have.id
+                    "aws eks update-kubeconfig --name {} --region {}",
+                    have.id,
+                    have.attr("region")
                 ),
             ),
         ]
