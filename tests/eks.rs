@@ -391,6 +391,17 @@ fn g_id(
     groups.security_groups()[0].group_id().unwrap().to_string()
 }
 
+/// No AWS call made anything (the env's lock bookkeeping aside).
+#[track_caller]
+fn nothing_made(moto: &Moto) {
+    let made: Vec<String> = moto
+        .mutating_calls()
+        .into_iter()
+        .filter(|c| !common::is_lock_bookkeeping(c))
+        .collect();
+    assert!(made.is_empty(), "{made:?}");
+}
+
 #[test]
 fn a_missing_role_stops_up_before_anything_is_made() {
     let moto = Moto::start(0.0);
@@ -413,12 +424,7 @@ fn a_missing_role_stops_up_before_anything_is_made() {
         out.stderr
     );
     assert!(out.stderr.contains("nothing was created"), "{}", out.stderr);
-    let made: Vec<String> = moto
-        .mutating_calls()
-        .into_iter()
-        .filter(|c| !common::is_lock_bookkeeping(c))
-        .collect();
-    assert!(made.is_empty(), "{made:?}");
+    nothing_made(&moto);
 }
 
 #[test]
@@ -437,12 +443,7 @@ fn the_nodes_count_against_the_lab_instance_limit_before_anything_is_made() {
         "{}",
         refused.stderr
     );
-    let made: Vec<String> = moto
-        .mutating_calls()
-        .into_iter()
-        .filter(|c| !common::is_lock_bookkeeping(c))
-        .collect();
-    assert!(made.is_empty(), "{made:?}");
+    nothing_made(&moto);
 }
 
 /// The fake cluster API bites: `aws eks get-token`'s token works at its own cluster only, a forged

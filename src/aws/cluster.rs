@@ -69,20 +69,28 @@ pub async fn find_role(cx: &Cx, part: &str) -> Result<String, AwsError> {
     }
 }
 
+/// An EKS resource (cluster, node group) from its tag map: its plan key and whether it is ours.
+pub fn eks_observed(
+    cx: &Cx,
+    kind: Kind,
+    tags: Option<&HashMap<String, String>>,
+    id: String,
+) -> Observed {
+    let tag = |k: &str| tags.and_then(|t| t.get(k)).map(String::as_str);
+    let mut o = Observed::new(kind, tag(super::TAG_KEY).unwrap_or_default(), id);
+    o.owned = cx.owner.owns(
+        tags.into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    o
+}
+
 fn read(cx: &Cx, c: &aws_sdk_eks::types::Cluster) -> Observed {
-    let tags: Vec<(&str, &str)> = c
-        .tags()
-        .map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
-        .unwrap_or_default();
-    let key = tags
-        .iter()
-        .find(|(k, _)| *k == super::TAG_KEY)
-        .map(|(_, v)| *v)
-        .unwrap_or_default();
-    let mut o = Observed::new(Kind::Cluster, key, c.name().unwrap_or_default());
+    let name = c.name().unwrap_or_default().to_string();
+    let mut o = eks_observed(cx, Kind::Cluster, c.tags(), name);
     o.name = o.id.clone();
     o.attrs.insert("region".into(), cx.region.clone());
-    o.owned = cx.owner.owns(tags.iter().copied());
     o.state = c
         .status()
         .map(|s| s.as_str().to_lowercase())

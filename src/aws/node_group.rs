@@ -41,20 +41,11 @@ fn split(id: &str) -> (&str, &str) {
 }
 
 fn read(cx: &Cx, g: &aws_sdk_eks::types::Nodegroup) -> Observed {
-    let tags: Vec<(&str, &str)> = g
-        .tags()
-        .map(|t| t.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
-        .unwrap_or_default();
-    let key = tags
-        .iter()
-        .find(|(k, _)| *k == super::TAG_KEY)
-        .map(|(_, v)| *v)
-        .unwrap_or_default();
     let cluster = g.cluster_name().unwrap_or_default();
     let name = g.nodegroup_name().unwrap_or_default();
-    let mut o = Observed::new(Kind::NodeGroup, key, format!("{cluster}/{name}"));
+    let mut o =
+        super::cluster::eks_observed(cx, Kind::NodeGroup, g.tags(), format!("{cluster}/{name}"));
     o.name = name.to_string();
-    o.owned = cx.owner.owns(tags.iter().copied());
     o.state = g
         .status()
         .map(|s| s.as_str().to_lowercase())
