@@ -165,24 +165,7 @@ pub async fn run(config: &Config, cx: &Cx) -> Doctor {
         checks.push(c);
     }
 
-    // The eks stack runs on the account's own EKS roles, found by name as `up` finds them.
-    if let crate::stack::Topology::Eks(eks) = &config.stack.topology {
-        let k = &eks.kubernetes;
-        for (what, part) in [
-            ("eks cluster role", &k.cluster_role),
-            ("eks node role", &k.node_role),
-        ] {
-            checks.push(match crate::aws::cluster::find_role(cx, part).await {
-                Ok(arn) => check(what, Verdict::Ok, arn, ""),
-                Err(e) => check(
-                    what,
-                    Verdict::Fail,
-                    e.message,
-                    "a Learner Lab has LabEksClusterRole and LabEksNodeRole (are these the lab's credentials?); elsewhere name your roles under `kubernetes:`",
-                ),
-            });
-        }
-    }
+    checks.extend(eks_roles(config, cx).await);
 
     let plan = config.plan().ok();
     let adds: u32 = plan
@@ -463,4 +446,28 @@ async fn permission_checks(
         machines: machines.keys().map(|a| a.to_string()).collect(),
     };
     (checks, proved)
+}
+
+/// The eks stack runs on the account's own EKS roles, found by name as `up` finds them.
+async fn eks_roles(config: &Config, cx: &Cx) -> Vec<Check> {
+    let crate::stack::Topology::Eks(eks) = &config.stack.topology else {
+        return vec![];
+    };
+    let k = &eks.kubernetes;
+    let mut checks = Vec::new();
+    for (what, part) in [
+        ("eks cluster role", &k.cluster_role),
+        ("eks node role", &k.node_role),
+    ] {
+        checks.push(match crate::aws::cluster::find_role(cx, part).await {
+            Ok(arn) => check(what, Verdict::Ok, arn, ""),
+            Err(e) => check(
+                what,
+                Verdict::Fail,
+                e.message,
+                "a Learner Lab has LabEksClusterRole and LabEksNodeRole (are these the lab's credentials?); elsewhere name your roles under `kubernetes:`",
+            ),
+        });
+    }
+    checks
 }

@@ -43,6 +43,21 @@ pub struct WorkloadSpec {
 
 pub struct Workloads;
 
+impl From<crate::kube::Error> for AwsError {
+    fn from(e: crate::kube::Error) -> AwsError {
+        AwsError {
+            code: e.status.map(|s| format!("Kubernetes{s}")),
+            message: e.message,
+            // A conflict is another writer's moment: try again later.
+            class: if e.status == Some(409) {
+                super::ErrorClass::Dependency
+            } else {
+                super::ErrorClass::Other
+            },
+        }
+    }
+}
+
 /// Kubernetes label keys of the owner tags (`bookstore:env` is not a valid label key).
 fn label(tag: &str) -> String {
     tag.replace(':', "/")

@@ -11,7 +11,7 @@ use hyper::body::Bytes;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::aws::AwsError;
+use super::Error;
 
 pub const FIELD_MANAGER: &str = "bookstore";
 
@@ -22,13 +22,13 @@ pub struct Kube {
     token: String,
 }
 
-fn err(what: impl std::fmt::Display) -> AwsError {
-    AwsError::other(format!("the cluster's API: {what}"))
+fn err(what: impl std::fmt::Display) -> Error {
+    Error::new(format!("the cluster's API: {what}"))
 }
 
 impl Kube {
     /// `endpoint` as DescribeCluster gives it (`https://host[:port]`), its CA as base64 PEM.
-    pub fn new(endpoint: &str, ca_base64: &str, token: String) -> Result<Kube, AwsError> {
+    pub fn new(endpoint: &str, ca_base64: &str, token: String) -> Result<Kube, Error> {
         let authority = endpoint
             .strip_prefix("https://")
             .ok_or_else(|| err(format!("`{endpoint}` is not an https URL")))?
@@ -71,7 +71,7 @@ impl Kube {
         path: &str,
         content_type: Option<&str>,
         body: Vec<u8>,
-    ) -> Result<(u16, Vec<u8>), AwsError> {
+    ) -> Result<(u16, Vec<u8>), Error> {
         let work = async {
             let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
                 .await
@@ -115,36 +115,30 @@ impl Kube {
         &self,
         what: &str,
         (status, body): (u16, Vec<u8>),
-    ) -> Result<Option<serde_json::Value>, AwsError> {
+    ) -> Result<Option<serde_json::Value>, Error> {
         match status {
             200..=299 => Ok(Some(serde_json::from_slice(&body).unwrap_or_default())),
             404 => Ok(None),
-            401 | 403 => Err(AwsError {
-                code: Some(format!("Kubernetes{status}")),
+            401 | 403 => Err(Error {
+                status: Some(status),
                 message: format!(
                     "the cluster refused {what} ({status}): the caller needs an access entry with cluster admin (bookstore makes the cluster with one for its creator)"
                 ),
-                class: crate::aws::ErrorClass::Other,
             }),
             _ => {
                 let message = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v["message"].as_str().map(str::to_string))
                     .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-                Err(AwsError {
-                    code: Some(format!("Kubernetes{status}")),
+                Err(Error {
+                    status: Some(status),
                     message: format!("{what}: {message}"),
-                    class: if status == 409 {
-                        crate::aws::ErrorClass::Dependency
-                    } else {
-                        crate::aws::ErrorClass::Other
-                    },
                 })
             }
         }
     }
 
-    pub async fn get(&self, path: &str) -> Result<Option<serde_json::Value>, AwsError> {
+    pub async fn get(&self, path: &str) -> Result<Option<serde_json::Value>, Error> {
         let r = self.request("GET", path, None, Vec::new()).await?;
         self.answer(&format!("GET {path}"), r)
     }
@@ -154,7 +148,7 @@ impl Kube {
         &self,
         path: &str,
         object: &serde_json::Value,
-    ) -> Result<serde_json::Value, AwsError> {
+    ) -> Result<serde_json::Value, Error> {
         let url = format!("{path}?fieldManager={FIELD_MANAGER}&force=true");
         let body = serde_json::to_vec(object).map_err(err)?;
         let r = self
@@ -166,7 +160,7 @@ impl Kube {
     }
 
     /// Deletes one object; gone already is fine.
-    pub async fn delete(&self, path: &str) -> Result<(), AwsError> {
+    pub async fn delete(&self, path: &str) -> Result<(), Error> {
         let r = self.request("DELETE", path, None, Vec::new()).await?;
         self.answer(&format!("DELETE {path}"), r).map(|_| ())
     }

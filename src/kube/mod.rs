@@ -1,6 +1,22 @@
 //! The cluster's side of the eks stack: the EKS token, one HTTPS client for the Kubernetes API
 //! (server-side apply), and the app's objects as data.
 
+/// What went wrong talking to the cluster: the HTTP status when the API answered.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(message: impl Into<String>) -> Error {
+        Error {
+            status: None,
+            message: message.into(),
+        }
+    }
+}
+
 pub mod client;
 pub mod manifests;
 pub mod token;

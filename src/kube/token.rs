@@ -12,7 +12,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
-use crate::aws::AwsError;
+use super::Error;
 
 pub const PREFIX: &str = "k8s-aws-v1.";
 const CLUSTER_HEADER: &str = "x-k8s-aws-id";
@@ -23,7 +23,7 @@ pub fn presign(
     region: &str,
     cluster: &str,
     now: SystemTime,
-) -> Result<String, AwsError> {
+) -> Result<String, Error> {
     let host = format!("sts.{region}.amazonaws.com");
     let url = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
     let identity = credentials.clone().into();
@@ -37,17 +37,17 @@ pub fn presign(
         .time(now)
         .settings(settings)
         .build()
-        .map_err(|e| AwsError::other(format!("cannot sign the EKS token: {e}")))?
+        .map_err(|e| Error::new(format!("cannot sign the EKS token: {e}")))?
         .into();
     let headers = [("host", host.as_str()), (CLUSTER_HEADER, cluster)];
     let signable = SignableRequest::new("GET", &url, headers.into_iter(), SignableBody::Bytes(&[]))
-        .map_err(|e| AwsError::other(format!("cannot sign the EKS token: {e}")))?;
+        .map_err(|e| Error::new(format!("cannot sign the EKS token: {e}")))?;
     let (instructions, _) = sign(signable, &params)
-        .map_err(|e| AwsError::other(format!("cannot sign the EKS token: {e}")))?
+        .map_err(|e| Error::new(format!("cannot sign the EKS token: {e}")))?
         .into_parts();
     let mut request = http::Request::get(&url)
         .body(())
-        .map_err(|e| AwsError::other(format!("cannot sign the EKS token: {e}")))?;
+        .map_err(|e| Error::new(format!("cannot sign the EKS token: {e}")))?;
     instructions.apply_to_request_http1x(&mut request);
     let signed = request.uri().to_string();
     Ok(format!("{PREFIX}{}", base64url(signed.as_bytes())))

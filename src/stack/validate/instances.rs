@@ -2,6 +2,7 @@
 //! and the instance profile.
 
 use super::*;
+use crate::stack::raw::RawInstances;
 
 pub(super) fn instances(
     c: &mut Checker,
@@ -53,9 +54,66 @@ pub(super) fn instances(
             t.value.clone()
         }
     };
+    let (min, max, desired) = counts(c, inst_raw, inst_at, kind, lab);
+    let max_gb = if lab { LAB_MAX_GB } else { 16384 };
+    let volume_gb = c.int(
+        &inst_raw.and_then(|i| i.volume_gb.clone()),
+        inst_at,
+        "instances.volume_gb",
+        match kind {
+            StackKind::Asg => 8,
+            // EKS's node images are 20 GB.
+            StackKind::Eks => 20,
+            StackKind::Monolith | StackKind::Swarm => 16,
+        },
+        (if kind == StackKind::Eks { 20 } else { 8 }, max_gb),
+        lab.then_some("the Learner Lab allows EBS volumes of at most 100 GB"),
+    );
+    let volume_type = c.choice(
+        &inst_raw.and_then(|i| i.volume_type.clone()),
+        "instances.volume_type",
+        &["gp2", "gp3"],
+        "gp3",
+    );
+    let instance_profile = match inst_raw.and_then(|i| i.instance_profile.as_ref()) {
+        // EKS's nodes take the node group's role (`kubernetes.node_role`), never a profile.
+        Some(p) if kind == StackKind::Eks => {
+            c.error(
+                p.into(),
+                "instances.instance_profile",
+                "the eks stack's nodes run with the node group's role, not an instance profile",
+                Some("remove it; `kubernetes.node_role` names the nodes' role".into()),
+            );
+            None
+        }
+        None if kind == StackKind::Eks => None,
+        // The Learner Lab always has it; elsewhere the user names one (or none).
+        None => lab.then(|| "LabInstanceProfile".to_string()),
+        Some(p) if p.value.is_empty() || p.value == "none" => None,
+        Some(p) => Some(p.value.clone()),
+    };
+    Instances {
+        instance_type,
+        min,
+        max,
+        desired,
+        volume_gb,
+        volume_type,
+        instance_profile,
+    }
+}
+
+/// min, max and desired: the asg's group; the other kinds take none (their counts are elsewhere).
+fn counts(
+    c: &mut Checker,
+    inst_raw: Option<&RawInstances>,
+    inst_at: At,
+    kind: StackKind,
+    lab: bool,
+) -> (u32, u32, u32) {
     let counts_given =
         inst_raw.is_some_and(|i| i.min.is_some() || i.max.is_some() || i.desired.is_some());
-    let (min, max, desired) = if kind == StackKind::Asg {
+    if kind == StackKind::Asg {
         let min = c.int(
             &inst_raw.and_then(|i| i.min.clone()),
             inst_at,
@@ -126,51 +184,5 @@ pub(super) fn instances(
             );
         }
         (1, 1, 1)
-    };
-    let max_gb = if lab { LAB_MAX_GB } else { 16384 };
-    let volume_gb = c.int(
-        &inst_raw.and_then(|i| i.volume_gb.clone()),
-        inst_at,
-        "instances.volume_gb",
-        match kind {
-            StackKind::Asg => 8,
-            // EKS's node images are 20 GB.
-            StackKind::Eks => 20,
-            StackKind::Monolith | StackKind::Swarm => 16,
-        },
-        (if kind == StackKind::Eks { 20 } else { 8 }, max_gb),
-        lab.then_some("the Learner Lab allows EBS volumes of at most 100 GB"),
-    );
-    let volume_type = c.choice(
-        &inst_raw.and_then(|i| i.volume_type.clone()),
-        "instances.volume_type",
-        &["gp2", "gp3"],
-        "gp3",
-    );
-    let instance_profile = match inst_raw.and_then(|i| i.instance_profile.as_ref()) {
-        // EKS's nodes take the node group's role (`kubernetes.node_role`), never a profile.
-        Some(p) if kind == StackKind::Eks => {
-            c.error(
-                p.into(),
-                "instances.instance_profile",
-                "the eks stack's nodes run with the node group's role, not an instance profile",
-                Some("remove it; `kubernetes.node_role` names the nodes' role".into()),
-            );
-            None
-        }
-        None if kind == StackKind::Eks => None,
-        // The Learner Lab always has it; elsewhere the user names one (or none).
-        None => lab.then(|| "LabInstanceProfile".to_string()),
-        Some(p) if p.value.is_empty() || p.value == "none" => None,
-        Some(p) => Some(p.value.clone()),
-    };
-    Instances {
-        instance_type,
-        min,
-        max,
-        desired,
-        volume_gb,
-        volume_type,
-        instance_profile,
     }
 }
