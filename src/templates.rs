@@ -358,6 +358,17 @@ pub fn swarm_user_data(c: &SwarmConfig) -> String {
     )
 }
 
+pub const EKS_UPLOADS: &str = include_str!("../templates/eks/uploads.sh");
+
+/// An eks node's user data: one MIME part, the covers directory's script, which EKS's nodeadm
+/// runs beside its own configuration. Plain text (nodeadm reads the MIME itself).
+pub fn eks_node_user_data(efs_server: &str) -> String {
+    let script = render(EKS_UPLOADS, &[("efs", Value::Shell(efs_server))]);
+    format!(
+        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"BOOKSTORE\"\n\n--BOOKSTORE\nContent-Type: text/x-shellscript; charset=\"us-ascii\"\n\n{script}\n--BOOKSTORE--\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -237,6 +237,11 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
             Some(1),
             "no pod reaches the node role"
         );
+        let script = common::decode_text(data.user_data().unwrap());
+        assert!(
+            script.contains("install -d -o 10001 -g 10001 -m 0750"),
+            "the covers directory for the app's user: {script}"
+        );
         let root = data.block_device_mappings()[0].ebs().unwrap();
         assert_eq!(root.encrypted(), Some(true));
         assert!(data.iam_instance_profile().is_none(), "EKS refuses one");
@@ -590,4 +595,86 @@ fn sigkill_during_the_cluster_and_node_group_waits_then_up_resumes_without_a_sec
     .ok();
     let left = moto.aws().everything(ENV);
     assert!(left.is_empty(), "left after down: {left:?}");
+}
+
+/// The nodes' user data, as rendered: one MIME part that EKS's nodeadm runs beside its own; its
+/// script passes shellcheck and, run for real (with `mount` and `umount` stood in for, as the
+/// test machine has no EFS), makes the covers directory owned by the app's user, 0750.
+#[test]
+fn each_node_makes_the_covers_directory_for_the_app_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = TempDir::new("eks-uploads");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"))
+        .current_dir(dir.path())
+        .args(["render", "--stack", "eks", "--out", "rendered"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user_data =
+        std::fs::read_to_string(dir.path().join("rendered/node-template/user-data")).unwrap();
+    assert!(user_data.starts_with("MIME-Version: 1.0\n"), "{user_data}");
+    let script = user_data
+        .split("Content-Type: text/x-shellscript; charset=\"us-ascii\"\n\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n--BOOKSTORE--").next())
+        .expect("a shell part")
+        .to_string();
+    assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+    common::shellcheck(dir.path(), "uploads.sh", &script);
+
+    // `mount` records what it was asked; the directory is made on the "file system".
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, body) in [
+        ("mount", "#!/bin/sh\necho \"$@\" >>\"$MOUNT_LOG\"\n"),
+        ("umount", "#!/bin/sh\necho \"umount $*\" >>\"$MOUNT_LOG\"\n"),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let efs = dir.path().join("efs");
+    let log = dir.path().join("mount.log");
+    let run = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("BOOKSTORE_EFS_MOUNT", &efs)
+        .env("MOUNT_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mounts = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        mounts.starts_with("-t nfs4 -o nfsvers=4.1,")
+            && mounts.contains(".efs.us-east-1.amazonaws.com:/ ")
+            && mounts.contains("umount "),
+        "{mounts}"
+    );
+    let uploads = std::fs::metadata(efs.join("uploads")).unwrap();
+    if nix_is_root() {
+        assert_eq!((uploads.uid(), uploads.gid()), (10001, 10001));
+    } else {
+        eprintln!("skipped: the owner check needs root (install -o)");
+    }
+    assert_eq!(uploads.permissions().mode() & 0o777, 0o750);
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }

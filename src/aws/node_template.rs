@@ -26,11 +26,24 @@ pub struct NodeTemplateSpec {
     pub security_group: Ref,
     pub volume_gb: u32,
     pub volume_type: String,
+    /// The covers' file system: each node makes the app's directory on it as it boots, so its
+    /// mount targets must exist first.
+    pub file_system: Ref,
+    pub mount_targets: Vec<Ref>,
+    pub region: String,
 }
 
 pub struct NodeTemplates;
 
 const KIND_TAG: &str = "node-template";
+
+fn user_data(want: &Want<'_, NodeTemplateSpec>, deps: &Deps) -> String {
+    crate::templates::eks_node_user_data(&format!(
+        "{}.efs.{}.amazonaws.com",
+        dep_id(deps, &want.spec.file_system),
+        want.spec.region
+    ))
+}
 
 fn groups(want: &Want<'_, NodeTemplateSpec>, deps: &Deps) -> Vec<String> {
     let cluster_sg = deps
@@ -81,6 +94,14 @@ async fn read(cx: &Cx, t: &aws_sdk_ec2::types::LaunchTemplate) -> Result<Observe
                     )
                 })
                 .unwrap_or_default(),
+        );
+        o.facts.insert(
+            "user_data_sha256".into(),
+            crate::artifact::sha256_hex(
+                &d.user_data()
+                    .and_then(|u| aws_smithy_types::base64::decode(u).ok())
+                    .unwrap_or_default(),
+            ),
         );
         o.facts.insert(
             "root_volume".into(),
@@ -140,7 +161,15 @@ impl Module for NodeTemplates {
 
     fn replace_fields(&self) -> &'static [&'static str] {
         // A node group keeps the template version it was made with: a new template, a new group.
-        &["security_groups", "imds", "root_volume"]
+        &["security_groups", "imds", "root_volume", "user_data_sha256"]
+    }
+
+    fn machine_files(
+        &self,
+        want: &Want<'_, NodeTemplateSpec>,
+        deps: &Deps,
+    ) -> Vec<(String, String)> {
+        vec![("user-data".into(), user_data(want, deps))]
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
@@ -207,6 +236,7 @@ impl Module for NodeTemplates {
                     .set_security_group_ids(Some(groups(want, deps)))
                     .metadata_options(launch.template_metadata_options())
                     .block_device_mappings(launch.template_root_device())
+                    .user_data(aws_smithy_types::base64::encode(user_data(want, deps)))
                     .build(),
             )
             .tag_specifications(tags)
@@ -237,6 +267,10 @@ impl Module for NodeTemplates {
                     "{} GB {} encrypted true",
                     want.spec.volume_gb, want.spec.volume_type
                 ),
+            ),
+            (
+                "user_data_sha256".into(),
+                crate::artifact::sha256_hex(user_data(want, deps).as_bytes()),
             ),
         ])
     }

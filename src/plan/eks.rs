@@ -54,6 +54,9 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             security_group: sg_nodes.clone(),
             volume_gb: stack.instances.volume_gb,
             volume_type: stack.instances.volume_type.clone(),
+            file_system: files.file_system.clone(),
+            mount_targets: files.mount_targets.clone(),
+            region: b.region.to_string(),
         },
     );
     let nodes = b.add(
