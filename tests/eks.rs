@@ -268,6 +268,18 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         .map(|i| i.placement().unwrap().availability_zone().unwrap())
         .collect();
     assert_eq!(zones.len(), 2);
+    // Started from the template: in its two groups, with IMDSv2.
+    for i in &running {
+        let mut groups: Vec<&str> = i
+            .security_groups()
+            .iter()
+            .map(|g| g.group_id().unwrap())
+            .collect();
+        groups.sort();
+        assert_eq!(groups.len(), 2, "{i:?}");
+        let imds = i.metadata_options().unwrap();
+        assert_eq!(imds.http_tokens().unwrap().as_str(), "required", "{i:?}");
+    }
 
     // The app's objects as the cluster's API holds them: applied with the caller's EKS token,
     // checked against Kubernetes' schemas, with the database credentials from RDS's secret.
@@ -482,13 +494,10 @@ fn the_fake_cluster_api_takes_only_its_own_token_and_valid_objects() {
     }
 }
 
-/// `render --stack eks` writes the app's Kubernetes objects; they pass Kubernetes' own schemas
-/// in strict mode (no field the API does not have) and carry no secret value.
-#[test]
-fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
-    let dir = TempDir::new("eks-render");
+/// `bookstore render --stack eks --out DIR/rendered` (no AWS call).
+fn render(dir: &Path) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .args(["render", "--stack", "eks", "--out", "rendered"])
         .output()
         .unwrap();
@@ -497,6 +506,14 @@ fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `render --stack eks` writes the app's Kubernetes objects; they pass Kubernetes' own schemas
+/// in strict mode (no field the API does not have) and carry no secret value.
+#[test]
+fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
+    let dir = TempDir::new("eks-render");
+    render(dir.path());
     let folder = dir.path().join("rendered/app/kubernetes");
     let mut files: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
@@ -604,16 +621,7 @@ fn sigkill_during_the_cluster_and_node_group_waits_then_up_resumes_without_a_sec
 fn each_node_makes_the_covers_directory_for_the_app_user() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = TempDir::new("eks-uploads");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bookstore"))
-        .current_dir(dir.path())
-        .args(["render", "--stack", "eks", "--out", "rendered"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    render(dir.path());
     let user_data =
         std::fs::read_to_string(dir.path().join("rendered/node-template/user-data")).unwrap();
     assert!(user_data.starts_with("MIME-Version: 1.0\n"), "{user_data}");
@@ -663,7 +671,7 @@ fn each_node_makes_the_covers_directory_for_the_app_user() {
         "{mounts}"
     );
     let uploads = std::fs::metadata(efs.join("uploads")).unwrap();
-    if nix_is_root() {
+    if running_as_root() {
         assert_eq!((uploads.uid(), uploads.gid()), (10001, 10001));
     } else {
         eprintln!("skipped: the owner check needs root (install -o)");
@@ -671,7 +679,7 @@ fn each_node_makes_the_covers_directory_for_the_app_user() {
     assert_eq!(uploads.permissions().mode() & 0o777, 0o750);
 }
 
-fn nix_is_root() -> bool {
+fn running_as_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()

@@ -67,9 +67,7 @@ fn wanted_policy(scaling: &Option<Scaling>) -> String {
 }
 
 fn sorted_ids(deps: &Deps, keys: &[Ref]) -> String {
-    let mut ids: Vec<&str> = keys.iter().map(|k| dep_id(deps, k)).collect();
-    ids.sort();
-    ids.join(",")
+    super::dep_ids(deps, keys).join(",")
 }
 
 /// Every target of the group's target groups, as the load balancer sees it.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::{
     Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place, Want,
-    dep_id, gone_if_not_found,
+    gone_if_not_found, name_prefix,
 };
 use crate::kinds::Kind;
 use crate::prices;
@@ -216,23 +216,21 @@ impl Module for Clusters {
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
+        // Our clusters' names start with the env's prefix: only those are worth a describe.
+        let prefix = format!("{}-", name_prefix(&cx.owner.stack, &cx.owner.env));
         let mut found = Vec::new();
         let mut pages = cx.eks.list_clusters().into_paginator().send();
         while let Some(page) = pages.next().await {
             for name in page?.clusters() {
-                let out = match cx.eks.describe_cluster().name(name).send().await {
-                    Ok(out) => out,
-                    // Deleted between the list and the describe.
-                    Err(e) => match gone_if_not_found::<()>(e.into()) {
-                        Ok(_) => continue,
-                        Err(e) => return Err(e),
-                    },
-                };
-                if let Some(c) = out.cluster() {
-                    let o = read(cx, c);
-                    if o.owned {
-                        found.push(o);
-                    }
+                if !name.starts_with(&prefix) {
+                    continue;
+                }
+                let probe = Observed::new(Kind::Cluster, "", name.as_str());
+                // Gone between the list and the describe: `None`.
+                if let Some(o) = self.refresh(cx, &probe).await?
+                    && o.owned
+                {
+                    found.push(o);
                 }
             }
         }
@@ -263,13 +261,7 @@ impl Module for Clusters {
             .role_arn(role)
             .resources_vpc_config(
                 VpcConfigRequest::builder()
-                    .set_subnet_ids(Some(
-                        want.spec
-                            .subnets
-                            .iter()
-                            .map(|s| dep_id(deps, s).to_string())
-                            .collect(),
-                    ))
+                    .set_subnet_ids(Some(super::dep_ids(deps, &want.spec.subnets)))
                     // The CLI applies the app's objects from outside; the nodes reach it inside.
                     .endpoint_public_access(true)
                     .endpoint_private_access(true)
@@ -300,13 +292,7 @@ impl Module for Clusters {
         want: &Want<'_, ClusterSpec>,
         deps: &Deps,
     ) -> BTreeMap<String, String> {
-        let mut subnets: Vec<String> = want
-            .spec
-            .subnets
-            .iter()
-            .map(|s| dep_id(deps, s).to_string())
-            .collect();
-        subnets.sort();
+        let subnets = super::dep_ids(deps, &want.spec.subnets);
         BTreeMap::from([
             ("version".into(), want.spec.version.clone()),
             ("support".into(), "STANDARD".into()),

@@ -102,16 +102,6 @@ fn read_group(g: &aws_sdk_rds::types::DbSubnetGroup, key: &str) -> Observed {
     o
 }
 
-fn wanted_subnets(want: &Want<'_, DbSubnetGroupSpec>, deps: &Deps) -> Vec<String> {
-    let DbSubnetGroupSpec { subnets } = want.spec;
-    let mut ids: Vec<String> = subnets
-        .iter()
-        .map(|k| dep_id(deps, k).to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[async_trait]
 impl Module for DbSubnetGroups {
     type Spec = DbSubnetGroupSpec;
@@ -193,7 +183,7 @@ impl Module for DbSubnetGroups {
             .create_db_subnet_group()
             .db_subnet_group_name(want.name)
             .db_subnet_group_description("bookstore database subnets, one per availability zone")
-            .set_subnet_ids(Some(wanted_subnets(want, deps)))
+            .set_subnet_ids(Some(super::dep_ids(deps, &want.spec.subnets)))
             .set_tags(Some(rds_tags(cx, want)))
             .send()
             .await?;
@@ -208,7 +198,10 @@ impl Module for DbSubnetGroups {
         want: &Want<'_, DbSubnetGroupSpec>,
         deps: &Deps,
     ) -> BTreeMap<String, String> {
-        BTreeMap::from([("subnets".into(), wanted_subnets(want, deps).join(","))])
+        BTreeMap::from([(
+            "subnets".into(),
+            super::dep_ids(deps, &want.spec.subnets).join(","),
+        )])
     }
 
     async fn update(
@@ -221,7 +214,7 @@ impl Module for DbSubnetGroups {
         cx.rds
             .modify_db_subnet_group()
             .db_subnet_group_name(&have.id)
-            .set_subnet_ids(Some(wanted_subnets(want, deps)))
+            .set_subnet_ids(Some(super::dep_ids(deps, &want.spec.subnets)))
             .send()
             .await?;
         Ok(true)

@@ -177,7 +177,11 @@ fn read(
     o
 }
 
-async fn default_version(cx: &Cx, id: &str) -> Result<Option<LaunchTemplateVersion>, AwsError> {
+/// A launch template's default version (a node template's too).
+pub(super) async fn default_version(
+    cx: &Cx,
+    id: &str,
+) -> Result<Option<LaunchTemplateVersion>, AwsError> {
     let out = cx
         .ec2
         .describe_launch_template_versions()

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{
     Actions, AwsError, Budget, Charge, Cx, Deps, Desired, Drawing, Module, Observed, Place,
-    TAG_KEY, Want, dep_id, gone_if_not_found,
+    TAG_KEY, Want, gone_if_not_found,
 };
 use crate::kinds::Kind;
 use crate::prices;
@@ -123,17 +123,11 @@ fn wanted(want: &Want<'_, LoadBalancerSpec>, deps: &Deps) -> (Vec<String>, Vec<S
         security_groups,
         idle_timeout_seconds,
     } = want.spec;
-    let mut s: Vec<String> = subnets
-        .iter()
-        .map(|k| dep_id(deps, k).to_string())
-        .collect();
-    let mut g: Vec<String> = security_groups
-        .iter()
-        .map(|k| dep_id(deps, k).to_string())
-        .collect();
-    s.sort();
-    g.sort();
-    (s, g, *idle_timeout_seconds)
+    (
+        super::dep_ids(deps, subnets),
+        super::dep_ids(deps, security_groups),
+        *idle_timeout_seconds,
+    )
 }
 
 async fn set_attributes(cx: &Cx, arn: &str, idle_timeout: u32) -> Result<(), AwsError> {

@@ -312,6 +312,13 @@ pub fn dep_id<'a>(deps: &'a Deps, key: &str) -> &'a str {
     deps.get(key).map(|o| o.id.as_str()).unwrap_or_default()
 }
 
+/// The ids of these dependencies, sorted: facts compare them so, and AWS takes them in any order.
+pub fn dep_ids(deps: &Deps, keys: &[Ref]) -> Vec<String> {
+    let mut ids: Vec<String> = keys.iter().map(|k| dep_id(deps, k).to_string()).collect();
+    ids.sort();
+    ids
+}
+
 /// How much time a kind gets to become ready or gone, and how often to look.
 pub struct Budget {
     pub ready: Duration,

@@ -281,13 +281,7 @@ impl Module for NodeGroups {
             .cluster_name(dep_id(deps, &want.spec.cluster))
             .nodegroup_name(want.name)
             .node_role(role)
-            .set_subnets(Some(
-                want.spec
-                    .subnets
-                    .iter()
-                    .map(|s| dep_id(deps, s).to_string())
-                    .collect(),
-            ))
+            .set_subnets(Some(super::dep_ids(deps, &want.spec.subnets)))
             // One more than the nodes: room for the new node of a rolling update.
             .scaling_config(
                 NodegroupScalingConfig::builder()

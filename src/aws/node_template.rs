@@ -65,20 +65,13 @@ async fn read(cx: &Cx, t: &aws_sdk_ec2::types::LaunchTemplate) -> Result<Observe
     );
     o.name = t.launch_template_name().unwrap_or_default().to_string();
     o.owned = cx.owner.owns(ec2_tag_pairs(t.tags()));
-    let version = t.latest_version_number().unwrap_or_default();
-    o.attrs.insert("version".into(), version.to_string());
-    let out = cx
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_id(id)
-        .versions(version.to_string())
-        .send()
-        .await?;
-    let data = out
-        .launch_template_versions()
-        .first()
-        .and_then(|v| v.launch_template_data());
-    if let Some(d) = data {
+    // Made once and never given a new version (a change makes a new template).
+    let version = super::launch_template::default_version(cx, id).await?;
+    o.attrs.insert(
+        "version".into(),
+        t.default_version_number().unwrap_or_default().to_string(),
+    );
+    if let Some(d) = version.as_ref().and_then(|v| v.launch_template_data()) {
         let root = d.block_device_mappings().first().and_then(|m| m.ebs());
         let mut groups: Vec<String> = d.security_group_ids().to_vec();
         groups.sort();

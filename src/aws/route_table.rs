@@ -105,11 +105,7 @@ fn wanted<'a>(want: &Want<'a, RouteTableSpec>, deps: &Deps) -> (&'a str, String,
         internet_gateway,
         subnets,
     } = want.spec;
-    let mut ids: Vec<String> = subnets
-        .iter()
-        .map(|s| dep_id(deps, s).to_string())
-        .collect();
-    ids.sort();
+    let ids = super::dep_ids(deps, subnets);
     (vpc, dep_id(deps, internet_gateway).to_string(), ids)
 }
 

@@ -57,11 +57,7 @@ fn wanted(want: &Want<'_, TargetsSpec>, deps: &Deps) -> (String, Vec<String>) {
         target_group,
         instances,
     } = want.spec;
-    let mut ids: Vec<String> = instances
-        .iter()
-        .map(|k| dep_id(deps, k).to_string())
-        .collect();
-    ids.sort();
+    let ids = super::dep_ids(deps, instances);
     (dep_id(deps, target_group).to_string(), ids)
 }
 

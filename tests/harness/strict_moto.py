@@ -1068,9 +1068,6 @@ def patch_eks():
         # EKS's Auto Scaling group starts the nodes from the template, spread over the subnets.
         desired = int((kwargs.get("scaling_config") or {}).get("desiredSize", 2))
         instance_type = (kwargs.get("instance_types") or ["t3.medium"])[0]
-        devices = []
-        for m in data.get("BlockDeviceMapping", data.get("BlockDeviceMappings", [])) or []:
-            devices.append(m)
         group.harness_nodes = []
         for i in range(desired):
             reservation = ec2.run_instances(
@@ -1082,7 +1079,7 @@ def patch_eks():
                 is_instance_type_default=False,
                 region_name=self.region_name,
                 subnet_id=subnets[i % len(subnets)],
-                security_group_ids=data.get("SecurityGroupId", data.get("SecurityGroupIds", [])),
+                # moto takes the groups and disks from the template; not its metadata options.
                 metadata_options=data.get("MetadataOptions", {}),
                 launch_template={"LaunchTemplateId": lt["id"], "Version": lt.get("version") or "$Default"} if lt else {},
                 tags={"instance": {"eks:cluster-name": cluster_name, "eks:nodegroup-name": nodegroup_name}},
