@@ -11,7 +11,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, Form, Query, State};
@@ -177,24 +176,14 @@ fn valid_email(e: &str) -> bool {
 
 pub async fn hash_password(hashing: &Hashing, password: String) -> AppResult<String> {
     hashing
-        .run(move || {
-            Argon2::default()
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-        })
+        .run(move || crate::password::hash(password.as_bytes()))
         .await?
-        .map_err(|e| AppError::Internal(e.to_string()))
+        .map_err(AppError::Internal)
 }
 
 async fn verify_password(hashing: &Hashing, password: String, hash: String) -> AppResult<bool> {
     hashing
-        .run(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-        })
+        .run(move || crate::password::verify(password.as_bytes(), &hash))
         .await
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod form;
 pub mod money;
 pub mod orders;
+pub mod password;
 pub mod reads;
 pub mod selling;
 pub mod sweep;
