@@ -255,6 +255,38 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         let mut have = data.security_group_ids().to_vec();
         have.sort();
         assert_eq!(have, want, "EKS's cluster group and the nodes' own");
+
+        // EKS's Auto Scaling group of the nodes is attached to the target group, and `up` ended
+        // with both nodes registered and healthy there.
+        let asg = g.resources().unwrap().auto_scaling_groups()[0]
+            .name()
+            .unwrap()
+            .to_string();
+        let attached = aws
+            .asg
+            .describe_load_balancer_target_groups()
+            .auto_scaling_group_name(&asg)
+            .send()
+            .await
+            .unwrap();
+        let tg = tgs.target_groups()[0].target_group_arn().unwrap();
+        assert_eq!(
+            attached.load_balancer_target_groups()[0].load_balancer_target_group_arn(),
+            Some(tg)
+        );
+        let health = aws
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg)
+            .send()
+            .await
+            .unwrap();
+        let states: Vec<&str> = health
+            .target_health_descriptions()
+            .iter()
+            .map(|d| d.target_health().unwrap().state().unwrap().as_str())
+            .collect();
+        assert_eq!(states, ["healthy", "healthy"]);
     });
     // The nodes run, spread over the two zones.
     let nodes = aws.instances_tagged("eks:nodegroup-name", &format!("bs-{ENV}-eks-nodes"));

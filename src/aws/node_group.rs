@@ -1,6 +1,9 @@
 //! The eks stack's managed node group on the account's node role (found by name, as the cluster's):
 //! EKS's Amazon Linux 2023 image, the stack's instance type, the nodes' hardened launch template,
-//! on-demand, one node replaced at a time. Its nodes are what the 9-instance guard counts.
+//! on-demand, one node replaced at a time. Its nodes are what the 9-instance guard counts. The
+//! group's Auto Scaling group (EKS's, found through the group) is attached to the load balancer's
+//! target group once the group is active: the one change made to a resource EKS owns, which EKS
+//! documents as supported and keeps across node updates.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -28,6 +31,9 @@ pub struct NodeGroupSpec {
     pub subnets: Vec<Ref>,
     /// What the node role's name contains ("LabEksNodeRole").
     pub role: String,
+    /// The load balancer's target group: EKS's Auto Scaling group of the nodes is attached to it,
+    /// so nodes are registered as they come and go (a replaced node included).
+    pub target_group: Ref,
     pub instance_type: String,
     pub nodes: u32,
 }
@@ -38,6 +44,48 @@ pub struct NodeGroups;
 /// alone finds it again.
 fn split(id: &str) -> (&str, &str) {
     id.split_once('/').unwrap_or((id, ""))
+}
+
+/// The names of EKS's Auto Scaling groups of a node group (one; none while it is being made).
+fn groups_of(g: &aws_sdk_eks::types::Nodegroup) -> Vec<String> {
+    g.resources()
+        .map(|r| r.auto_scaling_groups())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a.name().map(str::to_string))
+        .collect()
+}
+
+/// The target groups attached to the node group's Auto Scaling groups, sorted.
+async fn target_groups(cx: &Cx, groups: &[String]) -> Result<Vec<String>, AwsError> {
+    let mut arns = Vec::new();
+    for group in groups {
+        let out = match cx
+            .autoscaling
+            .describe_load_balancer_target_groups()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let e = AwsError::from(e);
+                // Gone with the node group being deleted: nothing attached. (Auto Scaling says
+                // so with a ValidationError, "AutoScalingGroup name not found".)
+                if e.code.as_deref() == Some("ValidationError") && e.message.contains("not found") {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        arns.extend(
+            out.load_balancer_target_groups()
+                .iter()
+                .filter_map(|t| t.load_balancer_target_group_arn().map(str::to_string)),
+        );
+    }
+    arns.sort();
+    Ok(arns)
 }
 
 fn read(cx: &Cx, g: &aws_sdk_eks::types::Nodegroup) -> Observed {
@@ -138,9 +186,11 @@ impl Module for NodeGroups {
                 "eks:ListNodegroups",
                 "eks:DescribeNodegroup",
                 "ec2:DescribeInstances",
+                "autoscaling:DescribeLoadBalancerTargetGroups",
             ],
             change: &[
                 "eks:CreateNodegroup",
+                "autoscaling:AttachLoadBalancerTargetGroups",
                 "eks:TagResource",
                 "eks:DeleteNodegroup",
                 "iam:ListRoles",
@@ -257,9 +307,60 @@ impl Module for NodeGroups {
             .send()
             .await
         {
-            Ok(out) => Ok(out.nodegroup().map(|g| read(cx, g))),
+            Ok(out) => match out.nodegroup() {
+                Some(g) => {
+                    let mut o = read(cx, g);
+                    let attached = target_groups(cx, &groups_of(g)).await?;
+                    o.facts.insert("target_groups".into(), attached.join(","));
+                    Ok(Some(o))
+                }
+                None => Ok(None),
+            },
             Err(e) => gone_if_not_found(e.into()),
         }
+    }
+
+    fn converge_after_create(&self) -> bool {
+        true
+    }
+
+    /// The one thing brought in place: the nodes' Auto Scaling group attached to the target
+    /// group (the rest replaces the group).
+    async fn update(
+        &self,
+        cx: &Cx,
+        want: &Want<'_, NodeGroupSpec>,
+        have: &Observed,
+        deps: &Deps,
+    ) -> Result<bool, AwsError> {
+        let expected = self.expected_facts(want, deps);
+        if have.facts.get("target_groups") == expected.get("target_groups") {
+            return Ok(true);
+        }
+        let (cluster, name) = split(&have.id);
+        let out = cx
+            .eks
+            .describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+            .await?;
+        let groups = out.nodegroup().map(groups_of).unwrap_or_default();
+        if groups.is_empty() {
+            return Err(AwsError::other(format!(
+                "the node group {name} has no Auto Scaling group yet"
+            )));
+        }
+        let arn = dep_id(deps, &want.spec.target_group);
+        for group in groups {
+            cx.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(group)
+                .target_group_arns(arn)
+                .send()
+                .await?;
+        }
+        Ok(true)
     }
 
     async fn create(
@@ -323,6 +424,10 @@ impl Module for NodeGroups {
             ("nodes".into(), format!("{n}..{} desired {n}", n + 1)),
             ("instance_types".into(), want.spec.instance_type.clone()),
             ("template".into(), template),
+            (
+                "target_groups".into(),
+                dep_id(deps, &want.spec.target_group).to_string(),
+            ),
         ])
     }
 

@@ -2,7 +2,8 @@
 //! the CLI with server-side apply over the cluster's API, as the caller (the EKS token; the cluster
 //! gives its creator admin through an access entry). The database credentials go from RDS's
 //! managed secret into the Kubernetes Secret in memory: never printed, journaled or rendered.
-//! Ready when the Deployment's replicas are all updated and available. `down` deletes the
+//! Ready when the Deployment's replicas are all updated and available and the load balancer finds
+//! every node it registered healthy. `down` deletes the
 //! namespace (everything of the app) before the nodes and the cluster go.
 
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub struct WorkloadSpec {
     pub file_system: Ref,
     /// The pods mount the file system: its mount targets must exist first.
     pub mount_targets: Vec<Ref>,
+    /// The load balancer's target group: `up` ends when its targets (the nodes) are healthy.
+    pub target_group: Ref,
     pub replicas: u32,
     pub app_port: u16,
     pub node_port: u16,
@@ -108,6 +111,10 @@ fn app<'a>(
     image: &'a str,
     nfs: &'a str,
 ) -> manifests::App<'a> {
+    let target_group = deps
+        .get(want.spec.target_group.as_str())
+        .map(|t| t.id.as_str())
+        .unwrap_or_default();
     manifests::App {
         labels,
         image,
@@ -120,6 +127,7 @@ fn app<'a>(
             .map(|d| d.attr("endpoint"))
             .unwrap_or_default(),
         nfs_server: nfs,
+        target_group,
     }
 }
 
@@ -160,9 +168,10 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
     let status = &d["status"];
     let n = |f: &str| status[f].as_u64().unwrap_or(0);
     let current = status["observedGeneration"].as_u64() >= d["metadata"]["generation"].as_u64();
-    o.ready = current && n("updatedReplicas") == want && n("availableReplicas") == want;
+    let rolled = current && n("updatedReplicas") == want && n("availableReplicas") == want;
     o.state = format!("{}/{} available", n("availableReplicas"), want);
-    if !o.ready {
+    o.ready = false;
+    if !rolled {
         o.attrs.insert(
             "waiting_for".into(),
             format!(
@@ -171,6 +180,34 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
                 n("availableReplicas")
             ),
         );
+    } else if let Some(arn) = d["metadata"]["annotations"][manifests::TARGET_GROUP_ANNOTATION]
+        .as_str()
+        .filter(|a| !a.is_empty())
+    {
+        // Then the load balancer: every node it has registered passes its health check (a
+        // NodePort answers on every node).
+        let health = super::target_group::health(cx, arn).await?;
+        let healthy = health.iter().filter(|h| h.healthy()).count();
+        o.ready = !health.is_empty() && healthy == health.len();
+        o.facts.insert(
+            "targets".into(),
+            format!("{healthy}/{} healthy", health.len()),
+        );
+        if !o.ready {
+            o.attrs.insert(
+                "waiting_for".into(),
+                format!(
+                    "the load balancer's health checks of the nodes: {}",
+                    if health.is_empty() {
+                        "no node registered yet".to_string()
+                    } else {
+                        super::target_group::not_healthy(&health)
+                    }
+                ),
+            );
+        }
+    } else {
+        o.ready = true;
     }
     o.facts.insert("replicas".into(), want.to_string());
     o.facts.insert(
@@ -268,7 +305,11 @@ impl Module for Workloads {
 
     fn actions(&self) -> Actions {
         Actions {
-            observe: &["eks:ListClusters", "eks:DescribeCluster"],
+            observe: &[
+                "eks:ListClusters",
+                "eks:DescribeCluster",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
             change: &["secretsmanager:GetSecretValue"],
         }
     }

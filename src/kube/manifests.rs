@@ -30,7 +30,13 @@ pub struct App<'a> {
     pub db_endpoint: &'a str,
     /// EFS's DNS name (`fs-….efs.<region>.amazonaws.com`).
     pub nfs_server: &'a str,
+    /// The load balancer's target group (an annotation on the Deployment: the CLI's wait checks
+    /// its health after a crash too).
+    pub target_group: &'a str,
 }
+
+/// The Deployment's annotation naming the target group that reaches it.
+pub const TARGET_GROUP_ANNOTATION: &str = "bookstore/target-group";
 
 fn metadata(app: &App, name: &str, namespaced: bool) -> Value {
     let mut labels = serde_json::Map::new();
@@ -95,10 +101,12 @@ pub fn deployment(app: &App) -> Value {
         // Serve 5 s more once told to stop, while the pod leaves the Service's endpoints.
         { "name": "BOOKSTORE_SHUTDOWN_DELAY_SECS", "value": "5" },
     ]);
+    let mut meta = metadata(app, APP, true);
+    meta["annotations"] = json!({ TARGET_GROUP_ANNOTATION: app.target_group });
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(app, APP, true),
+        "metadata": meta,
         "spec": {
             "replicas": app.replicas,
             "selector": { "matchLabels": selector },
@@ -233,6 +241,7 @@ mod tests {
             health_path: "/healthz",
             db_endpoint: "db.example:3306",
             nfs_server: "fs-1.efs.us-east-1.amazonaws.com",
+            target_group: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/bs-dev-eks-tg/0123456789abcdef",
         }
     }
 

@@ -2,10 +2,8 @@
 //! load balancer whose target group reaches the nodes' NodePort, RDS MySQL and EFS for the nodes'
 //! security group, and the env's ECR repository for the app's image.
 //!
-//! Built so far (issue #22): the network, the load balancer, the database, the file system, the
-//! repository, the cluster and its node group. The image push, the Kubernetes objects and the
-//! nodes' registration in the target group come next; until then `up` refuses the stack (see
-//! `commands`).
+//! Built so far (issue #22): everything but the image push; until it lands `up` refuses the
+//! stack (see `commands`).
 
 use super::bake::BakeInput;
 use super::{Builder, Ingress, Protocol, database, edge, files, network};
@@ -37,7 +35,7 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
     let db = database::managed(b, &net, &sg_nodes, &eks.database);
     let files = files::efs(b, &net, &sg_nodes, &eks.file_system);
     // The target group reaches the nodes on the NodePort (the endpoint is set by `edge`).
-    edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, k.node_port);
+    let edge = edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, k.node_port);
     let repo = b.add("repo", RepositorySpec {});
     let cluster = b.add(
         "cluster",
@@ -66,6 +64,7 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             template,
             subnets: net.subnets.clone(),
             role: k.node_role.clone(),
+            target_group: edge.target_group.clone(),
             instance_type: stack.instances.instance_type.clone(),
             nodes: k.nodes,
         },
@@ -79,6 +78,7 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             database: db,
             file_system: files.file_system,
             mount_targets: files.mount_targets,
+            target_group: edge.target_group,
             replicas: k.replicas,
             app_port: stack.app.port,
             node_port: k.node_port,

@@ -130,7 +130,16 @@ impl Moto {
             .args(["--port", "0", "--pending-seconds", &pending.to_string()])
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // BOOKSTORE_HARNESS_LOG=FILE keeps the harness's own errors (moto's tracebacks).
+            .stderr(match std::env::var_os("BOOKSTORE_HARNESS_LOG") {
+                Some(path) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("start the moto harness");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));

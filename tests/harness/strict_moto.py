@@ -225,6 +225,30 @@ def patch_pending_states():
 
     AutoScalingBackend.update_attached_target_groups = update_attached_target_groups
 
+    # moto starts all of a group's instances in its first subnet; AWS balances them over the
+    # group's zones (a node group's nodes land in both of the stack's zones).
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    replace_instances = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def balanced_replace(self, count_needed, propagated_tags):
+        subnets = [s for s in (self.vpc_zone_identifier or "").split(",") if s]
+        if len(subnets) < 2:
+            return replace_instances(self, count_needed, propagated_tags)
+        whole = self.vpc_zone_identifier
+        try:
+            for _ in range(count_needed):
+                used = {s: 0 for s in subnets}
+                for state in self.instance_states:
+                    if state.instance.subnet_id in used:
+                        used[state.instance.subnet_id] += 1
+                self.vpc_zone_identifier = min(subnets, key=lambda s: used[s])
+                replace_instances(self, 1, dict(propagated_tags))
+        finally:
+            self.vpc_zone_identifier = whole
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = balanced_replace
+
     # CreateLaunchTemplateVersion keeps UserData as a plain string, which moto's own Auto Scaling
     # then refuses (an assertion) when it launches from that version.
     from moto.ec2.models.launch_templates import LaunchTemplateVersion
@@ -1065,26 +1089,55 @@ def patch_eks():
                     message="Instance type in launch template and instanceTypes in the request cannot both be specified"
                 )
         group = create_nodegroup(self, cluster_name, node_role, nodegroup_name, subnets, *args, **kwargs)
-        # EKS's Auto Scaling group starts the nodes from the template, spread over the subnets.
-        desired = int((kwargs.get("scaling_config") or {}).get("desiredSize", 2))
-        instance_type = (kwargs.get("instance_types") or ["t3.medium"])[0]
-        group.harness_nodes = []
-        for i in range(desired):
-            reservation = ec2.run_instances(
-                "ami-eks-al2023",
-                1,
-                None,
-                [],
-                instance_type=instance_type,
-                is_instance_type_default=False,
-                region_name=self.region_name,
-                subnet_id=subnets[i % len(subnets)],
-                # moto takes the groups and disks from the template; not its metadata options.
-                metadata_options=data.get("MetadataOptions", {}),
-                launch_template={"LaunchTemplateId": lt["id"], "Version": lt.get("version") or "$Default"} if lt else {},
-                tags={"instance": {"eks:cluster-name": cluster_name, "eks:nodegroup-name": nodegroup_name}},
-            )
-            group.harness_nodes.extend(i.id for i in reservation.instances)
+        # EKS's own Auto Scaling group starts the nodes from the template (AWS names it
+        # eks-<group>-<uuid> and tags it, not with the node group's tags): the CLI may attach it to
+        # a target group, and its nodes are registered there as they run.
+        from moto.autoscaling.models import autoscaling_backends
+
+        scaling = kwargs.get("scaling_config") or {}
+        asg_name = f"eks-{nodegroup_name}-{group.uuid}"
+        group.resources = {"autoScalingGroups": [{"name": asg_name}], "remoteAccessSecurityGroup": None}
+        asg = autoscaling_backends[self.account_id][self.region_name]
+        # EKS launches from its own copy of the template, with the image of the AMI type and the
+        # request's instance type added.
+        copy = ec2.create_launch_template(
+            f"eks-{group.uuid}",
+            "EKS's copy of the node group's launch template",
+            dict(
+                data,
+                ImageId="ami-eks-al2023",
+                InstanceType=(kwargs.get("instance_types") or ["t3.medium"])[0],
+            ),
+            {"launch-template": {"eks:cluster-name": cluster_name, "eks:nodegroup-name": nodegroup_name}},
+        )
+        group.harness_template = copy.id
+        asg.create_auto_scaling_group(
+            name=asg_name,
+            availability_zones=[],
+            desired_capacity=0,
+            max_size=int(scaling.get("maxSize", 2)),
+            min_size=int(scaling.get("minSize", 1)),
+            launch_config_name=None,
+            launch_template={"LaunchTemplateId": copy.id, "Version": "$Default"},
+            vpc_zone_identifier=",".join(subnets),
+            default_cooldown=None,
+            health_check_period=None,
+            health_check_type="EC2",
+            load_balancers=[],
+            target_group_arns=[],
+            placement_group=None,
+            termination_policies=[],
+            tags=[
+                {"ResourceId": asg_name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
+                for k, v in (("eks:cluster-name", cluster_name), ("eks:nodegroup-name", nodegroup_name))
+            ],
+        )
+        made = asg.autoscaling_groups[asg_name]
+        asg.set_desired_capacity(asg_name, int(scaling.get("desiredSize", 2)))
+        # moto takes the groups and disks from the template; not its metadata options.
+        for state in made.instance_states:
+            state.instance.metadata_options = data.get("MetadataOptions", {})
+        group.harness_asg = asg_name
         group.status = "CREATING"
         _later(group, "status", "ACTIVE")
         return group
@@ -1101,9 +1154,14 @@ def patch_eks():
                 message=f"Nodegroup {nodegroup_name} is currently {group.status}",
             )
         result = delete_nodegroup(self, cluster_name, nodegroup_name)
-        nodes = getattr(result, "harness_nodes", [])
-        if nodes:
-            ec2_backends[self.account_id][self.region_name].terminate_instances(nodes)
+        asg_name = getattr(result, "harness_asg", None)
+        if asg_name:
+            from moto.autoscaling.models import autoscaling_backends
+
+            autoscaling_backends[self.account_id][self.region_name].delete_auto_scaling_group(asg_name)
+            ec2_backends[self.account_id][self.region_name].delete_launch_template(
+                None, result.harness_template
+            )
         return result
 
     eks_models.EKSBackend.create_nodegroup = strict_create_nodegroup
