@@ -26,6 +26,7 @@ command -v shellcheck >/dev/null || debs+=(shellcheck)
 [[ -x /bin/busybox ]] || debs+=(busybox-static)   # the swarm payload's load-balancer probe
 command -v chromedriver >/dev/null || debs+=(chromium chromium-driver)
 command -v dot >/dev/null || debs+=(graphviz)   # tests/graph.rs runs the DOT through Graphviz
+command -v docker-registry >/dev/null || debs+=(docker-registry)   # ECR's registry endpoint in the harness
 if ((${#debs[@]})); then
   sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
   $sudo apt-get update -qq >&2

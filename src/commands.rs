@@ -190,7 +190,7 @@ async fn plan(t: &Target, cli: &Cli, report: &Arc<Reporter>) -> Done {
 async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let bake_only = run.bake_only;
-    unfinished_stack(&config, bake_only)?;
+    eks_needs(&config, bake_only)?;
     // The whole plan is built and validated before anything is locked or called.
     let plan = config.plan()?;
     let verb = if bake_only { "bake" } else { "up" };
@@ -220,11 +220,10 @@ async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
     locked(&cx, &journal, &rerun, run.lock_wait, report, work).await
 }
 
-/// `up` once this run holds the env's lock: observe, diff, guard, record, converge.
-/// The eks stack is being built (issue #22): until its nodes and the app's objects exist, `up`
-/// would leave a cluster that serves nothing and costs money, so it is refused (the tests lift
-/// this to drive what exists).
-fn unfinished_stack(config: &Config, bake_only: bool) -> Result<(), Error> {
+/// What the eks stack needs of this run before anything is made: it bakes no machine image, and
+/// its container image is built here from the Linux app binary (the source cannot be compiled
+/// here).
+fn eks_needs(config: &Config, bake_only: bool) -> Result<(), Error> {
     if config.stack.kind() != crate::stack::StackKind::Eks {
         return Ok(());
     }
@@ -234,13 +233,17 @@ fn unfinished_stack(config: &Config, bake_only: bool) -> Result<(), Error> {
             hint: "`bookstore bake` is for the asg, swarm and monolith stacks".into(),
         });
     }
-    if std::env::var_os("BOOKSTORE_EXPERIMENTAL_EKS").is_some() {
-        return Ok(());
+    let artifact = crate::artifact::Artifact::resolve(&config.app)?;
+    if artifact.kind == crate::artifact::ArtifactKind::Source {
+        return Err(Error::Usage {
+            message: "the eks stack runs the app from a container image that bookstore builds from the Linux x86_64 bookstore-app binary, and there is none beside bookstore (a release archive carries it) nor given with --app-binary".into(),
+            hint: format!(
+                "build it (`cargo build --release -p bookstore-app` on Linux x86_64), then `{} --app-binary target/release/bookstore-app`; nothing was created",
+                config.command("up")
+            ),
+        });
     }
-    Err(Error::Usage {
-        message: "the eks stack is not complete in this version: `up` would make the network, load balancer, database, file system, image repository, cluster and nodes, but not the app yet (its image and Kubernetes objects)".into(),
-        hint: "deploy with `--stack asg`, `swarm` or `monolith` today; `bookstore plan`, `graph` and `validate --stack eks` already show what the eks stack will make".into(),
-    })
+    Ok(())
 }
 
 /// The account's own roles an eks stack runs on, found by name before anything is made: a
@@ -272,6 +275,7 @@ async fn roles_exist(config: &Config, cx: &Cx, report: &Arc<Reporter>) -> Result
     Ok(())
 }
 
+/// `up` once this run holds the env's lock: observe, diff, guard, record, converge.
 async fn up_locked(
     config: &Config,
     mut plan: Plan,

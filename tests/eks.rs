@@ -1,9 +1,10 @@
-//! The eks stack as far as it is built (issue #22): the stack file validates and prices itself,
-//! `up` refuses it while its nodes and app are missing, and, with that lifted, the AWS part goes up
-//! through the real binary against the strict emulator: the cluster on the lab's own role (found
-//! by name, prefix and suffix and all), in standard support, with API access for its creator; the
-//! env's image repository immutable, scanned and encrypted; the nodes' group open only to the load
-//! balancer, on the NodePort the target group uses; a no-op `up`; `down` leaves nothing.
+//! The eks stack through the real binary against the strict emulator: the stack file validates
+//! and prices itself; `up` makes the cluster on the lab's own role (found by name, prefix and
+//! suffix and all), in standard support, with API access for its creator; the nodes from the
+//! hardened template, registered in the load balancer's target group; the app's image built by
+//! the CLI and pushed through the registry API to a real registry standing in for ECR (pulled and
+//! run by a real dockerd), its Kubernetes objects applied to a fake API server that checks the
+//! EKS token and Kubernetes' schemas; a no-op `up`; SIGKILL and resume; `down` leaves nothing.
 
 mod common;
 
@@ -11,17 +12,23 @@ use std::path::Path;
 
 use common::{ENV, Moto, Run, TempDir};
 
+/// The CLI with RDS's CA bundle from a file (the machine has no internet): the test MariaDB's CA
+/// stands in for it.
+fn eks_cli(moto: &Moto, dir: &Path, args: &[&str]) -> std::process::Command {
+    let ca = std::env::var("BOOKSTORE_TEST_MYSQL_CA").expect(
+        "BOOKSTORE_TEST_MYSQL_CA is not set: run scripts/test.sh, which starts MariaDB with its CA",
+    );
+    let mut cmd = moto.cli(dir, args);
+    cmd.env("BOOKSTORE_RDS_CA_BUNDLE", ca);
+    cmd
+}
+
 fn experimental(moto: &Moto, dir: &Path, args: &[&str]) -> Run {
-    Run::from(
-        moto.cli(dir, args)
-            .env("BOOKSTORE_EXPERIMENTAL_EKS", "1")
-            .output()
-            .expect("run bookstore"),
-    )
+    Run::from(eks_cli(moto, dir, args).output().expect("run bookstore"))
 }
 
 #[test]
-fn eks_stack_validates_prices_and_is_refused_by_up_until_it_is_complete() {
+fn eks_stack_validates_prices_and_up_refuses_it_without_the_app_binary() {
     let moto = Moto::start(0.0);
     let dir = TempDir::new("eks-validate");
     let v = moto
@@ -44,16 +51,39 @@ fn eks_stack_validates_prices_and_is_refused_by_up_until_it_is_complete() {
         assert!(resources.contains(&key), "{key} planned: {resources:?}");
     }
 
-    // Nothing is called: `up` says why the stack cannot go up yet.
+    // Its image is built here from the Linux app binary: without one, nothing is made.
     moto.clear_calls();
-    let refused = moto.run(dir.path(), &["up", "--stack", "eks", "--env", ENV]);
+    let refused = moto.run(
+        dir.path(),
+        &[
+            "up",
+            "--stack",
+            "eks",
+            "--env",
+            ENV,
+            "--build-app-on-builder",
+        ],
+    );
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
-        refused.stderr.contains("the eks stack is not complete"),
+        refused
+            .stderr
+            .contains("from the Linux x86_64 bookstore-app binary"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("nothing was created"),
         "{}",
         refused.stderr
     );
     assert!(moto.mutating_calls().is_empty());
+    let bake = moto.run(dir.path(), &["bake", "--stack", "eks", "--env", ENV]);
+    assert!(
+        bake.stderr.contains("bakes no machine image"),
+        "{}",
+        bake.stderr
+    );
 
     // Versions past standard support, too many nodes for the lab, a kubernetes section elsewhere.
     let bad = dir.write(
@@ -339,6 +369,31 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         image.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com/bs-t-eks-repo:"),
         "{image}"
     );
+    // Run by digest: the image the CLI built and pushed through the registry API, which ECR
+    // knows by its tag and digest.
+    let (tagged, digest) = image.split_once('@').expect("uri:tag@digest");
+    let tag = tagged.rsplit_once(':').unwrap().1;
+    let ecr = aws.rt.block_on(async {
+        aws.ecr
+            .describe_images()
+            .repository_name(format!("bs-{ENV}-eks-repo"))
+            .send()
+            .await
+            .unwrap()
+    });
+    let pushed = &ecr.image_details()[0];
+    assert_eq!(pushed.image_tags(), [tag]);
+    assert_eq!(pushed.image_digest(), Some(digest));
+    let registry = moto.registry();
+    let requests = registry["requests"].as_array().unwrap();
+    let uploads = requests.iter().filter(|r| r["method"] == "POST").count();
+    assert_eq!(uploads, 3, "the config and two layers: {registry}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["status"].as_u64().unwrap() < 300 || r["method"] == "HEAD"),
+        "{registry}"
+    );
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["automountServiceAccountToken"], false);
@@ -419,10 +474,62 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
             .count()
     };
     let before = patches(&moto.kube());
+    let registry_before = moto.registry()["requests"].as_array().unwrap().len();
     moto.clear_calls();
     up();
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
     assert_eq!(patches(&moto.kube()), before, "no apply on a no-op up");
+    assert_eq!(
+        moto.registry()["requests"].as_array().unwrap().len(),
+        registry_before,
+        "nothing pushed, nothing asked of the registry"
+    );
+
+    // RDS rotates the password: `status` says the cluster's copy is stale, and `up` puts the new
+    // one in the Secret (the pods' mounted file follows).
+    let rotated = aws.rt.block_on(async {
+        let list = aws.secrets.list_secrets().send().await.unwrap();
+        let arn = list.secret_list()[0].arn().unwrap().to_string();
+        let new = creds.replace(&password, "rotated-Pa55word");
+        aws.secrets
+            .put_secret_value()
+            .secret_id(&arn)
+            .secret_string(&new)
+            .send()
+            .await
+            .unwrap();
+        new
+    });
+    let status = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "status", "--stack", "eks", "--env", ENV],
+        )
+        .ok()
+        .json();
+    let app = status["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "app")
+        .unwrap();
+    assert_eq!(
+        app["drift"],
+        serde_json::json!(["credentials: rotated → current"]),
+        "{app}"
+    );
+    up();
+    let secret = moto.kube()[format!("bs-{ENV}-eks-cluster")]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Secret")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        common::decode_text(secret["data"]["db.json"].as_str().unwrap()),
+        rotated
+    );
 
     moto.run(
         dir.path(),
@@ -592,9 +699,7 @@ fn journal(dir: &Path) -> String {
 /// Starts `up` and SIGKILLs it once the journal says a resource of `kind` was created (and is
 /// being waited for).
 fn kill_after_created(moto: &Moto, dir: &Path, kind: &str) {
-    let mut run = moto
-        .cli(dir, &["up", "--stack", "eks", "--env", ENV])
-        .env("BOOKSTORE_EXPERIMENTAL_EKS", "1")
+    let mut run = eks_cli(moto, dir, &["up", "--stack", "eks", "--env", ENV])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -717,4 +822,144 @@ fn running_as_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+fn docker(args: &[&str]) -> (bool, String) {
+    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").expect(
+        "BOOKSTORE_TEST_DOCKER_HOST is not set: run scripts/test.sh, which starts a private dockerd (scripts/docker.sh)",
+    );
+    let out = std::process::Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn deployment_of(moto: &Moto) -> serde_json::Value {
+    moto.kube()[format!("bs-{ENV}-eks-cluster")]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap()
+        .clone()
+}
+
+/// The image the CLI built and pushed is real: the test's dockerd pulls it from the registry that
+/// stands in for ECR and runs it as the Deployment does (its user, environment, read-only root,
+/// the writable directories the pod mounts, no capabilities), and the app answers its health
+/// path. A new app binary then pushes only what changed (the app layer and the config, not the
+/// system layer) and the Deployment moves to the new digest.
+#[test]
+fn the_pushed_image_runs_as_the_deployment_runs_it_and_a_new_app_pushes_one_layer() {
+    let moto = Moto::start(0.3);
+    let dir = TempDir::new("eks-image");
+    experimental(&moto, dir.path(), &["up", "--stack", "eks", "--env", ENV]).ok();
+    let deployment = deployment_of(&moto);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let image = container["image"].as_str().unwrap();
+    let digest = image.split_once('@').unwrap().1.to_string();
+    let upstream = moto.registry()["upstream"].as_u64().unwrap();
+    let local = format!("127.0.0.1:{upstream}/bs-{ENV}-eks-repo@{digest}");
+    let (ok, out) = docker(&["pull", "-q", &local]);
+    assert!(ok, "docker pull {local}: {out}");
+
+    let pod = &deployment["spec"]["template"]["spec"];
+    let uid = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "-d".into(),
+        "--read-only".into(),
+        "--cap-drop=ALL".into(),
+        "--security-opt=no-new-privileges".into(),
+        format!("--user={uid}:{uid}"),
+        format!("--tmpfs=/data:uid={uid},gid={uid},mode=0750"),
+        "--tmpfs=/tmp".into(),
+        "-p".into(),
+        "127.0.0.1::8080".into(),
+    ];
+    // The Deployment's environment, but the database: the app's default (SQLite in the pod's
+    // /data) instead of RDS, which is not here.
+    for e in container["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        if [
+            "DATABASE_URL",
+            "BOOKSTORE_DB_SECRET_FILE",
+            "BOOKSTORE_UPLOADS_DIR",
+        ]
+        .contains(&name)
+        {
+            continue;
+        }
+        args.push(format!("--env={name}={}", e["value"].as_str().unwrap()));
+    }
+    args.push(local.clone());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, id) = docker(&args);
+    assert!(ok, "docker run: {id}");
+    let id = id.trim().to_string();
+    let (_, port) = docker(&["port", &id, "8080/tcp"]);
+    let port = port.trim().rsplit(':').next().unwrap().to_string();
+    let health = deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+        ["httpGet"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = std::time::Instant::now();
+    let answer = loop {
+        let got = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}{health}"))
+            .output()
+            .unwrap();
+        let code = String::from_utf8_lossy(&got.stdout).to_string();
+        if code == "200" || started.elapsed() > std::time::Duration::from_secs(30) {
+            break code;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    let (_, logs) = docker(&["logs", &id]);
+    let (_, user) = docker(&["inspect", "-f", "{{.Config.User}}", &id]);
+    docker(&["rm", "-f", &id]);
+    assert_eq!(answer, "200", "the app's health path: {logs}");
+    assert_eq!(user.trim(), format!("{uid}:{uid}"));
+
+    // A new app: the same binary with bytes appended (still the same program, another sha256).
+    let (app, _) = common::another_build(dir.path());
+    let seen = moto.registry()["requests"].as_array().unwrap().len();
+    experimental(
+        &moto,
+        dir.path(),
+        &[
+            "up",
+            "--stack",
+            "eks",
+            "--env",
+            ENV,
+            "--app-binary",
+            app.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let registry = moto.registry();
+    let since = &registry["requests"].as_array().unwrap()[seen..];
+    let uploads = since.iter().filter(|r| r["method"] == "POST").count();
+    assert_eq!(uploads, 2, "the app layer and the config only: {since:?}");
+    let rolled = deployment_of(&moto);
+    let new_image = rolled["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert_ne!(new_image, image);
+    assert!(!new_image.ends_with(&digest), "{new_image}");
+    assert_eq!(rolled["metadata"]["generation"], 2, "{rolled}");
+    moto.run(
+        dir.path(),
+        &["down", "--stack", "eks", "--env", ENV, "--yes"],
+    )
+    .ok();
+    assert!(moto.aws().everything(ENV).is_empty());
 }

@@ -1,7 +1,9 @@
 //! The app on the eks stack's cluster: its Kubernetes objects (src/kube/manifests.rs), applied by
 //! the CLI with server-side apply over the cluster's API, as the caller (the EKS token; the cluster
 //! gives its creator admin through an access entry). The database credentials go from RDS's
-//! managed secret into the Kubernetes Secret in memory: never printed, journaled or rendered.
+//! managed secret into the Kubernetes Secret in memory: never printed, journaled or rendered. When
+//! RDS rotates the password, the Secret shows as drifted (`status`) and the next `up` applies it
+//! again; the kubelet refreshes the mounted file and the app reconnects with it.
 //! Ready when the Deployment's replicas are all updated and available and the load balancer finds
 //! every node it registered healthy. `down` deletes the
 //! namespace (everything of the app) before the nodes and the cluster go.
@@ -20,6 +22,7 @@ use super::{
 use crate::kinds::Kind;
 use crate::kube::client::Kube;
 use crate::kube::manifests::{self, APP, NAMESPACE};
+use crate::kube::registry::Registry;
 use crate::reference::Ref;
 
 /// What the plan says the app on the cluster should be.
@@ -39,8 +42,13 @@ pub struct WorkloadSpec {
     pub app_port: u16,
     pub node_port: u16,
     pub health_check_path: String,
-    /// The image's tag in the repository: the app artifact's sha256, 12 hex digits.
+    /// The image's tag in the repository: of the app binary's sha256 and the image recipe, 12
+    /// hex digits (an immutable tag: the same app is never pushed twice).
     pub image_tag: String,
+    /// The Linux app binary the image is built from (`up` refuses the stack without one).
+    pub binary: Option<std::path::PathBuf>,
+    /// Its sha256: the binary must not have changed since the plan was made.
+    pub binary_sha256: String,
     pub region: String,
 }
 
@@ -131,6 +139,79 @@ fn app<'a>(
     }
 }
 
+/// Where the CA bundle of RDS comes from: `BOOKSTORE_RDS_CA_BUNDLE` (a PEM file, for machines
+/// that reach AWS through a proxy, and the tests), else RDS's trust store for the region.
+async fn rds_ca(region: &str) -> Result<Vec<u8>, AwsError> {
+    if let Some(path) = std::env::var_os("BOOKSTORE_RDS_CA_BUNDLE") {
+        return std::fs::read(&path).map_err(|e| {
+            AwsError::other(format!(
+                "BOOKSTORE_RDS_CA_BUNDLE={}: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        });
+    }
+    let store = Registry::new("https://truststore.pki.rds.amazonaws.com", "")?;
+    let pem = store
+        .get(&format!("/{region}/{region}-bundle.pem"))
+        .await
+        .map_err(|e| {
+            AwsError::other(format!(
+                "RDS's CA bundle for the app's image: {} (or set BOOKSTORE_RDS_CA_BUNDLE to a copy of it)",
+                e.message
+            ))
+        })?;
+    if !String::from_utf8_lossy(&pem).contains("BEGIN CERTIFICATE") {
+        return Err(AwsError::other(
+            "RDS's trust store did not answer with a certificate bundle",
+        ));
+    }
+    Ok(pem)
+}
+
+/// The app's image in the env's repository: pushed unless the repository has its tag already.
+/// Returns `uri:tag@digest`, what the Deployment runs.
+async fn ensure_image(
+    cx: &Cx,
+    want: &Want<'_, WorkloadSpec>,
+    deps: &Deps,
+) -> Result<String, AwsError> {
+    let repository = dep_id(deps, &want.spec.repository);
+    let tag = &want.spec.image_tag;
+    let auth = cx.ecr.get_authorization_token().send().await?;
+    let data = auth
+        .authorization_data()
+        .first()
+        .ok_or_else(|| AwsError::other("ECR gave no authorization token"))?;
+    let registry = Registry::new(
+        data.proxy_endpoint().unwrap_or_default(),
+        data.authorization_token().unwrap_or_default(),
+    )?;
+    let digest = match registry.manifest_digest(repository, tag).await? {
+        Some(digest) => digest,
+        None => {
+            let binary = want.spec.binary.as_deref().ok_or_else(|| {
+                AwsError::other(
+                    "the app's image is built from the Linux bookstore-app binary, and this run has none (--app-binary PATH)",
+                )
+            })?;
+            cx.phase(want.key, Kind::Workload, "building the app's image");
+            let ca = rds_ca(&want.spec.region).await?;
+            let image = crate::kube::image::build(binary, &ca)?;
+            if crate::artifact::sha256_hex(&std::fs::read(binary).unwrap_or_default())
+                != want.spec.binary_sha256
+            {
+                return Err(AwsError::other(
+                    "the app binary changed while bookstore was running: run `bookstore up` again",
+                ));
+            }
+            let say = |line: String| cx.phase(want.key, Kind::Workload, &line);
+            registry.push(repository, tag, &image, &say).await?;
+            image.digest
+        }
+    };
+    Ok(format!("{}@{digest}", image_of(want, deps)))
+}
+
 fn image_of(want: &Want<'_, WorkloadSpec>, deps: &Deps) -> String {
     let uri = deps
         .get(want.spec.repository.as_str())
@@ -210,13 +291,17 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
         o.ready = true;
     }
     o.facts.insert("replicas".into(), want.to_string());
+    // Run by digest (`uri:tag@sha256:…`); the tag is what the plan names.
+    let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default();
     o.facts.insert(
         "image".into(),
-        d["spec"]["template"]["spec"]["containers"][0]["image"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        image.split('@').next().unwrap_or_default().to_string(),
     );
+    o.attrs.insert("image".into(), image.to_string());
+    o.facts
+        .insert("credentials".into(), credentials_state(kube, cx).await?);
     let service = kube
         .get(&format!("/api/v1/namespaces/{NAMESPACE}/services/{APP}"))
         .await?
@@ -231,6 +316,56 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
     Ok(Some(o))
 }
 
+/// On the Secret: the RDS secret it was filled from, and that secret's version then.
+const SECRET_ARN_ANNOTATION: &str = "bookstore/rds-secret";
+const SECRET_VERSION_ANNOTATION: &str = "bookstore/rds-secret-version";
+
+/// Whether the Secret holds RDS's current credentials: `current`, or `rotated` when RDS rotated
+/// the password since (the pods then get the new one from the next `up`, which applies the
+/// Secret again; the kubelet refreshes the mounted file within a minute and the app follows it).
+async fn credentials_state(kube: &Kube, cx: &Cx) -> Result<String, AwsError> {
+    let Some(secret) = kube
+        .get(&format!(
+            "/api/v1/namespaces/{NAMESPACE}/secrets/{}",
+            manifests::SECRET
+        ))
+        .await?
+    else {
+        return Ok("missing".into());
+    };
+    let notes = &secret["metadata"]["annotations"];
+    let (Some(arn), Some(applied)) = (
+        notes[SECRET_ARN_ANNOTATION].as_str(),
+        notes[SECRET_VERSION_ANNOTATION].as_str(),
+    ) else {
+        return Ok("unknown".into());
+    };
+    let described = match cx.secrets.describe_secret().secret_id(arn).send().await {
+        Ok(d) => d,
+        Err(e) => {
+            return match gone_if_not_found::<()>(e.into()) {
+                Ok(_) => Ok("gone".into()),
+                Err(e) => Err(e),
+            };
+        }
+    };
+    let current = described
+        .version_ids_to_stages()
+        .map(|m| {
+            m.iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+                .map(|(id, _)| id.clone())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    Ok(if current == applied {
+        "current"
+    } else {
+        "rotated"
+    }
+    .into())
+}
+
 async fn apply(cx: &Cx, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Result<Observed, AwsError> {
     let cluster = dep_id(deps, &want.spec.cluster);
     let kube = connect(cx, cluster)
@@ -241,15 +376,14 @@ async fn apply(cx: &Cx, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Result<Ob
         .get(want.spec.database.as_str())
         .map(|d| d.attr("secret_arn"))
         .unwrap_or_default();
-    let credentials = cx
+    let secret = cx
         .secrets
         .get_secret_value()
         .secret_id(secret_arn)
         .send()
-        .await?
-        .secret_string()
-        .unwrap_or_default()
-        .to_string();
+        .await?;
+    let credentials = secret.secret_string().unwrap_or_default().to_string();
+    let version = secret.version_id().unwrap_or_default().to_string();
     let (managed, stack, env, key) = (
         label(TAG_MANAGED_BY),
         label(TAG_STACK),
@@ -262,10 +396,17 @@ async fn apply(cx: &Cx, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Result<Ob
         (env.as_str(), cx.owner.env.as_str()),
         (key.as_str(), want.key),
     ];
-    let image = image_of(want, deps);
+    let image = ensure_image(cx, want, deps).await?;
     let nfs = nfs_of(want, deps);
     let app = app(want, deps, &labels, &image, &nfs);
-    for (path, object) in manifests::objects(&app, Some(&credentials)) {
+    for (path, mut object) in manifests::objects(&app, Some(&credentials)) {
+        if object["kind"] == "Secret" {
+            // Which of RDS's versions it holds: a rotation since shows as drift (see `read`).
+            object["metadata"]["annotations"] = serde_json::json!({
+                SECRET_ARN_ANNOTATION: secret_arn,
+                SECRET_VERSION_ANNOTATION: version,
+            });
+        }
         kube.apply(&path, &object).await?;
     }
     read(&kube, cluster, cx)
@@ -309,8 +450,17 @@ impl Module for Workloads {
                 "eks:ListClusters",
                 "eks:DescribeCluster",
                 "elasticloadbalancing:DescribeTargetHealth",
+                "secretsmanager:DescribeSecret",
             ],
-            change: &["secretsmanager:GetSecretValue"],
+            change: &[
+                "secretsmanager:GetSecretValue",
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:InitiateLayerUpload",
+                "ecr:UploadLayerPart",
+                "ecr:CompleteLayerUpload",
+                "ecr:PutImage",
+            ],
         }
     }
 
@@ -370,6 +520,7 @@ impl Module for Workloads {
             ("replicas".into(), want.spec.replicas.to_string()),
             ("image".into(), image_of(want, deps)),
             ("node_port".into(), want.spec.node_port.to_string()),
+            ("credentials".into(), "current".into()),
         ])
     }
 

@@ -1,5 +1,6 @@
 //! The cluster's side of the eks stack: the EKS token, one HTTPS client for the Kubernetes API
-//! (server-side apply), and the app's objects as data.
+//! (server-side apply), the app's objects as data, and its container image (built here, pushed
+//! through the registry API).
 
 /// What went wrong talking to the cluster: the HTTP status when the API answered.
 #[derive(Debug, Clone)]
@@ -18,5 +19,7 @@ impl Error {
 }
 
 pub mod client;
+pub mod image;
 pub mod manifests;
+pub mod registry;
 pub mod token;

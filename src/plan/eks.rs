@@ -83,7 +83,12 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             app_port: stack.app.port,
             node_port: k.node_port,
             health_check_path: stack.app.health_check_path.clone(),
-            image_tag: bake.artifact.sha256[..12].to_string(),
+            image_tag: crate::artifact::sha256_hex(
+                format!("{}:{}", bake.artifact.sha256, crate::kube::image::RECIPE).as_bytes(),
+            )[..12]
+                .to_string(),
+            binary: bake.artifact.path.clone(),
+            binary_sha256: bake.artifact.sha256.clone(),
             region: b.region.to_string(),
         },
     );

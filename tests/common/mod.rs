@@ -203,6 +203,12 @@ impl Moto {
     }
 
     /// What each EKS cluster's fake API server holds: `{cluster: {objects, requests}}`.
+    /// The harness's stand-in for ECR's registry endpoint: its requests, and the port of the
+    /// registry behind it (for a test's dockerd to pull from).
+    pub fn registry(&self) -> serde_json::Value {
+        serde_json::from_str(&self.http("GET", "/_harness/registry", "")).expect("registry JSON")
+    }
+
     pub fn kube(&self) -> serde_json::Value {
         serde_json::from_str(&self.http("GET", "/_harness/kube", "")).expect("kube JSON")
     }

@@ -45,6 +45,7 @@ It prints "PORT=<n>" on stdout once it accepts connections, and binds 127.0.0.1 
 
 import argparse
 import base64
+import datetime
 import gzip
 import io
 import json
@@ -59,6 +60,7 @@ import urllib.parse
 from werkzeug.serving import make_server
 from xml.sax.saxutils import escape as xml_escape
 
+import fake_ecr_registry
 import fake_kube
 import model_check
 
@@ -817,6 +819,8 @@ def control(environ, start_response):
                 if match is not None:
                     VIOLATIONS.remove(match)
             result = VIOLATIONS
+        elif path == "/_harness/registry" and method == "GET":
+            result = fake_ecr_registry.snapshot()
         elif path == "/_harness/kube" and method == "GET":
             result = {name: api.snapshot() for name, api in KUBE_CLUSTERS.items()}
         elif path == "/_harness/faults" and method == "POST":
@@ -1165,6 +1169,20 @@ def patch_eks():
         return result
 
     eks_models.EKSBackend.create_nodegroup = strict_create_nodegroup
+
+    # ECR's registry endpoint: a real registry on loopback (fake_ecr_registry), a fresh password
+    # per GetAuthorizationToken, valid 12 hours, as AWS gives them.
+    from moto.ecr import responses as ecr_responses
+    from moto.core.responses import ActionResult
+
+    def get_authorization_token(self):
+        endpoint, token = fake_ecr_registry.endpoint()
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=12)
+        return ActionResult(
+            {"authorizationData": [{"authorizationToken": token, "expiresAt": expires, "proxyEndpoint": endpoint}]}
+        )
+
+    ecr_responses.ECRResponse.get_authorization_token = get_authorization_token
     eks_models.EKSBackend.delete_nodegroup = strict_delete_nodegroup
 
 
