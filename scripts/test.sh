@@ -10,6 +10,7 @@
 #     .venv-certbot, sslyze 6.3.1 in .venv-sslyze (scripts/payload-deps.sh): the monolith's
 #     payload runs for real, and its TLS is checked against Mozilla's intermediate profile
 #   - Graphviz from Debian: `bookstore graph --format dot` is checked by `dot` itself
+#   - Debian's docker-registry: ECR's registry endpoint in the harness (the eks image is pushed to it)
 #   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
 #     (app/tests/browser/journey.py, on the release build, after the workspace suite, on SQLite
 #     and on MariaDB), every page checked by axe-core 4.14.1 (fetched from the npm registry and
