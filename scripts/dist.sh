@@ -73,8 +73,11 @@ build() {
       echo "dist.sh: pass --app with a Linux x86_64 bookstore-app (this host, $host, cannot build it)" >&2
       exit 2
     fi
-    cargo build --locked --profile "$profile" -p bookstore-app
-    app="$dir/$sub/bookstore-app"
+    # Static, as the release's (see .github/workflows/release.yml); --target keeps the flag off
+    # build scripts and proc macros.
+    RUSTFLAGS="-C target-feature=+crt-static" \
+      cargo build --locked --profile "$profile" -p bookstore-app --target x86_64-unknown-linux-gnu
+    app="$dir/x86_64-unknown-linux-gnu/$sub/bookstore-app"
   fi
   # The app must be what the bake runs: a Linux x86_64 executable (ELF class 64, machine 62).
   if [[ $(od -An -tx1 -j0 -N5 "$app" | tr -d ' \n') != 7f454c4602 || $(od -An -tu2 -j18 -N2 "$app" | tr -d ' ') != 62 ]]; then
