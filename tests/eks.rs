@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ENV, Moto, Run, TempDir};
+use common::{ENV, Moto, Run, TempDir, docker};
 
 /// The CLI with RDS's CA bundle from a file (the machine has no internet): the test MariaDB's CA
 /// stands in for it.
@@ -822,21 +822,6 @@ fn running_as_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
-}
-
-fn docker(args: &[&str]) -> (bool, String) {
-    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").expect(
-        "BOOKSTORE_TEST_DOCKER_HOST is not set: run scripts/test.sh, which starts a private dockerd (scripts/docker.sh)",
-    );
-    let out = std::process::Command::new("docker")
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .expect("docker CLI");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 fn deployment_of(moto: &Moto) -> serde_json::Value {

@@ -17,20 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ENV, Moto, TempDir, heredoc};
-
-fn docker(args: &[&str]) -> (bool, String) {
-    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap();
-    let out = Command::new("docker")
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .expect("docker CLI");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
+use common::{ENV, Moto, TempDir, docker, heredoc};
 
 #[track_caller]
 fn docker_ok(args: &[&str]) -> String {

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 
 use super::Error;
 
@@ -31,14 +31,8 @@ impl Kube {
     pub fn new(endpoint: &str, ca_base64: &str, token: String) -> Result<Kube, Error> {
         let authority = endpoint
             .strip_prefix("https://")
-            .ok_or_else(|| err(format!("`{endpoint}` is not an https URL")))?
-            .trim_end_matches('/');
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => {
-                (h.to_string(), p.parse().map_err(err)?)
-            }
-            _ => (authority.to_string(), 443),
-        };
+            .ok_or_else(|| err(format!("`{endpoint}` is not an https URL")))?;
+        let (host, port) = super::http::host_port(authority, 443).map_err(err)?;
         let pem = aws_smithy_types::base64::decode(ca_base64.trim())
             .map_err(|e| err(format!("the cluster's CA is not base64: {e}")))?;
         let mut roots = rustls::RootCertStore::empty();
@@ -50,16 +44,10 @@ impl Kube {
         if roots.is_empty() {
             return Err(err("the cluster gave no CA certificate"));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(err)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(Kube {
             host,
             port,
-            tls: Arc::new(tls),
+            tls: super::http::tls_config(roots).map_err(err)?,
             token,
         })
     }
@@ -72,39 +60,21 @@ impl Kube {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<(u16, Vec<u8>), Error> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host)
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", "application/json");
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(err)?;
         let work = async {
-            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            let a = super::http::exchange(&self.host, self.port, Some(&self.tls), req)
                 .await
-                .map_err(|e| {
-                    err(format!(
-                        "cannot connect to {}:{}: {e}",
-                        self.host, self.port
-                    ))
-                })?;
-            let name = ServerName::try_from(self.host.clone()).map_err(err)?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| err(format!("TLS with {}: {e}", self.host)))?;
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                    .await
-                    .map_err(err)?;
-            tokio::spawn(conn);
-            let mut req = http::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", &self.host)
-                .header("authorization", format!("Bearer {}", self.token))
-                .header("accept", "application/json");
-            if let Some(ct) = content_type {
-                req = req.header("content-type", ct);
-            }
-            let req = req.body(Full::new(Bytes::from(body))).map_err(err)?;
-            let res = send.send_request(req).await.map_err(err)?;
-            let status = res.status().as_u16();
-            let bytes = res.into_body().collect().await.map_err(err)?.to_bytes();
-            Ok((status, bytes.to_vec()))
+                .map_err(err)?;
+            Ok((a.status, a.body))
         };
         tokio::time::timeout(Duration::from_secs(30), work)
             .await

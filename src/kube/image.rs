@@ -185,30 +185,15 @@ struct Elf {
 impl Elf {
     fn parse(b: &[u8]) -> Result<Elf, Error> {
         let bad = || Error::new("the app binary is not a well-formed ELF64 file");
-        let u16_at = |o: usize| -> Result<u64, Error> {
-            Ok(u16::from_le_bytes(
-                b.get(o..o + 2)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?,
-            ) as u64)
+        // A little-endian integer of `n` bytes at `o`.
+        let int = |o: usize, n: usize| -> Result<u64, Error> {
+            let bytes = b.get(o..o + n).ok_or_else(bad)?;
+            Ok(bytes
+                .iter()
+                .rev()
+                .fold(0, |v, byte| (v << 8) | *byte as u64))
         };
-        let u32_at = |o: usize| -> Result<u64, Error> {
-            Ok(u32::from_le_bytes(
-                b.get(o..o + 4)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?,
-            ) as u64)
-        };
-        let u64_at = |o: usize| -> Result<u64, Error> {
-            Ok(u64::from_le_bytes(
-                b.get(o..o + 8)
-                    .ok_or_else(bad)?
-                    .try_into()
-                    .map_err(|_| bad())?,
-            ))
-        };
+        let u64_at = |o: usize| int(o, 8);
         let cstr = |o: usize| -> Result<String, Error> {
             let rest = b.get(o..).ok_or_else(bad)?;
             let end = rest.iter().position(|c| *c == 0).ok_or_else(bad)?;
@@ -219,15 +204,15 @@ impl Elf {
         }
         let (phoff, phentsize, phnum) = (
             u64_at(0x20)? as usize,
-            u16_at(0x36)? as usize,
-            u16_at(0x38)?,
+            int(0x36, 2)? as usize,
+            int(0x38, 2)?,
         );
         let mut loads = Vec::new();
         let (mut interpreter, mut dynamic) = (None, None);
         for i in 0..phnum as usize {
             let h = phoff + i * phentsize;
             let (kind, offset, vaddr, size) =
-                (u32_at(h)?, u64_at(h + 8)?, u64_at(h + 16)?, u64_at(h + 32)?);
+                (int(h, 4)?, u64_at(h + 8)?, u64_at(h + 16)?, u64_at(h + 32)?);
             match kind {
                 1 => loads.push((vaddr, offset, size)),
                 2 => dynamic = Some((offset as usize, size as usize)),

@@ -19,6 +19,7 @@ impl Error {
 }
 
 pub mod client;
+mod http;
 pub mod image;
 pub mod manifests;
 pub mod registry;

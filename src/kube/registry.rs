@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use rustls::pki_types::ServerName;
 
 use super::Error;
+use super::http::Answer;
 use super::image::{Image, MANIFEST_TYPE};
 
 pub struct Registry {
@@ -22,12 +22,6 @@ pub struct Registry {
     /// `Basic …`: ECR's token is already `AWS:<password>` in base64.
     authorization: String,
     tls: Arc<rustls::ClientConfig>,
-}
-
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
 }
 
 fn err(what: impl std::fmt::Display) -> Error {
@@ -44,13 +38,8 @@ impl Registry {
         } else {
             return Err(err(format!("`{endpoint}` is not an http(s) URL")));
         };
-        let authority = authority.trim_end_matches('/');
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => {
-                (h.to_string(), p.parse().map_err(err)?)
-            }
-            _ => (authority.to_string(), if https { 443 } else { 80 }),
-        };
+        let (host, port) =
+            super::http::host_port(authority, if https { 443 } else { 80 }).map_err(err)?;
         if !https && !["127.0.0.1", "localhost", "[::1]"].contains(&host.as_str()) {
             return Err(err(format!(
                 "{endpoint}: plain HTTP is only for a registry on this machine"
@@ -66,12 +55,7 @@ impl Registry {
                 ));
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(err)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = super::http::tls_config(roots).map_err(err)?;
         Ok(Registry {
             https,
             host,
@@ -81,7 +65,7 @@ impl Registry {
             } else {
                 format!("Basic {token}")
             },
-            tls: Arc::new(tls),
+            tls,
         })
     }
 
@@ -92,58 +76,26 @@ impl Registry {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<Answer, Error> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(target)
+            .header("host", &self.host)
+            .header(
+                "user-agent",
+                concat!("bookstore/", env!("CARGO_PKG_VERSION")),
+            );
+        if !self.authorization.is_empty() {
+            req = req.header("authorization", &self.authorization);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(err)?;
+        let tls = self.https.then_some(&self.tls);
         let work = async {
-            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            super::http::exchange(&self.host, self.port, tls, req)
                 .await
-                .map_err(|e| {
-                    err(format!(
-                        "cannot connect to {}:{}: {e}",
-                        self.host, self.port
-                    ))
-                })?;
-            let mut req = http::Request::builder()
-                .method(method)
-                .uri(target)
-                .header("host", &self.host)
-                .header(
-                    "user-agent",
-                    concat!("bookstore/", env!("CARGO_PKG_VERSION")),
-                );
-            if !self.authorization.is_empty() {
-                req = req.header("authorization", &self.authorization);
-            }
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            let req = req.body(Full::new(Bytes::from(body))).map_err(err)?;
-            let res = if self.https {
-                let name = ServerName::try_from(self.host.clone()).map_err(err)?;
-                let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| err(format!("TLS with {}: {e}", self.host)))?;
-                let (mut send, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                        .await
-                        .map_err(err)?;
-                tokio::spawn(conn);
-                send.send_request(req).await.map_err(err)?
-            } else {
-                let (mut send, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                        .await
-                        .map_err(err)?;
-                tokio::spawn(conn);
-                send.send_request(req).await.map_err(err)?
-            };
-            let status = res.status().as_u16();
-            let headers = res.headers().clone();
-            let body = res.into_body().collect().await.map_err(err)?.to_bytes();
-            Ok(Answer {
-                status,
-                headers,
-                body: body.to_vec(),
-            })
+                .map_err(err)
         };
         // A layer is a few MB: minutes at worst on a slow uplink.
         tokio::time::timeout(Duration::from_secs(300), work)

@@ -974,6 +974,22 @@ pub fn another_build(dir: &Path) -> (PathBuf, Vec<u8>) {
     (path, bytes)
 }
 
+/// The docker CLI against the private dockerd that scripts/test.sh starts: success and output.
+pub fn docker(args: &[&str]) -> (bool, String) {
+    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").expect(
+        "BOOKSTORE_TEST_DOCKER_HOST is not set: run scripts/test.sh, which starts a private dockerd (scripts/docker.sh)",
+    );
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 pub fn heredoc(script: &str, marker: &str) -> String {
     let start = script
         .find(&format!("<<'{marker}'\n"))
