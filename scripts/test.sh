@@ -68,7 +68,7 @@ else
   # The suites that mostly wait on the emulator's pending states run 6 tests at a time; every other
   # suite (the app's CPU-bound and memory-measuring tests, the payloads, the heartbeat's timing)
   # runs as cargo's default, one per core. One build serves both runs.
-  waiting=" resilience lifecycle monolith swarm aws_limits "
+  waiting=" resilience lifecycle monolith swarm aws_limits eks "
   waits=() rest=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)
