@@ -190,9 +190,9 @@ async fn plan(t: &Target, cli: &Cli, report: &Arc<Reporter>) -> Done {
 async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
     let config = config(t, cli).await?;
     let bake_only = run.bake_only;
-    eks_needs(&config, bake_only)?;
     // The whole plan is built and validated before anything is locked or called.
     let plan = config.plan()?;
+    eks_needs(&config, &plan, bake_only)?;
     let verb = if bake_only { "bake" } else { "up" };
     let rerun = config.command(verb);
     let journal = Arc::new(Journal::open(
@@ -223,7 +223,7 @@ async fn up(t: &Target, run: Run, cli: &Cli, report: &Arc<Reporter>) -> Done {
 /// What the eks stack needs of this run before anything is made: it bakes no machine image, and
 /// its container image is built here from the Linux app binary (the source cannot be compiled
 /// here).
-fn eks_needs(config: &Config, bake_only: bool) -> Result<(), Error> {
+fn eks_needs(config: &Config, plan: &Plan, bake_only: bool) -> Result<(), Error> {
     if config.stack.kind() != crate::stack::StackKind::Eks {
         return Ok(());
     }
@@ -233,8 +233,11 @@ fn eks_needs(config: &Config, bake_only: bool) -> Result<(), Error> {
             hint: "`bookstore bake` is for the asg, swarm and monolith stacks".into(),
         });
     }
-    let artifact = crate::artifact::Artifact::resolve(&config.app)?;
-    if artifact.kind == crate::artifact::ArtifactKind::Source {
+    // The plan's artifact, resolved and hashed once.
+    let source = plan.resources.iter().any(|d| {
+        matches!(&d.spec, crate::aws::Spec::Workload(w) if w.app.kind == crate::artifact::ArtifactKind::Source)
+    });
+    if source {
         return Err(Error::Usage {
             message: "the eks stack runs the app from a container image that bookstore builds from the Linux x86_64 bookstore-app binary, and there is none beside bookstore (a release archive carries it) nor given with --app-binary".into(),
             hint: format!(

@@ -337,6 +337,7 @@ impl Module for NodeGroups {
         if have.facts.get("target_groups") == expected.get("target_groups") {
             return Ok(true);
         }
+        // Described again: `have` may be what CreateNodegroup answered, before EKS made the group.
         let (cluster, name) = split(&have.id);
         let out = cx
             .eks

@@ -110,6 +110,11 @@ impl Health {
     }
 }
 
+/// Whether the load balancer has targets and finds every one healthy.
+pub fn all_healthy(health: &[Health]) -> bool {
+    !health.is_empty() && health.iter().all(Health::healthy)
+}
+
 /// The targets that are not healthy, summarised for a progress line or an error.
 pub fn not_healthy(health: &[Health]) -> String {
     health

@@ -38,7 +38,7 @@ async fn read(cx: &Cx, arn: &str, key: &str) -> Result<Observed, AwsError> {
     o.state = format!("{healthy}/{} healthy", health.len());
     // `up` ends when the app answers: every node serves the app (the routing mesh), so every
     // registered node must pass the load balancer's health check.
-    o.ready = !health.is_empty() && healthy == health.len();
+    o.ready = super::target_group::all_healthy(&health);
     if !o.ready {
         o.attrs.insert(
             "waiting_for".into(),

@@ -19,6 +19,7 @@ use super::{
     Section, TAG_ENV, TAG_KEY, TAG_MANAGED_BY, TAG_STACK, Want, dep_id, gone_if_not_found,
     name_prefix,
 };
+use crate::artifact::{Artifact, ArtifactKind};
 use crate::kinds::Kind;
 use crate::kube::client::Kube;
 use crate::kube::manifests::{self, APP, NAMESPACE};
@@ -42,14 +43,18 @@ pub struct WorkloadSpec {
     pub app_port: u16,
     pub node_port: u16,
     pub health_check_path: String,
-    /// The image's tag in the repository: of the app binary's sha256 and the image recipe, 12
-    /// hex digits (an immutable tag: the same app is never pushed twice).
-    pub image_tag: String,
-    /// The Linux app binary the image is built from (`up` refuses the stack without one).
-    pub binary: Option<std::path::PathBuf>,
-    /// Its sha256: the binary must not have changed since the plan was made.
-    pub binary_sha256: String,
+    /// The Linux app binary the image is built from (`up` refuses a source artifact).
+    pub app: Artifact,
     pub region: String,
+}
+
+impl WorkloadSpec {
+    /// The image's tag in the repository: 12 hex digits of the app binary's sha256 and the image
+    /// recipe (an immutable tag: the same app is never pushed twice).
+    pub fn image_tag(&self) -> String {
+        let both = format!("{}:{}", self.app.sha256, crate::kube::image::RECIPE);
+        crate::artifact::sha256_hex(both.as_bytes())[..12].to_string()
+    }
 }
 
 pub struct Workloads;
@@ -176,7 +181,7 @@ async fn ensure_image(
     deps: &Deps,
 ) -> Result<String, AwsError> {
     let repository = dep_id(deps, &want.spec.repository);
-    let tag = &want.spec.image_tag;
+    let tag = &want.spec.image_tag();
     let auth = cx.ecr.get_authorization_token().send().await?;
     let data = auth
         .authorization_data()
@@ -189,21 +194,16 @@ async fn ensure_image(
     let digest = match registry.manifest_digest(repository, tag).await? {
         Some(digest) => digest,
         None => {
-            let binary = want.spec.binary.as_deref().ok_or_else(|| {
-                AwsError::other(
+            if want.spec.app.kind != ArtifactKind::Binary {
+                return Err(AwsError::other(
                     "the app's image is built from the Linux bookstore-app binary, and this run has none (--app-binary PATH)",
-                )
-            })?;
+                ));
+            }
+            // Read once and checked against the plan's hash.
+            let binary = want.spec.app.bytes().map_err(AwsError::other)?;
             cx.phase(want.key, Kind::Workload, "building the app's image");
             let ca = rds_ca(&want.spec.region).await?;
             let image = crate::kube::image::build(binary, &ca)?;
-            if crate::artifact::sha256_hex(&std::fs::read(binary).unwrap_or_default())
-                != want.spec.binary_sha256
-            {
-                return Err(AwsError::other(
-                    "the app binary changed while bookstore was running: run `bookstore up` again",
-                ));
-            }
             let say = |line: String| cx.phase(want.key, Kind::Workload, &line);
             registry.push(repository, tag, &image, &say).await?;
             image.digest
@@ -217,7 +217,7 @@ fn image_of(want: &Want<'_, WorkloadSpec>, deps: &Deps) -> String {
         .get(want.spec.repository.as_str())
         .map(|r| r.attr("uri").to_string())
         .unwrap_or_default();
-    format!("{uri}:{}", want.spec.image_tag)
+    format!("{uri}:{}", want.spec.image_tag())
 }
 
 fn nfs_of(want: &Want<'_, WorkloadSpec>, deps: &Deps) -> String {
@@ -269,7 +269,7 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
         // NodePort answers on every node).
         let health = super::target_group::health(cx, arn).await?;
         let healthy = health.iter().filter(|h| h.healthy()).count();
-        o.ready = !health.is_empty() && healthy == health.len();
+        o.ready = super::target_group::all_healthy(&health);
         o.facts.insert(
             "targets".into(),
             format!("{healthy}/{} healthy", health.len()),

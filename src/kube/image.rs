@@ -55,14 +55,8 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", crate::artifact::sha256_hex(bytes))
 }
 
-/// The image of `binary` with `rds_ca` (PEM) as RDS's CA bundle.
-pub fn build(binary: &Path, rds_ca: &[u8]) -> Result<Image, Error> {
-    let app = std::fs::read(binary).map_err(|e| {
-        Error::new(format!(
-            "cannot read the app binary {}: {e}",
-            binary.display()
-        ))
-    })?;
+/// The image of the app binary `app` with `rds_ca` (PEM) as RDS's CA bundle.
+pub fn build(app: Vec<u8>, rds_ca: &[u8]) -> Result<Image, Error> {
     let mut system = Tar::default();
     for dir in ["/etc", "/etc/bookstore", "/run", "/run/secrets"] {
         system.dir(dir, 0o755, 0);
@@ -337,8 +331,9 @@ mod tests {
 
     #[test]
     fn the_image_carries_the_binary_its_libraries_and_the_app_user_and_is_reproducible() {
-        let a = build(&this_binary(), b"-----BEGIN CERTIFICATE-----\n").unwrap();
-        let b = build(&this_binary(), b"-----BEGIN CERTIFICATE-----\n").unwrap();
+        let app = std::fs::read(this_binary()).unwrap();
+        let a = build(app.clone(), b"-----BEGIN CERTIFICATE-----\n").unwrap();
+        let b = build(app, b"-----BEGIN CERTIFICATE-----\n").unwrap();
         assert_eq!(a.digest, b.digest, "the same inputs give the same image");
         assert_eq!(a.blobs.len(), 3);
         let manifest: serde_json::Value = serde_json::from_slice(&a.manifest).unwrap();

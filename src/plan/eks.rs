@@ -1,9 +1,8 @@
 //! The `eks` stack: an EKS cluster on the account's cluster role in two public subnets, the HTTPS
 //! load balancer whose target group reaches the nodes' NodePort, RDS MySQL and EFS for the nodes'
 //! security group, and the env's ECR repository for the app's image.
-//!
-//! Built so far (issue #22): everything but the image push; until it lands `up` refuses the
-//! stack (see `commands`).
+//! The app runs from the container image the `app` workload builds from the Linux app binary and
+//! pushes to that repository.
 
 use super::bake::BakeInput;
 use super::{Builder, Ingress, Protocol, database, edge, files, network};
@@ -83,12 +82,7 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             app_port: stack.app.port,
             node_port: k.node_port,
             health_check_path: stack.app.health_check_path.clone(),
-            image_tag: crate::artifact::sha256_hex(
-                format!("{}:{}", bake.artifact.sha256, crate::kube::image::RECIPE).as_bytes(),
-            )[..12]
-                .to_string(),
-            binary: bake.artifact.path.clone(),
-            binary_sha256: bake.artifact.sha256.clone(),
+            app: bake.artifact.clone(),
             region: b.region.to_string(),
         },
     );
