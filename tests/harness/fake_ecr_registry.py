@@ -158,9 +158,16 @@ class _Proxy(BaseHTTPRequestHandler):
             )
         parts = self.path.split("?")[0].split("/")
         # /v2/<repository...>/(blobs|manifests)/<ref> or /v2/<repository...>/blobs/uploads/...
-        if len(parts) >= 4 and parts[1] == "v2":
-            kinds = [i for i, p in enumerate(parts) if p in ("blobs", "manifests")]
-            name = "/".join(parts[2:kinds[0]]) if kinds else ""
+        kinds = [i for i, p in enumerate(parts) if p in ("blobs", "manifests")] if parts[1:2] == ["v2"] else []
+        name = "/".join(parts[2:kinds[0]]) if kinds else ""
+        # The tag a manifest is put under, if this is such a put.
+        manifest_tag = (
+            parts[kinds[0] + 1]
+            if kinds and self.command == "PUT" and parts[kinds[0]] == "manifests" and len(parts) > kinds[0] + 1
+            else None
+        )
+        backend = None
+        if kinds:
             backend, repo = _ecr_repository(name)
             if repo is None:
                 entry["status"] = 404
@@ -168,15 +175,14 @@ class _Proxy(BaseHTTPRequestHandler):
                     404, "NAME_UNKNOWN",
                     f"The repository with name '{name}' does not exist in the registry",
                 )
-            if self.command == "PUT" and parts[kinds[0]] == "manifests":
-                tag = parts[kinds[0] + 1]
-                have = next((i for i in repo.images if tag in (i.image_tags or [])), None)
+            if manifest_tag is not None:
+                have = next((i for i in repo.images if manifest_tag in (i.image_tags or [])), None)
                 # Stricter than "another digest": an immutable tag is never put twice.
                 if have is not None and repo.image_tag_mutability == "IMMUTABLE":
                     entry["status"] = 400
                     return self._answer(
                         400, "TAG_INVALID",
-                        f"The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable.",
+                        f"The image tag '{manifest_tag}' already exists in the '{name}' repository and cannot be overwritten because the repository is immutable.",
                     )
         upstream = http.client.HTTPConnection("127.0.0.1", STATE["upstream"], timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "host", "connection")}
@@ -184,9 +190,9 @@ class _Proxy(BaseHTTPRequestHandler):
         res = upstream.getresponse()
         data = res.read()
         entry["status"] = res.status
-        if self.command == "PUT" and res.status == 201 and parts[kinds[0]] == "manifests":
+        if manifest_tag is not None and res.status == 201:
             backend.put_image(
-                name, body.decode(), parts[kinds[0] + 1],
+                name, body.decode(), manifest_tag,
                 self.headers.get("Content-Type"), res.getheader("Docker-Content-Digest"),
             )
         self.send_response(res.status)

@@ -1169,6 +1169,7 @@ def patch_eks():
         return result
 
     eks_models.EKSBackend.create_nodegroup = strict_create_nodegroup
+    eks_models.EKSBackend.delete_nodegroup = strict_delete_nodegroup
 
     # ECR's registry endpoint: a real registry on loopback (fake_ecr_registry), a fresh password
     # per GetAuthorizationToken, valid 12 hours, as AWS gives them.
@@ -1183,7 +1184,6 @@ def patch_eks():
         )
 
     ecr_responses.ECRResponse.get_authorization_token = get_authorization_token
-    eks_models.EKSBackend.delete_nodegroup = strict_delete_nodegroup
 
 
 
