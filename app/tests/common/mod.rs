@@ -210,6 +210,21 @@ impl Drop for App {
     }
 }
 
+/// Whether GET /healthz on `port` answers 200; any error is a no.
+fn answers_health(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let request =
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if s.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -236,14 +251,20 @@ impl App {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start bookstore-app");
-        let app = App { child, port, log };
+        let mut app = App { child, port, log };
         let start = Instant::now();
         loop {
-            // Connect first: the client panics on a refused connection, which is normal while booting.
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && Client::new(port).get("/healthz").status == 200
-            {
+            // A probe that never panics: while the app boots, a connection may be refused, and a
+            // connection to a port nothing listens on yet can even succeed (TCP's self-connect,
+            // the kernel picking that same port as the source), so only a 200 counts.
+            if answers_health(port) {
                 return app;
+            }
+            if let Ok(Some(status)) = app.child.try_wait() {
+                panic!(
+                    "the app exited while starting ({status}); its log: {}",
+                    app.log_text()
+                );
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
