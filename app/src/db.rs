@@ -36,29 +36,47 @@ pub struct Db {
     pub engine: Engine,
 }
 
-/// Migrations in order; each engine has its own dialect of the same schema.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        include_str!("../migrations/1-sqlite.sql"),
-        include_str!("../migrations/1-mysql.sql"),
-    ),
-    (
-        2,
-        include_str!("../migrations/2-sqlite.sql"),
-        include_str!("../migrations/2-mysql.sql"),
-    ),
-    (
-        3,
-        include_str!("../migrations/3-sqlite.sql"),
-        include_str!("../migrations/3-mysql.sql"),
-    ),
-    (
-        4,
-        include_str!("../migrations/4-sqlite.sql"),
-        include_str!("../migrations/4-mysql.sql"),
-    ),
-];
+/// The domains, each owning its tables. One database holds all three (the single process), or
+/// each service has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    Accounts,
+    Catalog,
+    Orders,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 3] = [Domain::Accounts, Domain::Catalog, Domain::Orders];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Accounts => "accounts",
+            Domain::Catalog => "catalog",
+            Domain::Orders => "orders",
+        }
+    }
+
+    fn migrations(self) -> &'static [Migration] {
+        match self {
+            Domain::Accounts => crate::accounts::MIGRATIONS,
+            Domain::Catalog => crate::catalog::MIGRATIONS,
+            Domain::Orders => crate::orders::MIGRATIONS,
+        }
+    }
+}
+
+/// One step of a domain's schema, in each engine's dialect.
+pub struct Migration {
+    pub version: i64,
+    pub sqlite: &'static str,
+    pub mysql: &'static str,
+}
+
+/// Versions up to this one were made before the domains had their own: each domain has its part
+/// of them. `domain_migrations` records which domain applied which version; `schema_migrations`
+/// still records these shared versions as it always did, so a database made by an earlier release
+/// (all parts applied, no domain rows) needs nothing.
+const SHARED_UP_TO: i64 = 4;
 
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -122,9 +140,9 @@ impl Db {
         })
     }
 
-    /// Applies the migrations not applied yet. Replicas starting at the same time serialize on a
+    /// Applies the migrations of `domains` not applied yet. Replicas starting at the same time serialize on a
     /// lock: MySQL's named lock, or SQLite's write lock (BEGIN IMMEDIATE).
-    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+    pub async fn migrate(&self, domains: &[Domain]) -> Result<(), sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         match self.engine {
             Engine::Mysql => {
@@ -143,7 +161,7 @@ impl Db {
                 conn.execute("BEGIN IMMEDIATE").await?;
             }
         }
-        let result = self.apply(&mut conn).await;
+        let result = self.apply(&mut conn, domains).await;
         match self.engine {
             Engine::Mysql => {
                 sqlx::query("SELECT RELEASE_LOCK('bookstore_migrations')")
@@ -158,32 +176,77 @@ impl Db {
         result
     }
 
-    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    async fn apply(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        domains: &[Domain],
+    ) -> Result<(), sqlx::Error> {
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
-        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+        conn.execute("CREATE TABLE IF NOT EXISTS domain_migrations (domain VARCHAR(16) NOT NULL, version BIGINT NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (domain, version))").await?;
+        let shared: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
             .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(|r| r.get::<i64, _>(0))
             .collect();
-        for (version, sqlite, mysql) in MIGRATIONS {
-            if applied.contains(version) {
-                continue;
-            }
-            let script = if self.engine == Engine::Sqlite {
-                sqlite
-            } else {
-                mysql
-            };
-            for statement in statements(script) {
-                conn.execute(sqlx::AssertSqlSafe(statement)).await?;
-            }
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+        let own: Vec<(String, i64)> = sqlx::query("SELECT domain, version FROM domain_migrations")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect();
+        // A shared version in `schema_migrations` with no domain's row in `domain_migrations` was
+        // applied whole, by a release from before the domains.
+        let applied = |domain: Domain, version: i64| {
+            own.iter().any(|(d, v)| d == domain.name() && *v == version)
+                || (version <= SHARED_UP_TO
+                    && shared.contains(&version)
+                    && !own.iter().any(|(_, v)| *v == version))
+        };
+        let mut recorded = shared.clone();
+        // Version by version, each domain's part in the order of `domains`.
+        let mut versions: Vec<i64> = domains
+            .iter()
+            .flat_map(|d| d.migrations().iter().map(|m| m.version))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        for version in versions {
+            for &domain in domains {
+                let Some(m) = domain.migrations().iter().find(|m| m.version == version) else {
+                    continue;
+                };
+                if applied(domain, version) {
+                    continue;
+                }
+                let script = if self.engine == Engine::Sqlite {
+                    m.sqlite
+                } else {
+                    m.mysql
+                };
+                for statement in statements(script) {
+                    conn.execute(sqlx::AssertSqlSafe(statement)).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO domain_migrations (domain, version, applied_at) VALUES (?, ?, ?)",
+                )
+                .bind(domain.name())
                 .bind(version)
                 .bind(now())
                 .execute(&mut *conn)
                 .await?;
-            tracing::info!(version, "applied schema migration");
+                if version <= SHARED_UP_TO && !recorded.contains(&version) {
+                    sqlx::query(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    )
+                    .bind(version)
+                    .bind(now())
+                    .execute(&mut *conn)
+                    .await?;
+                    recorded.push(version);
+                }
+                tracing::info!(domain = domain.name(), version, "applied schema migration");
+            }
         }
         Ok(())
     }
@@ -282,4 +345,21 @@ pub async fn watch_secret(db: Db, config: std::sync::Arc<crate::Config>) {
             Err(e) => tracing::warn!(error = %e, "cannot read the new database secret"),
         }
     }
+}
+
+/// `select` (`SELECT … FROM table`) of the rows whose `id` is one of `ids`, each asked once: the
+/// batched lookups behind the ports (titles, names), one statement for a page's worth.
+pub async fn by_ids(db: &Db, select: &str, ids: &[i64]) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!("{select} WHERE id IN ({})", vec!["?"; ids.len()].join(", "));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(&db.pool).await
 }

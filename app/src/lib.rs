@@ -2,7 +2,6 @@
 //! JavaScript; SQLite by default, MySQL in production; stateless replicas.
 
 pub mod accounts;
-pub mod admin;
 pub mod catalog;
 pub mod config;
 pub mod connections;
@@ -11,9 +10,8 @@ pub mod error;
 pub mod form;
 pub mod money;
 pub mod orders;
-pub mod password;
+pub mod ports;
 pub mod reads;
-pub mod selling;
 pub mod sweep;
 pub mod web;
 
@@ -33,6 +31,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use accounts::admin;
+use catalog::selling;
+
 pub use config::Config;
 pub use db::Db;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub hashing: Arc<accounts::Hashing>,
     /// Requests in service; more than `max_requests` are refused with 503 (bounded work).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Users' names as read, shared by every server thread (`accounts::Names`).
+    pub names: Arc<accounts::Names>,
 }
 
 impl AppState {
@@ -54,8 +57,27 @@ impl AppState {
             db,
             hashing: Arc::new(accounts::Hashing::new(config.hash_workers)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
+            names: Arc::default(),
             config: Arc::new(config),
         }
+    }
+
+    /// What catalog and orders ask of accounts (`ports::Identity`).
+    pub fn accounts(&self) -> accounts::Local<'_> {
+        accounts::Local {
+            db: &self.db,
+            names: &self.names,
+        }
+    }
+
+    /// What orders ask of catalog (`ports::Stock`).
+    pub fn catalog(&self) -> catalog::Local<'_> {
+        catalog::Local { db: &self.db }
+    }
+
+    /// What catalog asks of orders (`ports::BookOrders`).
+    pub fn orders(&self) -> orders::Local<'_> {
+        orders::Local { db: &self.db }
     }
 
     /// The state for a server thread's own event loop. A MySQL connection belongs to the loop that
@@ -247,7 +269,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let db = Db::connect(&config.database_url, setup_connections)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
-    db.migrate()
+    db.migrate(&db::Domain::ALL)
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
     let listener = tokio::net::TcpListener::bind(config.addr)

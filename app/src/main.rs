@@ -37,7 +37,7 @@ fn main() {
         Some(Command::Admin { action }) => {
             let config = config(&cli);
             let runtime = runtime();
-            match runtime.block_on(bookstore_app::admin::command(&config, action)) {
+            match runtime.block_on(bookstore_app::accounts::admin::command(&config, action)) {
                 Ok(text) => print!("{text}"),
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -1,5 +1,6 @@
 //! What every request shares: the CSRF cookie and security headers (a middleware), and `Ctx`, the
-//! extractor that knows who is logged in (a database lookup only when a session cookie is sent).
+//! extractor that knows who is logged in (accounts' `Identity` asked only when a session cookie is
+//! sent).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -16,8 +17,9 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::db::now;
 use crate::error::{AppError, AppResult};
+use crate::ports::Identity;
+pub use crate::ports::User;
 
 pub const SESSION_COOKIE: &str = "bs_session";
 pub const CSRF_COOKIE: &str = "bs_csrf";
@@ -292,13 +294,9 @@ async fn error_page(
     };
     // The visitor's menu, unless the server is too busy to look them up.
     let user = match session {
-        Some(token) if status != StatusCode::SERVICE_UNAVAILABLE => state
-            .db
-            .reads
-            .session_user(&token_hash(&token), now())
-            .await
-            .ok()
-            .flatten(),
+        Some(token) if status != StatusCode::SERVICE_UNAVAILABLE => {
+            state.accounts().session_user(&token).await.ok().flatten()
+        }
         _ => None,
     };
     let (back, back_label) = back_from(method, path);
@@ -329,13 +327,6 @@ async fn error_page(
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(body))
-}
-
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub is_admin: bool,
 }
 
 /// The request's context: the user (if logged in), the CSRF token, and whether it came over HTTPS.
@@ -409,11 +400,7 @@ where
         let arrival = parts.extensions.get::<Arrival>().cloned();
         let mut user = None;
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            user = app
-                .db
-                .reads
-                .session_user(&token_hash(&token), now())
-                .await?;
+            user = app.accounts().session_user(&token).await?;
         }
         Ok(Ctx {
             user,

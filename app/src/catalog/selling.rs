@@ -9,14 +9,18 @@ use axum::extract::Form;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use sqlx::Row;
 
 use crate::AppState;
-use crate::catalog::{BOOK_COLUMNS, BookView, parse_id};
+use crate::catalog::{BOOK_COLUMNS, BookStatus, BookView, parse_id};
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
 use crate::form::{ConfirmPage, FieldErrors};
 use crate::money;
+use crate::ports::BookOrders;
 use crate::web::{Ctx, Flash, PageCtx, field, random_token};
 
 #[derive(Default)]
@@ -328,8 +332,8 @@ pub async fn sell(
         return Ok(page(&ctx, &state, submitted.form, errors, None));
     };
     let mut conn = state.db.pool.acquire().await?;
-    let id = insert_id(&mut conn, state.db.engine, "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)", |q| {
-        q.bind(user.id).bind(valid.title.clone()).bind(valid.author.clone()).bind(valid.description.clone()).bind(valid.price_cents).bind(valid.stock).bind(cover.clone()).bind(now())
+    let id = insert_id(&mut conn, state.db.engine, "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", |q| {
+        q.bind(user.id).bind(valid.title.clone()).bind(valid.author.clone()).bind(valid.description.clone()).bind(valid.price_cents).bind(valid.stock).bind(cover.clone()).bind(BookStatus::Active.as_str()).bind(now())
     })
     .await?;
     Ok(ctx.redirect(&format!("/books/{id}"), Flash::Published(valid.price_cents)))
@@ -351,7 +355,7 @@ async fn own_book(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<BookView> {
             "only the seller can change this listing".into(),
         ));
     }
-    if book.status != "active" {
+    if book.status != BookStatus::Active {
         return Err(AppError::NotFound);
     }
     Ok(book)
@@ -406,7 +410,7 @@ pub async fn edit(
     let cover = new_cover.clone().or(book.cover.clone());
     // Relative and conditional: copies bought meanwhile stay bought; stock never goes negative.
     let updated = sqlx::query("UPDATE books SET title = ?, author = ?, description = ?, price_cents = ?, stock = stock + ?, cover = ? \
-         WHERE id = ? AND seller_id = ? AND status = 'active' AND stock + ? >= 0 AND stock + ? <= 10000")
+         WHERE id = ? AND seller_id = ? AND status = ? AND stock + ? >= 0 AND stock + ? <= 10000")
         .bind(valid.title)
         .bind(valid.author)
         .bind(valid.description)
@@ -415,6 +419,7 @@ pub async fn edit(
         .bind(cover)
         .bind(id)
         .bind(book.seller_id)
+        .bind(BookStatus::Active.as_str())
         .bind(delta)
         .bind(delta)
         .execute(&state.db.pool)
@@ -444,11 +449,10 @@ pub async fn delete_form(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let book = own_book(&state, &ctx, parse_id(&id)?).await?;
-    let has_orders = sqlx::query("SELECT 1 FROM orders WHERE book_id = ? LIMIT 1")
-        .bind(book.id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .is_some();
+    let has_orders = state
+        .orders()
+        .has_orders(&mut *state.db.pool.acquire().await?, book.id)
+        .await?;
     let explain = if has_orders {
         "It has orders, so it is withdrawn rather than deleted: it leaves the catalog, its orders stay in your sales and the buyers' orders, and its unpaid orders are cancelled."
     } else {
@@ -483,36 +487,36 @@ pub async fn delete(
         return Ok(Redirect::to(&format!("/books/{id}/delete")).into_response());
     }
     let mut tx = state.db.pool.begin().await?;
-    let withdrawn = sqlx::query(
-        "UPDATE books SET status = 'withdrawn' WHERE id = ? AND seller_id = ? AND status = 'active'",
-    )
-    .bind(id)
-    .bind(book.seller_id)
-    .execute(&mut *tx)
-    .await?;
+    let withdrawn =
+        sqlx::query("UPDATE books SET status = ? WHERE id = ? AND seller_id = ? AND status = ?")
+            .bind(BookStatus::Withdrawn.as_str())
+            .bind(id)
+            .bind(book.seller_id)
+            .bind(BookStatus::Active.as_str())
+            .execute(&mut *tx)
+            .await?;
     if withdrawn.rows_affected() != 1 {
         return Err(AppError::NotFound);
     }
-    sqlx::query(
-        "UPDATE orders SET status = 'cancelled' WHERE book_id = ? AND status = 'pending_payment'",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    let deleted = sqlx::query(
-        "DELETE FROM books WHERE id = ? AND NOT EXISTS (SELECT 1 FROM orders WHERE book_id = ?)",
-    )
-    .bind(id)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    // Off sale from here: no reservation can take a copy (it needs the book active), so what the
+    // orders say now stays true until the commit.
+    let orders = state.orders();
+    orders.cancel_unpaid(&mut tx, id).await?;
+    let deleted = if orders.has_orders(&mut tx, id).await? {
+        false
+    } else {
+        sqlx::query("DELETE FROM books WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1
+    };
     tx.commit().await?;
-    if deleted.rows_affected() == 1
-        && let Some(cover) = book.cover
-    {
+    if deleted && let Some(cover) = book.cover {
         remove_cover(&state, &cover).await;
     }
-    let flash = if deleted.rows_affected() == 1 {
+    let flash = if deleted {
         Flash::Deleted
     } else {
         Flash::Withdrawn
@@ -532,4 +536,44 @@ pub async fn my_books(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl
         ctx: (&ctx).into(),
         books: rows.iter().map(BookView::from_row).collect(),
     })
+}
+
+/// Removes cover files (and stale temporary files) that no book names and that are older than the
+/// grace period. Returns how many went.
+pub async fn orphan_covers(state: &AppState) -> AppResult<usize> {
+    let used: HashSet<String> = sqlx::query("SELECT cover FROM books WHERE cover IS NOT NULL")
+        .fetch_all(&state.db.pool)
+        .await?
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    let dir = state.config.uploads_dir.clone();
+    // A younger file may belong to a listing being saved right now.
+    let grace = Duration::from_secs(state.config.cover_grace_secs);
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = 0;
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .is_some_and(|age| age >= grace);
+            if old
+                && !used.contains(&name)
+                && entry.file_type().is_ok_and(|t| t.is_file())
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        removed
+    })
+    .await
+    .unwrap_or(0);
+    Ok(removed)
 }

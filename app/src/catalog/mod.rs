@@ -1,5 +1,12 @@
 //! The catalog: the home page, the paginated list (newest first, search by title or author,
-//! in-stock filter) and a page per book.
+//! in-stock filter), a page per book, and selling (`selling`). It owns the `books` table (and
+//! its search index); buying reserves copies through its `Stock` port (`stock`).
+
+pub mod reads;
+pub mod selling;
+pub mod stock;
+
+pub use stock::Local;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -10,12 +17,65 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::AppState;
+use crate::db::Migration;
 use crate::error::{AppError, AppResult};
 use crate::money;
-use crate::reads::{Card, Listing, Position};
+use crate::ports::{BookOrders, Identity};
 use crate::web::{Ctx, PageCtx, percent_encode};
+use reads::{Card, Listing, Position};
 
 pub const PAGE_SIZE: i64 = 50;
+
+/// The catalog's tables: `books`, its search index and triggers.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../../migrations/catalog/1-sqlite.sql"),
+        mysql: include_str!("../../migrations/catalog/1-mysql.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("../../migrations/catalog/2-sqlite.sql"),
+        mysql: include_str!("../../migrations/catalog/2-mysql.sql"),
+    },
+    Migration {
+        version: 3,
+        sqlite: include_str!("../../migrations/catalog/3-sqlite.sql"),
+        mysql: include_str!("../../migrations/catalog/3-mysql.sql"),
+    },
+];
+
+/// Whether a listing is on sale. A withdrawn one stays for its orders' history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookStatus {
+    Active,
+    Withdrawn,
+}
+
+impl BookStatus {
+    /// As stored in `books.status`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BookStatus::Active => "active",
+            BookStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// A stored status; anything but `active` is off sale.
+    pub fn parse(s: &str) -> BookStatus {
+        if s == "active" {
+            BookStatus::Active
+        } else {
+            BookStatus::Withdrawn
+        }
+    }
+}
+
+impl std::fmt::Display for BookStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 pub struct BookView {
     pub id: i64,
@@ -26,7 +86,7 @@ pub struct BookView {
     pub price_cents: i64,
     pub stock: i64,
     pub cover: Option<String>,
-    pub status: String,
+    pub status: BookStatus,
     pub seller_id: i64,
 }
 
@@ -55,7 +115,7 @@ impl BookView {
             price_cents,
             stock,
             cover,
-            status,
+            status: BookStatus::parse(&status),
             seller_id,
         }
     }
@@ -197,18 +257,16 @@ pub async fn list(
         html: String::with_capacity(16 * 1024),
         ..Cards::default()
     };
-    let more = state
-        .db
-        .reads
-        .catalog(
-            &Listing {
-                position,
-                q: &q,
-                in_stock,
-            },
-            &mut |card| cards.add(card),
-        )
-        .await?;
+    let more = reads::catalog(
+        &state.db.reads,
+        &Listing {
+            position,
+            q: &q,
+            in_stock,
+        },
+        &mut |card| cards.add(card),
+    )
+    .await?;
     if let Some(e) = cards.failed {
         return Err(AppError::Internal(format!("rendering a card: {e}")));
     }
@@ -288,21 +346,21 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> AppResult<impl IntoResponse> {
     let id = parse_id(&id)?;
-    let (book, seller) = state.db.reads.book(id).await?.ok_or(AppError::NotFound)?;
+    let book = reads::book(&state.db.reads, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let is_owner = ctx.user.as_ref().is_some_and(|u| u.id == book.seller_id);
-    if book.status != "active" && !is_owner {
+    if book.status != BookStatus::Active && !is_owner {
         return Err(AppError::NotFound);
     }
-    let pending_order = match &ctx.user {
-        Some(u) if !is_owner => sqlx::query(
-            "SELECT id FROM orders WHERE buyer_id = ? AND book_id = ? AND status = 'pending_payment' AND expires_at > ? ORDER BY id DESC LIMIT 1",
-        )
-        .bind(u.id)
-        .bind(id)
-        .bind(crate::db::now())
-        .fetch_optional(&state.db.pool)
+    let seller = state
+        .accounts()
+        .names(&[book.seller_id])
         .await?
-        .map(|r| r.get::<i64, _>(0)),
+        .remove(&book.seller_id)
+        .unwrap_or_default();
+    let pending_order = match &ctx.user {
+        Some(u) if !is_owner => state.orders().pending_order(u.id, id).await?,
         _ => None,
     };
     Ok(BookPage {

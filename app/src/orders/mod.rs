@@ -5,6 +5,14 @@
 //! ships it. A buyer holds at most `max_pending_copies` unpaid copies of a book, and an order of a
 //! withdrawn book cannot be paid. Pages never write: the sweeper releases expired orders, and until
 //! it does a page shows them as expired and refuses to take payment.
+//!
+//! Orders own `orders` and `delivery_providers`. Copies are reserved and given back through
+//! catalog's `Stock` port, on the order's own transaction; what an order page shows of its book
+//! and of the people in it comes from catalog's titles and accounts' names, not from joins.
+
+mod book_orders;
+
+pub use book_orders::Local;
 
 use std::collections::HashMap;
 
@@ -18,11 +26,83 @@ use sqlx::any::AnyRow;
 
 use crate::AppState;
 use crate::catalog::parse_id;
-use crate::db::{insert_id, now};
+use crate::db::{Migration, insert_id, now};
 use crate::error::{AppError, AppResult};
 use crate::form::{ConfirmPage, FieldErrors};
 use crate::money;
+use crate::ports::{Identity, Stock};
 use crate::web::{Ctx, Flash, PageCtx, field};
+
+/// The orders' tables: `orders` and `delivery_providers`.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../../migrations/orders/1-sqlite.sql"),
+        mysql: include_str!("../../migrations/orders/1-mysql.sql"),
+    },
+    Migration {
+        version: 4,
+        sqlite: include_str!("../../migrations/orders/4-sqlite.sql"),
+        mysql: include_str!("../../migrations/orders/4-mysql.sql"),
+    },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../../migrations/orders/5-sqlite.sql"),
+        mysql: include_str!("../../migrations/orders/5-mysql.sql"),
+    },
+];
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Copies reserved until `expires_at`; then the sweep cancels it.
+    PendingPayment,
+    Paid,
+    Shipped,
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// As stored in `orders.status` (and the badge's class).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::PendingPayment,
+            OrderStatus::Paid,
+            OrderStatus::Shipped,
+            OrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// As a page says it.
+    fn label(self, expired: bool) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment if expired => "expired",
+            OrderStatus::PendingPayment => "pending payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+use OrderStatus::{Cancelled, Paid, PendingPayment, Shipped};
 
 const MAX_QUANTITY: i64 = 100;
 const METHODS: &[&str] = &["card", "paypal", "bank_transfer"];
@@ -131,27 +211,19 @@ pub struct OrderView {
     /// What the order comes to: paid, or the books and the delivery chosen so far.
     pub grand_total: String,
     pub payment_method: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub status_label: &'static str,
     pub expires: Stamp,
+    /// The buyer's name (shown to the seller).
     pub counterpart: String,
     pub seller: String,
+    buyer_id: i64,
+    seller_id: Option<i64>,
     pub placed: Stamp,
     pub paid_at: Option<Stamp>,
     pub shipped_at: Option<Stamp>,
     pub carrier: Option<String>,
     pub address: Option<Address>,
-}
-
-fn label(status: &str, expired: bool) -> &'static str {
-    match status {
-        "pending_payment" if expired => "expired",
-        "pending_payment" => "pending payment",
-        "paid" => "paid",
-        "shipped" => "shipped",
-        "cancelled" => "cancelled",
-        _ => "unknown",
-    }
 }
 
 /// "2026-11-23 20:15" from Unix seconds (UTC).
@@ -174,35 +246,39 @@ fn utc(ts: i64) -> String {
     )
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.book_id, b.title, o.quantity, o.unit_price_cents, o.total_cents, o.delivery_cents, o.paid_cents, \
-     o.payment_method, o.status, o.expires_at, o.buyer_id, u.name, s.name, o.created_at, o.paid_at, o.shipped_at, dp.name, \
+const ORDER_COLUMNS: &str = "o.id, o.book_id, o.quantity, o.unit_price_cents, o.total_cents, o.delivery_cents, o.paid_cents, \
+     o.payment_method, o.status, o.expires_at, o.buyer_id, o.seller_id, o.created_at, o.paid_at, o.shipped_at, dp.name, \
      o.ship_name, o.ship_street, o.ship_city, o.ship_postcode, o.ship_country";
 
-/// The tables an order's view reads: its book, buyer, seller and carrier.
-const ORDER_FROM: &str = "FROM orders o JOIN books b ON b.id = o.book_id JOIN users u ON u.id = o.buyer_id \
-     JOIN users s ON s.id = b.seller_id LEFT JOIN delivery_providers dp ON dp.id = o.delivery_provider_id";
+/// An order and its carrier (both the orders' own tables).
+const ORDER_FROM: &str =
+    "FROM orders o LEFT JOIN delivery_providers dp ON dp.id = o.delivery_provider_id";
 
 impl OrderView {
+    /// The order as its row has it; the title and the names are filled in by `views`.
     fn from_row(r: &AnyRow) -> OrderView {
-        let status: String = r.get(9);
-        let expires_at: i64 = r.get(10);
-        let total_cents: i64 = r.get(5);
-        let delivery_cents: Option<i64> = r.get(6);
-        let paid_cents: Option<i64> = r.get(7);
+        let stored: String = r.get(8);
+        // Only the four statuses are ever written; anything else is shown as cancelled.
+        let status = OrderStatus::parse(&stored).unwrap_or(Cancelled);
+        let expires_at: i64 = r.get(9);
+        let total_cents: i64 = r.get(4);
+        let delivery_cents: Option<i64> = r.get(5);
+        let paid_cents: Option<i64> = r.get(6);
         let text = |i: usize| r.get::<Option<String>, _>(i).unwrap_or_default();
         let address = Address {
-            name: text(18),
-            street: text(19),
-            city: text(20),
-            postcode: text(21),
-            country: text(22),
+            name: text(16),
+            street: text(17),
+            city: text(18),
+            postcode: text(19),
+            country: text(20),
         };
+        let expired = expires_at <= now();
         OrderView {
             id: r.get(0),
             book_id: r.get(1),
-            title: r.get(2),
-            quantity: r.get(3),
-            unit_price: money::format(r.get(4)),
+            title: String::new(),
+            quantity: r.get(2),
+            unit_price: money::format(r.get(3)),
             total: money::format(total_cents),
             total_cents,
             delivery: delivery_cents.map(money::format),
@@ -211,26 +287,51 @@ impl OrderView {
                 paid_cents.unwrap_or(total_cents + delivery_cents.unwrap_or(0)),
             ),
             payment_method: r
-                .get::<Option<String>, _>(8)
+                .get::<Option<String>, _>(7)
                 .unwrap_or_default()
                 .replace('_', " "),
-            status_label: label(&status, expires_at <= now()),
+            status_label: status.label(expired),
             // An expired order is shown and treated as cancelled before the sweeper gets to it.
-            status: if status == "pending_payment" && expires_at <= now() {
-                "cancelled".into()
+            status: if status == PendingPayment && expired {
+                Cancelled
             } else {
                 status
             },
             expires: Stamp::at(expires_at),
-            counterpart: r.get(12),
-            seller: r.get(13),
-            placed: Stamp::at(r.get(14)),
-            paid_at: r.get::<Option<i64>, _>(15).map(Stamp::at),
-            shipped_at: r.get::<Option<i64>, _>(16).map(Stamp::at),
-            carrier: r.get(17),
+            counterpart: String::new(),
+            seller: String::new(),
+            buyer_id: r.get(10),
+            seller_id: r.get(11),
+            placed: Stamp::at(r.get(12)),
+            paid_at: r.get::<Option<i64>, _>(13).map(Stamp::at),
+            shipped_at: r.get::<Option<i64>, _>(14).map(Stamp::at),
+            carrier: r.get(15),
             address: (!address.name.is_empty()).then_some(address),
         }
     }
+}
+
+/// The orders of these rows with their books' titles (catalog) and their buyers' and sellers'
+/// names (accounts): one lookup each for the whole list.
+async fn views(state: &AppState, rows: &[AnyRow]) -> AppResult<Vec<OrderView>> {
+    let mut orders: Vec<OrderView> = rows.iter().map(OrderView::from_row).collect();
+    let books: Vec<i64> = orders.iter().map(|o| o.book_id).collect();
+    let people: Vec<i64> = orders
+        .iter()
+        .flat_map(|o| [Some(o.buyer_id), o.seller_id])
+        .flatten()
+        .collect();
+    let (catalog, accounts) = (state.catalog(), state.accounts());
+    let (titles, names) = tokio::try_join!(catalog.titles(&books), accounts.names(&people))?;
+    for o in &mut orders {
+        o.title = titles.get(&o.book_id).cloned().unwrap_or_default();
+        o.counterpart = names.get(&o.buyer_id).cloned().unwrap_or_default();
+        o.seller = o
+            .seller_id
+            .and_then(|s| names.get(&s).cloned())
+            .unwrap_or_default();
+    }
+    Ok(orders)
 }
 
 pub struct ProviderView {
@@ -282,39 +383,20 @@ pub async fn buy(
                 "the quantity must be a whole number from 1 to {MAX_QUANTITY}"
             ))
         })?;
-    // The reservation comes first: a write as the transaction's first statement takes the write lock
-    // at once (SQLite cannot upgrade a read transaction under contention), and it succeeds only
-    // while enough copies are left, atomically on both engines.
+    // The reservation comes first (see `catalog::stock`): it locks the book's row, so the cap
+    // below and the order's insert see the stock as it now is.
     let mut tx = state.db.pool.begin().await?;
-    let reserved = sqlx::query("UPDATE books SET stock = stock - ? WHERE id = ? AND status = 'active' AND seller_id <> ? AND stock >= ?")
-        .bind(quantity)
-        .bind(book_id)
-        .bind(user.id)
-        .bind(quantity)
-        .execute(&mut *tx)
+    let reserved = state
+        .catalog()
+        .reserve(&mut tx, book_id, quantity, user.id)
         .await?;
-    let book = sqlx::query("SELECT price_cents, seller_id, status FROM books WHERE id = ?")
-        .bind(book_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let (price_cents, seller_id, status): (i64, i64, String) =
-        (book.get(0), book.get(1), book.get(2));
-    if reserved.rows_affected() != 1 {
-        return Err(if status != "active" {
-            AppError::NotFound
-        } else if seller_id == user.id {
-            AppError::BadRequest("you cannot buy your own book".into())
-        } else {
-            AppError::Conflict("not enough stock: fewer copies are left than you asked for".into())
-        });
-    }
     // (MySQL's SUM is a DECIMAL, which the generic driver cannot read: hence the CAST.)
     // The cap counts this order too; the reservation above locked the book's row, so two orders
     // of one buyer for one book cannot both pass it.
-    let pending: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM orders WHERE buyer_id = ? AND book_id = ? AND status = 'pending_payment' AND expires_at > ?")
+    let pending: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM orders WHERE buyer_id = ? AND book_id = ? AND status = ? AND expires_at > ?")
         .bind(user.id)
         .bind(book_id)
+        .bind(PendingPayment.as_str())
         .bind(now())
         .fetch_one(&mut *tx)
         .await?
@@ -329,8 +411,8 @@ pub async fn buy(
     let order_id = insert_id(
         &mut tx,
         state.db.engine,
-        "INSERT INTO orders (buyer_id, book_id, quantity, unit_price_cents, total_cents, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, 'pending_payment', ?, ?)",
-        |q| q.bind(user.id).bind(book_id).bind(quantity).bind(price_cents).bind(price_cents * quantity).bind(t).bind(t + state.config.order_timeout_secs),
+        "INSERT INTO orders (buyer_id, seller_id, book_id, quantity, unit_price_cents, total_cents, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        |q| q.bind(user.id).bind(reserved.seller_id).bind(book_id).bind(quantity).bind(reserved.price_cents).bind(reserved.price_cents * quantity).bind(PendingPayment.as_str()).bind(t).bind(t + state.config.order_timeout_secs),
     )
     .await?;
     tx.commit().await?;
@@ -350,7 +432,7 @@ async fn own_order(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<OrderView>
 async fn visible_order(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<(OrderView, Role)> {
     let user = ctx.user()?;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} {ORDER_FROM} WHERE o.id = ? AND (o.buyer_id = ? OR b.seller_id = ?)"
+        "SELECT {ORDER_COLUMNS} {ORDER_FROM} WHERE o.id = ? AND (o.buyer_id = ? OR o.seller_id = ?)"
     )))
     .bind(id)
     .bind(user.id)
@@ -358,13 +440,16 @@ async fn visible_order(state: &AppState, ctx: &Ctx, id: i64) -> AppResult<(Order
     .fetch_optional(&state.db.pool)
     .await?
     .ok_or(AppError::NotFound)?;
-    let buyer: i64 = row.get(11);
-    let role = if buyer == user.id {
+    let order = views(state, std::slice::from_ref(&row))
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound)?;
+    let role = if order.buyer_id == user.id {
         Role::Buyer
     } else {
         Role::Seller
     };
-    Ok((OrderView::from_row(&row), role))
+    Ok((order, role))
 }
 
 async fn providers(state: &AppState, total_cents: i64) -> AppResult<Vec<ProviderView>> {
@@ -398,7 +483,7 @@ async fn order_page(
     errors: FieldErrors,
     form: Option<&HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let providers = if role == Role::Buyer && order.status == "pending_payment" {
+    let providers = if role == Role::Buyer && order.status == PendingPayment {
         providers(state, order.total_cents).await?
     } else {
         vec![]
@@ -450,7 +535,7 @@ pub async fn pay(
     let id = parse_id(&id)?;
     ctx.check_csrf(field(&form, "csrf"))?;
     let order = own_order(&state, &ctx, id).await?;
-    if order.status != "pending_payment" {
+    if order.status != PendingPayment {
         return Err(AppError::Conflict(format!(
             "this order is {}; only an order pending payment can be paid",
             order.status_label
@@ -491,14 +576,15 @@ pub async fn pay(
             money::format(amount)
         )));
     }
-    // Only while it is pending, unexpired, and its book still on sale (not withdrawn).
+    // Only while it is pending and unexpired. Its book is still on sale: withdrawing a book
+    // cancels its unpaid orders in the same transaction (`BookOrders::cancel_unpaid`).
     let t = now();
     let paid = sqlx::query(
-        "UPDATE orders SET status = 'paid', payment_method = ?, delivery_provider_id = ?, delivery_cents = ?, paid_cents = ?, paid_at = ?, \
+        "UPDATE orders SET status = ?, payment_method = ?, delivery_provider_id = ?, delivery_cents = ?, paid_cents = ?, paid_at = ?, \
          ship_name = ?, ship_street = ?, ship_city = ?, ship_postcode = ?, ship_country = ? \
-         WHERE id = ? AND buyer_id = ? AND status = 'pending_payment' AND expires_at > ? \
-         AND EXISTS (SELECT 1 FROM books WHERE books.id = orders.book_id AND books.status = 'active')",
+         WHERE id = ? AND buyer_id = ? AND status = ? AND expires_at > ?",
     )
+    .bind(Paid.as_str())
     .bind(method)
     .bind(provider_id)
     .bind(delivery)
@@ -508,6 +594,7 @@ pub async fn pay(
         .bind(paid)
         .bind(id)
         .bind(ctx.user()?.id)
+        .bind(PendingPayment.as_str())
         .bind(t)
         .execute(&state.db.pool)
         .await?;
@@ -538,12 +625,14 @@ pub async fn address(
     }
     let saved = sqlx::query(
         "UPDATE orders SET ship_name = ?, ship_street = ?, ship_city = ?, ship_postcode = ?, ship_country = ? \
-         WHERE id = ? AND buyer_id = ? AND status IN ('pending_payment', 'paid')",
+         WHERE id = ? AND buyer_id = ? AND status IN (?, ?)",
     );
     let saved = address
         .bind(saved)
         .bind(id)
         .bind(ctx.user()?.id)
+        .bind(PendingPayment.as_str())
+        .bind(Paid.as_str())
         .execute(&state.db.pool)
         .await?;
     if saved.rows_affected() != 1 {
@@ -559,9 +648,24 @@ pub async fn address(
 async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppResult<bool> {
     let mut tx = state.db.pool.begin().await?;
     // Write first (see `buy`); the status check makes a second cancel a no-op.
+    let cancel = |sql| {
+        sqlx::query(sql)
+            .bind(Cancelled.as_str())
+            .bind(id)
+            .bind(PendingPayment.as_str())
+    };
     let cancelled = match buyer {
-        Some(b) => sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = ? AND buyer_id = ? AND status = 'pending_payment'").bind(id).bind(b).execute(&mut *tx).await?,
-        None => sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = ? AND status = 'pending_payment'").bind(id).execute(&mut *tx).await?,
+        Some(b) => {
+            cancel("UPDATE orders SET status = ? WHERE id = ? AND status = ? AND buyer_id = ?")
+                .bind(b)
+                .execute(&mut *tx)
+                .await?
+        }
+        None => {
+            cancel("UPDATE orders SET status = ? WHERE id = ? AND status = ?")
+                .execute(&mut *tx)
+                .await?
+        }
     };
     if cancelled.rows_affected() != 1 {
         return Ok(false);
@@ -571,10 +675,9 @@ async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppRes
         .fetch_one(&mut *tx)
         .await?;
     let (book_id, quantity): (i64, i64) = (row.get(0), row.get(1));
-    sqlx::query("UPDATE books SET stock = stock + ? WHERE id = ?")
-        .bind(quantity)
-        .bind(book_id)
-        .execute(&mut *tx)
+    state
+        .catalog()
+        .give_back(&mut tx, book_id, quantity)
         .await?;
     tx.commit().await?;
     Ok(true)
@@ -587,7 +690,7 @@ pub async fn cancel_form(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let order = own_order(&state, &ctx, parse_id(&id)?).await?;
-    if order.status != "pending_payment" {
+    if order.status != PendingPayment {
         return Err(AppError::Conflict(format!(
             "this order is {}; only an order pending payment can be cancelled",
             order.status_label
@@ -623,7 +726,7 @@ pub async fn cancel(
     let id = parse_id(&id)?;
     ctx.check_csrf(field(&form, "csrf"))?;
     let order = own_order(&state, &ctx, id).await?;
-    if order.status == "pending_payment" && field(&form, "confirm") != "yes" {
+    if order.status == PendingPayment && field(&form, "confirm") != "yes" {
         return Ok(Redirect::to(&format!("/orders/{id}/cancel")).into_response());
     }
     if !cancel_pending(&state, order.id, Some(ctx.user()?.id)).await? {
@@ -646,30 +749,32 @@ pub async fn ship(
     let id = parse_id(&id)?;
     ctx.check_csrf(field(&form, "csrf"))?;
     let seller = ctx.user()?.id;
-    let status: Option<String> = sqlx::query(
-        "SELECT o.status FROM orders o JOIN books b ON b.id = o.book_id WHERE o.id = ? AND b.seller_id = ?",
-    )
-    .bind(id)
-    .bind(seller)
-    .fetch_optional(&state.db.pool)
-    .await?
-    .map(|r| r.get(0));
+    let status: Option<String> =
+        sqlx::query("SELECT status FROM orders WHERE id = ? AND seller_id = ?")
+            .bind(id)
+            .bind(seller)
+            .fetch_optional(&state.db.pool)
+            .await?
+            .map(|r| r.get(0));
     let Some(status) = status else {
         return Err(AppError::NotFound);
     };
     let shipped = sqlx::query(
-        "UPDATE orders SET status = 'shipped', shipped_at = ? WHERE id = ? AND status = 'paid' \
-         AND book_id IN (SELECT id FROM books WHERE seller_id = ?)",
+        "UPDATE orders SET status = ?, shipped_at = ? WHERE id = ? AND status = ? AND seller_id = ?",
     )
+    .bind(Shipped.as_str())
     .bind(now())
     .bind(id)
+    .bind(Paid.as_str())
     .bind(seller)
     .execute(&state.db.pool)
     .await?;
     if shipped.rows_affected() != 1 {
         return Err(AppError::Conflict(format!(
             "this order is {}; only a paid order can be shipped",
-            label(&status, false)
+            OrderStatus::parse(&status)
+                .unwrap_or(Cancelled)
+                .label(false)
         )));
     }
     let back = if field(&form, "from") == "order" {
@@ -683,7 +788,7 @@ pub async fn ship(
 /// The orders the user bought (`sales` false) or sold (`sales` true), newest first.
 async fn order_list(state: &AppState, ctx: &Ctx, sales: bool) -> AppResult<OrdersPage> {
     let user = ctx.user()?;
-    let whose = if sales { "b.seller_id" } else { "o.buyer_id" };
+    let whose = if sales { "o.seller_id" } else { "o.buyer_id" };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} {ORDER_FROM} WHERE {whose} = ? ORDER BY o.id DESC LIMIT 500"
     )))
@@ -693,7 +798,7 @@ async fn order_list(state: &AppState, ctx: &Ctx, sales: bool) -> AppResult<Order
     Ok(OrdersPage {
         ctx: ctx.into(),
         heading: if sales { "My sales" } else { "My orders" },
-        orders: rows.iter().map(OrderView::from_row).collect(),
+        orders: views(state, &rows).await?,
         sales,
     })
 }
@@ -708,14 +813,14 @@ pub async fn sales(State(state): State<AppState>, ctx: Ctx) -> AppResult<impl In
 
 /// Cancels every unpaid order past its deadline and returns its copies. Safe on many replicas at once.
 pub async fn release_expired(state: &AppState) -> AppResult<usize> {
-    let ids: Vec<i64> =
-        sqlx::query("SELECT id FROM orders WHERE status = 'pending_payment' AND expires_at <= ?")
-            .bind(now())
-            .fetch_all(&state.db.pool)
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+    let ids: Vec<i64> = sqlx::query("SELECT id FROM orders WHERE status = ? AND expires_at <= ?")
+        .bind(PendingPayment.as_str())
+        .bind(now())
+        .fetch_all(&state.db.pool)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut released = 0;
     for id in ids {
         if cancel_pending(state, id, None).await? {
@@ -723,4 +828,33 @@ pub async fn release_expired(state: &AppState) -> AppResult<usize> {
         }
     }
     Ok(released)
+}
+
+/// Orders made before they named their seller (migration 5), or by a replica of the previous
+/// version during a rolling update, get the seller from catalog: until then only the buyer sees
+/// them. A few hundred books per sweep; returns how many orders were completed.
+pub async fn fill_in_sellers(state: &AppState) -> AppResult<u64> {
+    let books: Vec<i64> = sqlx::query(
+        "SELECT DISTINCT book_id FROM orders WHERE seller_id IS NULL ORDER BY book_id LIMIT 500",
+    )
+    .fetch_all(&state.db.pool)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    if books.is_empty() {
+        return Ok(0);
+    }
+    let sellers = state.catalog().sellers(&books).await?;
+    let mut filled = 0;
+    for (book, seller) in sellers {
+        filled +=
+            sqlx::query("UPDATE orders SET seller_id = ? WHERE book_id = ? AND seller_id IS NULL")
+                .bind(seller)
+                .bind(book)
+                .execute(&state.db.pool)
+                .await?
+                .rows_affected();
+    }
+    Ok(filled)
 }

@@ -1,6 +1,5 @@
--- 2: login limits that cannot lock the owner out, explicit admins, and indexes for the sweeps that
--- purge expired rows. (Search stays LIKE on MySQL: MariaDB has no n-gram full-text parser, and a
--- word index would change what a search finds.)
+-- accounts 2: login limits that cannot lock the owner out, explicit admins, and indexes for the
+-- sweeps that purge expired rows.
 CREATE TABLE login_known (
   user_id BIGINT NOT NULL,
   address VARCHAR(64) NOT NULL,

@@ -5,6 +5,15 @@
 //! per (account, address) strictly, per address across accounts (password spraying), and per
 //! account softly — the account-wide and the spraying limits never stop an address the owner has
 //! logged in from before, so an attacker cannot lock an owner out.
+//!
+//! Accounts own `users`, `sessions`, the login counters and the admin setup; other domains learn
+//! who is logged in and users' names through the `Identity` port (`identity`).
+
+pub mod admin;
+pub mod identity;
+pub mod password;
+
+pub use identity::{Local, Names};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,12 +28,26 @@ use axum::response::{IntoResponse, Response};
 use sqlx::Row;
 
 use crate::AppState;
-use crate::db::{Engine, insert_id, now};
+use crate::db::{Engine, Migration, insert_id, now};
 use crate::error::{AppError, AppResult};
 use crate::form::FieldErrors;
 use crate::web::{
     Ctx, Flash, PageCtx, SESSION_COOKIE, field, random_token, safe_next, set_cookie, token_hash,
 };
+
+/// The accounts' tables: users, sessions, login counters and known addresses, admin setup.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../../migrations/accounts/1-sqlite.sql"),
+        mysql: include_str!("../../migrations/accounts/1-mysql.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("../../migrations/accounts/2-sqlite.sql"),
+        mysql: include_str!("../../migrations/accounts/2-mysql.sql"),
+    },
+];
 
 pub const MIN_PASSWORD: usize = 10;
 const SESSION_SECS: i64 = 60 * 60 * 24 * 14;
@@ -176,14 +199,14 @@ fn valid_email(e: &str) -> bool {
 
 pub async fn hash_password(hashing: &Hashing, password: String) -> AppResult<String> {
     hashing
-        .run(move || crate::password::hash(password.as_bytes()))
+        .run(move || password::hash(password.as_bytes()))
         .await?
         .map_err(AppError::Internal)
 }
 
 async fn verify_password(hashing: &Hashing, password: String, hash: String) -> AppResult<bool> {
     hashing
-        .run(move || crate::password::verify(password.as_bytes(), &hash))
+        .run(move || password::verify(password.as_bytes(), &hash))
         .await
 }
 
@@ -470,4 +493,28 @@ pub async fn logout(
         set_cookie(SESSION_COOKIE, "", 0, ctx.secure),
     );
     Ok(response)
+}
+
+/// Addresses an account logged in from are forgotten after this long unused.
+const KNOWN_ADDRESS_SECS: i64 = 180 * 24 * 3600;
+
+/// The sweep's part: expired sessions, login counters past their window, addresses long unused.
+/// Returns the sessions and the counters removed.
+pub async fn purge_expired(state: &AppState) -> AppResult<(u64, u64)> {
+    let t = now();
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        .bind(t)
+        .execute(&state.db.pool)
+        .await?
+        .rows_affected();
+    let counters = sqlx::query("DELETE FROM login_failures WHERE window_start < ?")
+        .bind(t - WINDOW_SECS)
+        .execute(&state.db.pool)
+        .await?
+        .rows_affected();
+    sqlx::query("DELETE FROM login_known WHERE last_at < ?")
+        .bind(t - KNOWN_ADDRESS_SECS)
+        .execute(&state.db.pool)
+        .await?;
+    Ok((sessions, counters))
 }

@@ -150,7 +150,7 @@ pub async fn command(config: &Config, action: &AdminAction) -> Result<String, St
     let db = Db::connect(&config.database_url, 1)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
-    db.migrate()
+    db.migrate(&crate::db::Domain::ALL)
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
     let set = |email: &str, admin: bool| {

@@ -1,4 +1,4 @@
--- 3: the catalog and the search read one covering index. A card's columns sit in the index beside
+-- catalog 3: the catalog and the search read one covering index. A card's columns sit in the index beside
 -- the listing order, so a page is one range scan with no lookup per row; `search_key` (title and
 -- author in lower case, as LIKE folds: ASCII) lets a search check the newest books in that same
 -- scan and stop at a full page, which answers a common term without the trigram index.

@@ -1,0 +1,18 @@
+-- accounts 2: login limits that cannot lock the owner out, explicit admins, and indexes for the
+-- sweeps that purge expired rows.
+-- Addresses an account has logged in from: they keep working when the account-wide limit trips.
+CREATE TABLE login_known (
+  user_id BIGINT NOT NULL REFERENCES users(id),
+  address VARCHAR(64) NOT NULL,
+  last_at BIGINT NOT NULL,
+  PRIMARY KEY (user_id, address)
+);
+-- One-time admin setup tokens (hashed), for BOOKSTORE_ADMIN_EMAIL's owner to claim.
+CREATE TABLE admin_setup (
+  email VARCHAR(254) PRIMARY KEY,
+  token_hash VARCHAR(64) NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE INDEX login_failures_window ON login_failures (window_start);
+CREATE INDEX login_known_age ON login_known (last_at);

@@ -1,0 +1,2 @@
+-- catalog 2: nothing on MySQL. (Search stays LIKE there: MariaDB has no n-gram full-text parser,
+-- and a word index would change what a search finds.)

@@ -1,0 +1,131 @@
+//! Accounts' side of every request (`ports::Identity`), in process: the session's user on the
+//! hot-read connections, and users' names for pages that show them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sqlx::Row;
+
+use crate::connections::{Part, Value};
+use crate::db::{Db, now};
+use crate::error::AppResult;
+use crate::ports::{Identity, User};
+use crate::reads::{Reads, with_sqlite};
+use crate::web::token_hash;
+
+/// Names by user id, as read. A name never changes once registered, so what is kept is never
+/// stale; bounded, it starts over when full.
+#[derive(Default)]
+pub struct Names(Mutex<HashMap<i64, String>>);
+
+const NAMES_KEPT: usize = 10_000;
+
+impl Names {
+    fn get(&self, id: i64) -> Option<String> {
+        self.0.lock().ok()?.get(&id).cloned()
+    }
+
+    fn keep(&self, found: &HashMap<i64, String>) {
+        if let Ok(mut names) = self.0.lock() {
+            if names.len() + found.len() > NAMES_KEPT {
+                names.clear();
+            }
+            names.extend(found.iter().map(|(id, n)| (*id, n.clone())));
+        }
+    }
+}
+
+/// Accounts in this process.
+pub struct Local<'a> {
+    pub db: &'a Db,
+    pub names: &'a Names,
+}
+
+impl Identity for Local<'_> {
+    async fn session_user(&self, token: &str) -> AppResult<Option<User>> {
+        const SELECT: &str = "SELECT u.id, u.name, u.is_admin";
+        const REST: &str = "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?";
+        let (hash, now) = (token_hash(token), now());
+        Ok(match &*self.db.reads {
+            Reads::Sqlite(path) => with_sqlite(path, |conn| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(&format!("{SELECT} {REST}"))?
+                    .query_row(rusqlite::params![hash, now], |r| {
+                        Ok(User {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            is_admin: r.get::<_, i64>(2)? != 0,
+                        })
+                    })
+                    .optional()
+            })?,
+            Reads::Mysql(connections) => {
+                let part = Part {
+                    select: SELECT,
+                    rest: REST.to_string(),
+                    values: vec![Value::Text(hash), Value::Id(now)],
+                };
+                match connections.batched(part).await?.first() {
+                    Some(r) => Some(User {
+                        id: r.try_get(0)?,
+                        name: r.try_get(1)?,
+                        is_admin: r.try_get::<i64, _>(2)? != 0,
+                    }),
+                    None => None,
+                }
+            }
+        })
+    }
+
+    async fn names(&self, ids: &[i64]) -> AppResult<HashMap<i64, String>> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.names.get(id) {
+                Some(name) => {
+                    found.insert(id, name);
+                }
+                None => missing.push(id),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let read: HashMap<i64, String> = match missing.as_slice() {
+            [] => HashMap::new(),
+            // One name (a book's seller): on the hot-read connections.
+            [id] => one_name(&self.db.reads, *id).await?.into_iter().collect(),
+            ids => crate::db::by_ids(self.db, "SELECT id, name FROM users", ids)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        };
+        self.names.keep(&read);
+        found.extend(read);
+        Ok(found)
+    }
+}
+
+async fn one_name(reads: &Reads, id: i64) -> AppResult<Option<(i64, String)>> {
+    const SELECT: &str = "SELECT u.id, u.name";
+    const REST: &str = "FROM users u WHERE u.id = ?";
+    Ok(match reads {
+        Reads::Sqlite(path) => with_sqlite(path, |conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached(&format!("{SELECT} {REST}"))?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })?,
+        Reads::Mysql(connections) => {
+            let part = Part {
+                select: SELECT,
+                rest: REST.to_string(),
+                values: vec![Value::Id(id)],
+            };
+            match connections.batched(part).await?.first() {
+                Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+                None => None,
+            }
+        }
+    })
+}
