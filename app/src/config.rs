@@ -32,6 +32,9 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Print a new Ed25519 key (base64 PKCS#8) for --identity-key-file: the split's accounts
+    /// service signs identity tokens with it. Keep it secret, like a password.
+    IdentityKey,
 }
 
 #[derive(Subcommand, Debug)]
@@ -44,8 +47,56 @@ pub enum AdminAction {
     List,
 }
 
+/// Which part of the BookStore a process serves: all of it, or one service of the split.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    All,
+    Accounts,
+    Catalog,
+    Orders,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::All => "all",
+            Service::Accounts => "accounts",
+            Service::Catalog => "catalog",
+            Service::Orders => "orders",
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
+    /// Serve everything (one process), or one service of the split, with its own database.
+    #[arg(long, env = "BOOKSTORE_SERVICE", value_enum, default_value_t = Service::All, global = true)]
+    pub service: Service,
+    /// A split service's internal API (the other services call it; never route the internet to it).
+    #[arg(long, env = "BOOKSTORE_INTERNAL_ADDR", global = true)]
+    pub internal_addr: Option<SocketAddr>,
+    /// The accounts service's internal API, http://HOST:PORT (catalog and orders need it).
+    #[arg(long, env = "BOOKSTORE_ACCOUNTS_URL", global = true)]
+    pub accounts_url: Option<String>,
+    /// The catalog service's internal API, http://HOST:PORT (orders needs it).
+    #[arg(long, env = "BOOKSTORE_CATALOG_URL", global = true)]
+    pub catalog_url: Option<String>,
+    /// The orders service's internal API, http://HOST:PORT (catalog needs it).
+    #[arg(long, env = "BOOKSTORE_ORDERS_URL", global = true)]
+    pub orders_url: Option<String>,
+    /// A file with the key the services show each other (the same file on every service).
+    #[arg(long, env = "BOOKSTORE_INTERNAL_KEY_FILE", global = true)]
+    pub internal_key_file: Option<PathBuf>,
+    /// accounts: a file of Ed25519 keys (PKCS#8, base64, one per line) that sign identity tokens;
+    /// the first signs, all verify (add the new key first, drop the old one a token lifetime later).
+    #[arg(long, env = "BOOKSTORE_IDENTITY_KEY_FILE", global = true)]
+    pub identity_key_file: Option<PathBuf>,
+    /// An identity token is good for this many seconds; then the service asks accounts again.
+    #[arg(long, env = "BOOKSTORE_IDENTITY_SECS", default_value_t = 300, value_parser = clap::value_parser!(i64).range(10..=3600), global = true)]
+    pub identity_secs: i64,
+    /// Catalog and orders ask accounts for the sessions ended (logouts) this often.
+    #[arg(long, env = "BOOKSTORE_REVOCATION_POLL_SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60), global = true)]
+    pub revocation_poll_secs: u64,
     /// Listen address.
     #[arg(
         long,
@@ -140,9 +191,41 @@ pub struct Settings {
     pub cover_grace_secs: u64,
 }
 
+/// A split service's place among the others.
+#[derive(Clone)]
+pub struct Split {
+    pub service: Service,
+    pub internal_addr: SocketAddr,
+    /// The peers' internal APIs (host:port), those this service calls.
+    pub accounts: Option<String>,
+    pub catalog: Option<String>,
+    pub orders: Option<String>,
+    /// What every internal request carries, and every internal API checks.
+    pub internal_key: String,
+    /// accounts only: the signing keys' PKCS#8 documents, the first signs.
+    pub identity_keys: Vec<Vec<u8>>,
+    pub identity_secs: i64,
+    pub revocation_poll_secs: u64,
+}
+
+impl std::fmt::Debug for Split {
+    // The keys stay out of any log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Split")
+            .field("service", &self.service)
+            .field("internal_addr", &self.internal_addr)
+            .field("accounts", &self.accounts)
+            .field("catalog", &self.catalog)
+            .field("orders", &self.orders)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// None: everything in this process.
+    pub split: Option<Split>,
     pub addr: SocketAddr,
     pub database_url: String,
     /// Where the credentials came from, to read again after a rotation.
@@ -200,7 +283,9 @@ impl Config {
             );
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let split = split(s)?;
         Ok(Config {
+            split,
             addr: s.addr,
             database_url,
             db_secret_file,
@@ -232,6 +317,111 @@ impl Config {
         let (user, password) = parse_secret(&read_secret_file(path)?)?;
         with_credentials(&self.database_url, &user, &password).map(Some)
     }
+}
+
+/// The split's settings, checked: each service names the peers it calls, the internal key, and
+/// (accounts) its signing keys. Errors name the flag and its variable.
+fn split(s: &Settings) -> Result<Option<Split>, String> {
+    let service = s.service;
+    if service == Service::All {
+        return Ok(None);
+    }
+    let name = service.name();
+    let internal_addr = s.internal_addr.ok_or_else(|| {
+        format!("--service {name} needs --internal-addr (BOOKSTORE_INTERNAL_ADDR): the address the other services call it on")
+    })?;
+    let peer = |v: &Option<String>,
+                flag: &str,
+                var: &str,
+                peer: &str|
+     -> Result<Option<String>, String> {
+        let Some(url) = non_empty(v) else {
+            return Err(format!(
+                "--service {name} calls the {peer} service: give its internal API with {flag} ({var}), such as http://10.0.1.5:9000"
+            ));
+        };
+        let host = url
+            .strip_prefix("http://")
+            .map(|h| h.trim_end_matches('/'))
+            .filter(|h| {
+                h.rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            })
+            .ok_or_else(|| format!("{flag} ({var}) must be http://HOST:PORT, not {url:?}"))?;
+        Ok(Some(host.to_string()))
+    };
+    let needs = |p: Service| match service {
+        Service::Catalog => matches!(p, Service::Accounts | Service::Orders),
+        Service::Orders => matches!(p, Service::Accounts | Service::Catalog),
+        _ => false,
+    };
+    let accounts = if needs(Service::Accounts) {
+        peer(
+            &s.accounts_url,
+            "--accounts-url",
+            "BOOKSTORE_ACCOUNTS_URL",
+            "accounts",
+        )?
+    } else {
+        None
+    };
+    let catalog = if needs(Service::Catalog) {
+        peer(
+            &s.catalog_url,
+            "--catalog-url",
+            "BOOKSTORE_CATALOG_URL",
+            "catalog",
+        )?
+    } else {
+        None
+    };
+    let orders = if needs(Service::Orders) {
+        peer(
+            &s.orders_url,
+            "--orders-url",
+            "BOOKSTORE_ORDERS_URL",
+            "orders",
+        )?
+    } else {
+        None
+    };
+    let key_path = s.internal_key_file.as_ref().ok_or_else(|| {
+        format!("--service {name} needs --internal-key-file (BOOKSTORE_INTERNAL_KEY_FILE): the key the services show each other")
+    })?;
+    let internal_key = std::fs::read_to_string(key_path)
+        .map_err(|e| {
+            format!(
+                "cannot read --internal-key-file {}: {e}",
+                key_path.display()
+            )
+        })?
+        .trim()
+        .to_string();
+    if internal_key.len() < 32 {
+        return Err(format!(
+            "the internal key in {} is shorter than 32 characters: make one with `head -c 32 /dev/urandom | base64`",
+            key_path.display()
+        ));
+    }
+    let identity_keys = if service == Service::Accounts {
+        let path = s.identity_key_file.as_ref().ok_or(
+            "--service accounts needs --identity-key-file (BOOKSTORE_IDENTITY_KEY_FILE): the Ed25519 keys that sign identity tokens",
+        )?;
+        crate::accounts::token::read_keys(path)?
+    } else {
+        vec![]
+    };
+    Ok(Some(Split {
+        service,
+        internal_addr,
+        accounts,
+        catalog,
+        orders,
+        internal_key,
+        identity_keys,
+        identity_secs: s.identity_secs,
+        revocation_poll_secs: s.revocation_poll_secs,
+    }))
 }
 
 fn read_secret_file(path: &std::path::Path) -> Result<String, String> {

@@ -21,6 +21,9 @@ pub enum AppError {
     TooManyAttempts(i64),
     #[error("the server is busy: try again in a moment")]
     Busy,
+    /// A service of the split did not answer (its name).
+    #[error("the {0} service does not answer: try again in a moment")]
+    Unavailable(&'static str),
     #[error("payload too large: {0}")]
     TooLarge(String),
     #[error("database error")]
@@ -41,7 +44,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Sqlite(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -79,11 +82,11 @@ impl IntoResponse for AppError {
             return response;
         }
         let status = self.status();
-        if status.is_server_error() && !matches!(self, AppError::Busy) {
+        if status.is_server_error() && !matches!(self, AppError::Busy | AppError::Unavailable(_)) {
             tracing::error!(error = ?self, "request failed");
         }
         let title = title(status);
-        let message = if matches!(self, AppError::Busy) {
+        let message = if matches!(self, AppError::Busy | AppError::Unavailable(_)) {
             self.to_string()
         } else if status.is_server_error() {
             "Please try again in a moment.".to_string()
@@ -91,8 +94,8 @@ impl IntoResponse for AppError {
             // Written in lower case to be composed; the page capitalizes its first letter.
             self.to_string()
         };
-        let retry =
-            matches!(self, AppError::Busy).then_some([(axum::http::header::RETRY_AFTER, "1")]);
+        let retry = matches!(self, AppError::Busy | AppError::Unavailable(_))
+            .then_some([(axum::http::header::RETRY_AFTER, "1")]);
         let mut response = (status, retry, format!("{title}: {message}")).into_response();
         response
             .extensions_mut()

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod error;
 pub mod form;
+pub mod internal;
 pub mod money;
 pub mod orders;
 pub mod ports;
@@ -49,35 +50,92 @@ pub struct AppState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Users' names as read, shared by every server thread (`accounts::Names`).
     pub names: Arc<accounts::Names>,
+    /// The split: the other services this one calls (None: all in this process).
+    pub peers: Option<Arc<internal::Peers>>,
+    /// The split's accounts service: what signs identity tokens.
+    pub signer: Option<Arc<accounts::token::Signer>>,
+    /// The split's catalog and orders services: what verifies identity tokens.
+    pub verifier: Option<Arc<accounts::token::Verifier>>,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Config) -> AppState {
-        AppState {
+    pub fn new(db: Db, config: Config) -> Result<AppState, String> {
+        let split = config.split.clone();
+        let peers = split.as_ref().map(|s| {
+            let key: Arc<str> = Arc::from(s.internal_key.as_str());
+            let peer = |service, host: &Option<String>| {
+                host.clone()
+                    .map(|h| internal::Peer::new(service, h, Arc::clone(&key)))
+            };
+            Arc::new(internal::Peers {
+                accounts: peer(config::Service::Accounts, &s.accounts),
+                catalog: peer(config::Service::Catalog, &s.catalog),
+                orders: peer(config::Service::Orders, &s.orders),
+            })
+        });
+        let signer = match &split {
+            Some(s) if s.service == config::Service::Accounts => {
+                Some(Arc::new(accounts::token::Signer::new(&s.identity_keys)?))
+            }
+            _ => None,
+        };
+        let verifier = match &split {
+            Some(s) if s.service != config::Service::Accounts => Some(Arc::default()),
+            _ => None,
+        };
+        Ok(AppState {
+            peers,
+            signer,
+            verifier,
             db,
             hashing: Arc::new(accounts::Hashing::new(config.hash_workers)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
             names: Arc::default(),
             config: Arc::new(config),
-        }
+        })
+    }
+
+    /// The peer serving this part, when it is another service.
+    fn peer(
+        &self,
+        pick: fn(&internal::Peers) -> &Option<internal::Peer>,
+    ) -> Option<&internal::Peer> {
+        self.peers.as_deref().and_then(|p| pick(p).as_ref())
     }
 
     /// What catalog and orders ask of accounts (`ports::Identity`).
-    pub fn accounts(&self) -> accounts::Local<'_> {
-        accounts::Local {
-            db: &self.db,
-            names: &self.names,
+    pub fn accounts(&self) -> accounts::api::Port<'_> {
+        match self.peer(|p| &p.accounts) {
+            Some(peer) => accounts::api::Port::Remote(accounts::api::Remote(peer, &self.names)),
+            None => accounts::api::Port::Local(accounts::Local {
+                db: &self.db,
+                names: &self.names,
+            }),
         }
     }
 
     /// What orders ask of catalog (`ports::Stock`).
-    pub fn catalog(&self) -> catalog::Local<'_> {
-        catalog::Local { db: &self.db }
+    pub fn catalog(&self) -> catalog::api::Port<'_> {
+        match self.peer(|p| &p.catalog) {
+            Some(peer) => catalog::api::Port::Remote(catalog::api::Remote(peer)),
+            None => catalog::api::Port::Local(catalog::Local { db: &self.db }),
+        }
     }
 
     /// What catalog asks of orders (`ports::BookOrders`).
-    pub fn orders(&self) -> orders::Local<'_> {
-        orders::Local { db: &self.db }
+    pub fn orders(&self) -> orders::api::Port<'_> {
+        match self.peer(|p| &p.orders) {
+            Some(peer) => orders::api::Port::Remote(orders::api::Remote(peer)),
+            None => orders::api::Port::Local(orders::Local { db: &self.db }),
+        }
+    }
+
+    /// Which part of the BookStore this process serves.
+    pub fn service(&self) -> config::Service {
+        self.config
+            .split
+            .as_ref()
+            .map_or(config::Service::All, |s| s.service)
     }
 
     /// The state for a server thread's own event loop. A MySQL connection belongs to the loop that
@@ -124,13 +182,27 @@ async fn bounded(
     }
 }
 
-/// GET /healthz: 200 only when the database answers. One trivial query: cheap for a load balancer.
+/// GET /healthz: 200 only when the database answers (one trivial query: cheap for a load
+/// balancer) and, for a service of the split, the services it calls answer theirs.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(&state.db.pool).await {
-        Ok(_) => (StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    if let Err(e) = sqlx::query("SELECT 1").execute(&state.db.pool).await {
+        tracing::warn!(error = %e, "health check: database unavailable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable".to_string(),
+        );
+    }
+    match internal::peers_answer(&state).await {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(peer) => {
+            tracing::warn!(
+                peer,
+                "health check: a service this one calls does not answer"
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the {peer} service does not answer"),
+            )
         }
     }
 }
@@ -172,15 +244,17 @@ pub fn router(state: AppState) -> Router {
     let covers = Router::new()
         .nest_service("/covers", ServeDir::new(&state.config.uploads_dir))
         .layer(cache("public, max-age=31536000, immutable"));
-    let pages = Router::new()
-        .route("/", get(catalog::home))
-        .route("/healthz", get(healthz))
+    let accounts_pages = Router::new()
         .route(
             "/register",
             get(accounts::register_form).post(accounts::register),
         )
         .route("/login", get(accounts::login_form).post(accounts::login))
         .route("/logout", post(accounts::logout))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/claim", get(admin::claim_form).post(admin::claim));
+    let catalog_pages = Router::new()
+        .route("/", get(catalog::home))
         .route("/books", get(catalog::list))
         .route("/books/{id}", get(catalog::detail))
         .route(
@@ -193,14 +267,15 @@ pub fn router(state: AppState) -> Router {
             "/books/{id}/delete",
             get(selling::delete_form).post(selling::delete),
         )
-        .route("/books/{id}/buy", post(orders::buy))
         .route(
             "/sell",
             get(selling::sell_form)
                 .post(selling::sell)
                 .layer(form_limit()),
         )
-        .route("/my/books", get(selling::my_books))
+        .route("/my/books", get(selling::my_books));
+    let orders_pages = Router::new()
+        .route("/books/{id}/buy", post(orders::buy))
         .route("/orders", get(orders::mine))
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/pay", post(orders::pay))
@@ -210,10 +285,27 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/orders/{id}/address", post(orders::address))
         .route("/orders/{id}/ship", post(orders::ship))
-        .route("/sales", get(orders::sales))
-        .route("/admin/users", get(admin::users))
-        .route("/admin/claim", get(admin::claim_form).post(admin::claim))
-        .layer(cache("no-store"));
+        .route("/sales", get(orders::sales));
+    // A service of the split serves its own pages (the load balancer routes by path); each serves
+    // the style and script every page links to, and its health.
+    use config::Service;
+    let service = state.service();
+    let mut pages = Router::new().route("/healthz", get(healthz));
+    if matches!(service, Service::All | Service::Accounts) {
+        pages = pages.merge(accounts_pages);
+    }
+    if matches!(service, Service::All | Service::Catalog) {
+        pages = pages.merge(catalog_pages);
+    }
+    if matches!(service, Service::All | Service::Orders) {
+        pages = pages.merge(orders_pages);
+    }
+    let pages = pages.layer(cache("no-store"));
+    let covers = if matches!(service, Service::All | Service::Catalog) {
+        covers
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(pages)
         .merge(static_files)
@@ -269,17 +361,40 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let db = Db::connect(&config.database_url, setup_connections)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
-    db.migrate(&db::Domain::ALL)
+    // A service of the split owns its domain's tables only, in a database of its own.
+    let service = config
+        .split
+        .as_ref()
+        .map_or(config::Service::All, |s| s.service);
+    let domains: &[db::Domain] = match service {
+        config::Service::All => &db::Domain::ALL,
+        config::Service::Accounts => &[db::Domain::Accounts],
+        config::Service::Catalog => &[db::Domain::Catalog],
+        config::Service::Orders => &[db::Domain::Orders],
+    };
+    db.migrate(domains)
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .and_then(tokio::net::TcpListener::into_std)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
-    if let Err(e) = admin::offer_setup_token(&db, &config).await {
+    let bind = |addr: std::net::SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .and_then(tokio::net::TcpListener::into_std)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    };
+    let listener = bind(config.addr).await?;
+    let internal_listener = match &config.split {
+        Some(s) => Some(bind(s.internal_addr).await?),
+        None => None,
+    };
+    if matches!(service, config::Service::All | config::Service::Accounts)
+        && let Err(e) = admin::offer_setup_token(&db, &config).await
+    {
         tracing::warn!(error = %e, "admin setup: could not make a setup token");
     }
-    let state = AppState::new(db, config);
+    let state = AppState::new(db, config)?;
+    if state.verifier.is_some() {
+        tokio::spawn(web::follow_accounts(state.clone()));
+    }
     tokio::spawn(sweep::run(state.clone()));
     tokio::spawn(db::watch_secret(
         state.db.clone(),
@@ -291,6 +406,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
         let listener = listener
             .try_clone()
             .map_err(|e| format!("cannot share the listening socket: {e}"))?;
+        let internal_listener = internal_listener
+            .as_ref()
+            .map(std::net::TcpListener::try_clone)
+            .transpose()
+            .map_err(|e| format!("cannot share the internal listening socket: {e}"))?;
         let (state, mut stopped, done_tx) = (state.clone(), stopped.clone(), done_tx.clone());
         std::thread::Builder::new()
             .name(format!("serve-{n}"))
@@ -304,14 +424,39 @@ pub async fn serve(config: Config) -> Result<(), String> {
                             let state = state.for_this_thread().await?;
                             let listener = tokio::net::TcpListener::from_std(listener)
                                 .map_err(|e| format!("cannot listen: {e}"))?;
+                            // The split's internal API, on the same event loops.
+                            let mut internal_stopped = stopped.clone();
+                            let internal = match internal_listener {
+                                Some(l) => Some((
+                                    tokio::net::TcpListener::from_std(l)
+                                        .map_err(|e| format!("cannot listen: {e}"))?,
+                                    internal::router(state.clone(), state.service()),
+                                )),
+                                None => None,
+                            };
                             let app = router(state)
                                 .into_make_service_with_connect_info::<std::net::SocketAddr>();
-                            axum::serve(listener, app)
-                                .with_graceful_shutdown(async move {
-                                    let _ = stopped.wait_for(|stop| *stop).await;
-                                })
-                                .await
-                                .map_err(|e| e.to_string())
+                            let public = async {
+                                axum::serve(listener, app)
+                                    .with_graceful_shutdown(async move {
+                                        let _ = stopped.wait_for(|stop| *stop).await;
+                                    })
+                                    .await
+                                    .map_err(|e| e.to_string())
+                            };
+                            let internal = async {
+                                match internal {
+                                    Some((l, api)) => axum::serve(l, api)
+                                        .with_graceful_shutdown(async move {
+                                            let _ = internal_stopped.wait_for(|stop| *stop).await;
+                                        })
+                                        .await
+                                        .map_err(|e| e.to_string()),
+                                    None => Ok(()),
+                                }
+                            };
+                            let (a, b) = tokio::join!(public, internal);
+                            a.and(b)
                         })
                     });
                 let _ = done_tx.send(result);

@@ -34,6 +34,13 @@ fn main() {
     match &cli.command {
         None | Some(Command::Serve) => serve(config(&cli)),
         Some(Command::Healthcheck) => std::process::exit(healthcheck(cli.settings.addr)),
+        Some(Command::IdentityKey) => match bookstore_app::accounts::token::generate() {
+            Ok(key) => println!("{key}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        },
         Some(Command::Admin { action }) => {
             let config = config(&cli);
             let runtime = runtime();

@@ -38,19 +38,23 @@ pub struct Reserved {
 /// catalog → orders: copies taken off sale and given back, and what an order shows of its book.
 pub trait Stock {
     /// Takes `quantity` copies of an active book that `buyer` does not sell, atomically (never
-    /// oversold, never negative), on the caller's transaction; refused with the reason to show.
+    /// oversold, never negative), for `order`; refused with the reason to show. In process, on the
+    /// caller's transaction; across services, once per order however often it is asked.
     fn reserve(
         &self,
         tx: &mut AnyConnection,
+        order: i64,
         book: i64,
         quantity: i64,
         buyer: i64,
     ) -> impl Future<Output = AppResult<Reserved>> + Send;
 
-    /// Puts `quantity` copies back on sale, on the caller's transaction.
+    /// Puts `order`'s `quantity` copies back on sale: in process on the caller's transaction;
+    /// across services once per order, however often it is asked.
     fn give_back(
         &self,
         tx: &mut AnyConnection,
+        order: i64,
         book: i64,
         quantity: i64,
     ) -> impl Future<Output = AppResult<()>> + Send;
@@ -72,7 +76,8 @@ pub trait BookOrders {
         book: i64,
     ) -> impl Future<Output = AppResult<bool>> + Send;
 
-    /// Cancels the book's unpaid orders, on the caller's transaction (the one withdrawing it).
+    /// Cancels the book's unpaid orders: in process on the caller's transaction (the one
+    /// withdrawing it); across services their copies go back too (the withdrawal may still fail).
     fn cancel_unpaid(
         &self,
         tx: &mut AnyConnection,

@@ -23,22 +23,32 @@ pub async fn run(state: AppState) {
 }
 
 pub async fn once(state: &AppState, covers: bool) -> AppResult<()> {
-    let released = orders::release_expired(state).await?;
-    let completed = orders::fill_in_sellers(state).await?;
-    let (sessions, counters) = accounts::purge_expired(state).await?;
-    let removed = if covers {
-        catalog::selling::orphan_covers(state).await?
-    } else {
-        0
-    };
-    if released as u64 + completed + sessions + counters + removed as u64 > 0 {
+    use crate::config::Service;
+    let service = state.service();
+    let (mut released, mut completed, mut ended) = (0, 0, 0);
+    let (mut sessions, mut counters, mut removed) = (0, 0, 0);
+    if matches!(service, Service::All | Service::Orders) {
+        released = orders::release_expired(state).await?;
+        completed = orders::fill_in_sellers(state).await?;
+        if state.peers.is_some() {
+            ended = orders::finish_stalled(state).await?;
+        }
+    }
+    if matches!(service, Service::All | Service::Accounts) {
+        (sessions, counters) = accounts::purge_expired(state).await?;
+    }
+    if covers && matches!(service, Service::All | Service::Catalog) {
+        removed = catalog::selling::orphan_covers(state).await?;
+    }
+    if released as u64 + completed + ended as u64 + sessions + counters + removed as u64 > 0 {
         tracing::info!(
             released,
             completed,
+            ended,
             sessions,
             counters,
             covers = removed,
-            "sweep: released unpaid orders, named sellers on older orders, purged expired rows, removed orphan covers"
+            "sweep: released unpaid orders, named sellers on older orders, gave back stalled reservations, purged expired rows, removed orphan covers"
         );
     }
     Ok(())

@@ -17,6 +17,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::accounts::token::{IDENTITY_COOKIE, Rejected};
+use crate::db::now;
 use crate::error::{AppError, AppResult};
 use crate::ports::Identity;
 pub use crate::ports::User;
@@ -124,18 +126,20 @@ pub async fn around_every_request(
 ) -> Response {
     // One pass over the cookies; the session's user is looked up here only for an error page.
     // Each cookie's first value, as `cookie` reads it.
-    let (mut csrf_in, mut flash_in, mut session) = (None, None, None);
+    let (mut csrf_in, mut flash_in, mut session, mut identity) = (None, None, None, None);
     for (name, value) in cookie_pairs(req.headers()) {
         let slot = match name {
             CSRF_COOKIE => &mut csrf_in,
             FLASH_COOKIE => &mut flash_in,
             SESSION_COOKIE => &mut session,
+            IDENTITY_COOKIE => &mut identity,
             _ => continue,
         };
         slot.get_or_insert(value);
     }
     let existing = csrf_in.filter(|t| t.len() == 43).map(str::to_string);
     let session = session.map(str::to_string);
+    let identity = identity.map(str::to_string);
     let flash = flash_in.and_then(Flash::decode);
     let had_flash = flash_in.is_some();
     let secure = is_https(req.headers());
@@ -145,6 +149,8 @@ pub async fn around_every_request(
     });
     let uri = req.uri().clone();
     let method = req.method().clone();
+    let fresh_identity = Arc::new(FreshIdentity::default());
+    req.extensions_mut().insert(Arc::clone(&fresh_identity));
     req.extensions_mut().insert(Arc::clone(&csrf));
     req.extensions_mut().insert(Arrival {
         flash,
@@ -163,9 +169,15 @@ pub async fn around_every_request(
                 .unwrap_or(HeaderValue::from_static("/login")),
         );
     } else if is_error_to_show(&response) {
-        response = error_page(&state, response, &csrf, session, &method, &uri).await;
+        response = error_page(&state, response, &csrf, session, identity, &method, &uri).await;
     }
     let h = response.headers_mut();
+    if let Some((token, max_age)) = fresh_identity.0.get() {
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(IDENTITY_COOKIE, token, *max_age, secure),
+        );
+    }
     if let Some(token) = csrf.fresh.get() {
         h.append(
             header::SET_COOKIE,
@@ -267,6 +279,7 @@ async fn error_page(
     response: Response,
     csrf: &Arc<Csrf>,
     session: Option<String>,
+    identity: Option<String>,
     method: &axum::http::Method,
     uri: &axum::http::Uri,
 ) -> Response {
@@ -295,7 +308,10 @@ async fn error_page(
     // The visitor's menu, unless the server is too busy to look them up.
     let user = match session {
         Some(token) if status != StatusCode::SERVICE_UNAVAILABLE => {
-            state.accounts().session_user(&token).await.ok().flatten()
+            identify(state, Some(&token), identity.as_deref(), None)
+                .await
+                .ok()
+                .flatten()
         }
         _ => None,
     };
@@ -398,10 +414,16 @@ where
             .cloned()
             .unwrap_or_default();
         let arrival = parts.extensions.get::<Arrival>().cloned();
-        let mut user = None;
-        if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            user = app.accounts().session_user(&token).await?;
-        }
+        let fresh = parts.extensions.get::<Arc<FreshIdentity>>().cloned();
+        let session = cookie(&parts.headers, SESSION_COOKIE);
+        let identity = cookie(&parts.headers, IDENTITY_COOKIE);
+        let user = identify(
+            &app,
+            session.as_deref(),
+            identity.as_deref(),
+            fresh.as_deref(),
+        )
+        .await?;
         Ok(Ctx {
             user,
             csrf,
@@ -593,5 +615,121 @@ impl tower_http::request_id::MakeRequestId for RequestIds {
         HeaderValue::from_str(&format!("{prefix}-{n}"))
             .ok()
             .map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// An identity token a service of the split got from accounts for this request, to hand the
+/// browser (with its lifetime in seconds), so the next requests need not ask again.
+#[derive(Default)]
+pub struct FreshIdentity(OnceLock<(String, i64)>);
+
+/// Who is logged in. All in one process, or the accounts service: the session in the database.
+/// Catalog and orders of the split: the identity token, verified with accounts' keys; when it is
+/// missing, expired or its key unknown, accounts is asked once with the session cookie (and the
+/// new token goes to the browser through `fresh`). A revoked session asks nobody: logged out.
+async fn identify(
+    state: &AppState,
+    session: Option<&str>,
+    identity: Option<&str>,
+    fresh: Option<&FreshIdentity>,
+) -> AppResult<Option<User>> {
+    let Some(verifier) = &state.verifier else {
+        return match session {
+            Some(token) => state.accounts().session_user(token).await,
+            None => Ok(None),
+        };
+    };
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    let t = now();
+    if let Some(token) = identity {
+        match verifier.verify(token, t) {
+            Ok((user, sid, _)) if sid == crate::accounts::token::session_id(session) => {
+                return Ok(Some(user));
+            }
+            Err(Rejected::Revoked) => return Ok(None),
+            Err(Rejected::UnknownKey) => refresh_keys(state).await,
+            _ => {}
+        }
+    }
+    let Some(peer) = state.peers.as_deref().and_then(|p| p.accounts.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(s) = (crate::accounts::api::Remote(peer, &state.names))
+        .session(session)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(fresh) = fresh {
+        let _ = fresh.0.set((s.identity.clone(), (s.expires - t).max(1)));
+    }
+    Ok(Some(s.user()))
+}
+
+/// Fetches accounts' keys again: a token signed by a key this service has not seen (a rotation,
+/// or accounts was not up when this one started). At most once every 10 s.
+async fn refresh_keys(state: &AppState) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let t = now();
+    let last = LAST.load(Ordering::Relaxed);
+    if t - last < 10
+        || LAST
+            .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    if let (Some(verifier), Some(peer)) = (
+        &state.verifier,
+        state.peers.as_deref().and_then(|p| p.accounts.as_ref()),
+    ) {
+        match (crate::accounts::api::Remote(peer, &state.names))
+            .keys()
+            .await
+        {
+            Ok(keys) => verifier.set_keys(keys),
+            Err(e) => tracing::warn!(error = %e, "cannot read accounts' identity keys"),
+        }
+    }
+}
+
+/// Catalog and orders of the split: accounts' keys at start, then the sessions logged out, every
+/// `--revocation-poll-secs`: a logout is honoured here within that (plus one request's time)
+/// while accounts answers; a token never outlives `--identity-secs` anyway.
+pub async fn follow_accounts(state: AppState) {
+    let (Some(verifier), Some(peer), Some(split)) = (
+        state.verifier.clone(),
+        state.peers.as_deref().and_then(|p| p.accounts.as_ref()),
+        state.config.split.clone(),
+    ) else {
+        return;
+    };
+    let accounts = crate::accounts::api::Remote(peer, &state.names);
+    let mut have_keys = false;
+    let mut after = 0;
+    let mut tick =
+        tokio::time::interval(std::time::Duration::from_secs(split.revocation_poll_secs));
+    loop {
+        tick.tick().await;
+        if !have_keys {
+            match accounts.keys().await {
+                Ok(keys) => {
+                    verifier.set_keys(keys);
+                    have_keys = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read accounts' identity keys yet"),
+            }
+        }
+        // An hour of revocations is kept: no token lives longer (`--identity-secs` <= 3600).
+        match accounts.revoked(after).await {
+            Ok(r) => {
+                verifier.revoke(r.sessions, now(), 3600);
+                after = r.last;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the sessions logged out"),
+        }
     }
 }

@@ -25,7 +25,24 @@ impl Names {
         self.0.lock().ok()?.get(&id).cloned()
     }
 
-    fn keep(&self, found: &HashMap<i64, String>) {
+    /// The names known of `ids`, and the ids (each once) still to read.
+    pub fn split(&self, ids: &[i64]) -> (HashMap<i64, String>, Vec<i64>) {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.get(id) {
+                Some(name) => {
+                    found.insert(id, name);
+                }
+                None => missing.push(id),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        (found, missing)
+    }
+
+    pub fn keep(&self, found: &HashMap<i64, String>) {
         if let Ok(mut names) = self.0.lock() {
             if names.len() + found.len() > NAMES_KEPT {
                 names.clear();
@@ -78,18 +95,7 @@ impl Identity for Local<'_> {
     }
 
     async fn names(&self, ids: &[i64]) -> AppResult<HashMap<i64, String>> {
-        let mut found = HashMap::new();
-        let mut missing = Vec::new();
-        for &id in ids {
-            match self.names.get(id) {
-                Some(name) => {
-                    found.insert(id, name);
-                }
-                None => missing.push(id),
-            }
-        }
-        missing.sort_unstable();
-        missing.dedup();
+        let (mut found, missing) = self.names.split(ids);
         let read: HashMap<i64, String> = match missing.as_slice() {
             [] => HashMap::new(),
             // One name (a book's seller): on the hot-read connections.

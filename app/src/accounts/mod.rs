@@ -10,8 +10,10 @@
 //! who is logged in and users' names through the `Identity` port (`identity`).
 
 pub mod admin;
+pub mod api;
 pub mod identity;
 pub mod password;
+pub mod token;
 
 pub use identity::{Local, Names};
 
@@ -46,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: include_str!("../../migrations/accounts/2-sqlite.sql"),
         mysql: include_str!("../../migrations/accounts/2-mysql.sql"),
+    },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../../migrations/accounts/6-sqlite.sql"),
+        mysql: include_str!("../../migrations/accounts/6-mysql.sql"),
     },
 ];
 
@@ -234,6 +241,20 @@ async fn start_session(
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, &token, SESSION_SECS, ctx.secure),
     );
+    // The split: the other services' identity token too, so the first page there asks nobody.
+    if state.signer.is_some()
+        && let Some(s) = api::issue(state, &token).await?
+    {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(
+                token::IDENTITY_COOKIE,
+                &s.identity,
+                (s.expires - now()).max(1),
+                ctx.secure,
+            ),
+        );
+    }
     Ok(response)
 }
 
@@ -486,12 +507,26 @@ pub async fn logout(
             .bind(token_hash(&token))
             .execute(&state.db.pool)
             .await?;
+        // The split: the other services refuse this session's identity tokens once they read it.
+        if state.signer.is_some() {
+            sqlx::query("INSERT INTO session_revocations (session_id, at) VALUES (?, ?)")
+                .bind(token::session_id(&token))
+                .bind(now())
+                .execute(&state.db.pool)
+                .await?;
+        }
     }
     let mut response = ctx.redirect("/", Flash::LoggedOut);
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, "", 0, ctx.secure),
     );
+    if state.signer.is_some() {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(token::IDENTITY_COOKIE, "", 0, ctx.secure),
+        );
+    }
     Ok(response)
 }
 
@@ -514,6 +549,11 @@ pub async fn purge_expired(state: &AppState) -> AppResult<(u64, u64)> {
         .rows_affected();
     sqlx::query("DELETE FROM login_known WHERE last_at < ?")
         .bind(t - KNOWN_ADDRESS_SECS)
+        .execute(&state.db.pool)
+        .await?;
+    // No identity token outlives an hour: older revocations protect nothing.
+    sqlx::query("DELETE FROM session_revocations WHERE at < ?")
+        .bind(t - 3600)
         .execute(&state.db.pool)
         .await?;
     Ok((sessions, counters))

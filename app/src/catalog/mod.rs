@@ -2,6 +2,7 @@
 //! in-stock filter), a page per book, and selling (`selling`). It owns the `books` table (and
 //! its search index); buying reserves copies through its `Stock` port (`stock`).
 
+pub mod api;
 pub mod reads;
 pub mod selling;
 pub mod stock;
@@ -42,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         sqlite: include_str!("../../migrations/catalog/3-sqlite.sql"),
         mysql: include_str!("../../migrations/catalog/3-mysql.sql"),
+    },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../../migrations/catalog/6-sqlite.sql"),
+        mysql: include_str!("../../migrations/catalog/6-mysql.sql"),
     },
 ];
 

@@ -19,6 +19,7 @@ impl Stock for Local<'_> {
     async fn reserve(
         &self,
         tx: &mut AnyConnection,
+        _order: i64,
         book: i64,
         quantity: i64,
         buyer: i64,
@@ -56,7 +57,13 @@ impl Stock for Local<'_> {
         })
     }
 
-    async fn give_back(&self, tx: &mut AnyConnection, book: i64, quantity: i64) -> AppResult<()> {
+    async fn give_back(
+        &self,
+        tx: &mut AnyConnection,
+        _order: i64,
+        book: i64,
+        quantity: i64,
+    ) -> AppResult<()> {
         sqlx::query("UPDATE books SET stock = stock + ? WHERE id = ?")
             .bind(quantity)
             .bind(book)

@@ -10,7 +10,9 @@
 //! catalog's `Stock` port, on the order's own transaction; what an order page shows of its book
 //! and of the people in it comes from catalog's titles and accounts' names, not from joins.
 
+pub mod api;
 mod book_orders;
+mod saga;
 
 pub use book_orders::Local;
 
@@ -55,10 +57,14 @@ pub const MIGRATIONS: &[Migration] = &[
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStatus {
+    /// Split only: recorded, its copies being reserved by the catalog service.
+    Reserving,
     /// Copies reserved until `expires_at`; then the sweep cancels it.
     PendingPayment,
     Paid,
     Shipped,
+    /// Split only: cancelled, its copies not yet back in the catalog (the sweep finishes it).
+    Cancelling,
     Cancelled,
 }
 
@@ -66,18 +72,22 @@ impl OrderStatus {
     /// As stored in `orders.status` (and the badge's class).
     pub const fn as_str(self) -> &'static str {
         match self {
+            OrderStatus::Reserving => "reserving",
             OrderStatus::PendingPayment => "pending_payment",
             OrderStatus::Paid => "paid",
             OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelling => "cancelling",
             OrderStatus::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(s: &str) -> Option<OrderStatus> {
         [
+            OrderStatus::Reserving,
             OrderStatus::PendingPayment,
             OrderStatus::Paid,
             OrderStatus::Shipped,
+            OrderStatus::Cancelling,
             OrderStatus::Cancelled,
         ]
         .into_iter()
@@ -87,11 +97,12 @@ impl OrderStatus {
     /// As a page says it.
     fn label(self, expired: bool) -> &'static str {
         match self {
+            OrderStatus::Reserving => "being reserved",
             OrderStatus::PendingPayment if expired => "expired",
             OrderStatus::PendingPayment => "pending payment",
             OrderStatus::Paid => "paid",
             OrderStatus::Shipped => "shipped",
-            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Cancelling | OrderStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -102,7 +113,7 @@ impl std::fmt::Display for OrderStatus {
     }
 }
 
-use OrderStatus::{Cancelled, Paid, PendingPayment, Shipped};
+use OrderStatus::{Cancelled, Cancelling, Paid, PendingPayment, Shipped};
 
 const MAX_QUANTITY: i64 = 100;
 const METHODS: &[&str] = &["card", "paypal", "bank_transfer"];
@@ -292,10 +303,10 @@ impl OrderView {
                 .replace('_', " "),
             status_label: status.label(expired),
             // An expired order is shown and treated as cancelled before the sweeper gets to it.
-            status: if status == PendingPayment && expired {
-                Cancelled
-            } else {
-                status
+            status: match status {
+                PendingPayment if expired => Cancelled,
+                Cancelling => Cancelled,
+                other => other,
             },
             expires: Stamp::at(expires_at),
             counterpart: String::new(),
@@ -383,40 +394,71 @@ pub async fn buy(
                 "the quantity must be a whole number from 1 to {MAX_QUANTITY}"
             ))
         })?;
-    // The reservation comes first (see `catalog::stock`): it locks the book's row, so the cap
-    // below and the order's insert see the stock as it now is.
-    let mut tx = state.db.pool.begin().await?;
-    let reserved = state
-        .catalog()
-        .reserve(&mut tx, book_id, quantity, user.id)
-        .await?;
-    // (MySQL's SUM is a DECIMAL, which the generic driver cannot read: hence the CAST.)
-    // The cap counts this order too; the reservation above locked the book's row, so two orders
-    // of one buyer for one book cannot both pass it.
-    let pending: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM orders WHERE buyer_id = ? AND book_id = ? AND status = ? AND expires_at > ?")
-        .bind(user.id)
-        .bind(book_id)
-        .bind(PendingPayment.as_str())
-        .bind(now())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get::<i64, _>(0)?;
-    if pending + quantity > state.config.max_pending_copies {
-        return Err(AppError::Conflict(format!(
-            "you can hold at most {} unpaid copies of a book: pay or cancel your pending orders first",
-            state.config.max_pending_copies
-        )));
+    if state.peers.is_some() {
+        let order_id = saga::buy(&state, user.id, book_id, quantity).await?;
+        return Ok(ctx.redirect(&format!("/orders/{order_id}"), Flash::Ordered));
     }
+    // In process, one transaction: the order's row first (its id names the reservation), then
+    // the reservation, whose conditional UPDATE locks the book's row (see `catalog::stock`), so
+    // the cap below sees every order of this buyer for this book, and the terms come last.
+    let mut tx = state.db.pool.begin().await?;
     let t = now();
     let order_id = insert_id(
         &mut tx,
         state.db.engine,
-        "INSERT INTO orders (buyer_id, seller_id, book_id, quantity, unit_price_cents, total_cents, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        |q| q.bind(user.id).bind(reserved.seller_id).bind(book_id).bind(quantity).bind(reserved.price_cents).bind(reserved.price_cents * quantity).bind(PendingPayment.as_str()).bind(t).bind(t + state.config.order_timeout_secs),
+        "INSERT INTO orders (buyer_id, book_id, quantity, unit_price_cents, total_cents, status, created_at, expires_at) VALUES (?, ?, ?, 0, 0, ?, ?, ?)",
+        |q| q.bind(user.id).bind(book_id).bind(quantity).bind(PendingPayment.as_str()).bind(t).bind(t + state.config.order_timeout_secs),
     )
+    .await?;
+    let reserved = state
+        .catalog()
+        .reserve(&mut tx, order_id, book_id, quantity, user.id)
+        .await?;
+    if copies_held(&mut tx, user.id, book_id, &[PendingPayment]).await?
+        > state.config.max_pending_copies
+    {
+        return Err(too_many_held(&state));
+    }
+    sqlx::query(
+        "UPDATE orders SET unit_price_cents = ?, total_cents = ?, seller_id = ? WHERE id = ?",
+    )
+    .bind(reserved.price_cents)
+    .bind(reserved.price_cents * quantity)
+    .bind(reserved.seller_id)
+    .bind(order_id)
+    .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(ctx.redirect(&format!("/orders/{order_id}"), Flash::Ordered))
+}
+
+/// The copies this buyer holds of this book in unexpired orders of these statuses.
+async fn copies_held(
+    conn: &mut sqlx::AnyConnection,
+    buyer: i64,
+    book: i64,
+    statuses: &[OrderStatus],
+) -> AppResult<i64> {
+    // (MySQL's SUM is a DECIMAL, which the generic driver cannot read: hence the CAST.)
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM orders WHERE buyer_id = ? AND book_id = ? AND expires_at > ? AND status IN ({})",
+        vec!["?"; statuses.len()].join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(buyer)
+        .bind(book)
+        .bind(now());
+    for s in statuses {
+        q = q.bind(s.as_str());
+    }
+    Ok(q.fetch_one(&mut *conn).await?.try_get::<i64, _>(0)?)
+}
+
+fn too_many_held(state: &AppState) -> AppError {
+    AppError::Conflict(format!(
+        "you can hold at most {} unpaid copies of a book: pay or cancel your pending orders first",
+        state.config.max_pending_copies
+    ))
 }
 
 /// The order, if the logged-in user bought it. Someone else's order is "not found", not "forbidden":
@@ -646,6 +688,9 @@ pub async fn address(
 
 /// Cancels a pending order and gives its copies back, once (the status check makes it idempotent).
 async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppResult<bool> {
+    if state.peers.is_some() {
+        return saga::cancel(state, id, buyer).await;
+    }
     let mut tx = state.db.pool.begin().await?;
     // Write first (see `buy`); the status check makes a second cancel a no-op.
     let cancel = |sql| {
@@ -677,7 +722,7 @@ async fn cancel_pending(state: &AppState, id: i64, buyer: Option<i64>) -> AppRes
     let (book_id, quantity): (i64, i64) = (row.get(0), row.get(1));
     state
         .catalog()
-        .give_back(&mut tx, book_id, quantity)
+        .give_back(&mut tx, id, book_id, quantity)
         .await?;
     tx.commit().await?;
     Ok(true)
@@ -857,4 +902,9 @@ pub async fn fill_in_sellers(state: &AppState) -> AppResult<u64> {
                 .rows_affected();
     }
     Ok(filled)
+}
+
+/// The split's orders left `reserving` or `cancelling` by a failure give their copies back.
+pub async fn finish_stalled(state: &AppState) -> AppResult<usize> {
+    saga::finish(state).await
 }

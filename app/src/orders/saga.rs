@@ -1,0 +1,146 @@
+//! Buying and cancelling across services, where the order and the book live in two databases.
+//! The order's row is written first (status `reserving`), so an order whose reservation was never
+//! answered for — the catalog unreachable, this process killed — is found again; catalog keeps
+//! one reservation per order, so asking again never takes more copies and giving back twice
+//! returns them once. A cancelled order is `cancelling` until its copies are back. The sweep
+//! (`finish`) gives back what a failure left held: no copy is lost, none sold twice.
+
+use sqlx::Row;
+
+use super::OrderStatus::{self, Cancelled, Cancelling, PendingPayment, Reserving};
+use super::{copies_held, too_many_held};
+use crate::AppState;
+use crate::db::{insert_id, now};
+use crate::error::{AppError, AppResult};
+use crate::ports::Stock;
+
+/// How long an order may stay `reserving` before the sweep gives up on it (well beyond a
+/// reservation's tries: 3 × 2 s).
+const RESERVING_SECS: i64 = 60;
+
+/// Moves an order from one status to another, if it is still in the first; whether it was.
+async fn set(state: &AppState, id: i64, from: OrderStatus, to: OrderStatus) -> AppResult<bool> {
+    Ok(
+        sqlx::query("UPDATE orders SET status = ? WHERE id = ? AND status = ?")
+            .bind(to.as_str())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&state.db.pool)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// Gives the order's copies back, then marks it cancelled. Left `cancelling` when catalog does
+/// not answer (the sweep tries again).
+async fn give_back(state: &AppState, id: i64, from: OrderStatus) -> AppResult<()> {
+    let mut conn = state.db.pool.acquire().await?;
+    state.catalog().give_back(&mut conn, id, 0, 0).await?;
+    set(state, id, from, Cancelled).await?;
+    Ok(())
+}
+
+/// An order of `quantity` copies of `book` for `buyer`: its id once the copies are reserved.
+pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppResult<i64> {
+    let t = now();
+    let mut conn = state.db.pool.acquire().await?;
+    let id = insert_id(
+        &mut conn,
+        state.db.engine,
+        "INSERT INTO orders (buyer_id, book_id, quantity, unit_price_cents, total_cents, status, created_at, expires_at) VALUES (?, ?, ?, 0, 0, ?, ?, ?)",
+        |q| q.bind(buyer).bind(book).bind(quantity).bind(Reserving.as_str()).bind(t).bind(t + state.config.order_timeout_secs),
+    )
+    .await?;
+    // The cap counts this order, committed before the count: of two orders at once, the later
+    // count sees both, so together they cannot pass it.
+    if copies_held(&mut conn, buyer, book, &[Reserving, PendingPayment]).await?
+        > state.config.max_pending_copies
+    {
+        set(state, id, Reserving, Cancelled).await?;
+        return Err(too_many_held(state));
+    }
+    match state
+        .catalog()
+        .reserve(&mut conn, id, book, quantity, buyer)
+        .await
+    {
+        Ok(r) => {
+            let done = sqlx::query("UPDATE orders SET status = ?, unit_price_cents = ?, total_cents = ?, seller_id = ? WHERE id = ? AND status = ?")
+                .bind(PendingPayment.as_str())
+                .bind(r.price_cents)
+                .bind(r.price_cents * quantity)
+                .bind(r.seller_id)
+                .bind(id)
+                .bind(Reserving.as_str())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if done != 1 {
+                // The sweep gave up on it meanwhile: its copies go back.
+                let _ = give_back(state, id, Cancelling).await;
+                return Err(AppError::Unavailable("catalog"));
+            }
+            Ok(id)
+        }
+        // Refused: nothing was taken.
+        Err(e @ (AppError::NotFound | AppError::BadRequest(_) | AppError::Conflict(_))) => {
+            set(state, id, Reserving, Cancelled).await?;
+            Err(e)
+        }
+        // No answer: copies may be held for it; give them back (or the sweep will).
+        Err(e) => {
+            if set(state, id, Reserving, Cancelling).await? {
+                let _ = give_back(state, id, Cancelling).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Cancels an unpaid order (the buyer's, when given) and gives its copies back.
+pub async fn cancel(state: &AppState, id: i64, buyer: Option<i64>) -> AppResult<bool> {
+    let mut q = String::from("UPDATE orders SET status = ? WHERE id = ? AND status = ?");
+    if buyer.is_some() {
+        q.push_str(" AND buyer_id = ?");
+    }
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(Cancelling.as_str())
+        .bind(id)
+        .bind(PendingPayment.as_str());
+    if let Some(b) = buyer {
+        update = update.bind(b);
+    }
+    if update.execute(&state.db.pool).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let Err(e) = give_back(state, id, Cancelling).await {
+        tracing::warn!(order = id, error = %e, "copies not given back yet: the sweep tries again");
+    }
+    Ok(true)
+}
+
+/// The sweep's part in the split: orders left `reserving` too long, and `cancelling` ones, give
+/// their copies back and end cancelled. Returns how many ended.
+pub async fn finish(state: &AppState) -> AppResult<usize> {
+    let rows = sqlx::query(
+        "SELECT id, status FROM orders WHERE (status = ? AND created_at <= ?) OR status = ? ORDER BY id LIMIT 500",
+    )
+    .bind(Reserving.as_str())
+    .bind(now() - RESERVING_SECS)
+    .bind(Cancelling.as_str())
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut ended = 0;
+    for row in rows {
+        let id: i64 = row.get(0);
+        let status: String = row.get(1);
+        if status == Reserving.as_str() && !set(state, id, Reserving, Cancelling).await? {
+            continue;
+        }
+        if give_back(state, id, Cancelling).await.is_ok() {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
