@@ -57,6 +57,24 @@ pub enum Service {
 }
 
 impl Service {
+    /// The service of the split that serves this path (the load balancer's path rules say the
+    /// same): accounts the log-in pages and administration, orders buying, orders and sales,
+    /// catalog everything else (the catalog, selling, covers, the home page, static files).
+    pub fn serving(path: &str) -> Service {
+        let p = path.split('?').next().unwrap_or(path);
+        if ["/register", "/login", "/logout"].contains(&p) || p.starts_with("/admin/") {
+            Service::Accounts
+        } else if p == "/orders"
+            || p.starts_with("/orders/")
+            || p == "/sales"
+            || (p.starts_with("/books/") && p.ends_with("/buy"))
+        {
+            Service::Orders
+        } else {
+            Service::Catalog
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Service::All => "all",

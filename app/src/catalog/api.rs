@@ -165,10 +165,10 @@ async fn sellers(State(state): State<AppState>, Json(ids): Json<Ids>) -> Respons
 /// The catalog service, as the orders service calls it.
 pub struct Remote<'a>(pub &'a Peer);
 
-impl Stock for Remote<'_> {
-    async fn reserve(
+impl Remote<'_> {
+    /// The reservation for `order` (made once, however often asked).
+    pub async fn reserve_for(
         &self,
-        _tx: &mut AnyConnection,
         order: i64,
         book: i64,
         quantity: i64,
@@ -193,13 +193,8 @@ impl Stock for Remote<'_> {
         })
     }
 
-    async fn give_back(
-        &self,
-        _tx: &mut AnyConnection,
-        order: i64,
-        _book: i64,
-        _quantity: i64,
-    ) -> AppResult<()> {
+    /// Gives `order`'s copies back (once, however often asked).
+    pub async fn give_back_for(&self, order: i64) -> AppResult<()> {
         let _: Given = self
             .0
             .call(
@@ -209,6 +204,31 @@ impl Stock for Remote<'_> {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Across services the transaction is the caller's own business: the catalog service keeps the
+/// reservation per order instead.
+impl Stock for Remote<'_> {
+    async fn reserve(
+        &self,
+        _tx: &mut AnyConnection,
+        order: i64,
+        book: i64,
+        quantity: i64,
+        buyer: i64,
+    ) -> AppResult<Reserved> {
+        self.reserve_for(order, book, quantity, buyer).await
+    }
+
+    async fn give_back(
+        &self,
+        _tx: &mut AnyConnection,
+        order: i64,
+        _book: i64,
+        _quantity: i64,
+    ) -> AppResult<()> {
+        self.give_back_for(order).await
     }
 
     async fn titles(&self, ids: &[i64]) -> AppResult<HashMap<i64, String>> {

@@ -12,7 +12,7 @@ use super::{copies_held, too_many_held};
 use crate::AppState;
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
-use crate::ports::Stock;
+use crate::catalog::api::Remote;
 
 /// How long an order may stay `reserving` before the sweep gives up on it (well beyond a
 /// reservation's tries: 3 × 2 s).
@@ -32,11 +32,21 @@ async fn set(state: &AppState, id: i64, from: OrderStatus, to: OrderStatus) -> A
     )
 }
 
+/// The catalog service. No database connection is held while it is asked: a slow catalog must
+/// not take the pool from the requests that need none of it.
+fn catalog(state: &AppState) -> AppResult<Remote<'_>> {
+    state
+        .peers
+        .as_deref()
+        .and_then(|p| p.catalog.as_ref())
+        .map(Remote)
+        .ok_or_else(|| AppError::Internal("the orders service has no catalog to call".into()))
+}
+
 /// Gives the order's copies back, then marks it cancelled. Left `cancelling` when catalog does
 /// not answer (the sweep tries again).
 async fn give_back(state: &AppState, id: i64, from: OrderStatus) -> AppResult<()> {
-    let mut conn = state.db.pool.acquire().await?;
-    state.catalog().give_back(&mut conn, id, 0, 0).await?;
+    catalog(state)?.give_back_for(id).await?;
     set(state, id, from, Cancelled).await?;
     Ok(())
 }
@@ -54,17 +64,13 @@ pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppR
     .await?;
     // The cap counts this order, committed before the count: of two orders at once, the later
     // count sees both, so together they cannot pass it.
-    if copies_held(&mut conn, buyer, book, &[Reserving, PendingPayment]).await?
-        > state.config.max_pending_copies
-    {
+    let held = copies_held(&mut conn, buyer, book, &[Reserving, PendingPayment]).await?;
+    drop(conn);
+    if held > state.config.max_pending_copies {
         set(state, id, Reserving, Cancelled).await?;
         return Err(too_many_held(state));
     }
-    match state
-        .catalog()
-        .reserve(&mut conn, id, book, quantity, buyer)
-        .await
-    {
+    match catalog(state)?.reserve_for(id, book, quantity, buyer).await {
         Ok(r) => {
             let done = sqlx::query("UPDATE orders SET status = ?, unit_price_cents = ?, total_cents = ?, seller_id = ? WHERE id = ? AND status = ?")
                 .bind(PendingPayment.as_str())
@@ -73,7 +79,7 @@ pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppR
                 .bind(r.seller_id)
                 .bind(id)
                 .bind(Reserving.as_str())
-                .execute(&mut *conn)
+                .execute(&state.db.pool)
                 .await?
                 .rows_affected();
             if done != 1 {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod split;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -162,6 +164,23 @@ pub fn execute(url: &str, statement: &str) {
     sql(url, statement)
 }
 
+/// The first column of every row of `query`, as integers, or the database's refusal.
+pub fn try_query_i64s(url: &str, query: &str) -> Result<Vec<i64>, String> {
+    let (url, query) = (url.to_string(), query.to_string());
+    rt().block_on(async move {
+        sqlx::any::install_default_drivers();
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::AnyConnection::connect(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    })
+}
+
 /// The first column of every row of `query`, as integers.
 pub fn query_i64s(url: &str, query: &str) -> Vec<i64> {
     let (url, query) = (url.to_string(), query.to_string());
@@ -225,7 +244,7 @@ fn answers_health(port: u16) -> bool {
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -236,6 +255,13 @@ fn free_port() -> u16 {
 impl App {
     /// Starts the binary on `database_url` with covers under `uploads`, plus extra environment.
     pub fn start(database_url: &str, uploads: &Path, env: &[(&str, &str)]) -> App {
+        let mut app = App::spawn(database_url, uploads, env);
+        app.wait_healthy();
+        app
+    }
+
+    /// Starts the binary without waiting for it (the split's services need each other up).
+    pub fn spawn(database_url: &str, uploads: &Path, env: &[(&str, &str)]) -> App {
         let port = free_port();
         let log =
             std::env::temp_dir().join(format!("bookstore-app-{port}-{}.log", random_suffix()));
@@ -251,24 +277,29 @@ impl App {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start bookstore-app");
-        let mut app = App { child, port, log };
+        App { child, port, log }
+    }
+
+    /// Waits until GET /healthz answers 200 (30 s at most); fails with the log if the app exits.
+    pub fn wait_healthy(&mut self) {
         let start = Instant::now();
         loop {
             // A probe that never panics: while the app boots, a connection may be refused, and a
             // connection to a port nothing listens on yet can even succeed (TCP's self-connect,
             // the kernel picking that same port as the source), so only a 200 counts.
-            if answers_health(port) {
-                return app;
+            if answers_health(self.port) {
+                return;
             }
-            if let Ok(Some(status)) = app.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "the app exited while starting ({status}); its log: {}",
-                    app.log_text()
+                    self.log_text()
                 );
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "the app did not become healthy"
+                "the app did not become healthy; its log: {}",
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -292,6 +323,12 @@ impl App {
             .and_then(|kb| kb.parse::<u64>().ok())
             .unwrap()
             / 1024
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> u32 {

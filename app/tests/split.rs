@@ -1,0 +1,285 @@
+//! The BookStore as three services (`--service accounts|catalog|orders`), each with its own
+//! database, behind a router that sends each path to its service: the marketplace works across
+//! them, identity crosses them only as accounts signed it, stock is never oversold, and no service
+//! can read another's tables.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bookstore_app::config::Service;
+use common::split::Split;
+use common::*;
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
+];
+
+fn dhl(split: &Split) -> String {
+    query_i64s(
+        &split.part(Service::Orders).url,
+        "SELECT id FROM delivery_providers WHERE name = 'DHL'",
+    )[0]
+    .to_string()
+}
+
+#[test]
+fn the_marketplace_works_across_three_services() {
+    for engine in engines() {
+        let split = Split::start(&engine, &[]);
+        let mut sam = split.client();
+        assert_eq!(sam.register("Sam Seller", "sam@example.com").status, 303);
+        let book = publish(
+            &mut sam,
+            "Split Ends",
+            "A. Author",
+            "12.50",
+            "3",
+            Some(("c.png", PNG)),
+        );
+        let page = sam.get(&format!("/books/{book}")).text();
+        assert!(
+            page.contains("Split Ends") && page.contains("Sold by Sam Seller"),
+            "{engine:?}: catalog names the seller through accounts: {page}"
+        );
+        // Catalog knew Sam from the identity token accounts signed at registration.
+        assert!(sam.cookies.contains_key("bs_id"), "{engine:?}");
+
+        let mut bob = split.client();
+        bob.register("Bob Buyer", "bob@example.com");
+        let r = bob.post(&format!("/books/{book}/buy"), &[("quantity", "2")]);
+        assert_eq!(r.status, 303, "{engine:?}: {}", r.text());
+        let order = id_from(r.location());
+        let page = bob.get(&format!("/orders/{order}")).text();
+        assert!(
+            page.contains("Split Ends") && page.contains("Sam Seller") && page.contains("25.00"),
+            "{engine:?}: the order shows its book's title and seller through the ports: {page}"
+        );
+        assert_eq!(
+            query_i64s(
+                &split.part(Service::Catalog).url,
+                &format!("SELECT stock FROM books WHERE id = {book}")
+            ),
+            vec![1],
+            "{engine:?}: two copies reserved in catalog's database"
+        );
+        // The book's page (catalog) knows Bob's unpaid order (orders).
+        assert!(
+            bob.get(&format!("/books/{book}"))
+                .text()
+                .contains(&format!("/orders/{order}")),
+            "{engine:?}"
+        );
+        let paid = bob.post(
+            &format!("/orders/{order}/pay"),
+            &with_address(&[("method", "card"), ("provider", &dhl(&split))]),
+        );
+        assert_eq!(paid.status, 303, "{engine:?}: {}", paid.text());
+
+        let sales = sam.get("/sales").text();
+        assert!(
+            sales.contains(&format!("/orders/{order}")) && sales.contains("Bob Buyer"),
+            "{engine:?}: the seller's sales name the buyer: {sales}"
+        );
+        assert_eq!(
+            sam.post(&format!("/orders/{order}/ship"), &[]).status,
+            303,
+            "{engine:?}"
+        );
+        assert!(bob.get("/orders").text().contains("shipped"), "{engine:?}");
+
+        // A second order, cancelled: its copy goes back to catalog.
+        let r = bob.post(&format!("/books/{book}/buy"), &[("quantity", "1")]);
+        let second = id_from(r.location());
+        let stock = || {
+            query_i64s(
+                &split.part(Service::Catalog).url,
+                &format!("SELECT stock FROM books WHERE id = {book}"),
+            )[0]
+        };
+        assert_eq!(stock(), 0, "{engine:?}");
+        let r = bob.post(&format!("/orders/{second}/cancel"), &[("confirm", "yes")]);
+        assert_eq!(r.status, 303, "{engine:?}: {}", r.text());
+        assert_eq!(stock(), 1, "{engine:?}: the cancelled order's copy is back");
+
+        // Withdrawing a book with orders (catalog asks orders): withdrawn, not deleted.
+        let r = sam.post(&format!("/books/{book}/delete"), &[("confirm", "yes")]);
+        assert_eq!(r.status, 303, "{engine:?}: {}", r.text());
+        assert_eq!(
+            query_i64s(
+                &split.part(Service::Catalog).url,
+                &format!("SELECT COUNT(*) FROM books WHERE id = {book} AND status = 'withdrawn'")
+            ),
+            vec![1],
+            "{engine:?}"
+        );
+        // A book without orders is deleted.
+        let lone = publish(&mut sam, "Lonely", "B. Author", "3.00", "1", None);
+        sam.post(&format!("/books/{lone}/delete"), &[("confirm", "yes")]);
+        assert_eq!(sam.get(&format!("/books/{lone}")).status, 404, "{engine:?}");
+
+        // Logging out (accounts) ends the identity on catalog and orders too, within the poll.
+        let kept_bs_id = bob.cookies.clone();
+        bob.post("/logout", &[]);
+        let mut replay = split.client();
+        replay.cookies = kept_bs_id;
+        let start = Instant::now();
+        loop {
+            let r = replay.get("/orders");
+            if r.status == 303 && r.location().starts_with("/login") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{engine:?}: orders still honours the logged-out session's token"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(replay.get("/sell").status, 303, "{engine:?}: catalog too");
+    }
+}
+
+#[test]
+fn forty_buyers_of_five_copies_across_services_get_exactly_five() {
+    for engine in engines() {
+        let split = Split::start(&engine, &[]);
+        let mut sam = split.client();
+        sam.register("Sam Seller", "sam@example.com");
+        let book = publish(&mut sam, "Scarce", "C. Author", "9.00", "5", None);
+        let buyers: Vec<Client> = (0..40)
+            .map(|i| {
+                let mut c = split.client();
+                assert_eq!(
+                    c.register(&format!("Buyer {i}"), &format!("b{i}@example.com"))
+                        .status,
+                    303
+                );
+                c.csrf();
+                c
+            })
+            .collect();
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let handles: Vec<_> = buyers
+                .into_iter()
+                .map(|mut c| {
+                    s.spawn(move || {
+                        c.post(&format!("/books/{book}/buy"), &[("quantity", "1")])
+                            .status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok = statuses.iter().filter(|s| **s == 303).count();
+        assert_eq!(ok, 5, "{engine:?}: {statuses:?}\n{}", split.logs());
+        assert!(
+            statuses.iter().all(|s| *s == 303 || *s == 409),
+            "{engine:?}: the rest told 'not enough stock': {statuses:?}\n{}",
+            split.logs()
+        );
+        let orders = &split.part(Service::Orders).url;
+        assert_eq!(
+            query_i64s(
+                orders,
+                "SELECT COUNT(*) FROM orders WHERE status = 'pending_payment'"
+            ),
+            vec![5],
+            "{engine:?}"
+        );
+        assert_eq!(
+            query_i64s(
+                &split.part(Service::Catalog).url,
+                &format!("SELECT stock FROM books WHERE id = {book}")
+            ),
+            vec![0],
+            "{engine:?}"
+        );
+        assert_eq!(
+            query_i64s(
+                &split.part(Service::Catalog).url,
+                "SELECT COUNT(*) FROM reservations WHERE given_back = 0"
+            ),
+            vec![5],
+            "{engine:?}: one reservation per order"
+        );
+    }
+}
+
+#[test]
+fn a_forged_or_foreign_identity_and_the_internal_api_without_its_key_are_refused() {
+    let engine = engines().remove(0);
+    let split = Split::start(&engine, &[]);
+    let mut ann = split.client();
+    ann.register("Ann", "ann@example.com");
+    assert_eq!(ann.get("/orders").status, 200);
+    let token = ann.cookies["bs_id"].clone();
+    let (kid, rest) = token.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    use base64::Engine as _;
+    let forged_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"{"u":1,"n":"Mallory","a":true,"s":"x","e":99999999999}"#);
+    // A forged token alone (no session cookie to refresh with): nobody.
+    let mut mallory = split.client();
+    mallory
+        .cookies
+        .insert("bs_id".into(), format!("{kid}.{forged_claims}.{signature}"));
+    for path in ["/orders", "/sell", "/sales", "/my/books"] {
+        let r = mallory.get(path);
+        assert_eq!(r.status, 303, "{path}: a forged token is nobody");
+        assert!(r.location().starts_with("/login"), "{path}");
+    }
+    // Ann's real token with another session's cookie: the token names another session.
+    let mut other = split.client();
+    other.cookies.insert("bs_id".into(), token.clone());
+    other
+        .cookies
+        .insert("bs_session".into(), "not-a-session".into());
+    assert_eq!(other.get("/orders").status, 303);
+
+    // The internal API answers only with the key, and only on its own port.
+    let catalog = split.part(Service::Catalog);
+    let mut raw = Client::new(catalog.internal_port);
+    assert_eq!(raw.get("/internal/healthz").status, 401);
+    raw.extra_headers.push((
+        "Authorization".into(),
+        format!("Bearer {}", split.internal_key),
+    ));
+    assert_eq!(raw.get("/internal/healthz").status, 200);
+    assert_eq!(
+        Client::new(catalog.app.port)
+            .get("/internal/healthz")
+            .status,
+        404,
+        "not on the public port"
+    );
+}
+
+#[test]
+fn no_service_can_read_another_services_tables() {
+    let Engine::Mysql(_) = engines().remove(1) else {
+        panic!("the second engine is MariaDB")
+    };
+    let split = Split::start(&engines().remove(1), &[]);
+    let name = |s: Service| split.part(s).db.name().to_string();
+    for (service, other, table) in [
+        (Service::Catalog, Service::Accounts, "users"),
+        (Service::Orders, Service::Catalog, "books"),
+        (Service::Accounts, Service::Orders, "orders"),
+        (Service::Orders, Service::Accounts, "sessions"),
+    ] {
+        let url = &split.part(service).url;
+        let query = format!("SELECT COUNT(*) FROM {}.{table}", name(other));
+        match try_query_i64s(url, &query) {
+            Ok(rows) => panic!("{} read {}.{table}: {rows:?}", service.name(), name(other)),
+            Err(e) => assert!(e.contains("denied"), "{}: {e}", service.name()),
+        }
+    }
+    // Each reads its own.
+    assert_eq!(
+        query_i64s(
+            &split.part(Service::Catalog).url,
+            "SELECT COUNT(*) FROM books"
+        ),
+        vec![0]
+    );
+}
