@@ -864,13 +864,10 @@ fn the_mysql_password_can_come_from_a_secrets_manager_json_secret() {
 /// price_cents, stock, cover, status, created_at)`.
 fn insert_books(db: &TestDb, rows: &[String]) {
     for chunk in rows.chunks(200) {
-        execute(
-            &db.url,
-            &format!(
-                "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
-                chunk.join(", ")
-            ),
-        );
+        db.execute(&format!(
+            "INSERT INTO books (seller_id, title, author, description, price_cents, stock, cover, status, created_at) VALUES {}",
+            chunk.join(", ")
+        ));
     }
 }
 
@@ -935,12 +932,8 @@ fn a_search_finds_every_match_newest_first_however_old() {
             )
         };
         insert_books(db, &(1..=1200).map(row).collect::<Vec<_>>());
-        let ids = |q: &str| {
-            common::query_i64s(
-                &db.url,
-                &format!("SELECT id FROM books WHERE {q} ORDER BY id DESC"),
-            )
-        };
+        let ids =
+            |q: &str| db.query_i64s(&format!("SELECT id FROM books WHERE {q} ORDER BY id DESC"));
         let mut visitor = app.client();
 
         let zephyr = ids("id IN (3, 10, 650, 699, 700, 701, 800, 900, 1100, 1199)");

@@ -283,3 +283,131 @@ fn no_service_can_read_another_services_tables() {
         vec![0]
     );
 }
+
+/// Buyers buy and pay one copy at a time while catalog, then orders, is SIGKILLed and started
+/// again. Afterwards (once the sweep has finished what the kills left), every copy is on sale or
+/// in a live order, each live order has its reservation, and every payment a buyer was told of
+/// is there.
+#[test]
+fn killing_catalog_or_orders_mid_purchase_loses_no_copy_and_no_paid_order() {
+    for engine in engines() {
+        let mut split = Split::start(&engine, &[("BOOKSTORE_SWEEP_SECS", "1")]);
+        let mut sam = split.client();
+        sam.register("Sam Seller", "sam@example.com");
+        const COPIES: i64 = 400;
+        let book = publish(
+            &mut sam,
+            "Sturdy",
+            "D. Author",
+            "4.00",
+            &COPIES.to_string(),
+            None,
+        );
+        let dhl = dhl(&split);
+        let buyers: Vec<Client> = (0..8)
+            .map(|i| {
+                let mut c = split.client();
+                c.register(&format!("Buyer {i}"), &format!("k{i}@example.com"));
+                c.csrf();
+                c
+            })
+            .collect();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let confirmed: Vec<Vec<i64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = buyers
+                .into_iter()
+                .map(|mut c| {
+                    let (stop, dhl) = (&stop, dhl.clone());
+                    s.spawn(move || {
+                        let mut paid = Vec::new();
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let once =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    let r =
+                                        c.post(&format!("/books/{book}/buy"), &[("quantity", "1")]);
+                                    if r.status != 303 {
+                                        return None;
+                                    }
+                                    let order = id_from(r.location());
+                                    let r = c.post(
+                                        &format!("/orders/{order}/pay"),
+                                        &with_address(&[("method", "card"), ("provider", &dhl)]),
+                                    );
+                                    (r.status == 303).then_some(order)
+                                }));
+                            if let Ok(Some(order)) = once {
+                                paid.push(order);
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        paid
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(700));
+            split.kill_and_restart(Service::Catalog);
+            std::thread::sleep(Duration::from_millis(700));
+            split.kill_and_restart(Service::Orders);
+            std::thread::sleep(Duration::from_millis(700));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let confirmed: Vec<i64> = confirmed.into_iter().flatten().collect();
+        assert!(
+            !confirmed.is_empty(),
+            "{engine:?}: some purchases went through"
+        );
+        let orders = split.part(Service::Orders).url.clone();
+        let catalog = split.part(Service::Catalog).url.clone();
+        // The sweep gives back what the kills left half done (`reserving` after 15 s).
+        let start = Instant::now();
+        while query_i64s(
+            &orders,
+            "SELECT COUNT(*) FROM orders WHERE status IN ('reserving', 'cancelling')",
+        )[0] > 0
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "{engine:?}: orders left half done\n{}",
+                split.logs()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let live = query_i64s(
+            &orders,
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM orders WHERE status IN ('pending_payment', 'paid', 'shipped')",
+        )[0];
+        let stock = query_i64s(
+            &catalog,
+            &format!("SELECT stock FROM books WHERE id = {book}"),
+        )[0];
+        assert_eq!(
+            stock + live,
+            COPIES,
+            "{engine:?}: {stock} on sale + {live} in live orders\n{}",
+            split.logs()
+        );
+        let held = query_i64s(
+            &catalog,
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED INTEGER) FROM reservations WHERE given_back = 0",
+        )[0];
+        assert_eq!(
+            held, live,
+            "{engine:?}: each live order holds its reservation, no other does"
+        );
+        let paid: Vec<i64> = query_i64s(
+            &orders,
+            "SELECT id FROM orders WHERE status = 'paid' ORDER BY id",
+        );
+        for order in &confirmed {
+            assert!(
+                paid.contains(order),
+                "{engine:?}: paid order {order} is lost"
+            );
+        }
+        eprintln!(
+            "{engine:?}: {} payments confirmed, {live} copies in live orders, {stock} on sale",
+            confirmed.len()
+        );
+    }
+}

@@ -10,13 +10,14 @@ use sqlx::Row;
 use super::OrderStatus::{self, Cancelled, Cancelling, PendingPayment, Reserving};
 use super::{copies_held, too_many_held};
 use crate::AppState;
+use crate::catalog::api::Remote;
 use crate::db::{insert_id, now};
 use crate::error::{AppError, AppResult};
-use crate::catalog::api::Remote;
 
-/// How long an order may stay `reserving` before the sweep gives up on it (well beyond a
-/// reservation's tries: 3 × 2 s).
-const RESERVING_SECS: i64 = 60;
+/// How long an order may stay `reserving` before the sweep gives up on it: well beyond a
+/// reservation's tries (3 × 2 s, `internal::Peer::call`). Were the buying request still on, its
+/// last step finds the order no longer `reserving` and gives the copies back itself.
+const RESERVING_SECS: i64 = 15;
 
 /// Moves an order from one status to another, if it is still in the first; whether it was.
 async fn set(state: &AppState, id: i64, from: OrderStatus, to: OrderStatus) -> AppResult<bool> {
@@ -51,6 +52,26 @@ async fn give_back(state: &AppState, id: i64, from: OrderStatus) -> AppResult<()
     Ok(())
 }
 
+/// Removes an order over the cap whose copies are back: it never was, as in one process.
+async fn forget_cancelled(state: &AppState, id: i64) -> AppResult<()> {
+    sqlx::query("DELETE FROM orders WHERE id = ? AND status = ?")
+        .bind(id)
+        .bind(Cancelled.as_str())
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Removes an order refused before anything was reserved for it.
+async fn forget(state: &AppState, id: i64) -> AppResult<()> {
+    sqlx::query("DELETE FROM orders WHERE id = ? AND status = ?")
+        .bind(id)
+        .bind(Reserving.as_str())
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
 /// An order of `quantity` copies of `book` for `buyer`: its id once the copies are reserved.
 pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppResult<i64> {
     let t = now();
@@ -62,46 +83,53 @@ pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppR
         |q| q.bind(buyer).bind(book).bind(quantity).bind(Reserving.as_str()).bind(t).bind(t + state.config.order_timeout_secs),
     )
     .await?;
-    // The cap counts this order, committed before the count: of two orders at once, the later
-    // count sees both, so together they cannot pass it.
-    let held = copies_held(&mut conn, buyer, book, &[Reserving, PendingPayment]).await?;
     drop(conn);
-    if held > state.config.max_pending_copies {
-        set(state, id, Reserving, Cancelled).await?;
-        return Err(too_many_held(state));
-    }
-    match catalog(state)?.reserve_for(id, book, quantity, buyer).await {
-        Ok(r) => {
-            let done = sqlx::query("UPDATE orders SET status = ?, unit_price_cents = ?, total_cents = ?, seller_id = ? WHERE id = ? AND status = ?")
-                .bind(PendingPayment.as_str())
-                .bind(r.price_cents)
-                .bind(r.price_cents * quantity)
-                .bind(r.seller_id)
-                .bind(id)
-                .bind(Reserving.as_str())
-                .execute(&state.db.pool)
-                .await?
-                .rows_affected();
-            if done != 1 {
-                // The sweep gave up on it meanwhile: its copies go back.
-                let _ = give_back(state, id, Cancelling).await;
-                return Err(AppError::Unavailable("catalog"));
-            }
-            Ok(id)
-        }
-        // Refused: nothing was taken.
+    // The reservation first (as in one process: a buyer asking for more than is left hears
+    // that, whatever else), then the cap.
+    let reserved = match catalog(state)?.reserve_for(id, book, quantity, buyer).await {
+        Ok(r) => r,
+        // Refused: nothing was taken, and the order never was (as in one process, where its
+        // transaction rolls back).
         Err(e @ (AppError::NotFound | AppError::BadRequest(_) | AppError::Conflict(_))) => {
-            set(state, id, Reserving, Cancelled).await?;
-            Err(e)
+            forget(state, id).await?;
+            return Err(e);
         }
         // No answer: copies may be held for it; give them back (or the sweep will).
         Err(e) => {
             if set(state, id, Reserving, Cancelling).await? {
                 let _ = give_back(state, id, Cancelling).await;
             }
-            Err(e)
+            return Err(e);
         }
+    };
+    // The cap counts this order, committed before the count: of two orders at once, the later
+    // count sees both, so together they cannot pass it.
+    let mut conn = state.db.pool.acquire().await?;
+    let held = copies_held(&mut conn, buyer, book, &[Reserving, PendingPayment]).await?;
+    drop(conn);
+    if held > state.config.max_pending_copies {
+        if set(state, id, Reserving, Cancelling).await? {
+            give_back(state, id, Cancelling).await?;
+            forget_cancelled(state, id).await?;
+        }
+        return Err(too_many_held(state));
     }
+    let done = sqlx::query("UPDATE orders SET status = ?, unit_price_cents = ?, total_cents = ?, seller_id = ? WHERE id = ? AND status = ?")
+        .bind(PendingPayment.as_str())
+        .bind(reserved.price_cents)
+        .bind(reserved.price_cents * quantity)
+        .bind(reserved.seller_id)
+        .bind(id)
+        .bind(Reserving.as_str())
+        .execute(&state.db.pool)
+        .await?
+        .rows_affected();
+    if done != 1 {
+        // The sweep gave up on it meanwhile: its copies go back.
+        let _ = give_back(state, id, Cancelling).await;
+        return Err(AppError::Unavailable("catalog"));
+    }
+    Ok(id)
 }
 
 /// Cancels an unpaid order (the buyer's, when given) and gives its copies back.

@@ -56,6 +56,8 @@ fn random_suffix() -> String {
 /// A database for one test: a SQLite file, or a new MariaDB database dropped at the end.
 pub struct TestDb {
     pub url: String,
+    /// The split: which service's database holds which table (`query_i64` follows it).
+    routes: Vec<(String, String)>,
     admin_url: Option<String>,
     name: String,
     /// MariaDB users made for this database (`user`), dropped with it.
@@ -68,6 +70,7 @@ impl TestDb {
         let dir = TempDir::new("db");
         match engine {
             Engine::Sqlite => TestDb {
+                routes: vec![],
                 url: format!("sqlite://{}/test.db?mode=rwc", dir.0.display()),
                 admin_url: None,
                 name: String::new(),
@@ -81,6 +84,7 @@ impl TestDb {
                     &format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
                 );
                 TestDb {
+                    routes: vec![],
                     url: format!("{}/{name}", base.trim_end_matches('/')),
                     admin_url: Some(base.clone()),
                     users: Default::default(),
@@ -92,7 +96,44 @@ impl TestDb {
     }
 
     pub fn query_i64(&self, query: &str) -> i64 {
-        query_i64s(&self.url, query)[0]
+        query_i64s(self.url_for(query), query)[0]
+    }
+
+    /// `query_i64s` on the database holding the query's table.
+    pub fn query_i64s(&self, query: &str) -> Vec<i64> {
+        query_i64s(self.url_for(query), query)
+    }
+
+    /// `execute` on the database holding the statement's table.
+    pub fn execute(&self, statement: &str) {
+        execute(self.url_for(statement), statement)
+    }
+
+    /// The split's databases as one: `url` is accounts' (admin commands run there), and a query
+    /// goes to the database of the first table it names.
+    pub fn view(url: String, routes: Vec<(String, String)>) -> TestDb {
+        TestDb {
+            url,
+            routes,
+            admin_url: None,
+            name: String::new(),
+            users: Default::default(),
+            _dir: TempDir::new("view"),
+        }
+    }
+
+    fn url_for(&self, query: &str) -> &str {
+        let words: Vec<&str> = query
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let table = words
+            .windows(2)
+            .find(|w| ["FROM", "JOIN", "INTO", "UPDATE"].contains(&w[0]))
+            .map(|w| w[1]);
+        table
+            .and_then(|t| self.routes.iter().find(|(name, _)| name == t))
+            .map_or(&self.url, |(_, url)| url)
     }
 }
 
@@ -215,7 +256,8 @@ fn sql(url: &str, statement: &str) {
 }
 
 pub struct App {
-    child: Child,
+    /// None: a view of the split (`split::Split::views`), whose services are its own.
+    child: Option<Child>,
     pub port: u16,
     /// The server's log (its stdout), for what it tells operators (the admin setup token).
     pub log: PathBuf,
@@ -223,9 +265,11 @@ pub struct App {
 
 impl Drop for App {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -244,12 +288,31 @@ fn answers_health(port: u16) -> bool {
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
+/// A port nothing listens on, below the kernel's ephemeral range (32768 and up here): a port
+/// the kernel handed out would be free only until it hands it to some connection's source,
+/// between this check and the app's bind. Never the same one twice in a test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = 20_000 + (fastrand_u32() % 12_000) as u16;
+        let mut given = GIVEN.lock().unwrap();
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// A random number from the OS, without a crate for it.
+fn fastrand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom");
+    u32::from_le_bytes(b)
 }
 
 impl App {
@@ -277,7 +340,20 @@ impl App {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start bookstore-app");
-        App { child, port, log }
+        App {
+            child: Some(child),
+            port,
+            log,
+        }
+    }
+
+    /// The split as the single-process scenarios see it: the router's port, accounts' log.
+    pub fn view(port: u16, log: PathBuf) -> App {
+        App {
+            child: None,
+            port,
+            log,
+        }
     }
 
     /// Waits until GET /healthz answers 200 (30 s at most); fails with the log if the app exits.
@@ -290,7 +366,7 @@ impl App {
             if answers_health(self.port) {
                 return;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!(
                     "the app exited while starting ({status}); its log: {}",
                     self.log_text()
@@ -327,16 +403,22 @@ impl App {
 
     /// SIGKILL, and wait for it to be gone.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.as_mut().expect("a process of its own");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().expect("a process of its own").id()
     }
 
     pub fn wait(mut self) -> std::process::ExitStatus {
-        let status = self.child.wait().unwrap();
+        let status = self
+            .child
+            .as_mut()
+            .expect("a process of its own")
+            .wait()
+            .unwrap();
         let _ = std::fs::remove_file(&self.log);
         std::mem::forget(self);
         status
@@ -610,13 +692,30 @@ pub fn app_command(database_url: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Runs `scenario` once per engine, each time on a fresh database and uploads directory.
+/// Runs `scenario` once per engine, each time on a fresh database and uploads directory: with
+/// the app in one process, then as the split's three services behind their router.
 pub fn on_each_engine(env: &[(&str, &str)], scenario: impl Fn(&Engine, &App, &TestDb)) {
     for engine in engines() {
         let db = TestDb::new(&engine);
         let uploads = TempDir::new("uploads");
         let app = App::start(&db.url, &uploads.0, env);
         scenario(&engine, &app, &db);
+    }
+    for engine in engines() {
+        let split = split::Split::start(&engine, env);
+        let (app, db) = split.views();
+        let started = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scenario(&engine, &app, &db)
+        }));
+        if let Err(e) = outcome {
+            eprintln!(
+                "the scenario failed on the split ({engine:?}, after {:?}); the services' logs:\n{}",
+                started.elapsed(),
+                split.logs()
+            );
+            std::panic::resume_unwind(e);
+        }
     }
 }
 

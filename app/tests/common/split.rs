@@ -115,6 +115,38 @@ impl Split {
         Client::new(self.router.port)
     }
 
+    /// The split as a single-process scenario sees an app and its database.
+    pub fn views(&self) -> (App, TestDb) {
+        let accounts = self.part(Service::Accounts);
+        let mut routes = Vec::new();
+        for (service, tables) in [
+            (
+                Service::Accounts,
+                &[
+                    "users",
+                    "sessions",
+                    "login_failures",
+                    "login_known",
+                    "admin_setup",
+                    "session_revocations",
+                ][..],
+            ),
+            (
+                Service::Catalog,
+                &["books", "books_search", "reservations"][..],
+            ),
+            (Service::Orders, &["orders", "delivery_providers"][..]),
+        ] {
+            for t in tables {
+                routes.push((t.to_string(), self.part(service).url.clone()));
+            }
+        }
+        (
+            App::view(self.router.port, accounts.app.log.clone()),
+            TestDb::view(accounts.url.clone(), routes),
+        )
+    }
+
     /// The three services' logs, for a failure's message.
     pub fn logs(&self) -> String {
         self.parts
@@ -197,14 +229,30 @@ fn forward(mut client: TcpStream, backends: &[u16]) -> std::io::Result<()> {
         .into_owned();
     let path = line.split(' ').nth(1).unwrap_or("/");
     let backend = backends[index(Service::serving(path))];
-    let mut server = TcpStream::connect(("127.0.0.1", backend))?;
-    server.write_all(&head)?;
+    // A service that is down or dies before answering gets the load balancer's 502.
+    let bad_gateway = |mut client: TcpStream| {
+        let _ = client.write_all(
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        // Shut down, not only dropped: the copy thread holds a clone of the socket.
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        Ok(())
+    };
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", backend)) else {
+        return bad_gateway(client);
+    };
+    if server.write_all(&head).is_err() {
+        return bad_gateway(client);
+    }
     let mut upstream = client.try_clone()?;
     let mut to_server = server.try_clone()?;
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut upstream, &mut to_server);
     });
-    std::io::copy(&mut server, &mut client)?;
+    let copied = std::io::copy(&mut server, &mut client).unwrap_or(0);
+    if copied == 0 {
+        return bad_gateway(client);
+    }
     let _ = client.shutdown(std::net::Shutdown::Both);
     Ok(())
 }
