@@ -4,7 +4,8 @@ WebDriver protocol (chromedriver), with nothing but the standard library.
 
     journey.py APP_BINARY
 
-Runs APP_BINARY (the release build) on SQLite and, when BOOKSTORE_TEST_MYSQL_URL names a MariaDB
+Runs APP_BINARY (the release build) in one process and as the split's three services behind a
+routing proxy (`--service accounts|catalog|orders`), each on SQLite and, when BOOKSTORE_TEST_MYSQL_URL names a MariaDB
 server, again on a fresh database there. Each run, as people use the shop:
   - a visitor asks to sell, is sent to log in, registers instead and comes back to the sell form;
   - the browser itself refuses a cover too large or not an image (nothing is uploaded);
@@ -216,17 +217,115 @@ class Journey:
         return self.b.js("const e = document.querySelector(arguments[0]); return e ? e.innerText : null", css)
 
 
-def run(app_binary, database_url, engine, work, driver_url, axe_source, shots):
+def start_single(app_binary, database_urls, work):
+    """The app in one process; its address and its processes."""
     app_port = free_port()
-    base = f"http://127.0.0.1:{app_port}"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BOOKSTORE_ADDR": f"127.0.0.1:{app_port}",
            "BOOKSTORE_DATA_DIR": f"{work}/data", "BOOKSTORE_LOG": "warn", "NO_COLOR": "1"}
-    if database_url:
-        env["DATABASE_URL"] = database_url
+    if database_urls:
+        env["DATABASE_URL"] = database_urls[0]
     app = subprocess.Popen([app_binary], env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{app_port}"
+    wait_http(f"{base}/healthz")
+    return base, [app], None
+
+
+SERVICES = ["accounts", "catalog", "orders"]
+
+
+def service_for(path):
+    """The service of the split a path goes to (the app's `Service::serving`, the ALB's rules)."""
+    p = path.split("?")[0]
+    if p in ("/register", "/login", "/logout") or p.startswith("/admin/"):
+        return "accounts"
+    if p == "/orders" or p.startswith("/orders/") or p == "/sales" or (p.startswith("/books/") and p.endswith("/buy")):
+        return "orders"
+    return "catalog"
+
+
+def routing_proxy(backends):
+    """A small load balancer: each request (the browser keeps connections open, so request by
+    request) goes to its service's port; the answer comes back whole, every header kept."""
+    import http.client
+    import http.server
+    import threading
+
+    hop = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def forward(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            conn = http.client.HTTPConnection("127.0.0.1", backends[service_for(self.path)], timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+            except OSError:
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response_only(r.status, r.reason)
+            for k, v in r.getheaders():
+                if k.lower() not in hop and k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_POST = do_HEAD = forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def start_split(app_binary, database_urls, work):
+    """The three services of the split (`--service`), each on its own database, behind the
+    routing proxy; its address and the services' processes."""
+    os.makedirs(f"{work}/keys", exist_ok=True)
+    internal_key = f"{work}/keys/internal.key"
+    with open(internal_key, "w") as f:
+        f.write(base64.b64encode(os.urandom(32)).decode())
+    identity_key = f"{work}/keys/identity.key"
+    with open(identity_key, "w") as f:
+        f.write(subprocess.run([app_binary, "identity-key"], check=True, capture_output=True, text=True).stdout)
+    public = {s: free_port() for s in SERVICES}
+    internal = {s: free_port() for s in SERVICES}
+    apps = []
+    for i, service in enumerate(SERVICES):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BOOKSTORE_ADDR": f"127.0.0.1:{public[service]}",
+               "BOOKSTORE_DATA_DIR": f"{work}/data-{service}", "BOOKSTORE_UPLOADS_DIR": f"{work}/uploads",
+               "BOOKSTORE_LOG": "warn", "NO_COLOR": "1", "BOOKSTORE_SERVICE": service,
+               "BOOKSTORE_INTERNAL_ADDR": f"127.0.0.1:{internal[service]}",
+               "BOOKSTORE_INTERNAL_KEY_FILE": internal_key, "BOOKSTORE_IDENTITY_KEY_FILE": identity_key}
+        for peer in SERVICES:
+            env[f"BOOKSTORE_{peer.upper()}_URL"] = f"http://127.0.0.1:{internal[peer]}"
+        if database_urls:
+            env["DATABASE_URL"] = database_urls[i]
+        apps.append(subprocess.Popen([app_binary], env=env, stdout=subprocess.DEVNULL))
+    for service in SERVICES:
+        wait_http(f"http://127.0.0.1:{public[service]}/healthz")
+    proxy = routing_proxy(public)
+    base = f"http://127.0.0.1:{proxy.server_address[1]}"
+    wait_http(f"{base}/healthz")
+    return base, apps, proxy
+
+
+def run(start, app_binary, database_urls, engine, work, driver_url, axe_source, shots):
+    apps, proxy = [], None
     browser = None
     try:
-        wait_http(f"{base}/healthz")
+        base, apps, proxy = start(app_binary, database_urls, work)
         browser = Browser(driver_url)
         browser.size(1280, 900)
         j = Journey(browser, base, engine, axe_source, shots)
@@ -441,20 +540,24 @@ def run(app_binary, database_url, engine, work, driver_url, axe_source, shots):
                 browser.quit()
             except SystemExit:
                 pass
-        app.terminate()
-        try:
-            app.wait(10)
-        except subprocess.TimeoutExpired:
-            app.kill()
+        if proxy:
+            proxy.shutdown()
+        for app in apps:
+            app.terminate()
+        for app in apps:
+            try:
+                app.wait(10)
+            except subprocess.TimeoutExpired:
+                app.kill()
 
 
-def mysql_database(url):
+def mysql_database(url, suffix=""):
     """A fresh database on the MariaDB server of `url` (mysql://user:pass@host:port); its URL."""
     rest = url[len("mysql://"):]
     creds, hostport = rest.rsplit("@", 1)
     user, password = creds.split(":", 1)
     host, port = hostport.split("/")[0].split(":")
-    name = f"bs_journey_{os.getpid()}"
+    name = f"bs_journey_{os.getpid()}{suffix}"
     client = ["mariadb", "--protocol=tcp", "-h", host, "-P", port, "-u", user, f"-p{password}"]
     subprocess.run(client + ["-e", f"DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"],
                    check=True)
@@ -478,22 +581,27 @@ def main():
     try:
         wait_http(f"http://127.0.0.1:{driver_port}/status")
         driver_url = f"http://127.0.0.1:{driver_port}"
-        work = tempfile.mkdtemp(prefix="bookstore-journey-")
-        try:
-            run(app_binary, None, "sqlite", work, driver_url, axe_source, shots)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         mysql = os.environ.get("BOOKSTORE_TEST_MYSQL_URL")
-        if mysql:
-            url, drop = mysql_database(mysql)
-            work = tempfile.mkdtemp(prefix="bookstore-journey-")
-            try:
-                run(app_binary, url, "mariadb", work, driver_url, axe_source, shots)
-            finally:
-                drop()
-                shutil.rmtree(work, ignore_errors=True)
-        else:
+        if not mysql:
             print("browser journey on MariaDB: skipped (BOOKSTORE_TEST_MYSQL_URL is not set)")
+        # One process, then the split's three services behind their router; SQLite, then MariaDB.
+        for label, start in (("", start_single), ("-split", start_split)):
+            for engine in ("sqlite", "mariadb"):
+                if engine == "mariadb" and not mysql:
+                    continue
+                work = tempfile.mkdtemp(prefix="bookstore-journey-")
+                drops = []
+                try:
+                    urls = None
+                    if engine == "mariadb":
+                        made = [mysql_database(mysql, f"_{s}") for s in SERVICES]
+                        urls = [u for u, _ in made]
+                        drops = [d for _, d in made]
+                    run(start, app_binary, urls, engine + label, work, driver_url, axe_source, shots)
+                finally:
+                    for drop in drops:
+                        drop()
+                    shutil.rmtree(work, ignore_errors=True)
         print(f"screenshots: {shots}")
     finally:
         driver.terminate()
