@@ -124,18 +124,23 @@ fn the_marketplace_works_across_three_services() {
         let mut replay = split.client();
         replay.cookies = kept_bs_id;
         let start = Instant::now();
-        loop {
-            let r = replay.get("/orders");
-            if r.status == 303 && r.location().starts_with("/login") {
-                break;
+        for (service, path) in [("orders", "/orders"), ("catalog", "/sell")] {
+            loop {
+                let r = replay.get(path);
+                if r.status == 303 && r.location().starts_with("/login") {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{engine:?}: {service} still honours the logged-out session's token"
+                );
+                std::thread::sleep(Duration::from_millis(100));
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{engine:?}: orders still honours the logged-out session's token"
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
-        assert_eq!(replay.get("/sell").status, 303, "{engine:?}: catalog too");
+        eprintln!(
+            "{engine:?}: a logout reached orders and catalog within {:?}",
+            start.elapsed()
+        );
     }
 }
 
