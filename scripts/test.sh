@@ -65,28 +65,32 @@ trap finish EXIT
 if (($# > 0)); then
   cargo test --workspace --locked "$@"
 else
-  # The suites that mostly wait on the emulator's pending states run 6 tests at a time; every other
-  # suite (the app's CPU-bound and memory-measuring tests, the payloads, the heartbeat's timing)
-  # runs as cargo's default, one per core. One build serves both runs.
+  # The suites that mostly wait on the emulator's pending states run 6 tests at a time, beside
+  # the swarm payload (~170 s, mostly waiting on Docker) and the app's suites (CPU-bound, ~90 s:
+  # every scenario in one process and as the split's three services), which fill the cores the
+  # waiting leaves idle. The CLI's other suites run first, one test per core.
   waiting=" resilience lifecycle monolith swarm aws_limits eks "
-  waits=() rest=()
+  waits=() rest=() app=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)
     if [[ "$name" == swarm_payload ]]; then continue; fi
-    if [[ "$waiting" == *" $name "* ]]; then waits+=(--test "$name"); else rest+=(--test "$name"); fi
+    if [[ "$f" == app/* ]]; then app+=(--test "$name")
+    elif [[ "$waiting" == *" $name "* ]]; then waits+=(--test "$name"); else rest+=(--test "$name"); fi
   done
   cargo test --workspace --locked --lib --bins "${rest[@]}"
-  # The swarm payload (~170 s) mostly waits on Docker rolling the service under its probe, the
-  # emulator suites on the emulator's pending states: they run side by side (cargo builds both
-  # first, one at a time), the payload's output printed after.
-  payload_log=$(mktemp)
+  # One build for the three lanes, so they do not queue on cargo's lock.
+  cargo test --workspace --locked --no-run --test swarm_payload "${waits[@]}" "${app[@]}"
+  payload_log=$(mktemp) app_log=$(mktemp)
   cargo test --workspace --locked --test swarm_payload >"$payload_log" 2>&1 &
   payload=$!
+  cargo test --workspace --locked "${app[@]}" >"$app_log" 2>&1 &
+  app_suites=$!
   status=0
   cargo test --workspace --locked "${waits[@]}" -- --test-threads=6 || status=$?
   wait "$payload" || status=$?
-  cat "$payload_log"
-  rm -f "$payload_log"
+  wait "$app_suites" || status=$?
+  cat "$payload_log" "$app_log"
+  rm -f "$payload_log" "$app_log"
   ((status == 0)) || exit "$status"
 fi
 if (($# == 0)); then
