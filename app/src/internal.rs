@@ -56,9 +56,28 @@ impl Peer {
         path: &str,
         body: &impl Serialize,
     ) -> AppResult<T> {
+        self.call_tries(method, path, body, TRIES).await
+    }
+
+    /// Whether the peer's internal API and database answer, asked once (a load balancer's health
+    /// check must not wait for retries).
+    pub async fn answers(&self) -> bool {
+        let ok: AppResult<serde_json::Value> = self
+            .call_tries(Method::GET, "/internal/healthz", &(), 1)
+            .await;
+        ok.is_ok()
+    }
+
+    async fn call_tries<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+        tries: u32,
+    ) -> AppResult<T> {
         let body = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.to_string()))?;
         let mut last = String::new();
-        for attempt in 0..TRIES {
+        for attempt in 0..tries {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             }

@@ -286,7 +286,8 @@ async fn error_page(
     let path = uri.path();
     let status = response.status();
     // Static files and covers: a missing image is not a page.
-    if path.starts_with("/static/") || path.starts_with("/covers/") {
+    // The health check is for load balancers and operators: its plain reason stays.
+    if path.starts_with("/static/") || path.starts_with("/covers/") || path == "/healthz" {
         return response;
     }
     let shown = response.extensions().get::<ErrorShown>().cloned();
@@ -644,12 +645,16 @@ async fn identify(
     };
     let t = now();
     if let Some(token) = identity {
-        match verifier.verify(token, t) {
+        let mut verdict = verifier.verify(token, t);
+        if matches!(verdict, Err(Rejected::UnknownKey)) {
+            refresh_keys(state).await;
+            verdict = verifier.verify(token, t);
+        }
+        match verdict {
             Ok((user, sid, _)) if sid == crate::accounts::token::session_id(session) => {
                 return Ok(Some(user));
             }
             Err(Rejected::Revoked) => return Ok(None),
-            Err(Rejected::UnknownKey) => refresh_keys(state).await,
             _ => {}
         }
     }

@@ -416,3 +416,102 @@ fn killing_catalog_or_orders_mid_purchase_loses_no_copy_and_no_paid_order() {
         );
     }
 }
+
+/// A service is ready only when what it calls answers: with orders down, catalog's /healthz says
+/// so (a load balancer then sends nobody to it), and it is healthy again once orders is back.
+#[test]
+fn a_service_is_healthy_only_when_the_services_it_calls_answer() {
+    let engine = engines().remove(0);
+    let mut split = Split::start(&engine, &[]);
+    let catalog = split.part(Service::Catalog).app.port;
+    let health = |port: u16| {
+        let r = Client::new(port).get("/healthz");
+        (r.status, r.text())
+    };
+    assert_eq!(health(catalog), (200, "ok".to_string()));
+    split.parts[2].app.kill();
+    let (status, text) = health(catalog);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("orders"), "{text}");
+    // Accounts calls nobody: still healthy.
+    assert_eq!(health(split.part(Service::Accounts).app.port).0, 200);
+    split.kill_and_restart(Service::Orders);
+    assert_eq!(health(catalog).0, 200);
+}
+
+/// Rotating accounts' signing key: the new key first in the file, the old one after it. Tokens
+/// signed before keep working on the other services; new ones carry the new key, which the others
+/// fetch when they first see it.
+#[test]
+fn identity_keys_rotate_without_logging_anyone_out() {
+    let engine = engines().remove(0);
+    let mut split = Split::start(&engine, &[]);
+    let mut ann = split.client();
+    ann.register("Ann", "ann@example.com");
+    assert_eq!(ann.get("/orders").status, 200);
+    let old_token = ann.cookies["bs_id"].clone();
+    let old_kid = old_token.split('.').next().unwrap().to_string();
+
+    let file = split.keys.0.join("identity.key");
+    let old = std::fs::read_to_string(&file).unwrap();
+    let (code, new, _) = app_command("sqlite::memory:", &["identity-key"]);
+    assert_eq!(code, 0);
+    std::fs::write(&file, format!("{new}{old}")).unwrap();
+    split.kill_and_restart(Service::Accounts);
+
+    // The old token is still good on orders and catalog.
+    assert_eq!(ann.get("/orders").status, 200);
+    assert_eq!(ann.cookies["bs_id"], old_token, "no new token was needed");
+    assert_eq!(ann.get("/sell").status, 200);
+    // A new log-in gets a token of the new key, which orders accepts without asking again.
+    let mut ann2 = split.client();
+    let r = ann2.post(
+        "/login",
+        &[
+            ("email", "ann@example.com"),
+            ("password", "correct horse battery"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let new_token = ann2.cookies["bs_id"].clone();
+    assert_ne!(
+        new_token.split('.').next().unwrap(),
+        old_kid,
+        "signed with the new key"
+    );
+    assert_eq!(ann2.get("/orders").status, 200);
+    assert_eq!(ann2.cookies["bs_id"], new_token, "verified, not replaced");
+}
+
+/// A service of the split started without what it needs says which flag (and variable) to give.
+#[test]
+fn a_split_service_started_without_its_peers_says_what_to_give() {
+    let (code, _, err) = app_command("sqlite::memory:", &["--service", "catalog"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--internal-addr (BOOKSTORE_INTERNAL_ADDR)"),
+        "{err}"
+    );
+    let (code, _, err) = app_command(
+        "sqlite::memory:",
+        &["--service", "orders", "--internal-addr", "127.0.0.1:9999"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--accounts-url (BOOKSTORE_ACCOUNTS_URL)"),
+        "{err}"
+    );
+    let (code, _, err) = app_command(
+        "sqlite::memory:",
+        &[
+            "--service",
+            "orders",
+            "--internal-addr",
+            "127.0.0.1:9999",
+            "--accounts-url",
+            "10.0.0.1:9000",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("must be http://HOST:PORT"), "{err}");
+}

@@ -449,10 +449,7 @@ pub async fn delete_form(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let book = own_book(&state, &ctx, parse_id(&id)?).await?;
-    let has_orders = state
-        .orders()
-        .has_orders(&mut *state.db.pool.acquire().await?, book.id)
-        .await?;
+    let has_orders = state.orders().has_orders_now(book.id).await?;
     let explain = if has_orders {
         "It has orders, so it is withdrawn rather than deleted: it leaves the catalog, its orders stay in your sales and the buyers' orders, and its unpaid orders are cancelled."
     } else {

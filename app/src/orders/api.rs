@@ -88,8 +88,8 @@ async fn pending(State(state): State<AppState>, Query(q): Query<PendingQuery>) -
 /// The orders service, as the catalog service calls it.
 pub struct Remote<'a>(pub &'a Peer);
 
-impl BookOrders for Remote<'_> {
-    async fn has_orders(&self, _tx: &mut AnyConnection, book: i64) -> AppResult<bool> {
+impl Remote<'_> {
+    pub async fn has_orders_of(&self, book: i64) -> AppResult<bool> {
         let h: Has = self
             .0
             .call(
@@ -99,6 +99,12 @@ impl BookOrders for Remote<'_> {
             )
             .await?;
         Ok(h.has_orders)
+    }
+}
+
+impl BookOrders for Remote<'_> {
+    async fn has_orders(&self, _tx: &mut AnyConnection, book: i64) -> AppResult<bool> {
+        self.has_orders_of(book).await
     }
 
     async fn cancel_unpaid(&self, _tx: &mut AnyConnection, book: i64) -> AppResult<u64> {
@@ -130,6 +136,20 @@ impl BookOrders for Remote<'_> {
 pub enum Port<'a> {
     Local(super::Local<'a>),
     Remote(Remote<'a>),
+}
+
+impl Port<'_> {
+    /// `has_orders` outside any transaction: a connection is taken only in process (none is
+    /// held while the orders service answers).
+    pub async fn has_orders_now(&self, book: i64) -> AppResult<bool> {
+        match self {
+            Port::Local(l) => {
+                let mut conn = l.db.pool.acquire().await?;
+                l.has_orders(&mut conn, book).await
+            }
+            Port::Remote(r) => r.has_orders_of(book).await,
+        }
+    }
 }
 
 impl BookOrders for Port<'_> {
