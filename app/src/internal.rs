@@ -192,13 +192,7 @@ async fn authenticated(
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    let same = !expected.is_empty()
-        && given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let same = crate::web::same_secret(given, expected.as_bytes());
     if !same {
         return (
             StatusCode::UNAUTHORIZED,

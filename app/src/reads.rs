@@ -16,7 +16,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connections::Connections;
+use sqlx::mysql::MySqlRow;
+
+use crate::connections::{Connections, Part, Value};
+use crate::error::AppResult;
 
 pub enum Reads {
     Sqlite(Arc<PathBuf>),
@@ -69,5 +72,41 @@ impl Reads {
             let connections = Connections::open(url, max_connections).await?;
             Ok(Reads::Mysql(Arc::new(connections)))
         }
+    }
+
+    /// The row of a point lookup (`select` and `rest`, from FROM on, with `values` bound in
+    /// order), read by `sqlite` or `mysql` as the engine is; None when there is none.
+    pub async fn one<T>(
+        &self,
+        select: &'static str,
+        rest: &'static str,
+        values: Vec<Value>,
+        sqlite: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        mysql: impl FnOnce(&MySqlRow) -> Result<T, sqlx::Error>,
+    ) -> AppResult<Option<T>> {
+        Ok(match self {
+            Reads::Sqlite(path) => with_sqlite(path, |conn| {
+                let mut stmt = conn.prepare_cached(&format!("{select} {rest}"))?;
+                for (i, value) in values.iter().enumerate() {
+                    match value {
+                        Value::Text(t) => stmt.raw_bind_parameter(i + 1, t)?,
+                        Value::Id(id) => stmt.raw_bind_parameter(i + 1, id)?,
+                    }
+                }
+                let mut rows = stmt.raw_query();
+                rows.next()?.map(sqlite).transpose()
+            })?,
+            Reads::Mysql(connections) => {
+                let part = Part {
+                    select,
+                    rest: rest.to_string(),
+                    values,
+                };
+                match connections.batched(part).await?.first() {
+                    Some(r) => Some(mysql(r)?),
+                    None => None,
+                }
+            }
+        })
     }
 }

@@ -45,6 +45,18 @@ pub fn percent_encode(s: &str) -> String {
         .collect()
 }
 
+/// Whether a secret given matches the one expected (not empty), in time that does not depend on
+/// where they differ.
+pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    !expected.is_empty()
+        && given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// 32 random bytes, URL-safe base64.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -366,14 +378,7 @@ impl Ctx {
     pub fn check_csrf(&self, submitted: &str) -> AppResult<()> {
         // Only a token the visitor already holds counts: a fresh one was never in any form.
         let expected = self.csrf.existing.as_deref().unwrap_or_default();
-        let matches = !expected.is_empty()
-            && submitted.len() == expected.len()
-            && submitted
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if matches && self.origin_ok {
+        if same_secret(submitted.as_bytes(), expected.as_bytes()) && self.origin_ok {
             Ok(())
         } else {
             Err(AppError::Forbidden(

@@ -6,11 +6,11 @@ use std::sync::Mutex;
 
 use sqlx::Row;
 
-use crate::connections::{Part, Value};
+use crate::connections::Value;
 use crate::db::{Db, now};
 use crate::error::AppResult;
 use crate::ports::{Identity, User};
-use crate::reads::{Reads, with_sqlite};
+use crate::reads::Reads;
 use crate::web::token_hash;
 
 /// Names by user id, as read. A name never changes once registered, so what is kept is never
@@ -62,36 +62,28 @@ impl Identity for Local<'_> {
     async fn session_user(&self, token: &str) -> AppResult<Option<User>> {
         const SELECT: &str = "SELECT u.id, u.name, u.is_admin";
         const REST: &str = "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?";
-        let (hash, now) = (token_hash(token), now());
-        Ok(match &*self.db.reads {
-            Reads::Sqlite(path) => with_sqlite(path, |conn| {
-                use rusqlite::OptionalExtension;
-                conn.prepare_cached(&format!("{SELECT} {REST}"))?
-                    .query_row(rusqlite::params![hash, now], |r| {
-                        Ok(User {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            is_admin: r.get::<_, i64>(2)? != 0,
-                        })
+        self.db
+            .reads
+            .one(
+                SELECT,
+                REST,
+                vec![Value::Text(token_hash(token)), Value::Id(now())],
+                |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        is_admin: r.get::<_, i64>(2)? != 0,
                     })
-                    .optional()
-            })?,
-            Reads::Mysql(connections) => {
-                let part = Part {
-                    select: SELECT,
-                    rest: REST.to_string(),
-                    values: vec![Value::Text(hash), Value::Id(now)],
-                };
-                match connections.batched(part).await?.first() {
-                    Some(r) => Some(User {
+                },
+                |r| {
+                    Ok(User {
                         id: r.try_get(0)?,
                         name: r.try_get(1)?,
                         is_admin: r.try_get::<i64, _>(2)? != 0,
-                    }),
-                    None => None,
-                }
-            }
-        })
+                    })
+                },
+            )
+            .await
     }
 
     async fn names(&self, ids: &[i64]) -> AppResult<HashMap<i64, String>> {
@@ -113,25 +105,13 @@ impl Identity for Local<'_> {
 }
 
 async fn one_name(reads: &Reads, id: i64) -> AppResult<Option<(i64, String)>> {
-    const SELECT: &str = "SELECT u.id, u.name";
-    const REST: &str = "FROM users u WHERE u.id = ?";
-    Ok(match reads {
-        Reads::Sqlite(path) => with_sqlite(path, |conn| {
-            use rusqlite::OptionalExtension;
-            conn.prepare_cached(&format!("{SELECT} {REST}"))?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })?,
-        Reads::Mysql(connections) => {
-            let part = Part {
-                select: SELECT,
-                rest: REST.to_string(),
-                values: vec![Value::Id(id)],
-            };
-            match connections.batched(part).await?.first() {
-                Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
-                None => None,
-            }
-        }
-    })
+    reads
+        .one(
+            "SELECT u.id, u.name",
+            "FROM users u WHERE u.id = ?",
+            vec![Value::Id(id)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )
+        .await
 }

@@ -388,23 +388,13 @@ pub async fn catalog(
 pub async fn book(reads: &Reads, id: i64) -> AppResult<Option<BookView>> {
     const SELECT: &str = "SELECT b.id, b.title, b.author, b.description, b.price_cents, b.stock, b.cover, b.status, b.seller_id";
     const REST: &str = "FROM books b WHERE b.id = ?";
-    Ok(match reads {
-        Reads::Sqlite(path) => with_sqlite(path, |conn| {
-            use rusqlite::OptionalExtension;
-            conn.prepare_cached(&format!("{SELECT} {REST}"))?
-                .query_row([id], book_from_sqlite)
-                .optional()
-        })?,
-        Reads::Mysql(connections) => {
-            let part = Part {
-                select: SELECT,
-                rest: REST.to_string(),
-                values: vec![Value::Id(id)],
-            };
-            match connections.batched(part).await?.first() {
-                Some(r) => Some(book_from_mysql(r)?),
-                None => None,
-            }
-        }
-    })
+    reads
+        .one(
+            SELECT,
+            REST,
+            vec![Value::Id(id)],
+            book_from_sqlite,
+            book_from_mysql,
+        )
+        .await
 }
