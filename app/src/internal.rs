@@ -212,7 +212,12 @@ pub fn router(state: AppState, service: Service) -> Router {
         Service::Orders => crate::orders::api::routes(),
         Service::All => Router::new(),
     };
+    // The same bounds as the public pages (requests at once, time per request), after the key.
     api.route("/internal/healthz", axum::routing::get(database_health))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::bounded,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticated,

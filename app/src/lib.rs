@@ -164,7 +164,7 @@ impl AppState {
 
 /// Bounded work per server: at most `max_requests` at once (503 beyond, never an unbounded queue),
 /// each answered within the request timeout (503 when it is not).
-async fn bounded(
+pub(crate) async fn bounded(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,

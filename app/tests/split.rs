@@ -515,3 +515,60 @@ fn a_split_service_started_without_its_peers_says_what_to_give() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("must be http://HOST:PORT"), "{err}");
 }
+
+/// A reservation that reaches catalog after orders gave up on it (and gave its copies back) is
+/// refused, not kept: giving back leaves a tombstone for the order. Asked twice, a reservation
+/// takes copies once; given back twice, returns them once.
+#[test]
+fn reservations_are_once_per_order_even_out_of_order() {
+    let engine = engines().remove(0);
+    let split = Split::start(&engine, &[]);
+    let mut sam = split.client();
+    sam.register("Sam Seller", "sam@example.com");
+    let book = publish(&mut sam, "Tomb", "E. Author", "5.00", "3", None);
+    let catalog = split.part(Service::Catalog);
+    let mut api = Client::new(catalog.internal_port);
+    api.extra_headers.push((
+        "Authorization".into(),
+        format!("Bearer {}", split.internal_key),
+    ));
+    let stock = || {
+        query_i64s(
+            &catalog.url,
+            &format!("SELECT stock FROM books WHERE id = {book}"),
+        )[0]
+    };
+    let reserve = |api: &mut Client, order: i64| {
+        api.request(
+            "POST",
+            "/internal/reservations",
+            Some("application/json"),
+            format!(r#"{{"order":{order},"book":{book},"quantity":1,"buyer":999}}"#).as_bytes(),
+        )
+        .status
+    };
+    // Twice the same order: one copy.
+    assert_eq!(reserve(&mut api, 501), 200);
+    assert_eq!(reserve(&mut api, 501), 200);
+    assert_eq!(stock(), 2);
+    // Given back twice: one copy back.
+    assert_eq!(
+        api.request("DELETE", "/internal/reservations/501", None, b"")
+            .status,
+        200
+    );
+    assert_eq!(
+        api.request("DELETE", "/internal/reservations/501", None, b"")
+            .status,
+        200
+    );
+    assert_eq!(stock(), 3);
+    // Given back before it arrived: the late reservation is refused and takes nothing.
+    assert_eq!(
+        api.request("DELETE", "/internal/reservations/502", None, b"")
+            .status,
+        200
+    );
+    assert_eq!(reserve(&mut api, 502), 409);
+    assert_eq!(stock(), 3);
+}

@@ -118,7 +118,8 @@ async fn held(state: &AppState, order: i64) -> AppResult<Option<AppResult<Reserv
     }))
 }
 
-/// Gives the order's copies back, once. An order never reserved has nothing to give back.
+/// Gives the order's copies back, once. An order never reserved has nothing to give back, and
+/// can no longer be reserved.
 async fn give_back(State(state): State<AppState>, Path(order): Path<i64>) -> Response {
     let outcome = async {
         let mut tx = state.db.pool.begin().await?;
@@ -137,6 +138,19 @@ async fn give_back(State(state): State<AppState>, Path(order): Path<i64>) -> Res
             super::Local { db: &state.db }
                 .give_back(&mut tx, order, row.get(0), row.get(1))
                 .await?;
+        } else {
+            // Nothing held (yet): a tombstone, so that a reservation for this order still on its
+            // way (orders stopped waiting for it) is refused when it arrives, not kept forever.
+            let tombstone = sqlx::query("INSERT INTO reservations (order_id, book_id, quantity, price_cents, seller_id, given_back, created_at) VALUES (?, 0, 0, 0, 0, 1, ?)")
+                .bind(order)
+                .bind(now())
+                .execute(&mut *tx)
+                .await;
+            match tombstone {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         tx.commit().await?;
         AppResult::Ok(marked == 1)
