@@ -40,7 +40,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-common=(BOOKSTORE_LOG=warn,tower_http=off BOOKSTORE_UPLOADS_DIR="$work/uploads" BOOKSTORE_MAX_PENDING_COPIES=1000000000)
+common=(BOOKSTORE_LOG=warn,tower_http=off,sqlx=error BOOKSTORE_UPLOADS_DIR="$work/uploads" BOOKSTORE_MAX_PENDING_COPIES=1000000000)
 
 # One process.
 single=$(port)
