@@ -80,10 +80,7 @@ else
   cargo test --workspace --locked --lib --bins "${rest[@]}"
   # One build for the three lanes, so they do not queue on cargo's lock.
   cargo test --workspace --locked --no-run --test swarm_payload "${waits[@]}" "${app[@]}"
-  payload_log=$(mktemp) app_log=$(mktemp) release_log=$(mktemp)
-  # The browser journey's release build, meanwhile (its own profile, its own lock).
-  cargo build --release --locked -p bookstore-app >"$release_log" 2>&1 &
-  release=$!
+  payload_log=$(mktemp) app_log=$(mktemp)
   cargo test --workspace --locked --test swarm_payload >"$payload_log" 2>&1 &
   payload=$!
   cargo test --workspace --locked "${app[@]}" >"$app_log" 2>&1 &
@@ -92,9 +89,8 @@ else
   cargo test --workspace --locked "${waits[@]}" -- --test-threads=6 || status=$?
   wait "$payload" || status=$?
   wait "$app_suites" || status=$?
-  wait "$release" || status=$?
-  cat "$payload_log" "$app_log" "$release_log"
-  rm -f "$payload_log" "$app_log" "$release_log"
+  cat "$payload_log" "$app_log"
+  rm -f "$payload_log" "$app_log"
   ((status == 0)) || exit "$status"
 fi
 if (($# == 0)); then
