@@ -663,7 +663,7 @@ async fn identify(
             _ => {}
         }
     }
-    let Some(peer) = state.peers.as_deref().and_then(|p| p.accounts.as_ref()) else {
+    let Some(peer) = state.peer(|p| &p.accounts) else {
         return Ok(None);
     };
     let Some(s) = (crate::accounts::api::Remote(peer, &state.names))
@@ -692,10 +692,7 @@ async fn refresh_keys(state: &AppState) {
     {
         return;
     }
-    if let (Some(verifier), Some(peer)) = (
-        &state.verifier,
-        state.peers.as_deref().and_then(|p| p.accounts.as_ref()),
-    ) {
+    if let (Some(verifier), Some(peer)) = (&state.verifier, state.peer(|p| &p.accounts)) {
         match (crate::accounts::api::Remote(peer, &state.names))
             .keys()
             .await
@@ -712,7 +709,7 @@ async fn refresh_keys(state: &AppState) {
 pub async fn follow_accounts(state: AppState) {
     let (Some(verifier), Some(peer), Some(split)) = (
         state.verifier.clone(),
-        state.peers.as_deref().and_then(|p| p.accounts.as_ref()),
+        state.peer(|p| &p.accounts),
         state.config.split.clone(),
     ) else {
         return;

@@ -37,9 +37,7 @@ async fn set(state: &AppState, id: i64, from: OrderStatus, to: OrderStatus) -> A
 /// not take the pool from the requests that need none of it.
 fn catalog(state: &AppState) -> AppResult<Remote<'_>> {
     state
-        .peers
-        .as_deref()
-        .and_then(|p| p.catalog.as_ref())
+        .peer(|p| &p.catalog)
         .map(Remote)
         .ok_or_else(|| AppError::Internal("the orders service has no catalog to call".into()))
 }
@@ -52,21 +50,12 @@ async fn give_back(state: &AppState, id: i64, from: OrderStatus) -> AppResult<()
     Ok(())
 }
 
-/// Removes an order over the cap whose copies are back: it never was, as in one process.
-async fn forget_cancelled(state: &AppState, id: i64) -> AppResult<()> {
+/// Removes an order that never was (refused before anything was reserved, or over the cap with
+/// its copies back), if it is still in `status`: as a rolled-back transaction in one process.
+async fn forget(state: &AppState, id: i64, status: OrderStatus) -> AppResult<()> {
     sqlx::query("DELETE FROM orders WHERE id = ? AND status = ?")
         .bind(id)
-        .bind(Cancelled.as_str())
-        .execute(&state.db.pool)
-        .await?;
-    Ok(())
-}
-
-/// Removes an order refused before anything was reserved for it.
-async fn forget(state: &AppState, id: i64) -> AppResult<()> {
-    sqlx::query("DELETE FROM orders WHERE id = ? AND status = ?")
-        .bind(id)
-        .bind(Reserving.as_str())
+        .bind(status.as_str())
         .execute(&state.db.pool)
         .await?;
     Ok(())
@@ -91,7 +80,7 @@ pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppR
         // Refused: nothing was taken, and the order never was (as in one process, where its
         // transaction rolls back).
         Err(e @ (AppError::NotFound | AppError::BadRequest(_) | AppError::Conflict(_))) => {
-            forget(state, id).await?;
+            forget(state, id, Reserving).await?;
             return Err(e);
         }
         // No answer: copies may be held for it; give them back (or the sweep will).
@@ -110,7 +99,7 @@ pub async fn buy(state: &AppState, buyer: i64, book: i64, quantity: i64) -> AppR
     if held > state.config.max_pending_copies {
         if set(state, id, Reserving, Cancelling).await? {
             give_back(state, id, Cancelling).await?;
-            forget_cancelled(state, id).await?;
+            forget(state, id, Cancelled).await?;
         }
         return Err(too_many_held(state));
     }
