@@ -12,8 +12,8 @@
 #   - Graphviz from Debian: `bookstore graph --format dot` is checked by `dot` itself
 #   - Debian's docker-registry: ECR's registry endpoint in the harness (the eks image is pushed to it)
 #   - Chromium and ChromeDriver from Debian: the app's whole journey in a real browser
-#     (app/tests/browser/journey.py, on the release build, after the workspace suite, on SQLite
-#     and on MariaDB), every page checked by axe-core 4.14.1 (fetched from the npm registry and
+#     (app/tests/browser/journey.py, on the app binary the suite built, after the workspace suite,
+#     on SQLite and on MariaDB, in one process and split), every page checked by axe-core 4.14.1 (fetched from the npm registry and
 #     checked against its sha512 by scripts/axe-core.py) and captured in app/tests/browser/screenshots/
 #   - the whole workspace test suite; AWS tests start their own strict emulator on 127.0.0.1 (the
 #     suites that mostly wait on it run 6 tests at a time, beside the swarm payload, which mostly
@@ -94,7 +94,8 @@ else
   ((status == 0)) || exit "$status"
 fi
 if (($# == 0)); then
-  cargo build --release --locked -p bookstore-app
+  # The app binary the workspace suite just built (a release build took ~100 s more of CI for the
+  # same code; the images bake their own release build).
   BOOKSTORE_TEST_AXE="$(python3 scripts/axe-core.py)" \
-    python3 app/tests/browser/journey.py "${CARGO_TARGET_DIR:-target}/release/bookstore-app"
+    python3 app/tests/browser/journey.py "${CARGO_TARGET_DIR:-target}/debug/bookstore-app"
 fi

@@ -4,7 +4,7 @@ WebDriver protocol (chromedriver), with nothing but the standard library.
 
     journey.py APP_BINARY
 
-Runs APP_BINARY (the release build) in one process and as the split's three services behind a
+Runs APP_BINARY (scripts/test.sh: the suite's debug build) in one process and as the split's three services behind a
 routing proxy (`--service accounts|catalog|orders`), each on SQLite and, when BOOKSTORE_TEST_MYSQL_URL names a MariaDB
 server, again on a fresh database there. Each run, as people use the shop:
   - a visitor asks to sell, is sent to log in, registers instead and comes back to the sell form;
