@@ -38,6 +38,7 @@ registry! {
     LoadBalancer => "load-balancer";
     TargetGroup => "target-group";
     Listener => "listener";
+    ListenerRule => "listener-rule";
     DbSubnetGroup => "db-subnet-group";
     Database => "database";
     FileSystem => "file-system";

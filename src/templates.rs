@@ -22,6 +22,8 @@ pub enum Recipe {
 pub const BAKE: &str = include_str!("../templates/bake.sh");
 pub const UNIT: &str = include_str!("../templates/bookstore.service");
 pub const FETCH_DB_SECRET: &str = include_str!("../templates/fetch-db-secret");
+pub const SPLIT_UNIT: &str = include_str!("../templates/bookstore@.service");
+pub const SPLIT_SETUP_UNIT: &str = include_str!("../templates/bookstore-split.service");
 pub const SECRET_UNIT: &str = include_str!("../templates/bookstore-secret.service");
 pub const SECRET_TIMER: &str = include_str!("../templates/bookstore-secret.timer");
 pub const USER_DATA: &str = include_str!("../templates/user-data.sh");
@@ -96,6 +98,8 @@ pub fn install_templates_sha256(recipe: Recipe) -> String {
                 INSTALL_APP,
                 UNIT,
                 FETCH_DB_SECRET,
+                SPLIT_UNIT,
+                SPLIT_SETUP_UNIT,
                 SECRET_UNIT,
                 SECRET_TIMER,
             ]
@@ -182,6 +186,8 @@ pub fn bake_script(
             values.extend([
                 ("fetch_db_secret", Value::File(FETCH_DB_SECRET)),
                 ("unit", Value::File(UNIT)),
+                ("split_unit", Value::File(SPLIT_UNIT)),
+                ("split_setup_unit", Value::File(SPLIT_SETUP_UNIT)),
                 ("secret_unit", Value::File(SECRET_UNIT)),
                 ("secret_timer", Value::File(SECRET_TIMER)),
             ]);
@@ -222,6 +228,8 @@ pub struct InstanceConfig<'a> {
     pub db_endpoint: &'a str,
     pub db_secret_arn: &'a str,
     pub file_system_id: &'a str,
+    /// Empty for one process; the split's services as `name:port:internal-port`, space-separated.
+    pub split_services: &'a str,
 }
 
 /// The app instances' user-data.
@@ -235,6 +243,7 @@ pub fn user_data(c: &InstanceConfig) -> String {
             ("db_endpoint", Value::Shell(c.db_endpoint)),
             ("db_secret_arn", Value::Shell(c.db_secret_arn)),
             ("file_system_id", Value::Shell(c.file_system_id)),
+            ("split_services", Value::Shell(c.split_services)),
         ],
     )
 }

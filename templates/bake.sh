@@ -40,6 +40,12 @@ chmod 0755 /usr/local/libexec/bookstore/fetch-db-secret
 cat >/etc/systemd/system/bookstore.service <<'BOOKSTORE_UNIT_EOF'
 {{unit}}
 BOOKSTORE_UNIT_EOF
+cat >/etc/systemd/system/bookstore@.service <<'BOOKSTORE_SPLIT_UNIT_EOF'
+{{split_unit}}
+BOOKSTORE_SPLIT_UNIT_EOF
+cat >/etc/systemd/system/bookstore-split.service <<'BOOKSTORE_SPLIT_SETUP_EOF'
+{{split_setup_unit}}
+BOOKSTORE_SPLIT_SETUP_EOF
 cat >/etc/systemd/system/bookstore-secret.service <<'BOOKSTORE_SECRET_UNIT_EOF'
 {{secret_unit}}
 BOOKSTORE_SECRET_UNIT_EOF
@@ -48,6 +54,7 @@ cat >/etc/systemd/system/bookstore-secret.timer <<'BOOKSTORE_SECRET_TIMER_EOF'
 BOOKSTORE_SECRET_TIMER_EOF
 systemctl daemon-reload
 systemctl enable bookstore.service bookstore-secret.timer
+# The split's units are enabled by the user-data of the machines that run it.
 
 # Instances made from this image run their own user-data: forget this one's.
 cloud-init clean --logs

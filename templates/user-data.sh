@@ -10,6 +10,8 @@ app_port={{app_port}}
 db_endpoint={{db_endpoint}}
 db_secret_arn={{db_secret_arn}}
 file_system_id={{file_system_id}}
+# Empty for one process; for the split, `name:port:internal-port` per service.
+split_services={{split_services}}
 
 uploads=/var/lib/bookstore/uploads
 if [[ -n "$file_system_id" ]]; then
@@ -36,7 +38,8 @@ if [[ -n "$db_endpoint" ]]; then
 fi
 
 umask 027
-cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
+if [[ -z "$split_services" ]]; then
+  cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
 AWS_REGION=${region}
 BOOKSTORE_ADDR=0.0.0.0:${app_port}
 BOOKSTORE_TRUSTED_PROXIES=1
@@ -46,6 +49,56 @@ DATABASE_URL=${database_url}
 BOOKSTORE_DB_SECRET_ARN=${db_secret_arn}
 BOOKSTORE_DB_SECRET_FILE=${secret_file}
 BOOKSTORE_ENV_EOF
-chgrp bookstore /etc/bookstore/bookstore.env
+  chgrp bookstore /etc/bookstore/bookstore.env
+  systemctl start bookstore.service
+  exit 0
+fi
 
-systemctl start bookstore.service
+# The split: three services on this machine, each its own unit, port, database and user. The
+# machine's file names the master's database and secret, which only bookstore-split.service
+# reads; each service's file overrides them with its own database and credentials (written by
+# split-setup into /run/bookstore/split). The services call each other on loopback.
+if [[ -z "$db_endpoint" ]]; then
+  echo "the split needs the stack's database" >&2
+  exit 1
+fi
+split_dir=/run/bookstore/split
+tls="ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem"
+peers=()
+for entry in $split_services; do
+  IFS=: read -r name _ internal <<<"$entry"
+  peers+=("BOOKSTORE_${name^^}_URL=http://127.0.0.1:${internal}")
+done
+cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
+AWS_REGION=${region}
+BOOKSTORE_TRUSTED_PROXIES=1
+BOOKSTORE_DATA_DIR=/var/lib/bookstore
+BOOKSTORE_UPLOADS_DIR=${uploads}
+DATABASE_URL=${database_url}
+BOOKSTORE_DB_SECRET_ARN=${db_secret_arn}
+BOOKSTORE_DB_SECRET_FILE=${secret_file}
+BOOKSTORE_SPLIT_DIR=${split_dir}
+BOOKSTORE_INTERNAL_KEY_FILE=${split_dir}/internal-key
+BOOKSTORE_ENV_EOF
+printf '%s\n' "${peers[@]}" >>/etc/bookstore/bookstore.env
+chgrp bookstore /etc/bookstore/bookstore.env
+units=(bookstore-split.service)
+for entry in $split_services; do
+  IFS=: read -r name port internal <<<"$entry"
+  identity=""
+  if [[ "$name" == accounts ]]; then
+    identity="BOOKSTORE_IDENTITY_KEY_FILE=${split_dir}/identity-key"
+  fi
+  cat >"/etc/bookstore/${name}.env" <<BOOKSTORE_SERVICE_ENV_EOF
+BOOKSTORE_SERVICE=${name}
+BOOKSTORE_ADDR=0.0.0.0:${port}
+BOOKSTORE_INTERNAL_ADDR=127.0.0.1:${internal}
+DATABASE_URL=mysql://${db_endpoint}/bookstore_${name}?${tls}
+BOOKSTORE_DB_SECRET_FILE=${split_dir}/${name}-db.json
+${identity}
+BOOKSTORE_SERVICE_ENV_EOF
+  chgrp bookstore "/etc/bookstore/${name}.env"
+  units+=("bookstore@${name}.service")
+done
+# Enabled: the Learner Lab stops instances between sessions, and they must come back split.
+systemctl enable --now "${units[@]}"

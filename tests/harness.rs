@@ -526,12 +526,15 @@ fn every_rule_of_the_model_check_refuses_what_aws_refuses() {
             "InvalidLaunchTemplateName.MalformedException",
         ),
         ("limit:asg-name", "ValidationError"),
+        ("limit:rule-values", "TooManyConditionValues"),
+        ("limit:rule-wildcards", "ValidationError"),
+        ("limit:rule-path-pattern", "ValidationError"),
     ];
     let answers: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    assert_eq!(answers.len(), 28, "one answer per bad request");
+    assert_eq!(answers.len(), 33, "one answer per bad request");
     for (rule, code) in expected_codes {
         let sent: Vec<&serde_json::Value> = answers.iter().filter(|a| a["rule"] == rule).collect();
         assert!(!sent.is_empty(), "no bad request for {rule}");

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -66,32 +67,33 @@ fn rendered_scripts_pass_shellcheck_and_systemd_accepts_the_unit() {
         std::fs::write(&path, "#!/bin/sh\n").unwrap();
         make_executable(&path);
     }
-    let relocated = unit
-        .replace(
+    let relocate = |text: &str| {
+        text.replace(
             "/usr/local/bin/",
             &format!("{}/usr/local/bin/", root.display()),
         )
         .replace(
             "/usr/local/libexec/",
             &format!("{}/usr/local/libexec/", root.display()),
-        );
+        )
+    };
     let unit_path = dir.path().join("bookstore.service");
-    std::fs::write(&unit_path, relocated).unwrap();
-    // The credentials refresh (a timer and its service) beside it.
-    let secret_path = dir.path().join("bookstore-secret.service");
-    std::fs::write(
-        &secret_path,
-        heredoc(&r.bake, "BOOKSTORE_SECRET_UNIT_EOF").replace(
-            "/usr/local/libexec/",
-            &format!("{}/usr/local/libexec/", root.display()),
-        ),
-    )
-    .unwrap();
-    let timer_path = dir.path().join("bookstore-secret.timer");
-    std::fs::write(&timer_path, heredoc(&r.bake, "BOOKSTORE_SECRET_TIMER_EOF")).unwrap();
+    std::fs::write(&unit_path, relocate(&unit)).unwrap();
+    // The credentials refresh (a timer and its service) beside it, and the split's two units.
+    let mut paths = vec![unit_path];
+    for (name, marker) in [
+        ("bookstore-secret.service", "BOOKSTORE_SECRET_UNIT_EOF"),
+        ("bookstore-secret.timer", "BOOKSTORE_SECRET_TIMER_EOF"),
+        ("bookstore-split.service", "BOOKSTORE_SPLIT_SETUP_EOF"),
+        ("bookstore@catalog.service", "BOOKSTORE_SPLIT_UNIT_EOF"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, relocate(&heredoc(&r.bake, marker))).unwrap();
+        paths.push(path);
+    }
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
-        .args([&unit_path, &secret_path, &timer_path])
+        .args(&paths)
         .output()
         .unwrap();
     let complaints = String::from_utf8_lossy(&out.stderr);
@@ -240,7 +242,9 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
             "file_system_id=''".to_string()
         } else if line.starts_with("app_port=") {
             format!("app_port='{port}'")
-        } else if line.starts_with("chgrp ") || line.starts_with("systemctl ") {
+        } else if line.trim_start().starts_with("chgrp ")
+            || line.trim_start().starts_with("systemctl ")
+        {
             continue; // no bookstore group or systemd here
         } else {
             line.replace("/etc/bookstore", &etc.display().to_string())
@@ -383,5 +387,373 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
     assert!(
         err.to_lowercase().contains("certificate") || err.to_lowercase().contains("tls"),
         "{err}"
+    );
+}
+
+/// One HTTP/1.1 request on loopback: (status, head, body). `cookies` go in a Cookie header.
+fn http(port: u16, method: &str, path: &str, cookies: &str, form: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        form.len()
+    );
+    if !form.is_empty() {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    if !cookies.is_empty() {
+        head.push_str(&format!("Cookie: {cookies}\r\n"));
+    }
+    write!(s, "{head}\r\n{form}").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+/// The `name=value` pairs of a response's Set-Cookie headers.
+fn set_cookies(head: &str) -> Vec<String> {
+    head.lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .collect()
+}
+
+/// The split on an instance, for real: the user-data of an `app.services: split` stack writes
+/// the machine's and each service's environment; bookstore-split.service's commands fetch the
+/// master secret and make three databases and users on MariaDB; the three units' commands start
+/// the services, which answer their health (peers included), share identities, and cannot read
+/// each other's tables.
+#[test]
+fn the_split_units_make_three_databases_and_start_three_services_that_work_together() {
+    let mysql = std::env::var("BOOKSTORE_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!("BOOKSTORE_TEST_MYSQL_URL is not set: run scripts/test.sh, which starts MariaDB")
+    });
+    let ca = std::env::var("BOOKSTORE_TEST_MYSQL_CA").unwrap_or_else(|_| {
+        panic!(
+            "BOOKSTORE_TEST_MYSQL_CA is not set: run scripts/test.sh, which starts MariaDB with TLS"
+        )
+    });
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("templates-split");
+    dir.write(
+        "split.yaml",
+        "version: 1\nname: split\nkind: asg\napp:\n  services: split\n",
+    );
+    moto.run(dir.path(), &["up", "--stack", "split.yaml", "--env", ENV])
+        .ok();
+    let aws = moto.aws();
+    let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let (bake, user_data) = aws.rt.block_on(async {
+        (
+            aws.user_data_of(&builder).await,
+            decode_text(
+                aws.launch_template_data_of("split")
+                    .await
+                    .user_data()
+                    .unwrap(),
+            ),
+        )
+    });
+    shellcheck(dir.path(), "user-data-split.sh", &user_data);
+
+    let venv_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin");
+    let path_var = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let aws_env = |cmd: &mut Command| {
+        cmd.env("PATH", &path_var)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_SESSION_TOKEN", "test")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"));
+    };
+    // The master secret as RDS keeps it: the test server's privileged user.
+    let (user, password) = mysql
+        .trim_start_matches("mysql://")
+        .split_once('@')
+        .unwrap()
+        .0
+        .split_once(':')
+        .unwrap();
+    let mut create = Command::new("aws");
+    aws_env(&mut create);
+    let created = create
+        .args([
+            "secretsmanager",
+            "create-secret",
+            "--region",
+            "us-east-1",
+            "--name",
+            "rds!db-split",
+            "--query",
+            "ARN",
+            "--output",
+            "text",
+            "--secret-string",
+            &format!(r#"{{"username":"{user}","password":"{password}"}}"#),
+        ])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let secret_arn = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    for service in ["accounts", "catalog", "orders"] {
+        mariadb(
+            &mysql,
+            &format!(
+                "DROP DATABASE IF EXISTS bookstore_{service}; DROP USER IF EXISTS 'bookstore_{service}'@'%'"
+            ),
+        );
+    }
+
+    // The user-data with this machine's values: free ports for the three services.
+    let etc = dir.path().join("etc");
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::copy(&ca, etc.join("rds-ca.pem")).unwrap();
+    let ports: Vec<(&str, u16, u16)> = ["accounts", "catalog", "orders"]
+        .into_iter()
+        .map(|s| (s, free_port(), free_port()))
+        .collect();
+    let split_line = ports
+        .iter()
+        .map(|(s, p, i)| format!("{s}:{p}:{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mysql_host = mysql
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .trim_end_matches('/')
+        .to_string();
+    let mut script = String::new();
+    let mut saw_split = false;
+    for line in user_data.lines() {
+        let replaced = if line.starts_with("db_endpoint=") {
+            format!("db_endpoint='{mysql_host}'")
+        } else if line.starts_with("db_secret_arn=") {
+            format!("db_secret_arn='{secret_arn}'")
+        } else if line.starts_with("file_system_id=") {
+            "file_system_id=''".to_string()
+        } else if line.starts_with("split_services=") {
+            saw_split = true;
+            format!("split_services='{split_line}'")
+        } else if line.trim_start().starts_with("chgrp ")
+            || line.trim_start().starts_with("systemctl ")
+        {
+            continue; // no bookstore group or systemd here
+        } else {
+            line.replace("/etc/bookstore", &etc.display().to_string())
+                .replace("/var/lib/bookstore/uploads", &uploads.display().to_string())
+        };
+        script.push_str(&replaced);
+        script.push('\n');
+    }
+    assert!(saw_split);
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success(), "user-data failed:\n{script}");
+    for file in ["bookstore.env", "accounts.env", "catalog.env", "orders.env"] {
+        let text = std::fs::read_to_string(etc.join(file)).unwrap();
+        assert!(
+            !text.to_lowercase().contains("password") && !text.contains(&format!(":{password}@")),
+            "{file}: {text}"
+        );
+    }
+
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let relocate = |s: &str| s.replace("/run/bookstore", &run_dir.display().to_string());
+    let env_of = |files: &[&str]| -> Vec<(String, String)> {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        for f in files {
+            for line in std::fs::read_to_string(etc.join(f)).unwrap().lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.insert(k.to_string(), relocate(v));
+                }
+            }
+        }
+        vars.into_iter().collect()
+    };
+    let fetch_path = dir.path().join("fetch-db-secret");
+    std::fs::write(&fetch_path, heredoc(&bake, "BOOKSTORE_FETCH_EOF")).unwrap();
+    make_executable(&fetch_path);
+    let app_path: PathBuf =
+        Path::new(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app");
+    let command = |line: &str, vars: &[(String, String)]| -> Command {
+        let line = relocate(line)
+            .replace(
+                "/usr/local/libexec/bookstore/fetch-db-secret",
+                &fetch_path.display().to_string(),
+            )
+            .replace(
+                "/usr/local/bin/bookstore-app",
+                &app_path.display().to_string(),
+            );
+        let mut words = line.split_whitespace();
+        let mut cmd = Command::new(words.next().unwrap());
+        cmd.args(words).env_clear().envs(vars.iter().cloned());
+        aws_env(&mut cmd);
+        cmd.current_dir(dir.path());
+        cmd
+    };
+
+    // bookstore-split.service: the master secret, then the databases, users and files.
+    let setup_unit = heredoc(&bake, "BOOKSTORE_SPLIT_SETUP_EOF");
+    let machine = env_of(&["bookstore.env"]);
+    for key in ["ExecStartPre", "ExecStart"] {
+        let out = command(directive(&setup_unit, key), &machine)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{key}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let split_dir = run_dir.join("split");
+    for file in [
+        "internal-key",
+        "identity-key",
+        "accounts-db.json",
+        "catalog-db.json",
+        "orders-db.json",
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(split_dir.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    // Again (the secret timer runs it every 2 minutes): nothing changes.
+    let again = command(directive(&setup_unit, "ExecStart"), &machine)
+        .output()
+        .unwrap();
+    let again_text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success() && !again_text.contains("wrote"),
+        "{again_text}"
+    );
+
+    // The three units' commands, each with the machine's then its own environment.
+    let unit = heredoc(&bake, "BOOKSTORE_SPLIT_UNIT_EOF");
+    let mut services = Vec::new();
+    for (service, _, _) in &ports {
+        let vars = env_of(&["bookstore.env", &format!("{service}.env")]);
+        let child = command(directive(&unit, "ExecStart"), &vars)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        services.push(child);
+    }
+    struct Stop(Vec<std::process::Child>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut services = Stop(services);
+    let port_of = |name: &str| ports.iter().find(|(s, _, _)| *s == name).unwrap().1;
+    let start = Instant::now();
+    for (service, port, _) in &ports {
+        loop {
+            if let Some((200, _)) = get(*port, "/healthz") {
+                break;
+            }
+            for (i, c) in services.0.iter_mut().enumerate() {
+                if let Ok(Some(exit)) = c.try_wait() {
+                    let mut err = String::new();
+                    c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                    panic!("{} exited ({exit}):\n{err}", ports[i].0);
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{service} never became healthy: {:?}",
+                get(*port, "/healthz")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // Each serves its paths; an identity made by accounts is honoured by catalog.
+    let (status, head, _) = http(port_of("accounts"), "GET", "/register", "", "");
+    assert_eq!(status, 200);
+    let csrf = set_cookies(&head)
+        .into_iter()
+        .find(|c| c.starts_with("bs_csrf="))
+        .expect("a CSRF cookie");
+    let token = csrf.trim_start_matches("bs_csrf=");
+    let form =
+        format!("name=Ada&email=ada%40example.org&password=correct+horse+battery&csrf={token}");
+    let (status, head, body) = http(port_of("accounts"), "POST", "/register", &csrf, &form);
+    assert!(status == 303 || status == 302, "{status}\n{head}\n{body}");
+    let mut jar = vec![csrf.clone()];
+    jar.extend(set_cookies(&head));
+    let cookies = jar.join("; ");
+    let (anonymous, _, _) = http(port_of("catalog"), "GET", "/sell", "", "");
+    let (known, head, _) = http(port_of("catalog"), "GET", "/sell", &cookies, "");
+    assert_eq!(
+        (anonymous, known),
+        (303, 200),
+        "catalog knows who registered at accounts: {head}"
+    );
+    let (orders, _, body) = http(port_of("orders"), "GET", "/orders", &cookies, "");
+    assert_eq!(orders, 200, "{body}");
+
+    // Each service has its own database and user, and the database refuses the others'.
+    let schemas = mariadb(&mysql, "SHOW DATABASES LIKE 'bookstore\\_%'");
+    for service in ["accounts", "catalog", "orders"] {
+        assert!(
+            schemas.lines().any(|l| l == format!("bookstore_{service}")),
+            "{schemas}"
+        );
+    }
+    let creds: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(split_dir.join("catalog-db.json")).unwrap())
+            .unwrap();
+    let host = mysql_host.split_once(':').unwrap();
+    let denied = Command::new("mariadb")
+        .args(["-h", host.0, "-P", host.1, "-u"])
+        .arg(creds["username"].as_str().unwrap())
+        .args(["-N", "-e", "SELECT COUNT(*) FROM bookstore_accounts.users"])
+        .env("MYSQL_PWD", creds["password"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        !denied.status.success() && err.contains("denied"),
+        "catalog's user read accounts' table: {err}"
+    );
+    let own = Command::new("mariadb")
+        .args(["-h", host.0, "-P", host.1, "-u"])
+        .arg(creds["username"].as_str().unwrap())
+        .args(["-N", "-e", "SELECT COUNT(*) FROM bookstore_catalog.books"])
+        .env("MYSQL_PWD", creds["password"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
     );
 }

@@ -35,6 +35,14 @@ pub enum Command {
     /// Print a new Ed25519 key (base64 PKCS#8) for --identity-key-file: the split's accounts
     /// service signs identity tokens with it. Keep it secret, like a password.
     IdentityKey,
+    /// On a machine that runs the split's services against one MySQL server: make each service's
+    /// database and user with the master credentials (DATABASE_URL, BOOKSTORE_DB_SECRET_FILE) and
+    /// write their credentials and keys into --split-dir, all derived from the master password.
+    /// Does nothing without --split-dir (a single-process machine).
+    SplitSetup {
+        #[arg(long, env = "BOOKSTORE_SPLIT_DIR")]
+        split_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,17 +69,10 @@ impl Service {
     /// same): accounts the log-in pages and administration, orders buying, orders and sales,
     /// catalog everything else (the catalog, selling, covers, the home page, static files).
     pub fn serving(path: &str) -> Service {
-        let p = path.split('?').next().unwrap_or(path);
-        if ["/register", "/login", "/logout"].contains(&p) || p.starts_with("/admin/") {
-            Service::Accounts
-        } else if p == "/orders"
-            || p.starts_with("/orders/")
-            || p == "/sales"
-            || (p.starts_with("/books/") && p.ends_with("/buy"))
-        {
-            Service::Orders
-        } else {
-            Service::Catalog
+        match crate::routing::service_of(path) {
+            "accounts" => Service::Accounts,
+            "orders" => Service::Orders,
+            _ => Service::Catalog,
         }
     }
 
@@ -442,7 +443,7 @@ fn split(s: &Settings) -> Result<Option<Split>, String> {
     }))
 }
 
-fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+pub(crate) fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| {
         format!(
             "cannot read BOOKSTORE_DB_SECRET_FILE {}: {e}",
@@ -453,7 +454,7 @@ fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
 
 /// The credentials of an AWS Secrets Manager JSON secret (`{"username", "password"}`), as RDS's
 /// managed master password stores them.
-fn parse_secret(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_secret(text: &str) -> Result<(String, String), String> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|_| "the database secret is not JSON".to_string())?;
     let field = |k: &str| {

@@ -13,6 +13,8 @@ pub mod money;
 pub mod orders;
 pub mod ports;
 pub mod reads;
+pub mod routing;
+pub mod split_setup;
 pub mod sweep;
 pub mod web;
 

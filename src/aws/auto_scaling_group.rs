@@ -29,7 +29,9 @@ use crate::stack::{Scaling, ScalingMetric};
 pub struct AutoScalingGroupSpec {
     pub launch_template: Ref,
     pub subnets: Vec<Ref>,
-    pub target_group: Ref,
+    /// Every instance registers in each (the split: one per service, on its own port); the first
+    /// is the one request-count scaling follows.
+    pub target_groups: Vec<Ref>,
     pub load_balancer: Ref,
     pub min: u32,
     pub max: u32,
@@ -282,7 +284,7 @@ async fn put_policy(
     group: &str,
 ) -> Result<(), AwsError> {
     let AutoScalingGroupSpec {
-        target_group,
+        target_groups,
         load_balancer,
         scaling: Some(scaling),
         ..
@@ -290,6 +292,7 @@ async fn put_policy(
     else {
         return Ok(());
     };
+    let target_group = target_groups.first().map_or("", |k| k.as_str());
     let metric = match scaling.metric {
         ScalingMetric::RequestCount => PredefinedMetricSpecification::builder()
             .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
@@ -374,6 +377,7 @@ impl Module for AutoScalingGroups {
                 "autoscaling:CreateOrUpdateTags",
                 "autoscaling:UpdateAutoScalingGroup",
                 "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:DetachLoadBalancerTargetGroups",
                 "autoscaling:PutScalingPolicy",
                 "autoscaling:StartInstanceRefresh",
                 "autoscaling:DeleteAutoScalingGroup",
@@ -488,7 +492,7 @@ impl Module for AutoScalingGroups {
         let AutoScalingGroupSpec {
             launch_template,
             subnets,
-            target_group,
+            target_groups,
             min,
             max,
             desired,
@@ -526,7 +530,7 @@ impl Module for AutoScalingGroups {
             .max_size(*max as i32)
             .desired_capacity(*desired as i32)
             .vpc_zone_identifier(subnet_ids.join(","))
-            .target_group_arns(dep_id(deps, target_group))
+            .set_target_group_arns(Some(super::dep_ids(deps, target_groups)))
             .health_check_type("ELB")
             .health_check_grace_period(*health_check_grace_seconds as i32)
             .default_instance_warmup(120)
@@ -548,7 +552,7 @@ impl Module for AutoScalingGroups {
         let AutoScalingGroupSpec {
             launch_template,
             subnets,
-            target_group,
+            target_groups,
             min,
             max,
             desired,
@@ -560,10 +564,7 @@ impl Module for AutoScalingGroups {
             ("max".into(), max.to_string()),
             ("desired".into(), desired.to_string()),
             ("subnets".into(), sorted_ids(deps, subnets)),
-            (
-                "target_groups".into(),
-                dep_id(deps, target_group).to_string(),
-            ),
+            ("target_groups".into(), sorted_ids(deps, target_groups)),
             ("health_check".into(), "ELB".into()),
             (
                 "launch_template".into(),
@@ -587,7 +588,7 @@ impl Module for AutoScalingGroups {
         let AutoScalingGroupSpec {
             launch_template,
             subnets,
-            target_group,
+            target_groups,
             min,
             max,
             desired,
@@ -613,14 +614,30 @@ impl Module for AutoScalingGroups {
             .health_check_grace_period(*health_check_grace_seconds as i32)
             .send()
             .await?;
-        let tg = dep_id(deps, target_group);
-        if have.facts.get("target_groups").map(String::as_str) != Some(tg) {
+        let wanted_tgs = super::dep_ids(deps, target_groups);
+        if have.fact("target_groups") != wanted_tgs.join(",") {
             cx.autoscaling
                 .attach_load_balancer_target_groups()
                 .auto_scaling_group_name(&have.id)
-                .target_group_arns(tg)
+                .set_target_group_arns(Some(wanted_tgs.clone()))
                 .send()
                 .await?;
+            // From single to split and back: the groups no longer planned stop receiving
+            // instances before they are deleted.
+            let extra: Vec<String> = have
+                .fact("target_groups")
+                .split(',')
+                .filter(|t| !t.is_empty() && !wanted_tgs.iter().any(|w| w == t))
+                .map(str::to_string)
+                .collect();
+            if !extra.is_empty() {
+                cx.autoscaling
+                    .detach_load_balancer_target_groups()
+                    .auto_scaling_group_name(&have.id)
+                    .set_target_group_arns(Some(extra))
+                    .send()
+                    .await?;
+            }
         }
         if have.facts.get("policy") != Some(&wanted_policy(scaling)) {
             put_policy(cx, want, deps, &have.id).await?;

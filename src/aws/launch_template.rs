@@ -20,6 +20,7 @@ use super::{
 use crate::artifact::sha256_hex;
 use crate::kinds::Kind;
 use crate::reference::Ref;
+use crate::stack::{AppService, Services};
 
 use crate::templates::{InstanceConfig, user_data};
 
@@ -33,6 +34,8 @@ pub struct LaunchTemplateSpec {
     pub volume_type: String,
     pub instance_profile: Option<String>,
     pub app_port: u16,
+    /// One process, or the split's three services on every instance.
+    pub services: Services,
     pub region: String,
     pub database: Option<Ref>,
     pub file_system: Option<Ref>,
@@ -46,13 +49,30 @@ pub struct LaunchTemplates;
 fn rendered_user_data(want: &Want<'_, LaunchTemplateSpec>, deps: &Deps) -> String {
     let LaunchTemplateSpec {
         app_port,
+        services,
         region,
         database,
         file_system,
         ..
     } = want.spec;
     let db = database.as_ref().and_then(|k| deps.get(k.as_str()));
+    let split_services = match services {
+        Services::Single => String::new(),
+        Services::Split => AppService::ALL
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}:{}:{}",
+                    s.as_str(),
+                    s.port_from(*app_port),
+                    s.internal_port_from(*app_port)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     user_data(&InstanceConfig {
+        split_services: &split_services,
         region,
         app_port: *app_port,
         db_endpoint: db.map(|d| d.attr("endpoint")).unwrap_or_default(),
@@ -197,10 +217,21 @@ impl Module for LaunchTemplates {
     type Spec = LaunchTemplateSpec;
 
     fn drawing(&self, spec: &Self::Spec) -> Drawing {
-        let detail = format!(
-            "launch template {} app :{}",
-            spec.instance_type, spec.app_port
-        );
+        let detail = match spec.services {
+            Services::Single => format!(
+                "launch template {} app :{}",
+                spec.instance_type, spec.app_port
+            ),
+            Services::Split => format!(
+                "launch template {} {}",
+                spec.instance_type,
+                AppService::ALL
+                    .iter()
+                    .map(|s| format!("{} :{}", s.as_str(), s.port_from(spec.app_port)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        };
         Drawing {
             detail,
             place: Place::Group(spec.security_group.clone()),

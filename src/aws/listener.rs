@@ -231,8 +231,9 @@ impl Module for Listeners {
         }
     }
 
+    /// Its rules first: deleting the listener would take them along, but each kind deletes its own.
     fn teardown_after(&self) -> &'static [Kind] {
-        &[]
+        &[Kind::ListenerRule]
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {

@@ -16,6 +16,7 @@ pub(crate) mod internet_gateway;
 pub(crate) mod launch;
 pub(crate) mod launch_template;
 pub(crate) mod listener;
+pub(crate) mod listener_rule;
 pub(crate) mod load_balancer;
 pub(crate) mod node_group;
 pub(crate) mod node_template;
@@ -302,6 +303,10 @@ impl Observed {
 
     pub fn attr(&self, name: &str) -> &str {
         self.attrs.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn fact(&self, name: &str) -> &str {
+        self.facts.get(name).map(String::as_str).unwrap_or_default()
     }
 }
 

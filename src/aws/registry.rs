@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::{KindSpec, ResourceKind};
 use super::{
     auto_scaling_group, bucket, certificate, cluster, database, elastic_ip, file_system, image,
-    instance, internet_gateway, launch_template, listener, load_balancer, node_group,
-    node_template, repository, route_table, secret, security_group, subnet, target_group, targets,
-    volume, vpc, workload,
+    instance, internet_gateway, launch_template, listener, listener_rule, load_balancer,
+    node_group, node_template, repository, route_table, secret, security_group, subnet,
+    target_group, targets, volume, vpc, workload,
 };
 use crate::kinds::Kind;
 
@@ -94,6 +94,7 @@ kinds! {
     LoadBalancer => load_balancer::LoadBalancers(LoadBalancerSpec);
     TargetGroup => target_group::TargetGroups(TargetGroupSpec);
     Listener => listener::Listeners(ListenerSpec);
+    ListenerRule => listener_rule::ListenerRules(ListenerRuleSpec);
     DbSubnetGroup => database::DbSubnetGroups(DbSubnetGroupSpec);
     Database => database::Databases(DatabaseSpec);
     FileSystem => file_system::FileSystems(FileSystemSpec);

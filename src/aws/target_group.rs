@@ -195,6 +195,7 @@ impl Module for TargetGroups {
     fn teardown_after(&self) -> &'static [Kind] {
         &[
             Kind::Listener,
+            Kind::ListenerRule,
             Kind::LoadBalancer,
             Kind::AutoScalingGroup,
             Kind::Targets,

@@ -1,10 +1,12 @@
 //! The `asg` stack: an Auto Scaling group of instances from the baked AMI behind the HTTPS load
-//! balancer, with RDS MySQL and EFS for the covers.
+//! balancer, with RDS MySQL and EFS for the covers. Split, every instance runs the three services,
+//! each on its own port and target group; they call each other's internal API on loopback, so no
+//! security group opens it at all.
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
 use super::{AutoScalingGroupSpec, LaunchTemplateSpec, SecurityGroupSpec};
 use super::{Builder, Ingress, Protocol, bake, database, edge, files, network};
-use crate::stack::AsgStack;
+use crate::stack::{AppService, AsgStack, Services};
 
 /// How long instances may boot before the load balancer's health checks count.
 const HEALTH_CHECK_GRACE_SECONDS: u32 = 300;
@@ -13,22 +15,51 @@ pub fn build(b: &mut Builder, asg: &AsgStack, input: &BakeInput) {
     let stack = b.stack;
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
-    let sg_app = b.add(
-        "sg-app",
-        SecurityGroupSpec {
-            vpc: net.vpc.clone(),
-            description: "bookstore app instances: app port from the load balancer only".into(),
-            ingress: vec![Ingress {
+    let (targets, ingress) = match stack.app.services {
+        Services::Single => (
+            edge::Targets::Single(stack.app.port),
+            vec![Ingress {
                 protocol: Protocol::Tcp,
                 port: stack.app.port,
                 from_group: Some(sg_lb.clone()),
                 description: "app port from the load balancer".into(),
             }],
+        ),
+        Services::Split => {
+            let ports: Vec<(AppService, u16)> = AppService::ALL
+                .into_iter()
+                .map(|s| (s, s.port(&stack.app)))
+                .collect();
+            let ingress = ports
+                .iter()
+                .map(|(s, port)| Ingress {
+                    protocol: Protocol::Tcp,
+                    port: *port,
+                    from_group: Some(sg_lb.clone()),
+                    description: format!("{} service from the load balancer", s.as_str()),
+                })
+                .collect();
+            (edge::Targets::Split(ports), ingress)
+        }
+    };
+    let sg_app = b.add(
+        "sg-app",
+        SecurityGroupSpec {
+            vpc: net.vpc.clone(),
+            // Unchanged for a single process: a new description would replace the group.
+            description: match stack.app.services {
+                Services::Single => "bookstore app instances: app port from the load balancer only",
+                Services::Split => {
+                    "bookstore app instances: service ports from the load balancer only"
+                }
+            }
+            .into(),
+            ingress,
         },
     );
     let db = database::managed(b, &net, &sg_app, &asg.database);
     let files = files::efs(b, &net, &sg_app, &asg.file_system);
-    let edge = edge::load_balancer(b, &net, sg_lb, &asg.load_balancer, stack.app.port);
+    let edge = edge::load_balancer(b, &net, sg_lb, &asg.load_balancer, targets);
     let image = bake::image(
         b,
         input,
@@ -50,6 +81,7 @@ pub fn build(b: &mut Builder, asg: &AsgStack, input: &BakeInput) {
             volume_type: stack.instances.volume_type.clone(),
             instance_profile: stack.instances.instance_profile.clone(),
             app_port: stack.app.port,
+            services: stack.app.services,
             region: b.region.to_string(),
             database: Some(db),
             file_system: Some(files.file_system),
@@ -61,7 +93,7 @@ pub fn build(b: &mut Builder, asg: &AsgStack, input: &BakeInput) {
         AutoScalingGroupSpec {
             launch_template: lt,
             subnets: net.subnets.clone(),
-            target_group: edge.target_group,
+            target_groups: edge.target_groups,
             load_balancer: edge.load_balancer,
             min: stack.instances.min,
             max: stack.instances.max,

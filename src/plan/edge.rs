@@ -1,17 +1,33 @@
 //! The edge part: an internet-facing Application Load Balancer in the public subnets, its target
 //! group, and HTTPS 443 with the certificate plus HTTP 80 → 301 (or HTTP only with `tls: none`).
+//! For the split, one target group per service: the listener's path rules (the app's own routing
+//! table) send accounts' and orders' paths to theirs, the rest to the catalog's.
 
 use super::{Builder, Ingress, ListenerAction, Protocol, Ref};
 use super::{
-    CertificateSpec, ListenerSpec, LoadBalancerSpec, SecurityGroupSpec, TargetGroupSpec,
-    network::Network,
+    CertificateSpec, ListenerRuleSpec, ListenerSpec, LoadBalancerSpec, SecurityGroupSpec,
+    TargetGroupSpec, network::Network,
 };
-use crate::stack::{LoadBalancer, TlsMode};
+use crate::stack::{AppService, LoadBalancer, TlsMode};
 
 pub struct Edge {
     pub load_balancer: Ref,
+    /// The listener's default target group (the catalog's, in the split).
     pub target_group: Ref,
+    /// Every target group, the default first.
+    pub target_groups: Vec<Ref>,
 }
+
+/// Where the load balancer sends requests.
+pub enum Targets {
+    /// One target group on this port.
+    Single(u16),
+    /// One target group per service, on its port.
+    Split(Vec<(AppService, u16)>),
+}
+
+/// Rules are tried by priority: 10, 20, … in the routing table's order, room left between.
+const PRIORITY_STEP: u16 = 10;
 
 /// What faces the internet: 80 from anywhere, and 443 with TLS. Port 80 stays open with TLS too:
 /// it redirects to HTTPS (and, on a monolith, answers the ACME challenge).
@@ -51,7 +67,7 @@ pub fn load_balancer(
     net: &Network,
     security_group: Ref,
     lb: &LoadBalancer,
-    target_port: u16,
+    targets: Targets,
 ) -> Edge {
     let stack = b.stack;
     let alb = b.add(
@@ -62,15 +78,36 @@ pub fn load_balancer(
             idle_timeout_seconds: lb.idle_timeout_seconds,
         },
     );
-    let tg = b.add(
-        "tg",
-        TargetGroupSpec {
-            vpc: net.vpc.clone(),
-            port: target_port,
-            health_check_path: stack.app.health_check_path.clone(),
-        },
-    );
+    let target_group = |port| TargetGroupSpec {
+        vpc: net.vpc.clone(),
+        port,
+        health_check_path: stack.app.health_check_path.clone(),
+    };
+    // The default first, then those the rules name.
+    let groups: Vec<(Option<AppService>, Ref)> = match &targets {
+        Targets::Single(port) => vec![(None, b.add("tg", target_group(*port)))],
+        Targets::Split(services) => {
+            let mut services = services.clone();
+            services.sort_by_key(|(s, _)| *s != AppService::default_route());
+            services
+                .into_iter()
+                .map(|(service, port)| {
+                    let name = service.as_str();
+                    // `tga`: the AWS name must fit 32 characters after the env's prefix.
+                    let short = format!("tg{}", &name[..1]);
+                    let key = format!("tg-{name}");
+                    (Some(service), b.add_as(&key, &short, target_group(port)))
+                })
+                .collect()
+        }
+    };
+    let tg = groups[0].1.clone();
     let tls = stack.tls.mode != TlsMode::None;
+    let forwarding = if tls {
+        "listener-https"
+    } else {
+        "listener-http"
+    };
     if tls {
         let self_signed = stack.tls.mode == TlsMode::SelfSigned;
         let cert = b.add(
@@ -117,9 +154,30 @@ pub fn load_balancer(
             },
         );
     }
+    for (service, group) in &groups {
+        let Some((service, rank)) = service.and_then(|s| Some((s, s.rule_rank()?))) else {
+            continue;
+        };
+        let priority = PRIORITY_STEP * (rank as u16 + 1);
+        b.add(
+            &format!("rule-{}", service.as_str()),
+            ListenerRuleSpec {
+                listener: Ref::from(forwarding),
+                priority,
+                paths: service
+                    .path_patterns()
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+                target_group: group.clone(),
+                service: service.as_str().to_string(),
+            },
+        );
+    }
     b.endpoint(&alb, "dns_name", tls);
     Edge {
         load_balancer: alb,
         target_group: tg,
+        target_groups: groups.into_iter().map(|(_, g)| g).collect(),
     }
 }

@@ -34,7 +34,13 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
     let db = database::managed(b, &net, &sg_nodes, &eks.database);
     let files = files::efs(b, &net, &sg_nodes, &eks.file_system);
     // The target group reaches the nodes on the NodePort (the endpoint is set by `edge`).
-    let edge = edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, k.node_port);
+    let edge = edge::load_balancer(
+        b,
+        &net,
+        sg_lb,
+        &eks.load_balancer,
+        edge::Targets::Single(k.node_port),
+    );
     let repo = b.add("repo", RepositorySpec {});
     let cluster = b.add(
         "cluster",

@@ -33,6 +33,7 @@ pub use crate::aws::instance::{InstanceRole, InstanceSpec, SwarmNode};
 pub use crate::aws::internet_gateway::InternetGatewaySpec;
 pub use crate::aws::launch_template::LaunchTemplateSpec;
 pub use crate::aws::listener::{ListenerAction, ListenerSpec};
+pub use crate::aws::listener_rule::ListenerRuleSpec;
 pub use crate::aws::load_balancer::LoadBalancerSpec;
 pub use crate::aws::name_prefix;
 pub use crate::aws::node_group::NodeGroupSpec;
@@ -92,9 +93,14 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Adds a resource; returns its key for the resources that refer to it.
     /// Adds a resource; the reference others use to depend on it.
     pub fn add(&mut self, key: &str, spec: impl Into<Spec>) -> Ref {
+        self.add_as(key, key, spec)
+    }
+
+    /// Adds a resource whose AWS name ends in `short` instead of its key, where the prefix and
+    /// the key would pass AWS's 32 characters (load balancers and target groups).
+    pub fn add_as(&mut self, key: &str, short: &str, spec: impl Into<Spec>) -> Ref {
         let spec = spec.into();
         // A security group's rules may name the group itself: that is no dependency.
         let mut depends_on = spec.dependencies();
@@ -102,7 +108,7 @@ impl<'a> Builder<'a> {
         self.resources.push(Desired {
             key: key.to_string(),
             kind: spec.kind(),
-            name: format!("{}-{key}", self.prefix),
+            name: format!("{}-{short}", self.prefix),
             depends_on,
             spec,
         });
@@ -205,6 +211,24 @@ impl Plan {
                     cycle[0],
                     format!("dependency cycle: {}", cycle.join(" → ")),
                 ));
+            }
+        }
+        // What AWS would refuse in a listener rule, and two rules of one listener at one priority.
+        let mut priorities = HashSet::new();
+        for r in &self.resources {
+            if let Spec::ListenerRule(rule) = &r.spec {
+                if let Some(problem) = rule.problems().into_iter().next() {
+                    return Err(invalid(&r.key, problem));
+                }
+                if !priorities.insert((rule.listener.to_string(), rule.priority)) {
+                    return Err(invalid(
+                        &r.key,
+                        format!(
+                            "another rule of {} has priority {}",
+                            rule.listener, rule.priority
+                        ),
+                    ));
+                }
             }
         }
         if let Some(e) = &self.endpoint

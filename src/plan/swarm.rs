@@ -40,7 +40,13 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     );
     let db = database::managed(b, &net, &sg_swarm, &topology.database);
     let files = files::efs(b, &net, &sg_swarm, &topology.file_system);
-    let edge = edge::load_balancer(b, &net, sg_lb, &topology.load_balancer, stack.app.port);
+    let edge = edge::load_balancer(
+        b,
+        &net,
+        sg_lb,
+        &topology.load_balancer,
+        edge::Targets::Single(stack.app.port),
+    );
     let tokens = b.add(
         "swarm-tokens",
         SecretSpec {

@@ -220,7 +220,97 @@ pub struct Network {
 pub struct App {
     pub port: u16,
     pub health_check_path: String,
+    pub services: Services,
 }
+
+/// How the app runs: one process, or the split's three services (accounts, catalog, orders),
+/// each with its own port, database schema and user, behind the load balancer's path rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Services {
+    Single,
+    Split,
+}
+
+/// One service of the split. Its public port is the app's port + 1, 2, 3; its internal API (the
+/// other services call it, never the internet) the app's port + 1001, 1002, 1003.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppService {
+    Accounts,
+    Catalog,
+    Orders,
+}
+
+/// The highest offset from `app.port` that the split uses.
+pub const SPLIT_PORT_SPAN: u16 = 1003;
+
+impl AppService {
+    pub const ALL: [AppService; 3] = [
+        AppService::Accounts,
+        AppService::Catalog,
+        AppService::Orders,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppService::Accounts => "accounts",
+            AppService::Catalog => "catalog",
+            AppService::Orders => "orders",
+        }
+    }
+
+    fn offset(self) -> u16 {
+        match self {
+            AppService::Accounts => 1,
+            AppService::Catalog => 2,
+            AppService::Orders => 3,
+        }
+    }
+
+    pub fn port(self, app: &App) -> u16 {
+        self.port_from(app.port)
+    }
+
+    pub fn port_from(self, app_port: u16) -> u16 {
+        app_port + self.offset()
+    }
+
+    pub fn internal_port_from(self, app_port: u16) -> u16 {
+        app_port + 1000 + self.offset()
+    }
+
+    /// The ALB path patterns that send a request to this service; none for the catalog, which
+    /// takes what no rule matches (the listener's default action). From the app's own table.
+    pub fn path_patterns(self) -> &'static [&'static str] {
+        routing::ROUTES
+            .iter()
+            .find(|(name, _)| *name == self.as_str())
+            .map_or(&[], |(_, patterns)| patterns)
+    }
+
+    /// Where this service's rule comes in the routing table (the load balancer tries rules in
+    /// this order too); `None` for the default's.
+    pub fn rule_rank(self) -> Option<usize> {
+        routing::ROUTES
+            .iter()
+            .position(|(name, _)| *name == self.as_str())
+    }
+
+    /// The service behind the listener's default action.
+    pub fn default_route() -> AppService {
+        AppService::ALL
+            .into_iter()
+            .find(|s| s.as_str() == routing::DEFAULT)
+            .expect("the app's default service is one of the three")
+    }
+}
+
+/// The app's routing table (app/src/routing.rs), compiled into the CLI as well: the listener
+/// rules cannot disagree with what each service serves.
+#[allow(dead_code)] // the CLI uses the table; the app uses the matcher too
+#[path = "../../app/src/routing.rs"]
+pub mod routing;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Tls {

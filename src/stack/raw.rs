@@ -42,6 +42,7 @@ pub struct RawNetwork {
 pub struct RawApp {
     pub port: Field<i64>,
     pub health_check_path: Field<String>,
+    pub services: Field<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -753,10 +753,18 @@ impl Aws {
 
     /// The data of the stack's launch template (`bs-t-asg-lt`) in its default version.
     pub async fn launch_template_data(&self) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
+        self.launch_template_data_of("asg").await
+    }
+
+    /// The data of this stack's launch template (`bs-t-<stack>-lt`) in its default version.
+    pub async fn launch_template_data_of(
+        &self,
+        stack: &str,
+    ) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
         let versions = self
             .ec2
             .describe_launch_template_versions()
-            .launch_template_name("bs-t-asg-lt")
+            .launch_template_name(format!("bs-{ENV}-{stack}-lt"))
             .versions("$Default")
             .send()
             .await

@@ -42,6 +42,8 @@ ec2.meta.events.register("before-call.ec2.DescribeRegions", extra_param)
 ec2.meta.events.register("before-call.ec2.DescribeAccountAttributes", no_such_action)
 
 AMI = "ami-0d27e0fb3bac4d724"
+LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/1/2"
+FORWARD = [{"Type": "forward", "TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/1"}]
 
 
 def vpc_tags(tags):
@@ -68,6 +70,11 @@ CASES = [
     ("limit:elb-name", lambda: elb.create_target_group(Name="-shop", Protocol="HTTP", Port=80, VpcId="vpc-1")),
     ("limit:health-check-timeout", lambda: elb.create_target_group(Name="tg", Protocol="HTTP", Port=80, VpcId="vpc-1", HealthCheckIntervalSeconds=10, HealthCheckTimeoutSeconds=10)),
     ("limit:ssl-policy", lambda: elb.create_listener(LoadBalancerArn="arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/x/1", Protocol="HTTPS", Port=443, SslPolicy="ELBSecurityPolicy-Made-Up", DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}])),
+    ("limit:rule-values", lambda: elb.create_rule(ListenerArn=LISTENER, Priority=10, Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": [f"/p{i}" for i in range(6)]}}], Actions=FORWARD)),
+    ("limit:rule-wildcards", lambda: elb.create_rule(ListenerArn=LISTENER, Priority=10, Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a/*/*", "/b/*/*", "/c/*/*"]}}], Actions=FORWARD)),
+    ("limit:rule-path-pattern", lambda: elb.create_rule(ListenerArn=LISTENER, Priority=10, Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/" + "a" * 128]}}], Actions=FORWARD)),
+    ("limit:rule-path-pattern", lambda: elb.create_rule(ListenerArn=LISTENER, Priority=10, Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/books/{id}"]}}], Actions=FORWARD)),
+    ("model:range", lambda: elb.create_rule(ListenerArn=LISTENER, Priority=50001, Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a"]}}], Actions=FORWARD)),
     ("limit:rds-identifier", lambda: rds.create_db_instance(DBInstanceIdentifier="shop--db", DBInstanceClass="db.t3.micro", Engine="mysql")),
     ("limit:rds-identifier", lambda: rds.create_db_instance(DBInstanceIdentifier="1shop", DBInstanceClass="db.t3.micro", Engine="mysql")),
     ("limit:rds-subnet-group-name", lambda: rds.create_db_subnet_group(DBSubnetGroupName="default", DBSubnetGroupDescription="d", SubnetIds=["subnet-1"])),

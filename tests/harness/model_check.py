@@ -597,6 +597,32 @@ def check_bucket_name(name):
     return problems
 
 
+# ALB path patterns: what the Elastic Load Balancing guide allows in a value.
+PATH_PATTERN = re.compile(r"[A-Za-z0-9_.$/~\"'@:+&*?-]{1,128}")
+
+
+def _rule_conditions(conditions):
+    """A rule's conditions against the ALB quotas: 5 condition values and 5 wildcards per rule,
+    path patterns of at most 128 characters from the allowed set."""
+    out = []
+    values = []
+    for c in conditions:
+        for key in ("Values",):
+            values += [("", v) for v in c.get(key) or []]
+        for config in ("HostHeaderConfig", "PathPatternConfig", "HttpRequestMethodConfig", "SourceIpConfig"):
+            values += [(c.get("Field"), v) for v in (c.get(config) or {}).get("Values") or []]
+        if c.get("Field") == "path-pattern":
+            for v in (c.get("PathPatternConfig") or {}).get("Values") or c.get("Values") or []:
+                if not PATH_PATTERN.fullmatch(v):
+                    out.append(("limit:rule-path-pattern", f"Path pattern '{_fmt(v)}' must be 1 to 128 characters of A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?", None))
+    if len(values) > 5:
+        out.append(("limit:rule-values", f"A rule can have at most 5 condition values, not {len(values)}", "TooManyConditionValues"))
+    wildcards = sum(str(v).count("*") + str(v).count("?") for _, v in values)
+    if wildcards > 5:
+        out.append(("limit:rule-wildcards", f"A rule can have at most 5 wildcards, not {wildcards}", None))
+    return out
+
+
 def check_limits(service, action, data):
     """The documented limits: (rule, message, code or None)."""
     out = []
@@ -636,6 +662,8 @@ def check_limits(service, action, data):
             policy = d.get("SslPolicy")
             if policy is not None and policy not in ELB_SSL_POLICIES:
                 out.append(("limit:ssl-policy", f"SSL policy '{_fmt(policy)}' not found", "SSLPolicyNotFound"))
+        if action in ("CreateRule", "ModifyRule"):
+            out += _rule_conditions(d.get("Conditions") or [])
         if action in ("CreateTargetGroup", "ModifyTargetGroup"):
             timeout = d.get("HealthCheckTimeoutSeconds")
             interval = d.get("HealthCheckIntervalSeconds")

@@ -342,6 +342,30 @@ def patch_strict_deletes():
 
     sg_delete = SecurityGroupBackend.delete_security_group
 
+    # A rule is its protocol, ports and source: AWS matches a revoke (and refuses a second
+    # authorize as InvalidPermission.Duplicate) whatever the descriptions say. moto compares a
+    # source group's description too, so revoking a described group rule failed (NotFound).
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    rule_eq = SecurityGroupRule.__eq__
+
+    def without_description(group):
+        return {k: v for k, v in group.items() if k != "Description"} if isinstance(group, dict) else group
+
+    def rule_eq_ignoring_descriptions(self, other):
+        if not isinstance(other, SecurityGroupRule):
+            return NotImplemented
+        if without_description(self.source_group) != without_description(other.source_group):
+            return False
+        saved = (self.source_group, other.source_group)
+        try:
+            self.source_group = other.source_group = without_description(saved[0])
+            return rule_eq(self, other)
+        finally:
+            self.source_group, other.source_group = saved
+
+    SecurityGroupRule.__eq__ = rule_eq_ignoring_descriptions
+
     def delete_security_group(self, name=None, group_id=None):
         group = self.get_security_group_by_name_or_id(group_id or name)
         if group is not None:
@@ -465,6 +489,39 @@ def patch_strict_deletes():
 # ---------------------------------------------------------------------------------------------
 # Elastic IPs, volumes and instances: what the monolith relies on, as AWS does it.
 # ---------------------------------------------------------------------------------------------
+
+
+def patch_listener_rules():
+    """Listener rules as AWS keeps them: at most 100 per load balancer besides the listeners'
+    defaults (TooManyRules), and deleting a rule that does not exist is RuleNotFound (moto says
+    nothing). Per-request limits (values, wildcards, patterns) are in model_check."""
+    from moto.elbv2.exceptions import ELBClientError, RuleNotFoundError
+    from moto.elbv2.models import ELBv2Backend
+
+    class TooManyRules(ELBClientError):
+        def __init__(self):
+            super().__init__("TooManyRules", "You've reached the limit on the number of rules per load balancer")
+
+    create_rule = ELBv2Backend.create_rule
+
+    def strict_create_rule(self, listener_arn, conditions, priority, actions, tags=None):
+        for balancer in self.load_balancers.values():
+            if listener_arn in balancer.listeners:
+                count = sum(len(listener._non_default_rules) for listener in balancer.listeners.values())
+                if count >= 100:
+                    raise TooManyRules()
+        return create_rule(self, listener_arn, conditions, priority, actions, tags)
+
+    def strict_delete_rule(self, arn):
+        for balancer in self.load_balancers.values():
+            for listener in balancer.listeners.values():
+                if arn in listener._non_default_rules:
+                    listener.remove_rule(arn)
+                    return
+        raise RuleNotFoundError()
+
+    ELBv2Backend.create_rule = strict_create_rule
+    ELBv2Backend.delete_rule = strict_delete_rule
 
 
 def patch_monolith():
@@ -1216,6 +1273,7 @@ def main():
 
     patch_pending_states()
     patch_strict_deletes()
+    patch_listener_rules()
     patch_monolith()
     patch_target_health()
     patch_eks()

@@ -26,8 +26,10 @@ Exits non-zero with the step that failed and the page it was on.
 """
 
 import base64
+import fnmatch
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -233,14 +235,31 @@ def start_single(app_binary, database_urls, work):
 SERVICES = ["accounts", "catalog", "orders"]
 
 
+def _routes():
+    """The split's routing table, read from the app's source (app/src/routing.rs): the table the
+    load balancer's rules are made from."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "routing.rs")
+    with open(src) as f:
+        text = f.read()
+    table = text[text.index("pub const ROUTES"):]
+    table = table[:table.index("];")]
+    routes = [(service, re.findall(r'"([^"]+)"', patterns))
+              for service, patterns in re.findall(r'\("(\w+)", &\[([^\]]*)\]\)', table)]
+    default = re.search(r'pub const DEFAULT: &str = "(\w+)";', text).group(1)
+    assert routes and all(p for _, p in routes), "app/src/routing.rs: ROUTES not found"
+    return routes, default
+
+
+ROUTES, DEFAULT_SERVICE = _routes()
+
+
 def service_for(path):
-    """The service of the split a path goes to (the app's `Service::serving`, the ALB's rules)."""
+    """The service of the split a path goes to (ALB path patterns: `*` any run, `?` one)."""
     p = path.split("?")[0]
-    if p in ("/register", "/login", "/logout") or p.startswith("/admin/"):
-        return "accounts"
-    if p == "/orders" or p.startswith("/orders/") or p == "/sales" or (p.startswith("/books/") and p.endswith("/buy")):
-        return "orders"
-    return "catalog"
+    for service, patterns in ROUTES:
+        if any(fnmatch.fnmatchcase(p, pattern) for pattern in patterns):
+            return service
+    return DEFAULT_SERVICE
 
 
 def routing_proxy(backends):

@@ -1,4 +1,5 @@
-//! `app`: the port the app listens on and the path the load balancer checks.
+//! `app`: the port the app listens on, the path the load balancer checks, and whether it runs
+//! as one process or as the split's three services.
 
 use super::*;
 
@@ -30,8 +31,51 @@ pub(super) fn app(c: &mut Checker, raw: &RawStack) -> App {
             p.value.clone()
         }
     };
+    let unset = None;
+    let services = match c
+        .choice(
+            app_raw.map_or(&unset, |a| &a.services),
+            "app.services",
+            &["single", "split"],
+            "single",
+        )
+        .as_str()
+    {
+        "split" => Services::Split,
+        _ => Services::Single,
+    };
+    if services == Services::Split {
+        let at = app_raw
+            .and_then(|a| a.services.as_ref())
+            .map_or(At(1, 1), At::from);
+        let kind = raw.kind.value.as_str();
+        if kind != "asg" {
+            c.error(
+                at,
+                "app.services",
+                format!("`split` is not available for {kind} stacks yet"),
+                Some("the split runs on asg stacks for now; use `services: single` here, or `kind: asg`".into()),
+            );
+        }
+        if u32::from(port) + u32::from(SPLIT_PORT_SPAN) > 65535 {
+            c.error(
+                at,
+                "app.services",
+                format!(
+                    "the split needs ports {} to {} and app.port is {port}",
+                    u32::from(port) + 1,
+                    u32::from(port) + u32::from(SPLIT_PORT_SPAN)
+                ),
+                Some(format!(
+                    "use an app.port of at most {}",
+                    65535 - SPLIT_PORT_SPAN
+                )),
+            );
+        }
+    }
     App {
         port,
         health_check_path,
+        services,
     }
 }

@@ -1,0 +1,186 @@
+//! `bookstore-app split-setup`: on a machine that runs the split's three services against one
+//! MySQL server with a master account (the asg stack's instances and RDS), makes each service's
+//! database and user, and writes what the services read: each one's credentials, the internal key
+//! they share and the key accounts signs identities with.
+//!
+//! Everything is derived from the master password (HMAC-SHA256, one label per purpose), so every
+//! instance writes the same files without a new secret stored anywhere, and a rotation of the
+//! master password (RDS rotates it every 7 days) rotates them all: run again (the secret timer
+//! does), the users get their new passwords and the files change, which the services notice.
+//! The three services of one machine run as one Unix user, so they share a trust boundary there;
+//! what the split separates is the database: each user can reach its own schema only.
+//!
+//! Without BOOKSTORE_SPLIT_DIR (a single-process machine) it does nothing, so the secret timer
+//! can run it everywhere.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::hmac;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use sqlx::Connection as _;
+
+use crate::config::{parse_secret, read_secret_file};
+
+pub const SERVICES: [&str; 3] = ["accounts", "catalog", "orders"];
+
+/// The database and the user of a service: `bookstore_catalog`.
+pub fn database_of(service: &str) -> String {
+    format!("bookstore_{service}")
+}
+
+fn derive(master: &str, label: &str) -> [u8; 32] {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, master.as_bytes());
+    let tag = hmac::sign(&key, label.as_bytes());
+    tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
+}
+
+/// A service's database password: 43 characters of base64url (letters, digits, `-`, `_`), safe
+/// inside a quoted SQL literal.
+pub fn password_of(master: &str, service: &str) -> String {
+    URL_SAFE_NO_PAD.encode(derive(
+        master,
+        &format!("bookstore split database {service}"),
+    ))
+}
+
+pub fn internal_key(master: &str) -> String {
+    URL_SAFE_NO_PAD.encode(derive(master, "bookstore split internal key"))
+}
+
+/// An Ed25519 key from a derived seed, as the PKCS#8 v2 document `bookstore-app identity-key`
+/// prints (ring's own layout: the seed, then the public key).
+pub fn identity_key(master: &str) -> Result<String, String> {
+    let seed = derive(master, "bookstore split identity key");
+    let pair = Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| "cannot derive a key")?;
+    let mut der = hex_bytes("3053020101300506032b657004220420");
+    der.extend_from_slice(&seed);
+    der.extend_from_slice(&hex_bytes("a123032100"));
+    der.extend_from_slice(pair.public_key().as_ref());
+    Ed25519KeyPair::from_pkcs8(&der).map_err(|_| "the derived key does not parse")?;
+    Ok(STANDARD.encode(der))
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Writes `text` to `path` (mode 0600) unless it already holds it: the services watch these
+/// files, and an unchanged one must not look rotated. Atomic: a reader sees old or new.
+fn write_if_changed(path: &Path, text: &str) -> Result<bool, String> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(true)
+}
+
+/// Makes the databases and users (idempotent), then writes the files into `dir`. Returns what
+/// it did, one line per file written.
+pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
+    let secret_file = config.db_secret_file.as_ref().ok_or(
+        "split-setup reads the master credentials from BOOKSTORE_DB_SECRET_FILE, which is not set",
+    )?;
+    let (_, master) = parse_secret(&read_secret_file(secret_file)?)?;
+    if !config.database_url.starts_with("mysql://") {
+        return Err("split-setup needs DATABASE_URL to name the MySQL server (mysql://…)".into());
+    }
+    let mut conn = sqlx::mysql::MySqlConnection::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot connect to the database as its master user: {e}"))?;
+    // Instances booting together run this at once; one at a time keeps the grants tidy.
+    let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('bookstore_split_setup', 60)")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    if locked != Some(1) {
+        return Err("another instance held the setup lock for 60 s; run again".into());
+    }
+    for service in SERVICES {
+        let name = database_of(service);
+        let password = password_of(&master, service);
+        for sql in [
+            format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"),
+            format!("CREATE USER IF NOT EXISTS '{name}'@'%' IDENTIFIED BY '{password}'"),
+            // After a rotation of the master password, the new derived one.
+            format!("ALTER USER '{name}'@'%' IDENTIFIED BY '{password}'"),
+            format!("GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| format!("setting up {name}: {e}"))?;
+        }
+    }
+    let _ = sqlx::query("SELECT RELEASE_LOCK('bookstore_split_setup')")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    }
+    let mut files = vec![
+        ("internal-key".to_string(), internal_key(&master)),
+        ("identity-key".to_string(), identity_key(&master)?),
+    ];
+    for service in SERVICES {
+        let creds = serde_json::json!({
+            "username": database_of(service),
+            "password": password_of(&master, service),
+        });
+        files.push((format!("{service}-db.json"), creds.to_string()));
+    }
+    let mut report = String::new();
+    for (name, text) in files {
+        let changed = write_if_changed(&dir.join(&name), &text)?;
+        report.push_str(&format!(
+            "{} {name}\n",
+            if changed { "wrote" } else { "unchanged" }
+        ));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_values_are_stable_distinct_and_follow_the_master() {
+        assert_eq!(password_of("m", "catalog"), password_of("m", "catalog"));
+        assert_ne!(password_of("m", "catalog"), password_of("m", "orders"));
+        assert_ne!(password_of("m", "catalog"), password_of("n", "catalog"));
+        assert_eq!(password_of("m", "catalog").len(), 43);
+        assert_ne!(internal_key("m"), internal_key("n"));
+        let key = identity_key("m").unwrap();
+        assert_eq!(key, identity_key("m").unwrap());
+        assert_ne!(key, identity_key("n").unwrap());
+        // The split's accounts service reads it as it reads a generated key.
+        let der = STANDARD.decode(&key).unwrap();
+        assert!(Ed25519KeyPair::from_pkcs8(&der).is_ok());
+    }
+}

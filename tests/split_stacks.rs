@@ -1,0 +1,402 @@
+//! `app.services: split` through the real binary against the strict emulator: one target group
+//! per service, the listener's path rules made from the app's own routing table, the security
+//! group chain, the instances' user-data, a no-op `up`, the way back to one process, and `down`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+use common::{ENV, Moto, TempDir, decode_text};
+
+/// The app's routing table and ALB pattern matcher, as the app and the CLI compile them.
+#[allow(dead_code)]
+#[path = "../app/src/routing.rs"]
+mod routing;
+
+const SPLIT: &str = "version: 1\nname: shop\nkind: asg\napp:\n  services: split\n";
+const SINGLE: &str = "version: 1\nname: shop\nkind: asg\n";
+
+/// Paths a shop sees, including the edges of each pattern.
+const PATHS: &[&str] = &[
+    "/",
+    "/books",
+    "/books/7",
+    "/books/7/edit",
+    "/books/buy",
+    "/books/7/buyer",
+    "/books/7/buy",
+    "/books/a/b/buy",
+    "/sell",
+    "/static/app.css",
+    "/covers/3.webp",
+    "/register",
+    "/login",
+    "/Login",
+    "/logout",
+    "/admin",
+    "/admin/users",
+    "/orders",
+    "/orders/9",
+    "/orders/9/pay",
+    "/ordersx",
+    "/sales",
+    "/healthz",
+];
+
+struct Routes {
+    /// (priority, patterns, target group name), as AWS holds the listener's rules.
+    rules: Vec<(u32, Vec<String>, String)>,
+    default: String,
+}
+
+impl Routes {
+    /// What the load balancer does with a path: the first rule by priority whose pattern
+    /// matches, else the default action.
+    fn target(&self, path: &str) -> &str {
+        self.rules
+            .iter()
+            .find(|(_, patterns, _)| patterns.iter().any(|p| routing::matches(p, path)))
+            .map_or(&self.default, |(_, _, tg)| tg)
+    }
+}
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+#[test]
+fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("asg-split");
+    dir.write("shop.yaml", SPLIT);
+    let plan = moto
+        .run(dir.path(), &["plan", "--stack", "shop.yaml", "--env", ENV])
+        .stdout;
+    for key in [
+        "tg-accounts",
+        "tg-catalog",
+        "tg-orders",
+        "rule-accounts",
+        "rule-orders",
+    ] {
+        assert!(plan.contains(key), "{key} not planned:\n{plan}");
+    }
+    moto.run(dir.path(), &["up", "--stack", "shop.yaml", "--env", ENV])
+        .ok();
+    let aws = moto.aws();
+    let tg_name = |service: &str| format!("bs-{ENV}-shop-tg{}", &service[..1]);
+
+    aws.rt.block_on(async {
+        // One target group per service, on its own port, each checking the service's health.
+        let mut ports = BTreeMap::new();
+        let mut arn_name = BTreeMap::new();
+        for (service, port) in [("accounts", 8081), ("catalog", 8082), ("orders", 8083)] {
+            let out = aws
+                .elb
+                .describe_target_groups()
+                .names(tg_name(service))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("no target group for {service}: {e:?}"));
+            let tg = &out.target_groups()[0];
+            assert_eq!(tg.port(), Some(port), "{service}");
+            assert_eq!(tg.health_check_path(), Some("/healthz"));
+            ports.insert(service, port);
+            arn_name.insert(
+                tg.target_group_arn().unwrap().to_string(),
+                service.to_string(),
+            );
+        }
+
+        // The HTTPS listener: the catalog by default, accounts and orders by path.
+        let alb = aws
+            .elb
+            .describe_load_balancers()
+            .names(format!("bs-{ENV}-shop-alb"))
+            .send()
+            .await
+            .unwrap();
+        let listeners = aws
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(alb.load_balancers()[0].load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let https = listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(443))
+            .unwrap();
+        let http = listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(80))
+            .unwrap();
+        let rules_of = |arn: String| {
+            let elb = aws.elb.clone();
+            async move {
+                elb.describe_rules()
+                    .listener_arn(arn)
+                    .send()
+                    .await
+                    .unwrap()
+                    .rules()
+                    .to_vec()
+            }
+        };
+        assert!(
+            rules_of(http.listener_arn().unwrap().to_string())
+                .await
+                .iter()
+                .all(|r| r.is_default() == Some(true)),
+            "port 80 only redirects"
+        );
+        let rules = rules_of(https.listener_arn().unwrap().to_string()).await;
+        let forward = |r: &aws_sdk_elasticloadbalancingv2::types::Rule| {
+            arn_name[r.actions()[0].target_group_arn().unwrap()].clone()
+        };
+        let mut routes = Routes {
+            rules: vec![],
+            default: String::new(),
+        };
+        for r in &rules {
+            if r.is_default() == Some(true) {
+                routes.default = forward(r);
+                continue;
+            }
+            let patterns: Vec<String> = r
+                .conditions()
+                .iter()
+                .flat_map(|c| c.path_pattern_config().unwrap().values().to_vec())
+                .collect();
+            routes
+                .rules
+                .push((r.priority().unwrap().parse().unwrap(), patterns, forward(r)));
+        }
+        routes.rules.sort_by_key(|(p, _, _)| *p);
+        assert_eq!(routes.default, "catalog");
+        assert_eq!(
+            routes
+                .rules
+                .iter()
+                .map(|(p, _, tg)| (*p, tg.as_str()))
+                .collect::<Vec<_>>(),
+            [(10, "accounts"), (20, "orders")]
+        );
+        // The load balancer sends each path where the app's services expect it.
+        for path in PATHS {
+            assert_eq!(
+                routes.target(path),
+                routing::service_of(path),
+                "{path} goes elsewhere than the app serves it"
+            );
+        }
+
+        // Only the load balancer reaches the three ports; nothing opens the internal API.
+        let sgs = aws
+            .ec2
+            .describe_security_groups()
+            .filters(filter("tag:bookstore:env", ENV))
+            .send()
+            .await
+            .unwrap();
+        let by_key = |key: &str| {
+            sgs.security_groups()
+                .iter()
+                .find(|g| {
+                    g.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("bookstore:key") && t.value() == Some(key))
+                })
+                .unwrap_or_else(|| panic!("no security group {key}"))
+                .clone()
+        };
+        let (lb, app) = (by_key("sg-lb"), by_key("sg-app"));
+        let mut opened: Vec<i32> = app
+            .ip_permissions()
+            .iter()
+            .map(|p| {
+                assert_eq!(p.from_port(), p.to_port());
+                assert!(p.ip_ranges().is_empty(), "no CIDR into the app: {p:?}");
+                assert_eq!(p.user_id_group_pairs().len(), 1);
+                assert_eq!(p.user_id_group_pairs()[0].group_id(), lb.group_id());
+                p.from_port().unwrap()
+            })
+            .collect();
+        opened.sort();
+        assert_eq!(opened, [8081, 8082, 8083]);
+
+        // Every instance in all three target groups; request-count scaling follows one of them.
+        let group = aws
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(format!("bs-{ENV}-shop-asg"))
+            .send()
+            .await
+            .unwrap();
+        let group = &group.auto_scaling_groups()[0];
+        let mut attached: Vec<&str> = group
+            .target_group_arns()
+            .iter()
+            .map(|a| arn_name[a].as_str())
+            .collect();
+        attached.sort();
+        assert_eq!(attached, ["accounts", "catalog", "orders"]);
+
+        // The instances' user-data names the services, ports and internal ports; no secret.
+        let user_data = decode_text(
+            aws.launch_template_data_of("shop")
+                .await
+                .user_data()
+                .unwrap(),
+        );
+        assert!(
+            user_data
+                .contains("split_services='accounts:8081:9081 catalog:8082:9082 orders:8083:9083'"),
+            "{user_data}"
+        );
+        assert!(!user_data.to_lowercase().contains("password="));
+    });
+
+    // Nothing to do the second time.
+    moto.clear_calls();
+    let again = moto
+        .run(dir.path(), &["up", "--stack", "shop.yaml", "--env", ENV])
+        .ok();
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "no-op up mutated: {:?}",
+        moto.mutating_calls()
+    );
+    let status = moto
+        .run(
+            dir.path(),
+            &[
+                "--output",
+                "json",
+                "status",
+                "--stack",
+                "shop.yaml",
+                "--env",
+                ENV,
+            ],
+        )
+        .ok()
+        .json();
+    assert!(
+        status["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["drift"].as_array().unwrap().is_empty()),
+        "{status}"
+    );
+
+    // Back to one process: the rules and the services' groups go, one group on 8080 comes.
+    dir.write("shop.yaml", SINGLE);
+    let back = moto
+        .run(
+            dir.path(),
+            &[
+                "--output",
+                "json",
+                "up",
+                "--stack",
+                "shop.yaml",
+                "--env",
+                ENV,
+            ],
+        )
+        .ok()
+        .json();
+    let deleted: Vec<&str> = back["summary"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    for key in [
+        "rule-accounts",
+        "rule-orders",
+        "tg-accounts",
+        "tg-catalog",
+        "tg-orders",
+    ] {
+        assert!(deleted.contains(&key), "{key} not deleted: {back}");
+    }
+    aws.rt.block_on(async {
+        let group = aws
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(format!("bs-{ENV}-shop-asg"))
+            .send()
+            .await
+            .unwrap();
+        let tg = aws
+            .elb
+            .describe_target_groups()
+            .names(format!("bs-{ENV}-shop-tg"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            group.auto_scaling_groups()[0].target_group_arns(),
+            [tg.target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string()]
+        );
+    });
+    assert_eq!(
+        moto.run(dir.path(), &["plan", "--stack", "shop.yaml", "--env", ENV])
+            .code,
+        0,
+        "single again: nothing left to do"
+    );
+
+    moto.down_leaves_nothing_of(dir.path(), "shop.yaml");
+}
+
+#[test]
+fn split_is_refused_where_it_does_not_run_yet_and_on_ports_it_cannot_have() {
+    let dir = TempDir::new("split-refused");
+    let moto = Moto::start(0.0);
+    dir.write(
+        "mono.yaml",
+        "version: 1\nname: shop\nkind: monolith\napp:\n  services: split\n",
+    );
+    let refused = moto.run(dir.path(), &["plan", "--stack", "mono.yaml", "--env", ENV]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("mono.yaml:5")
+            && refused.stderr.contains("app.services")
+            && refused.stderr.contains("not available for monolith"),
+        "{}",
+        refused.stderr
+    );
+    dir.write(
+        "high.yaml",
+        "version: 1\nname: shop\nkind: asg\napp:\n  port: 65000\n  services: split\n",
+    );
+    let refused = moto.run(dir.path(), &["plan", "--stack", "high.yaml", "--env", ENV]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("app.services") && refused.stderr.contains("64532"),
+        "{}",
+        refused.stderr
+    );
+    dir.write(
+        "typo.yaml",
+        "version: 1\nname: shop\nkind: asg\napp:\n  services: micro\n",
+    );
+    let refused = moto.run(dir.path(), &["plan", "--stack", "typo.yaml", "--env", ENV]);
+    assert!(
+        refused.stderr.contains("single, split"),
+        "{}",
+        refused.stderr
+    );
+    assert!(moto.mutating_calls().is_empty());
+}
