@@ -294,6 +294,42 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
             .all(|r| r["drift"].as_array().unwrap().is_empty()),
         "{status}"
     );
+    // Each instance answers in all three groups (up waited for that).
+    let instances = status["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{status}");
+    for i in instances {
+        assert_eq!(i["target_health"], "healthy", "{status}");
+    }
+    // One service failing its checks shows as that service's port, with the load balancer's reason.
+    moto.configure(
+        r#"{"target_health": {"*:8083": {"state": "unhealthy", "reason": "Target.FailedHealthChecks", "description": "Health checks failed with these codes: [503]"}}}"#,
+    );
+    let status = moto
+        .run(
+            dir.path(),
+            &[
+                "--output",
+                "json",
+                "status",
+                "--stack",
+                "shop.yaml",
+                "--env",
+                ENV,
+            ],
+        )
+        .ok()
+        .json();
+    moto.configure(r#"{"target_health": null}"#);
+    for i in status["instances"].as_array().unwrap() {
+        assert_eq!(
+            i["target_health"], ":8081 healthy, :8082 healthy, :8083 unhealthy",
+            "{status}"
+        );
+        assert_eq!(
+            i["target_reason"], ":8083 Target.FailedHealthChecks",
+            "{status}"
+        );
+    }
 
     // Back to one process: the rules and the services' groups go, one group on 8080 comes.
     dir.write("shop.yaml", SINGLE);

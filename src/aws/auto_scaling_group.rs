@@ -97,8 +97,23 @@ async fn with_target_health(cx: &Cx, mut o: Observed) -> Result<Observed, AwsErr
     let ids: Vec<String> = group_instances(&o).into_iter().map(|i| i.id).collect();
     let mut health = targets_of(cx, &o).await?;
     health.retain(|h| ids.contains(&h.id));
-    if o.facts.get("target_groups").is_some_and(|t| !t.is_empty()) {
-        let healthy = health.iter().filter(|h| h.healthy()).count();
+    let groups = o
+        .fact("target_groups")
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .count();
+    if groups > 0 {
+        // An instance counts once it passes in every group (the split: each service's).
+        let healthy = ids
+            .iter()
+            .filter(|id| {
+                health
+                    .iter()
+                    .filter(|h| &h.id == *id && h.healthy())
+                    .count()
+                    >= groups
+            })
+            .count();
         if healthy < min {
             o.ready = false;
             let others = super::target_group::not_healthy(&health);
@@ -403,9 +418,27 @@ impl Module for AutoScalingGroups {
         let rows = group_instances(have)
             .into_iter()
             .map(|i| {
-                let target = health.iter().find(|h| h.id == i.id);
-                let reason = target.map(|h| h.reason.clone()).unwrap_or_default();
-                let target = target.map_or("not registered".to_string(), |h| h.state.clone());
+                let mut targets: Vec<_> = health.iter().filter(|h| h.id == i.id).collect();
+                targets.sort_by_key(|h| h.port);
+                // One word when the groups agree; each port's state when they do not (the
+                // split: a service down on an instance whose others answer).
+                let (target, reason) = match targets.as_slice() {
+                    [] => ("not registered".to_string(), String::new()),
+                    [one, rest @ ..] if rest.iter().all(|h| h.state == one.state) => {
+                        (one.state.clone(), one.reason.clone())
+                    }
+                    all => (
+                        all.iter()
+                            .map(|h| format!(":{} {}", h.port, h.state))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        all.iter()
+                            .filter(|h| !h.reason.is_empty())
+                            .map(|h| format!(":{} {}", h.port, h.reason))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                };
                 BTreeMap::from([
                     ("id".into(), i.id),
                     ("availability_zone".into(), i.availability_zone),

@@ -110,7 +110,7 @@ impl Module for DbSubnetGroups {
         let detail = "DB subnet group".to_string();
         Drawing {
             detail,
-            place: Place::ReferredBy(Kind::Database),
+            place: Place::ReferredBy(&[Kind::Database]),
         }
     }
 

@@ -56,7 +56,7 @@ impl Module for ElasticIps {
         let detail = "Elastic IP".to_string();
         Drawing {
             detail,
-            place: Place::ReferredBy(Kind::Instance),
+            place: Place::ReferredBy(&[Kind::Instance]),
         }
     }
 

@@ -63,7 +63,7 @@ impl Module for FileSystems {
         let detail = "EFS file system (covers)".to_string();
         Drawing {
             detail,
-            place: Place::ReferredBy(Kind::MountTarget),
+            place: Place::ReferredBy(&[Kind::MountTarget]),
         }
     }
 

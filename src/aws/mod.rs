@@ -631,7 +631,7 @@ pub enum Place {
     /// Wherever this other resource goes.
     With(Ref),
     /// With the first resource of this kind that refers to it (a subnet group with its database).
-    ReferredBy(Kind),
+    ReferredBy(&'static [Kind]),
 }
 
 /// One hourly charge of a planned resource, or a price the table does not know.

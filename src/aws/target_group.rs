@@ -66,6 +66,7 @@ pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<Health>, AwsError> {
                     .and_then(|t| t.id())
                     .unwrap_or_default()
                     .to_string(),
+                port: d.target().and_then(|t| t.port()).unwrap_or_default(),
                 state: h
                     .and_then(|h| h.state())
                     .map(|s| s.as_str().to_string())
@@ -87,6 +88,8 @@ pub async fn health(cx: &Cx, arn: &str) -> Result<Vec<Health>, AwsError> {
 #[derive(Debug, Clone)]
 pub struct Health {
     pub id: String,
+    /// The port the target receives on (the split's services: one per group).
+    pub port: i32,
     pub state: String,
     pub reason: String,
     pub description: String,
@@ -136,7 +139,8 @@ impl Module for TargetGroups {
         );
         Drawing {
             detail,
-            place: Place::ReferredBy(Kind::Listener),
+            // The default's by its listener, a service's by its rule.
+            place: Place::ReferredBy(&[Kind::Listener, Kind::ListenerRule]),
         }
     }
 

@@ -110,7 +110,7 @@ impl Module for Volumes {
         );
         Drawing {
             detail,
-            place: Place::ReferredBy(Kind::Instance),
+            place: Place::ReferredBy(&[Kind::Instance]),
         }
     }
 

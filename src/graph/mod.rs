@@ -160,11 +160,12 @@ impl Graph {
         let follow = |d: &Desired| -> Option<String> {
             match place(&d.key)? {
                 Place::With(r) => Some(r.to_string()),
-                Place::ReferredBy(kind) => plan
-                    .resources
-                    .iter()
-                    .find(|o| o.kind == *kind && o.depends_on.contains(&d.key))
-                    .map(|o| o.key.clone()),
+                Place::ReferredBy(kinds) => kinds.iter().find_map(|kind| {
+                    plan.resources
+                        .iter()
+                        .find(|o| o.kind == *kind && o.depends_on.contains(&d.key))
+                        .map(|o| o.key.clone())
+                }),
                 _ => None,
             }
         };

@@ -776,7 +776,13 @@ def patch_target_health():
         if status.status != "healthy":
             return status
         with LOCK:
-            held = TARGET_HEALTH.get(target["Id"]) or TARGET_HEALTH.get("*")
+            # By instance and port (one service of the split), by instance, or for all.
+            held = (
+                TARGET_HEALTH.get(f"{target['Id']}:{status.port}")
+                or TARGET_HEALTH.get(f"*:{status.port}")
+                or TARGET_HEALTH.get(target["Id"])
+                or TARGET_HEALTH.get("*")
+            )
         if held:
             return FakeHealthStatus(
                 status.instance_id, status.port, status.health_check_port,
