@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::artifact::sha256_hex;
+use crate::stack::{AppService, Services, routing};
 
 /// What the builder installs besides the app: each stack kind has its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +44,7 @@ pub const MONOLITH_CERT: &str = include_str!("../templates/monolith/cert");
 pub const MONOLITH_NGINX: &str = include_str!("../templates/monolith/nginx.conf");
 pub const MONOLITH_SETUP_UNIT: &str = include_str!("../templates/monolith/bookstore-setup.service");
 pub const MONOLITH_UNIT: &str = include_str!("../templates/monolith/bookstore.service");
+pub const MONOLITH_SPLIT_UNIT: &str = include_str!("../templates/monolith/bookstore@.service");
 pub const MONOLITH_CERT_UNIT: &str = include_str!("../templates/monolith/bookstore-cert.service");
 pub const MONOLITH_CERT_TIMER: &str = include_str!("../templates/monolith/bookstore-cert.timer");
 pub const MONOLITH_USER_DATA: &str = include_str!("../templates/monolith/user-data.sh");
@@ -129,6 +131,7 @@ pub fn install_templates_sha256(recipe: Recipe) -> String {
                 MONOLITH_NGINX,
                 MONOLITH_SETUP_UNIT,
                 MONOLITH_UNIT,
+                MONOLITH_SPLIT_UNIT,
                 MONOLITH_CERT_UNIT,
                 MONOLITH_CERT_TIMER,
             ]
@@ -200,6 +203,7 @@ pub fn bake_script(
                 ("nginx_conf", Value::File(MONOLITH_NGINX)),
                 ("setup_unit", Value::File(MONOLITH_SETUP_UNIT)),
                 ("unit", Value::File(MONOLITH_UNIT)),
+                ("split_unit", Value::File(MONOLITH_SPLIT_UNIT)),
                 ("cert_unit", Value::File(MONOLITH_CERT_UNIT)),
                 ("cert_timer", Value::File(MONOLITH_CERT_TIMER)),
             ]);
@@ -263,6 +267,8 @@ pub struct MonolithConfig<'a> {
     /// The shared credentials' secret (separate database VM); empty: made on the VM.
     pub db_secret_arn: &'a str,
     pub region: &'a str,
+    /// One process or the split (its services and nginx's routes to them).
+    pub services: Services,
 }
 
 /// A monolith instance's user-data.
@@ -281,8 +287,82 @@ pub fn monolith_user_data(c: &MonolithConfig) -> String {
             ("acme_server", Value::Shell(c.acme_server)),
             ("db_secret_arn", Value::Shell(c.db_secret_arn)),
             ("region", Value::Shell(c.region)),
+            (
+                "split_services",
+                Value::Shell(&split_services(c.services, c.app_port)),
+            ),
+            ("split_routes", Value::Shell(&nginx_routes(c.services))),
         ],
     )
+}
+
+/// The split's services for the machines' scripts, `name:port:internal-port` space-separated;
+/// empty for one process.
+pub fn split_services(services: Services, app_port: u16) -> String {
+    match services {
+        Services::Single => String::new(),
+        Services::Split => AppService::ALL
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}:{}:{}",
+                    s.as_str(),
+                    s.port_from(app_port),
+                    s.internal_port_from(app_port)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// An ALB path pattern as an nginx `location`: exact without wildcards, a prefix (that stops the
+/// regex search) for a single trailing `*`, else an anchored regex. For the table's patterns,
+/// which no two services share, nginx then picks the service the load balancer's rules would.
+pub fn nginx_location(pattern: &str) -> String {
+    let wild = |c: char| c == '*' || c == '?';
+    match pattern.find(wild) {
+        None => format!("= {pattern}"),
+        Some(i) if i == pattern.len() - 1 && pattern.ends_with('*') => {
+            format!("^~ {}", &pattern[..i])
+        }
+        Some(_) => {
+            let mut re = String::from("~ ^");
+            for c in pattern.chars() {
+                match c {
+                    '*' => re.push_str(".*"),
+                    '?' => re.push('.'),
+                    '.' | '$' | '+' | '(' | ')' | '[' | ']' | '{' | '}' | '|' | '^' | '\\' => {
+                        re.push('\\');
+                        re.push(c);
+                    }
+                    c => re.push(c),
+                }
+            }
+            re.push('$');
+            re
+        }
+    }
+}
+
+/// nginx's routes for the split, `service|location` pairs `;`-separated, in the routing table's
+/// order, the default service at `/` last; empty for one process.
+pub fn nginx_routes(services: Services) -> String {
+    match services {
+        Services::Single => String::new(),
+        Services::Split => {
+            let mut routes: Vec<String> = routing::ROUTES
+                .iter()
+                .flat_map(|(service, patterns)| {
+                    patterns
+                        .iter()
+                        .map(move |p| format!("{service}|{}", nginx_location(p)))
+                })
+                .collect();
+            routes.push(format!("{}|/", routing::DEFAULT));
+            routes.join(";")
+        }
+    }
 }
 
 /// What a swarm node needs to know; no secret among it.
@@ -380,6 +460,21 @@ pub fn eks_node_user_data(efs_server: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn alb_patterns_become_nginx_locations() {
+        assert_eq!(nginx_location("/login"), "= /login");
+        assert_eq!(nginx_location("/admin/*"), "^~ /admin/");
+        assert_eq!(nginx_location("/books/*/buy"), "~ ^/books/.*/buy$");
+        assert_eq!(nginx_location("/a.b?"), "~ ^/a\\.b.$");
+        let routes = nginx_routes(Services::Split);
+        assert!(routes.starts_with("accounts|= /register;"), "{routes}");
+        assert!(
+            routes.ends_with(";orders|~ ^/books/.*/buy$;catalog|/"),
+            "{routes}"
+        );
+        assert_eq!(nginx_routes(Services::Single), "");
+    }
+
     use super::*;
 
     #[test]

@@ -603,3 +603,278 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
     assert_eq!(mode.permissions().mode() & 0o777, 0o600);
     drop(procs);
 }
+
+/// `curl -k` through nginx with a cookie jar: (HTTP status, body).
+fn through(jar: &Path, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "--max-time",
+            "10",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg("-b")
+        .arg(jar)
+        .arg("-c")
+        .arg(jar)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The split on a monolith, for real: the settings and setup exactly as `up` renders them, three
+/// databases and accounts on the VM's MariaDB, the three services started as their unit starts
+/// them, nginx routing by path. Each path reaches the service that serves it, an identity made by
+/// accounts is honoured by the others, and no service's account can read another's tables.
+#[test]
+fn the_monolith_split_routes_each_path_to_its_service_through_nginx() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("monolith-split");
+    let root = dir.path().to_path_buf();
+    dir.write(
+        "split.yaml",
+        "version: 1\nname: msplit\nkind: monolith\napp:\n  services: split\n",
+    );
+    moto.run(&root, &["up", "--stack", "split.yaml", "--env", ENV])
+        .ok();
+    let aws = moto.aws();
+    let builder = aws.builders()[0].instance_id().unwrap().to_string();
+    let vm = aws.instance_tagged("bookstore:kind", "instance");
+    let (bake, user_data) = aws.rt.block_on(async {
+        (
+            aws.user_data_of(&builder).await,
+            aws.user_data_of(&vm).await,
+        )
+    });
+    shellcheck(&root, "user-data.sh", &user_data);
+    let setup_text = heredoc(&bake, "BOOKSTORE_SETUP_EOF");
+    shellcheck(&root, "bookstore-setup", &setup_text);
+    let unit = heredoc(&bake, "BOOKSTORE_SPLIT_UNIT_EOF");
+    let directive = |key: &str| -> String {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("the unit has no {key}="))
+            .to_string()
+    };
+    assert_eq!(
+        directive("ExecStartPre"),
+        "+/usr/local/libexec/bookstore/bookstore-setup database %i"
+    );
+
+    // The VM's settings with this machine's paths and free ports (the split's three services too).
+    let (http, https, mysql_port) = (free_port(), free_port(), free_port());
+    let services: Vec<(&str, u16, u16)> = ["accounts", "catalog", "orders"]
+        .into_iter()
+        .map(|s| (s, free_port(), free_port()))
+        .collect();
+    let split_line = services
+        .iter()
+        .map(|(s, p, i)| format!("{s}:{p}:{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let app_bin = PathBuf::from(env!("CARGO_BIN_EXE_bookstore")).with_file_name("bookstore-app");
+    let d = |p: &str| root.join(p).display().to_string();
+    let nginx_main = root.join("nginx/nginx.conf");
+    let overrides: Vec<(&str, String)> = vec![
+        ("data_volume_id", String::new()),
+        ("data_dir", d("data")),
+        ("etc_dir", d("etc")),
+        ("run_dir", d("run")),
+        ("mysql_conf", d("my.cnf")),
+        ("mysql_socket", d("mysqld/mysql.sock")),
+        ("mysql_port", mysql_port.to_string()),
+        ("service_user", "mysql".into()),
+        ("public_ip", "127.0.0.1".into()),
+        ("app_bin", app_bin.display().to_string()),
+        ("split_services", split_line.clone()),
+        ("nginx_conf", d("nginx/bookstore.conf")),
+        ("http_port", http.to_string()),
+        ("https_port", https.to_string()),
+    ];
+    let rendered = heredoc(&user_data, "BOOKSTORE_SETTINGS_EOF");
+    assert!(
+        rendered.contains("split_routes='accounts|= /register;"),
+        "{rendered}"
+    );
+    let mut settings = String::new();
+    for line in rendered.lines() {
+        let key = line.split('=').next().unwrap();
+        match overrides.iter().find(|(k, _)| *k == key) {
+            Some((k, v)) => settings.push_str(&format!("{k}='{v}'\n")),
+            None => settings.push_str(&format!("{line}\n")),
+        }
+    }
+    let settings_path = dir.write("monolith.env", &settings);
+    let setup = dir.write("bookstore-setup", &setup_text);
+    let run_setup = |args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(&setup)
+            .args(args)
+            .env("BOOKSTORE_MONOLITH_ENV", &settings_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "setup {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run_setup(&["prepare"]);
+
+    let mut procs = Procs(vec![]);
+    let mariadb = Command::new("mariadbd")
+        .arg(format!("--defaults-file={}", root.join("my.cnf").display()))
+        .arg("--user=mysql")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join("mariadb.log")).unwrap())
+        .spawn()
+        .unwrap();
+    procs.0.push(("mariadb".into(), mariadb));
+    // Each unit's ExecStartPre, then its ExecStart with the machine's and its own settings.
+    for (service, _, _) in &services {
+        run_setup(&["database", service]);
+        let mut app = Command::new(&app_bin);
+        app.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap());
+        for file in ["bookstore.env".to_string(), format!("{service}.env")] {
+            let text = std::fs::read_to_string(root.join("etc").join(&file)).unwrap();
+            assert!(!text.to_lowercase().contains("password"), "{file}: {text}");
+            for line in text.lines().filter(|l| l.contains('=')) {
+                let (k, v) = line.split_once('=').unwrap();
+                app.env(k, v);
+            }
+        }
+        let child = app
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join(format!("{service}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        procs.0.push((service.to_string(), child));
+    }
+    for (service, _, _) in &services {
+        use std::os::unix::fs::PermissionsExt;
+        let own = root.join(format!("run-{service}"));
+        let mode = std::fs::metadata(own.join("db-secret.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            own.join("identity-key").exists(),
+            *service == "accounts",
+            "only accounts holds the signing key"
+        );
+    }
+    std::fs::create_dir_all(root.join("nginx")).unwrap();
+    std::fs::write(
+        &nginx_main,
+        format!(
+            "pid {r}/nginx/nginx.pid;\nerror_log {r}/nginx/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {r}/nginx/body;\n  proxy_temp_path {r}/nginx/proxy;\n  include {r}/nginx/bookstore.conf;\n}}\n",
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let nginx = Command::new("nginx")
+        .args(["-g", "daemon off;", "-c"])
+        .arg(&nginx_main)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(("nginx".into(), nginx));
+    let base = format!("https://127.0.0.1:{https}");
+    let jar = root.join("cookies");
+    for (service, port, _) in &services {
+        wait_until(&format!("{service} healthy"), || {
+            curl(&[&format!("http://127.0.0.1:{port}/healthz")])
+                .1
+                .trim()
+                == "ok"
+        });
+    }
+
+    // Each path reaches its service: a service answers 404 to the paths it does not serve, and
+    // 405 to a GET of a path it serves by POST only.
+    for (path, code) in [
+        ("/", 200),
+        ("/books", 200),
+        ("/login", 200),
+        ("/register", 200),
+        ("/books/1/buy", 405),
+        ("/admin/users", 303),
+    ] {
+        let (got, body) = through(&jar, &[&format!("{base}{path}")]);
+        assert_eq!(got, code, "{path}: {body}");
+    }
+    // Register at accounts, then catalog and orders know who this is.
+    let (_, _) = through(&jar, &[&format!("{base}/register")]);
+    let cookies = std::fs::read_to_string(&jar).unwrap();
+    let csrf = cookies
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 7 && f[5].ends_with("bs_csrf")).then(|| f[6].to_string())
+        })
+        .next()
+        .expect("a CSRF cookie");
+    let (code, body) = through(
+        &jar,
+        &[
+            "--data-urlencode",
+            "name=Ada",
+            "--data-urlencode",
+            "email=ada@example.org",
+            "--data-urlencode",
+            "password=correct horse battery",
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            &format!("{base}/register"),
+        ],
+    );
+    assert_eq!(code, 303, "{body}");
+    for path in ["/sell", "/orders", "/sales"] {
+        let (code, body) = through(&jar, &[&format!("{base}{path}")]);
+        assert_eq!(code, 200, "{path} after registering: {body}");
+    }
+
+    // Three databases, and each service's account is refused the others'.
+    let socket = root.join("mysqld/mysql.sock");
+    let schemas = sh(Command::new("mariadb")
+        .arg(format!("--socket={}", socket.display()))
+        .args([
+            "-uroot",
+            "-N",
+            "-B",
+            "-e",
+            "SHOW DATABASES LIKE 'bookstore%'",
+        ]));
+    for service in ["accounts", "catalog", "orders"] {
+        assert!(
+            schemas.lines().any(|l| l == format!("bookstore_{service}")),
+            "{schemas}"
+        );
+    }
+    let creds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("run-orders/db-secret.json")).unwrap(),
+    )
+    .unwrap();
+    let denied = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", &mysql_port.to_string(), "-u"])
+        .arg(creds["username"].as_str().unwrap())
+        .args(["-N", "-e", "SELECT COUNT(*) FROM bookstore_catalog.books"])
+        .env("MYSQL_PWD", creds["password"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        !denied.status.success() && String::from_utf8_lossy(&denied.stderr).contains("denied"),
+        "orders' account read catalog's books: {}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+}

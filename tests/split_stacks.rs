@@ -401,15 +401,25 @@ fn split_is_refused_where_it_does_not_run_yet_and_on_ports_it_cannot_have() {
     let dir = TempDir::new("split-refused");
     let moto = Moto::start(0.0);
     dir.write(
-        "mono.yaml",
-        "version: 1\nname: shop\nkind: monolith\napp:\n  services: split\n",
+        "swarm.yaml",
+        "version: 1\nname: shop\nkind: swarm\napp:\n  services: split\n",
     );
-    let refused = moto.run(dir.path(), &["plan", "--stack", "mono.yaml", "--env", ENV]);
+    let refused = moto.run(dir.path(), &["plan", "--stack", "swarm.yaml", "--env", ENV]);
     assert_ne!(refused.code, 0);
     assert!(
-        refused.stderr.contains("mono.yaml:5")
+        refused.stderr.contains("swarm.yaml:5")
             && refused.stderr.contains("app.services")
-            && refused.stderr.contains("not available for monolith"),
+            && refused.stderr.contains("not available for swarm"),
+        "{}",
+        refused.stderr
+    );
+    dir.write(
+        "mono.yaml",
+        "version: 1\nname: shop\nkind: monolith\napp:\n  services: split\ndatabase:\n  placement: separate-vm\n",
+    );
+    let refused = moto.run(dir.path(), &["plan", "--stack", "mono.yaml", "--env", ENV]);
+    assert!(
+        refused.stderr.contains("mono.yaml:5") && refused.stderr.contains("same VM"),
         "{}",
         refused.stderr
     );

@@ -29,7 +29,7 @@ use crate::artifact::sha256_hex;
 use crate::kinds::Kind;
 use crate::prices;
 use crate::reference::Ref;
-use crate::stack::TlsMode;
+use crate::stack::{Services, TlsMode};
 
 use crate::templates::{MonolithConfig, monolith_user_data};
 
@@ -84,6 +84,8 @@ pub enum InstanceRole {
     /// App + proxy, and the database too unless `database` names the database VM's key.
     App {
         app_port: u16,
+        /// One process, or the split's three services behind nginx.
+        services: Services,
         tls_mode: TlsMode,
         domain: Option<String>,
         acme_server: String,
@@ -268,6 +270,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
     match p.role {
         InstanceRole::App {
             app_port,
+            services,
             tls_mode,
             domain,
             acme_server,
@@ -289,6 +292,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
                 acme_server,
                 db_secret_arn,
                 region: p.region,
+                services: *services,
             })
         }
         InstanceRole::Database => monolith_user_data(&MonolithConfig {
@@ -302,6 +306,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
             acme_server: "",
             db_secret_arn,
             region: p.region,
+            services: Services::Single,
         }),
         InstanceRole::Swarm {
             node,

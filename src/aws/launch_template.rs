@@ -56,21 +56,7 @@ fn rendered_user_data(want: &Want<'_, LaunchTemplateSpec>, deps: &Deps) -> Strin
         ..
     } = want.spec;
     let db = database.as_ref().and_then(|k| deps.get(k.as_str()));
-    let split_services = match services {
-        Services::Single => String::new(),
-        Services::Split => AppService::ALL
-            .iter()
-            .map(|s| {
-                format!(
-                    "{}:{}:{}",
-                    s.as_str(),
-                    s.port_from(*app_port),
-                    s.internal_port_from(*app_port)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    };
+    let split_services = crate::templates::split_services(*services, *app_port);
     user_data(&InstanceConfig {
         split_services: &split_services,
         region,

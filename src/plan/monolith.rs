@@ -91,6 +91,7 @@ pub fn build(b: &mut Builder, monolith: &MonolithStack, input: &BakeInput) {
     });
     let role = InstanceRole::App {
         app_port: stack.app.port,
+        services: stack.app.services,
         tls_mode: stack.tls.mode,
         domain: stack.tls.domain.clone(),
         acme_server: stack.tls.acme_server.clone(),

@@ -50,6 +50,9 @@ BOOKSTORE_SETUP_UNIT_EOF
 cat >/etc/systemd/system/bookstore.service <<'BOOKSTORE_UNIT_EOF'
 {{unit}}
 BOOKSTORE_UNIT_EOF
+cat >/etc/systemd/system/bookstore@.service <<'BOOKSTORE_SPLIT_UNIT_EOF'
+{{split_unit}}
+BOOKSTORE_SPLIT_UNIT_EOF
 cat >/etc/systemd/system/bookstore-cert.service <<'BOOKSTORE_CERT_UNIT_EOF'
 {{cert_unit}}
 BOOKSTORE_CERT_UNIT_EOF
@@ -64,6 +67,7 @@ for service in mariadb nginx; do
 done
 systemctl daemon-reload
 systemctl enable bookstore-setup.service mariadb.service nginx.service bookstore.service bookstore-cert.timer
+# The split's units are enabled by the user-data of the VMs that run it.
 
 cloud-init clean --logs
 say "BOOKSTORE-BAKE-OK ${artifact_sha256}"

@@ -6,6 +6,8 @@
 set -euo pipefail
 
 role={{role}}
+# Empty for one process; for the split, `name:port:internal-port` per service.
+split_services={{split_services}}
 umask 022
 install -d -m 0755 /etc/bookstore
 # A quoted heredoc: the values stay shell-quoted and are read back by sourcing the file.
@@ -28,6 +30,9 @@ domain={{domain}}
 acme_server={{acme_server}}
 db_secret_arn={{db_secret_arn}}
 region={{region}}
+app_bin=/usr/local/bin/bookstore-app
+split_services={{split_services}}
+split_routes={{split_routes}}
 certbot=/opt/bookstore/certbot/bin/certbot
 nginx_conf=/etc/nginx/conf.d/bookstore.conf
 nginx_reload="systemctl reload nginx"
@@ -38,7 +43,14 @@ BOOKSTORE_SETTINGS_EOF
 if [[ "$role" == db ]]; then
   systemctl start bookstore-setup.service mariadb.service
   systemctl disable --now nginx.service bookstore.service bookstore-cert.timer
-else
+elif [[ -z "$split_services" ]]; then
   systemctl start bookstore-setup.service mariadb.service nginx.service bookstore.service
+  systemctl start bookstore-cert.service || true # retried hourly by its timer
+else
+  # The split: three services behind nginx, enabled so that they come back after a stop.
+  systemctl start bookstore-setup.service mariadb.service nginx.service
+  units=()
+  for entry in $split_services; do units+=("bookstore@${entry%%:*}.service"); done
+  systemctl enable --now "${units[@]}"
   systemctl start bookstore-cert.service || true # retried hourly by its timer
 fi

@@ -49,12 +49,27 @@ pub(super) fn app(c: &mut Checker, raw: &RawStack) -> App {
             .and_then(|a| a.services.as_ref())
             .map_or(At(1, 1), At::from);
         let kind = raw.kind.value.as_str();
-        if kind != "asg" {
+        let separate_db = raw
+            .database
+            .as_ref()
+            .and_then(|d| d.value.placement.as_ref())
+            .is_some_and(|p| p.value == "separate-vm");
+        if !matches!(kind, "asg" | "monolith") {
             c.error(
                 at,
                 "app.services",
                 format!("`split` is not available for {kind} stacks yet"),
-                Some("the split runs on asg stacks for now; use `services: single` here, or `kind: asg`".into()),
+                Some("the split runs on asg and monolith stacks for now; use `services: single` here".into()),
+            );
+        } else if kind == "monolith" && separate_db {
+            c.error(
+                at,
+                "app.services",
+                "`split` on a monolith needs its database on the same VM".to_string(),
+                Some(
+                    "use `database.placement: same-vm` with the split, or `services: single`"
+                        .into(),
+                ),
             );
         }
         if u32::from(port) + u32::from(SPLIT_PORT_SPAN) > 65535 {
