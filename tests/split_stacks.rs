@@ -446,3 +446,53 @@ fn split_is_refused_where_it_does_not_run_yet_and_on_ports_it_cannot_have() {
     );
     assert!(moto.mutating_calls().is_empty());
 }
+
+/// The monolith split changes nothing AWS sees but the VM's settings: the same resources, a
+/// no-op `up` that mutates nothing, and `down` that leaves nothing.
+#[test]
+fn monolith_split_is_the_same_resources_with_the_split_in_its_settings() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("monolith-split-stack");
+    dir.write(
+        "ms.yaml",
+        "version: 1\nname: ms\nkind: monolith\napp:\n  services: split\n",
+    );
+    let up = moto
+        .run(
+            dir.path(),
+            &["--output", "json", "up", "--stack", "ms.yaml", "--env", ENV],
+        )
+        .ok()
+        .json();
+    let created: Vec<&str> = up["summary"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        !created
+            .iter()
+            .any(|k| k.starts_with("tg") || k.starts_with("rule")),
+        "{up}"
+    );
+    let aws = moto.aws();
+    let vm = aws.instance_tagged("bookstore:kind", "instance");
+    let user_data = aws.rt.block_on(aws.user_data_of(&vm));
+    assert!(
+        user_data
+            .contains("split_services='accounts:8081:9081 catalog:8082:9082 orders:8083:9083'"),
+        "{user_data}"
+    );
+    moto.clear_calls();
+    let again = moto
+        .run(dir.path(), &["up", "--stack", "ms.yaml", "--env", ENV])
+        .ok();
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "{:?}",
+        moto.mutating_calls()
+    );
+    moto.down_leaves_nothing_of(dir.path(), "ms.yaml");
+}
