@@ -38,10 +38,10 @@ if [[ -n "$db_endpoint" ]]; then
 fi
 
 umask 027
-if [[ -z "$split_services" ]]; then
-  cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
+# The machine's settings; one process adds its address, the split where its keys are and where
+# each service's internal API is.
+cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
 AWS_REGION=${region}
-BOOKSTORE_ADDR=0.0.0.0:${app_port}
 BOOKSTORE_TRUSTED_PROXIES=1
 BOOKSTORE_DATA_DIR=/var/lib/bookstore
 BOOKSTORE_UPLOADS_DIR=${uploads}
@@ -49,7 +49,9 @@ DATABASE_URL=${database_url}
 BOOKSTORE_DB_SECRET_ARN=${db_secret_arn}
 BOOKSTORE_DB_SECRET_FILE=${secret_file}
 BOOKSTORE_ENV_EOF
-  chgrp bookstore /etc/bookstore/bookstore.env
+chgrp bookstore /etc/bookstore/bookstore.env
+if [[ -z "$split_services" ]]; then
+  echo "BOOKSTORE_ADDR=0.0.0.0:${app_port}" >>/etc/bookstore/bookstore.env
   systemctl start bookstore.service
   exit 0
 fi
@@ -64,24 +66,14 @@ if [[ -z "$db_endpoint" ]]; then
 fi
 split_dir=/run/bookstore/split
 tls="ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem"
-peers=()
-for entry in $split_services; do
-  IFS=: read -r name _ internal <<<"$entry"
-  peers+=("BOOKSTORE_${name^^}_URL=http://127.0.0.1:${internal}")
-done
-cat >/etc/bookstore/bookstore.env <<BOOKSTORE_ENV_EOF
-AWS_REGION=${region}
-BOOKSTORE_TRUSTED_PROXIES=1
-BOOKSTORE_DATA_DIR=/var/lib/bookstore
-BOOKSTORE_UPLOADS_DIR=${uploads}
-DATABASE_URL=${database_url}
-BOOKSTORE_DB_SECRET_ARN=${db_secret_arn}
-BOOKSTORE_DB_SECRET_FILE=${secret_file}
-BOOKSTORE_SPLIT_DIR=${split_dir}
-BOOKSTORE_INTERNAL_KEY_FILE=${split_dir}/internal-key
-BOOKSTORE_ENV_EOF
-printf '%s\n' "${peers[@]}" >>/etc/bookstore/bookstore.env
-chgrp bookstore /etc/bookstore/bookstore.env
+{
+  echo "BOOKSTORE_SPLIT_DIR=${split_dir}"
+  echo "BOOKSTORE_INTERNAL_KEY_FILE=${split_dir}/internal-key"
+  for entry in $split_services; do
+    IFS=: read -r name _ internal <<<"$entry"
+    echo "BOOKSTORE_${name^^}_URL=http://127.0.0.1:${internal}"
+  done
+} >>/etc/bookstore/bookstore.env
 units=(bookstore-split.service)
 for entry in $split_services; do
   IFS=: read -r name port internal <<<"$entry"

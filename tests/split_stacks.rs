@@ -271,8 +271,8 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
         "no-op up mutated: {:?}",
         moto.mutating_calls()
     );
-    let status = moto
-        .run(
+    let status_of = |moto: &Moto| {
+        moto.run(
             dir.path(),
             &[
                 "--output",
@@ -285,7 +285,9 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
             ],
         )
         .ok()
-        .json();
+        .json()
+    };
+    let status = status_of(&moto);
     assert!(
         status["resources"]
             .as_array()
@@ -304,21 +306,7 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
     moto.configure(
         r#"{"target_health": {"*:8083": {"state": "unhealthy", "reason": "Target.FailedHealthChecks", "description": "Health checks failed with these codes: [503]"}}}"#,
     );
-    let status = moto
-        .run(
-            dir.path(),
-            &[
-                "--output",
-                "json",
-                "status",
-                "--stack",
-                "shop.yaml",
-                "--env",
-                ENV,
-            ],
-        )
-        .ok()
-        .json();
+    let status = status_of(&moto);
     moto.configure(r#"{"target_health": null}"#);
     for i in status["instances"].as_array().unwrap() {
         assert_eq!(

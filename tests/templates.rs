@@ -156,32 +156,31 @@ fn directive<'a>(unit: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("the unit has no {key}="))
 }
 
-#[test]
-fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets_manager() {
-    let mysql = std::env::var("BOOKSTORE_TEST_MYSQL_URL").unwrap_or_else(|_| {
-        panic!("BOOKSTORE_TEST_MYSQL_URL is not set: run scripts/test.sh, which starts MariaDB")
-    });
-    let moto = Moto::start(0.0);
-    let dir = TempDir::new("templates-run");
-    let r = rendered(&moto, dir.path());
+/// What the instance's scripts need to call the emulator with the AWS CLI (from .venv), as the
+/// instance profile lets them call AWS.
+fn aws_env(moto: &Moto, dir: &Path) -> impl Fn(&mut Command) {
     let venv_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin");
     let path_var = format!(
         "{}:{}",
         venv_bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let aws_env = |cmd: &mut Command| {
+    let (url, none) = (moto.url.clone(), dir.join("none"));
+    move |cmd: &mut Command| {
         cmd.env("PATH", &path_var)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_SESSION_TOKEN", "test")
-            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ENDPOINT_URL", &url)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", dir.path().join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"));
-    };
+            .env("AWS_CONFIG_FILE", &none)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &none);
+    }
+}
 
-    // The database secret, in the JSON shape RDS keeps it, with the test server's credentials.
+/// A database secret in the JSON shape RDS keeps it, with the test server's credentials (from
+/// its URL); returns its ARN.
+fn db_secret(aws_env: &impl Fn(&mut Command), mysql: &str, name: &str) -> String {
     let (user, password) = mysql
         .trim_start_matches("mysql://")
         .split_once('@')
@@ -198,7 +197,7 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
             "--region",
             "us-east-1",
             "--name",
-            "rds!db-test",
+            name,
             "--query",
             "ARN",
             "--output",
@@ -213,7 +212,19 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    let secret_arn = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    String::from_utf8_lossy(&created.stdout).trim().to_string()
+}
+
+#[test]
+fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets_manager() {
+    let mysql = std::env::var("BOOKSTORE_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!("BOOKSTORE_TEST_MYSQL_URL is not set: run scripts/test.sh, which starts MariaDB")
+    });
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("templates-run");
+    let r = rendered(&moto, dir.path());
+    let aws_env = aws_env(&moto, dir.path());
+    let secret_arn = db_secret(&aws_env, &mysql, "rds!db-test");
     mariadb(
         &mysql,
         "DROP DATABASE IF EXISTS bookstore; CREATE DATABASE bookstore CHARACTER SET utf8mb4",
@@ -461,51 +472,9 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
     });
     shellcheck(dir.path(), "user-data-split.sh", &user_data);
 
-    let venv_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin");
-    let path_var = format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let aws_env = |cmd: &mut Command| {
-        cmd.env("PATH", &path_var)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_SESSION_TOKEN", "test")
-            .env("AWS_ENDPOINT_URL", &moto.url)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", dir.path().join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"));
-    };
+    let aws_env = aws_env(&moto, dir.path());
     // The master secret as RDS keeps it: the test server's privileged user.
-    let (user, password) = mysql
-        .trim_start_matches("mysql://")
-        .split_once('@')
-        .unwrap()
-        .0
-        .split_once(':')
-        .unwrap();
-    let mut create = Command::new("aws");
-    aws_env(&mut create);
-    let created = create
-        .args([
-            "secretsmanager",
-            "create-secret",
-            "--region",
-            "us-east-1",
-            "--name",
-            "rds!db-split",
-            "--query",
-            "ARN",
-            "--output",
-            "text",
-            "--secret-string",
-            &format!(r#"{{"username":"{user}","password":"{password}"}}"#),
-        ])
-        .output()
-        .unwrap();
-    assert!(created.status.success());
-    let secret_arn = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    let secret_arn = db_secret(&aws_env, &mysql, "rds!db-split");
     for service in ["accounts", "catalog", "orders"] {
         mariadb(
             &mysql,
@@ -569,7 +538,7 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
     for file in ["bookstore.env", "accounts.env", "catalog.env", "orders.env"] {
         let text = std::fs::read_to_string(etc.join(file)).unwrap();
         assert!(
-            !text.to_lowercase().contains("password") && !text.contains(&format!(":{password}@")),
+            !text.to_lowercase().contains("password") && !text.contains('@'),
             "{file}: {text}"
         );
     }
