@@ -23,6 +23,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A temporary directory of the test's own for MariaDB (its tmpdir follows TMPDIR): two payloads
+/// initialising MariaDB at once in the shared /tmp collided on its temporary tables' names.
+fn private_tmp(root: &Path) -> PathBuf {
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    tmp
+}
+
 fn sh(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -114,6 +126,7 @@ impl Payload {
         let mut cmd = Command::new("bash");
         cmd.arg(script)
             .env("BOOKSTORE_MONOLITH_ENV", &self.settings)
+            .env("TMPDIR", private_tmp(&self.dir))
             .envs(extra.iter().copied());
         if let Some(a) = arg {
             cmd.arg(a);
@@ -131,6 +144,7 @@ impl Payload {
         );
         let mariadb = Command::new("mariadbd")
             .arg(format!("--defaults-file={}", self.my_cnf.display()))
+            .env("TMPDIR", private_tmp(&self.dir))
             .arg("--user=mysql")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.dir.join("mariadb.log")).unwrap())
@@ -718,6 +732,7 @@ fn the_monolith_split_routes_each_path_to_its_service_through_nginx() {
             .arg(&setup)
             .args(args)
             .env("BOOKSTORE_MONOLITH_ENV", &settings_path)
+            .env("TMPDIR", private_tmp(&root))
             .output()
             .unwrap();
         assert!(
@@ -731,6 +746,7 @@ fn the_monolith_split_routes_each_path_to_its_service_through_nginx() {
     let mut procs = Procs(vec![]);
     let mariadb = Command::new("mariadbd")
         .arg(format!("--defaults-file={}", root.join("my.cnf").display()))
+        .env("TMPDIR", private_tmp(&root))
         .arg("--user=mysql")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(root.join("mariadb.log")).unwrap())
