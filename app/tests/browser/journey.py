@@ -243,10 +243,13 @@ def _routes():
         text = f.read()
     table = text[text.index("pub const ROUTES"):]
     table = table[:table.index("];")]
+    # Whatever rustfmt makes of the layout: `("service", &["pattern", …])` entries.
     routes = [(service, re.findall(r'"([^"]+)"', patterns))
-              for service, patterns in re.findall(r'\("(\w+)", &\[([^\]]*)\]\)', table)]
+              for service, patterns in re.findall(r'\(\s*"(\w+)",\s*&\[([^\]]*)\],?\s*\)', table)]
     default = re.search(r'pub const DEFAULT: &str = "(\w+)";', text).group(1)
-    assert routes and all(p for _, p in routes), "app/src/routing.rs: ROUTES not found"
+    named = sorted([s for s, _ in routes] + [default])
+    assert named == sorted(SERVICES) and all(p for _, p in routes), \
+        f"app/src/routing.rs: ROUTES read as {routes}, default {default}"
     return routes, default
 
 
