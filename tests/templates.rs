@@ -483,6 +483,7 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
             ),
         );
     }
+    mariadb(&mysql, "DROP DATABASE IF EXISTS bookstore_split");
 
     // The user-data with this machine's values: free ports for the three services.
     let etc = dir.path().join("etc");
@@ -712,6 +713,28 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
     assert!(
         !denied.status.success() && err.contains("denied"),
         "catalog's user read accounts' table: {err}"
+    );
+    // The keys are kept where only the master account reads them.
+    let keys = Command::new("mariadb")
+        .args(["-h", host.0, "-P", host.1, "-u"])
+        .arg(creds["username"].as_str().unwrap())
+        .args(["-N", "-e", "SELECT value FROM bookstore_split.split_keys"])
+        .env("MYSQL_PWD", creds["password"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        !keys.status.success(),
+        "catalog's user read the split's keys"
+    );
+    let kept = mariadb(
+        &mysql,
+        "SELECT value FROM bookstore_split.split_keys WHERE name = 'internal'",
+    );
+    assert_eq!(
+        kept.trim(),
+        std::fs::read_to_string(split_dir.join("internal-key"))
+            .unwrap()
+            .trim()
     );
     let own = Command::new("mariadb")
         .args(["-h", host.0, "-P", host.1, "-u"])

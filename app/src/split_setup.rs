@@ -3,10 +3,13 @@
 //! database and user, and writes what the services read: each one's credentials, the internal key
 //! they share and the key accounts signs identities with.
 //!
-//! Everything is derived from the master password (HMAC-SHA256, one label per purpose), so every
-//! instance writes the same files without a new secret stored anywhere, and a rotation of the
-//! master password (RDS rotates it every 7 days) rotates them all: run again (the secret timer
-//! does), the users get their new passwords and the files change, which the services notice.
+//! The services' database passwords are derived from the master password (HMAC-SHA256, a label
+//! per service), so every instance writes the same ones without storing anything new, and a
+//! rotation of the master password (RDS rotates it every 7 days) rotates them: run again (the
+//! secret timer does), the users get their new passwords and the files change, which the services
+//! notice. The two keys must not follow a rotation (a service restarted alone would then disagree
+//! with the others of its machine): they are made once, at random, by the first instance, and kept
+//! in the server in `bookstore_split.split_keys`, which only the master account can read.
 //! The three services of one machine run as one Unix user, so they share a trust boundary there;
 //! what the split separates is the database: each user can reach its own schema only.
 //!
@@ -45,21 +48,26 @@ pub fn password_of(master: &str, service: &str) -> String {
     ))
 }
 
-pub fn internal_key(master: &str) -> String {
-    URL_SAFE_NO_PAD.encode(derive(master, "bookstore split internal key"))
-}
-
-/// An Ed25519 key from a derived seed, as the PKCS#8 v2 document `bookstore-app identity-key`
-/// prints (ring's own layout: the seed, then the public key).
-pub fn identity_key(master: &str) -> Result<String, String> {
-    let seed = derive(master, "bookstore split identity key");
-    let pair = Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|_| "cannot derive a key")?;
+/// An Ed25519 key from a seed, as the PKCS#8 v2 document `bookstore-app identity-key` prints
+/// (ring's own layout: the seed, then the public key).
+pub fn identity_key(seed: &[u8; 32]) -> Result<String, String> {
+    let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| "cannot make a key")?;
     let mut der = hex_bytes("3053020101300506032b657004220420");
-    der.extend_from_slice(&seed);
+    der.extend_from_slice(seed);
     der.extend_from_slice(&hex_bytes("a123032100"));
     der.extend_from_slice(pair.public_key().as_ref());
-    Ed25519KeyPair::from_pkcs8(&der).map_err(|_| "the derived key does not parse")?;
+    Ed25519KeyPair::from_pkcs8(&der).map_err(|_| "the key does not parse")?;
     Ok(STANDARD.encode(der))
+}
+
+/// 32 random bytes as hex, for a key made once.
+fn random_hex() -> Result<String, String> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "no randomness from the system")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn hex_bytes(hex: &str) -> Vec<u8> {
@@ -130,6 +138,39 @@ pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
                 .map_err(|e| format!("setting up {name}: {e}"))?;
         }
     }
+    // The keys: made once by whichever instance comes first, read by every other.
+    for sql in [
+        "CREATE DATABASE IF NOT EXISTS `bookstore_split` CHARACTER SET utf8mb4".to_string(),
+        "CREATE TABLE IF NOT EXISTS `bookstore_split`.`split_keys` (name VARCHAR(32) PRIMARY KEY, value CHAR(64) NOT NULL)".to_string(),
+        format!(
+            "INSERT IGNORE INTO `bookstore_split`.`split_keys` (name, value) VALUES ('internal', '{}'), ('identity', '{}')",
+            random_hex()?,
+            random_hex()?
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("keeping the split's keys: {e}"))?;
+    }
+    let key = |name: &'static str| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT value FROM `bookstore_split`.`split_keys` WHERE name = ?",
+        )
+        .bind(name)
+    };
+    let internal = key("internal")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| format!("reading the split's keys: {e}"))?;
+    let identity_seed: [u8; 32] = hex_bytes(
+        &key("identity")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| format!("reading the split's keys: {e}"))?,
+    )
+    .try_into()
+    .map_err(|_| "the identity key kept in bookstore_split is damaged")?;
     let _ = sqlx::query("SELECT RELEASE_LOCK('bookstore_split_setup')")
         .execute(&mut conn)
         .await;
@@ -144,8 +185,8 @@ pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
             .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
     }
     let mut files = vec![
-        ("internal-key".to_string(), internal_key(&master)),
-        ("identity-key".to_string(), identity_key(&master)?),
+        ("internal-key".to_string(), internal),
+        ("identity-key".to_string(), identity_key(&identity_seed)?),
     ];
     for service in SERVICES {
         let creds = serde_json::json!({
@@ -170,15 +211,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn derived_values_are_stable_distinct_and_follow_the_master() {
+    fn passwords_are_stable_distinct_and_follow_the_master_and_keys_parse() {
         assert_eq!(password_of("m", "catalog"), password_of("m", "catalog"));
         assert_ne!(password_of("m", "catalog"), password_of("m", "orders"));
         assert_ne!(password_of("m", "catalog"), password_of("n", "catalog"));
         assert_eq!(password_of("m", "catalog").len(), 43);
-        assert_ne!(internal_key("m"), internal_key("n"));
-        let key = identity_key("m").unwrap();
-        assert_eq!(key, identity_key("m").unwrap());
-        assert_ne!(key, identity_key("n").unwrap());
+        assert_ne!(random_hex().unwrap(), random_hex().unwrap());
+        let key = identity_key(&[7; 32]).unwrap();
+        assert_eq!(key, identity_key(&[7; 32]).unwrap());
+        assert_ne!(key, identity_key(&[8; 32]).unwrap());
         // The split's accounts service reads it as it reads a generated key.
         let der = STANDARD.decode(&key).unwrap();
         assert!(Ed25519KeyPair::from_pkcs8(&der).is_ok());
