@@ -581,6 +581,22 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
         cmd
     };
 
+    // A service started before its set-up (the units only want it) exits with the reason, and
+    // systemd starts it again until the files are there.
+    let unit = heredoc(&bake, "BOOKSTORE_SPLIT_UNIT_EOF");
+    assert_eq!(directive(&unit, "Restart"), "on-failure");
+    let early = command(
+        directive(&unit, "ExecStart"),
+        &env_of(&["bookstore.env", "catalog.env"]),
+    )
+    .output()
+    .unwrap();
+    let why = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        !early.status.success() && why.contains("BOOKSTORE_DB_SECRET_FILE"),
+        "{why}"
+    );
+
     // bookstore-split.service: the master secret, then the databases, users and files.
     let setup_unit = heredoc(&bake, "BOOKSTORE_SPLIT_SETUP_EOF");
     let machine = env_of(&["bookstore.env"]);
@@ -621,7 +637,6 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
     );
 
     // The three units' commands, each with the machine's then its own environment.
-    let unit = heredoc(&bake, "BOOKSTORE_SPLIT_UNIT_EOF");
     let mut services = Vec::new();
     for (service, _, _) in &ports {
         let vars = env_of(&["bookstore.env", &format!("{service}.env")]);
