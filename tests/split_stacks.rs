@@ -302,7 +302,7 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
     for i in instances {
         assert_eq!(i["target_health"], "healthy", "{status}");
     }
-    // One service failing its checks shows as that service's port, with the load balancer's reason.
+    // One service failing its checks shows by name, with the load balancer's reason.
     moto.configure(
         r#"{"target_health": {"*:8083": {"state": "unhealthy", "reason": "Target.FailedHealthChecks", "description": "Health checks failed with these codes: [503]"}}}"#,
     );
@@ -310,11 +310,11 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
     moto.configure(r#"{"target_health": null}"#);
     for i in status["instances"].as_array().unwrap() {
         assert_eq!(
-            i["target_health"], ":8081 healthy, :8082 healthy, :8083 unhealthy",
+            i["target_health"], "accounts healthy, catalog healthy, orders unhealthy",
             "{status}"
         );
         assert_eq!(
-            i["target_reason"], ":8083 Target.FailedHealthChecks",
+            i["target_reason"], "orders Target.FailedHealthChecks",
             "{status}"
         );
     }

@@ -412,29 +412,36 @@ impl Module for AutoScalingGroups {
         &self,
         cx: &Cx,
         have: &Observed,
-        _all: &[Observed],
+        all: &[Observed],
     ) -> Result<Vec<super::Section>, AwsError> {
         let health = targets_of(cx, have).await?;
+        // A group's name for its port: the split's `tg-accounts` says `accounts`.
+        let group_of = |port: i32| {
+            all.iter()
+                .find(|o| o.kind == Kind::TargetGroup && o.fact("port") == port.to_string())
+                .and_then(|o| o.key.strip_prefix("tg-"))
+                .map_or(format!(":{port}"), str::to_string)
+        };
         let rows = group_instances(have)
             .into_iter()
             .map(|i| {
                 let mut targets: Vec<_> = health.iter().filter(|h| h.id == i.id).collect();
                 targets.sort_by_key(|h| h.port);
                 // One word when the groups agree; each port's state when they do not (the
-                // split: a service down on an instance whose others answer).
+                // split: a service down on an instance whose others answer), by group name.
                 let (target, reason) = match targets.as_slice() {
                     [] => ("not registered".to_string(), String::new()),
                     [one, rest @ ..] if rest.iter().all(|h| h.state == one.state) => {
                         (one.state.clone(), one.reason.clone())
                     }
-                    all => (
-                        all.iter()
-                            .map(|h| format!(":{} {}", h.port, h.state))
+                    each => (
+                        each.iter()
+                            .map(|h| format!("{} {}", group_of(h.port), h.state))
                             .collect::<Vec<_>>()
                             .join(", "),
-                        all.iter()
+                        each.iter()
                             .filter(|h| !h.reason.is_empty())
-                            .map(|h| format!(":{} {}", h.port, h.reason))
+                            .map(|h| format!("{} {}", group_of(h.port), h.reason))
                             .collect::<Vec<_>>()
                             .join(", "),
                     ),
