@@ -103,12 +103,8 @@ pub fn load_balancer(
     };
     let tg = groups[0].1.clone();
     let tls = stack.tls.mode != TlsMode::None;
+    // The listener that forwards to the app: its rules route the split's paths.
     let forwarding = if tls {
-        "listener-https"
-    } else {
-        "listener-http"
-    };
-    if tls {
         let self_signed = stack.tls.mode == TlsMode::SelfSigned;
         let cert = b.add(
             "cert",
@@ -139,7 +135,7 @@ pub fn load_balancer(
                 certificate: Some(cert),
                 ssl_policy: Some(lb.ssl_policy.clone()),
             },
-        );
+        )
     } else {
         b.add(
             "listener-http",
@@ -152,8 +148,8 @@ pub fn load_balancer(
                 certificate: None,
                 ssl_policy: None,
             },
-        );
-    }
+        )
+    };
     for (service, group) in &groups {
         let Some((service, rank)) = service.and_then(|s| Some((s, s.rule_rank()?))) else {
             continue;
@@ -162,7 +158,7 @@ pub fn load_balancer(
         b.add(
             &format!("rule-{}", service.as_str()),
             ListenerRuleSpec {
-                listener: Ref::from(forwarding),
+                listener: forwarding.clone(),
                 priority,
                 paths: service
                     .path_patterns()

@@ -361,6 +361,52 @@ mod tests {
     }
 
     #[test]
+    fn asg_split_rules_follow_their_listener_and_groups_and_validate_checks_them() {
+        let stack = crate::stack::validate_text(
+            "split.yaml",
+            "version: 1\nname: shop\nkind: asg\napp:\n  services: split\n",
+        )
+        .unwrap();
+        let plan = Plan::build(&stack, "dev", "us-east-1", &bake()).unwrap();
+        assert_dag_in_order(&plan);
+        assert!(plan.get("tg").is_none());
+        for (rule, group) in [
+            ("rule-accounts", "tg-accounts"),
+            ("rule-orders", "tg-orders"),
+        ] {
+            let r = plan.get(rule).unwrap();
+            for needed in ["listener-https", group] {
+                assert!(
+                    r.depends_on.contains(&needed.to_string()),
+                    "{rule}: {needed}"
+                );
+            }
+        }
+        fn rule_mut<'p>(p: &'p mut Plan, key: &str) -> &'p mut ListenerRuleSpec {
+            match &mut p.resources.iter_mut().find(|r| r.key == key).unwrap().spec {
+                Spec::ListenerRule(r) => r,
+                _ => unreachable!(),
+            }
+        }
+        let mut twice = plan.clone();
+        rule_mut(&mut twice, "rule-orders").priority = 10;
+        let e = twice.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("rule-orders") && e.contains("priority 10"),
+            "{e}"
+        );
+        let mut wide = plan.clone();
+        rule_mut(&mut wide, "rule-orders")
+            .paths
+            .push("/extra".into());
+        rule_mut(&mut wide, "rule-orders")
+            .paths
+            .push("/more".into());
+        let e = wide.validate().unwrap_err().to_string();
+        assert!(e.contains("6 path patterns"), "{e}");
+    }
+
+    #[test]
     fn every_planned_kind_is_registered() {
         for name in ["asg", "monolith", "swarm"] {
             let stack = Stack::load(name).unwrap();

@@ -7,6 +7,8 @@ mod validate;
 mod yaml_error;
 
 pub use cidr::Cidr;
+#[cfg(test)]
+pub use validate::parse as validate_text;
 pub use validate::{
     Diagnostic, Diagnostics, LAB_MAX_INSTANCES, LAB_REGIONS, known_region, valid_env_name,
 };
