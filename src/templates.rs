@@ -38,6 +38,7 @@ pub const SWARM_SYNC_UNIT: &str = include_str!("../templates/swarm/bookstore-swa
 pub const SWARM_SYNC_TIMER: &str = include_str!("../templates/swarm/bookstore-swarm-sync.timer");
 pub const SWARM_USER_DATA: &str = include_str!("../templates/swarm/user-data.sh");
 pub const SWARM_STACK: &str = include_str!("../templates/swarm/stack.yml");
+pub const SWARM_STACK_SPLIT: &str = include_str!("../templates/swarm/stack-split.yml");
 pub const MONOLITH_BAKE: &str = include_str!("../templates/monolith/bake.sh");
 pub const MONOLITH_SETUP: &str = include_str!("../templates/monolith/setup");
 pub const MONOLITH_CERT: &str = include_str!("../templates/monolith/cert");
@@ -385,6 +386,8 @@ pub struct SwarmConfig<'a> {
     pub db_endpoint: &'a str,
     pub db_secret_arn: &'a str,
     pub file_system_id: &'a str,
+    /// One service, or the split's three (each with `replicas`).
+    pub services: Services,
 }
 
 /// The swarm secret's name: versioned, as an in-use secret cannot be replaced.
@@ -401,16 +404,43 @@ pub fn swarm_stack(c: &SwarmConfig, publish_mode: &str, uploads: &str) -> String
     let port = c.app_port.to_string();
     let replicas = c.replicas.to_string();
     let image = swarm_image(c.image_tag);
+    let database_url = |name: &str| {
+        format!(
+            "mysql://{}/{name}?ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem",
+            c.db_endpoint
+        )
+    };
+    if c.services == Services::Split {
+        let mut values: Vec<(String, String)> = vec![
+            ("image".into(), image),
+            ("uploads".into(), uploads.into()),
+            ("publish_mode".into(), publish_mode.into()),
+        ];
+        for s in AppService::ALL {
+            let name = s.as_str();
+            values.extend([
+                (format!("{name}_port"), s.port_from(c.app_port).to_string()),
+                (
+                    format!("{name}_internal"),
+                    s.internal_port_from(c.app_port).to_string(),
+                ),
+                (
+                    format!("{name}_database_url"),
+                    database_url(&format!("bookstore_{name}")),
+                ),
+                (format!("{name}_replicas"), replicas.clone()),
+            ]);
+        }
+        let values: Vec<(&str, Value)> = values
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::Raw(v)))
+            .collect();
+        return render(SWARM_STACK_SPLIT, &values);
+    }
     let (database_url, secret_file) = if c.db_endpoint.is_empty() {
         ("sqlite:///data/bookstore.db?mode=rwc".to_string(), "")
     } else {
-        (
-            format!(
-                "mysql://{}/bookstore?ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem",
-                c.db_endpoint
-            ),
-            "/run/secrets/db.json",
-        )
+        (database_url("bookstore"), "/run/secrets/db.json")
     };
     render(
         SWARM_STACK,
@@ -430,6 +460,13 @@ pub fn swarm_stack(c: &SwarmConfig, publish_mode: &str, uploads: &str) -> String
 /// A swarm node's user-data: its settings and, for the leader to deploy, the stack file.
 pub fn swarm_user_data(c: &SwarmConfig) -> String {
     let stack = swarm_stack(c, "ingress", "/mnt/efs/uploads");
+    let master_url = match c.services {
+        Services::Split => format!(
+            "mysql://{}/bookstore?ssl-mode=verify_identity&ssl-ca=/etc/bookstore/rds-ca.pem",
+            c.db_endpoint
+        ),
+        Services::Single => String::new(),
+    };
     render(
         SWARM_USER_DATA,
         &[
@@ -442,6 +479,11 @@ pub fn swarm_user_data(c: &SwarmConfig) -> String {
             ("db_secret_arn", Value::Shell(c.db_secret_arn)),
             ("secret_name", Value::Shell(SWARM_DB_SECRET)),
             ("file_system_id", Value::Shell(c.file_system_id)),
+            (
+                "split_services",
+                Value::Shell(&split_services(c.services, c.app_port)),
+            ),
+            ("database_url", Value::Shell(&master_url)),
             ("stack", Value::File(&stack)),
         ],
     )

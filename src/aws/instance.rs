@@ -103,6 +103,8 @@ pub enum InstanceRole {
         /// The secret the swarm's leader reports Docker's view to.
         status: Ref,
         app_port: u16,
+        /// One service, or the split's three.
+        services: Services,
         replicas: u32,
         database: Option<Ref>,
         file_system: Option<Ref>,
@@ -314,6 +316,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
             release,
             status,
             app_port,
+            services,
             replicas,
             database,
             file_system,
@@ -341,6 +344,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
                     .as_ref()
                     .map(|f| dep_id(deps, f))
                     .unwrap_or_default(),
+                services: *services,
             })
         }
     }

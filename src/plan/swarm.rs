@@ -10,7 +10,7 @@ use super::{
     files, network,
 };
 use super::{InstanceSpec, SecretSpec, SecurityGroupSpec, TargetsSpec};
-use crate::stack::SwarmStack;
+use crate::stack::{AppService, Services, SwarmStack};
 
 pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     let stack = b.stack;
@@ -18,6 +18,25 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
     let sg = "sg-swarm";
+    // The published ports the load balancer reaches: the app's, or each service's of the split
+    // (their internal APIs go over the overlay network, which the swarm ports already carry).
+    let (targets, app_ports) = match stack.app.services {
+        Services::Single => (
+            edge::Targets::Single(stack.app.port),
+            vec![(stack.app.port, "app port from the load balancer".to_string())],
+        ),
+        Services::Split => {
+            let ports: Vec<(AppService, u16)> = AppService::ALL
+                .into_iter()
+                .map(|s| (s, s.port(&stack.app)))
+                .collect();
+            let opened = ports
+                .iter()
+                .map(|(s, p)| (*p, format!("{} service from the load balancer", s.as_str())))
+                .collect();
+            (edge::Targets::Split(ports), opened)
+        }
+    };
     let rule = |protocol, port, from: &str, description: &str| Ingress {
         protocol,
         port,
@@ -29,13 +48,16 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
         SecurityGroupSpec {
             vpc: net.vpc.clone(),
             description: "bookstore swarm nodes: app port from the load balancer, swarm ports between nodes only".into(),
-            ingress: vec![
-                rule(Protocol::Tcp, stack.app.port, &sg_lb, "app port from the load balancer"),
+            ingress: app_ports
+                .iter()
+                .map(|(port, description)| rule(Protocol::Tcp, *port, &sg_lb, description))
+                .chain([
                 rule(Protocol::Tcp, 2377, sg, "swarm management (Raft) between nodes"),
                 rule(Protocol::Tcp, 7946, sg, "swarm gossip between nodes"),
                 rule(Protocol::Udp, 7946, sg, "swarm gossip between nodes"),
                 rule(Protocol::Udp, 4789, sg, "overlay network (VXLAN) between nodes"),
-            ],
+            ])
+            .collect(),
         },
     );
     let db = database::managed(b, &net, &sg_swarm, &topology.database);
@@ -45,7 +67,7 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
         &net,
         sg_lb,
         &topology.load_balancer,
-        edge::Targets::Single(stack.app.port),
+        targets,
     );
     let tokens = b.add(
         "swarm-tokens",
@@ -120,6 +142,7 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
                     release: release.clone(),
                     status: status.clone(),
                     app_port: stack.app.port,
+                    services: stack.app.services,
                     replicas: swarm.replicas,
                     database: Some(db.clone()),
                     file_system: Some(files.file_system.clone()),
@@ -128,11 +151,20 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
             },
         ));
     }
-    b.add(
-        "tg-targets",
-        TargetsSpec {
-            target_group: edge.target_group,
-            instances: nodes,
-        },
-    );
+    // Every node in each group: a swarm publishes a port on every node.
+    for group in &edge.target_groups {
+        let (key, short) = match group.as_str() {
+            "tg" => ("tg-targets".to_string(), "tg-targets".to_string()),
+            // `tg-accounts-targets`, named `…-tgt-a` within AWS's 32 characters.
+            other => (format!("{other}-targets"), format!("tgt-{}", &other[3..4])),
+        };
+        b.add_as(
+            &key,
+            &short,
+            TargetsSpec {
+                target_group: group.clone(),
+                instances: nodes.clone(),
+            },
+        );
+    }
 }

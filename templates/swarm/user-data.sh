@@ -18,6 +18,10 @@ status_secret_arn={{status_secret_arn}}
 db_secret_arn={{db_secret_arn}}
 secret_name={{secret_name}}
 file_system_id={{file_system_id}}
+# Empty for one service; for the split, `name:port:internal-port` per service, and the master's
+# database (split-setup makes the services' databases and users there).
+split_services={{split_services}}
+database_url={{database_url}}
 uploads=/mnt/efs/uploads
 stack_file=/etc/bookstore/stack.yml
 BOOKSTORE_SETTINGS_EOF
