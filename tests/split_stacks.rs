@@ -389,15 +389,15 @@ fn split_is_refused_where_it_does_not_run_yet_and_on_ports_it_cannot_have() {
     let dir = TempDir::new("split-refused");
     let moto = Moto::start(0.0);
     dir.write(
-        "swarm.yaml",
-        "version: 1\nname: shop\nkind: swarm\napp:\n  services: split\n",
+        "eks.yaml",
+        "version: 1\nname: shop\nkind: eks\napp:\n  services: split\n",
     );
-    let refused = moto.run(dir.path(), &["plan", "--stack", "swarm.yaml", "--env", ENV]);
+    let refused = moto.run(dir.path(), &["plan", "--stack", "eks.yaml", "--env", ENV]);
     assert_ne!(refused.code, 0);
     assert!(
-        refused.stderr.contains("swarm.yaml:5")
+        refused.stderr.contains("eks.yaml:5")
             && refused.stderr.contains("app.services")
-            && refused.stderr.contains("not available for swarm"),
+            && refused.stderr.contains("not available for eks"),
         "{}",
         refused.stderr
     );
@@ -483,4 +483,85 @@ fn monolith_split_is_the_same_resources_with_the_split_in_its_settings() {
         moto.mutating_calls()
     );
     moto.down_leaves_nothing_of(dir.path(), "ms.yaml");
+}
+
+/// The swarm split: the three services published on every node, a target group each with every
+/// node registered, the same rules as asg, the swarm group opening the three ports to the load
+/// balancer only; the leader's user-data carries the split's stack file and settings.
+#[test]
+fn swarm_split_registers_every_node_in_each_service_group() {
+    let moto = Moto::start(0.0);
+    let dir = TempDir::new("swarm-split-stack");
+    dir.write(
+        "sw.yaml",
+        "version: 1\nname: sw\nkind: swarm\napp:\n  services: split\n",
+    );
+    moto.run(dir.path(), &["up", "--stack", "sw.yaml", "--env", ENV])
+        .ok();
+    let aws = moto.aws();
+    let leader = aws.instance_tagged("bookstore:key", "manager-1");
+    let user_data = aws.rt.block_on(aws.user_data_of(&leader));
+    for needed in [
+        "split_services='accounts:8081:9081 catalog:8082:9082 orders:8083:9083'",
+        "database_url='mysql://",
+        "BOOKSTORE_ACCOUNTS_URL: \"http://accounts:9081\"",
+        "name: bookstore-identity-key-v1",
+    ] {
+        assert!(user_data.contains(needed), "{needed}:\n{user_data}");
+    }
+    aws.rt.block_on(async {
+        for (service, port) in [("accounts", 8081), ("catalog", 8082), ("orders", 8083)] {
+            let out = aws
+                .elb
+                .describe_target_groups()
+                .names(format!("bs-{ENV}-sw-tg{}", &service[..1]))
+                .send()
+                .await
+                .unwrap();
+            let tg = &out.target_groups()[0];
+            assert_eq!(tg.port(), Some(port));
+            let health = aws
+                .elb
+                .describe_target_health()
+                .target_group_arn(tg.target_group_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                health.target_health_descriptions().len(),
+                5,
+                "every node in {service}'s group"
+            );
+        }
+        let sgs = aws
+            .ec2
+            .describe_security_groups()
+            .filters(filter("tag:bookstore:key", "sg-swarm"))
+            .send()
+            .await
+            .unwrap();
+        let mut from_lb: Vec<i32> = sgs.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .filter(|p| {
+                p.user_id_group_pairs()
+                    .iter()
+                    .all(|g| g.group_id() != sgs.security_groups()[0].group_id())
+            })
+            .map(|p| p.from_port().unwrap())
+            .collect();
+        from_lb.sort();
+        assert_eq!(from_lb, [8081, 8082, 8083]);
+    });
+    moto.clear_calls();
+    let again = moto
+        .run(dir.path(), &["up", "--stack", "sw.yaml", "--env", ENV])
+        .ok();
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert!(
+        moto.mutating_calls().is_empty(),
+        "{:?}",
+        moto.mutating_calls()
+    );
+    moto.down_leaves_nothing_of(dir.path(), "sw.yaml");
 }

@@ -23,7 +23,10 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     let (targets, app_ports) = match stack.app.services {
         Services::Single => (
             edge::Targets::Single(stack.app.port),
-            vec![(stack.app.port, "app port from the load balancer".to_string())],
+            vec![(
+                stack.app.port,
+                "app port from the load balancer".to_string(),
+            )],
         ),
         Services::Split => {
             let ports: Vec<(AppService, u16)> = AppService::ALL
@@ -62,13 +65,7 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     );
     let db = database::managed(b, &net, &sg_swarm, &topology.database);
     let files = files::efs(b, &net, &sg_swarm, &topology.file_system);
-    let edge = edge::load_balancer(
-        b,
-        &net,
-        sg_lb,
-        &topology.load_balancer,
-        targets,
-    );
+    let edge = edge::load_balancer(b, &net, sg_lb, &topology.load_balancer, targets);
     let tokens = b.add(
         "swarm-tokens",
         SecretSpec {
