@@ -25,6 +25,12 @@ if ! command -v mariadbd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mariadb-server >&2
 fi
 
+# mariadb-install-db makes anonymous users (''@'localhost', ''@'<hostname>'), which shadow a user
+# at '%' connecting through the socket; RDS has none, and neither does this server.
+anonymous_users_gone() {
+  mariadb --no-defaults -S "$dir/mysqld.sock" -u root \
+    -e "DROP USER IF EXISTS ''@'localhost'; DROP USER IF EXISTS ''@'$(hostname)'" >/dev/null 2>&1 || true
+}
 ping() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P "$port" -u bookstore -pbookstore ping >/dev/null 2>&1; }
 serves_tls() {
   mariadb --protocol=tcp -h 127.0.0.1 -P "$port" -u bookstore -pbookstore -N \
@@ -35,6 +41,7 @@ if ping; then
     # Instances from before the rotation test lack the grant option (it creates its own user).
     mariadb --no-defaults -S "$dir/mysqld.sock" -u root \
       -e "GRANT ALL PRIVILEGES ON *.* TO 'bookstore'@'127.0.0.1' WITH GRANT OPTION" >/dev/null 2>&1 || true
+    anonymous_users_gone
     echo "$url"
     exit 0
   fi
@@ -77,5 +84,6 @@ CREATE USER IF NOT EXISTS 'bookstore'@'127.0.0.1' IDENTIFIED BY 'bookstore';
 GRANT ALL PRIVILEGES ON *.* TO 'bookstore'@'127.0.0.1' WITH GRANT OPTION;
 FLUSH PRIVILEGES;
 SQL
+anonymous_users_gone
 ping || { echo "MariaDB did not start; see $dir/error.log" >&2; exit 1; }
 echo "$url"

@@ -26,7 +26,12 @@ pub enum Command {
     Serve,
     /// Exit 0 when the server on --addr answers /healthz with 200, else 1 (a probe for containers
     /// and load balancers, where the image has no shell or curl).
-    Healthcheck,
+    Healthcheck {
+        /// This process only (its database), not the services it calls: a container's liveness,
+        /// where the split's services would otherwise wait on each other's health forever.
+        #[arg(long)]
+        own: bool,
+    },
     /// Grant, revoke or list administrators, on the configured database.
     Admin {
         #[command(subcommand)]

@@ -186,13 +186,22 @@ pub(crate) async fn bounded(
 
 /// GET /healthz: 200 only when the database answers (one trivial query: cheap for a load
 /// balancer) and, for a service of the split, the services it calls answer theirs.
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+/// 200 when the database answers and so do the services this one calls (`?own`: the database
+/// only, a container's liveness: two services each waiting for the other's health would never
+/// start). The load balancer asks without `?own`.
+async fn healthz(
+    State(state): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> impl IntoResponse {
     if let Err(e) = sqlx::query("SELECT 1").execute(&state.db.pool).await {
         tracing::warn!(error = %e, "health check: database unavailable");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "database unavailable".to_string(),
         );
+    }
+    if query.as_deref() == Some("own") {
+        return (StatusCode::OK, "ok".to_string());
     }
     match internal::peers_answer(&state).await {
         Ok(()) => (StatusCode::OK, "ok".to_string()),

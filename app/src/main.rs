@@ -33,7 +33,9 @@ fn main() {
     };
     match &cli.command {
         None | Some(Command::Serve) => serve(config(&cli)),
-        Some(Command::Healthcheck) => std::process::exit(healthcheck(cli.settings.addr)),
+        Some(Command::Healthcheck { own }) => {
+            std::process::exit(healthcheck(cli.settings.addr, *own))
+        }
         Some(Command::IdentityKey) => match bookstore_app::accounts::token::generate() {
             Ok(key) => println!("{key}"),
             Err(e) => {
@@ -93,7 +95,8 @@ fn serve(config: bookstore_app::Config) {
 }
 
 /// GET /healthz on the server's own address (0.0.0.0 is asked on 127.0.0.1), within 3 s.
-fn healthcheck(addr: std::net::SocketAddr) -> i32 {
+fn healthcheck(addr: std::net::SocketAddr, own: bool) -> i32 {
+    let path = if own { "/healthz?own" } else { "/healthz" };
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -107,7 +110,7 @@ fn healthcheck(addr: std::net::SocketAddr) -> i32 {
         s.set_read_timeout(Some(Duration::from_secs(3)))?;
         write!(
             s,
-            "GET /healthz HTTP/1.0\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.0\r\nHost: {target}\r\nConnection: close\r\n\r\n"
         )?;
         let mut response = String::new();
         s.read_to_string(&mut response)?;
