@@ -436,6 +436,18 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
         ],
         "{report}"
     );
+    let status = moto
+        .run(
+            dir.path(),
+            &[
+                "status", "--stack", "sw.yaml", "--env", ENV, "--output", "json",
+            ],
+        )
+        .ok()
+        .json();
+    let rows = status["swarm_service"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{status}");
+    assert!(rows.iter().all(|r| r["replicas"] == "1/1"), "{status}");
     let secrets = docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
     for s in [
         "bookstore-accounts-db-v1",

@@ -433,6 +433,9 @@ fn a_service_is_healthy_only_when_the_services_it_calls_answer() {
     let (status, text) = health(catalog);
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("orders"), "{text}");
+    // Its own health (`?own`, a container's liveness) is its database only: still 200.
+    let own = Client::new(catalog).get("/healthz?own");
+    assert_eq!((own.status, own.text()), (200, "ok".to_string()));
     // Accounts calls nobody: still healthy.
     assert_eq!(health(split.part(Service::Accounts).app.port).0, 200);
     split.kill_and_restart(Service::Orders);

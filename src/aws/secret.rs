@@ -145,6 +145,9 @@ struct Report {
     #[serde(default)]
     nodes: Vec<BTreeMap<String, serde_json::Value>>,
     service: Option<BTreeMap<String, String>>,
+    /// Every service of the stack (the split's three; the one service's too since this field).
+    #[serde(default)]
+    services: Vec<BTreeMap<String, String>>,
     #[serde(default)]
     release: String,
     #[serde(default)]
@@ -405,14 +408,20 @@ impl Module for Secrets {
                 .collect()
             })
             .collect();
-        let service = report
-            .service
+        // A report of a sync before `services` names its one service only.
+        let services = if report.services.is_empty() {
+            report.service.into_iter().collect()
+        } else {
+            report.services
+        };
+        let service = services
+            .into_iter()
             .map(|mut s| {
                 s.insert("release".into(), report.release.clone());
                 s.insert("reported_at".into(), report.at.clone());
-                vec![s]
+                s
             })
-            .unwrap_or_default();
+            .collect();
         Ok(vec![
             Section {
                 name: "swarm_nodes".into(),
