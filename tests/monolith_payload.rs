@@ -497,8 +497,10 @@ fn the_monolith_payload_serves_https_with_an_acme_ip_certificate_and_keeps_its_d
         .arg(pebble_dir.join("config.json"))
         .env("PEBBLE_VA_NOSLEEP", "1")
         // Pebble refuses 5% of nonces by default to exercise clients' retries; certbot retries
-        // once, so two in a row (about 1 run in 400) failed this test for no fault of ours.
-        .env("PEBBLE_WS_NONCEREJECT", "0")
+        // once, so two in a row (about 1 run in 400) failed this test for no fault of ours. (The
+        // variable is PEBBLE_WFE_NONCEREJECT: a misspelt one left the refusals on, and a clean-
+        // clone CI run failed on them.)
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
