@@ -17,14 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ENV, Moto, TempDir, docker, heredoc};
-
-#[track_caller]
-fn docker_ok(args: &[&str]) -> String {
-    let (ok, out) = docker(args);
-    assert!(ok, "docker {args:?}: {out}");
-    out
-}
+use common::{ENV, Moto, TempDir, docker, docker_ok, heredoc, probe_image};
 
 fn wait_until(what: &str, limit: u64, mut ok: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -103,31 +96,6 @@ const PROBE: &str = "while true; do \
     code=$(/usr/bin/curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://app:8080/healthz); \
     rc=$?; if [ \"$code\" = 200 ]; then echo ok; else echo \"failed $code $rc\"; fi; \
     /bin/busybox usleep 30000; done";
-
-/// The probe's image: Debian's static busybox (the loop's shell) and curl with the libraries it
-/// links, imported: nothing pulled.
-fn probe_image(dir: &TempDir) {
-    let root = dir.path().join("probe-root");
-    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap();
-    let script = r#"set -euo pipefail
-root=$1
-install -D -m 0755 /bin/busybox "$root/bin/busybox"
-install -D -m 0755 /usr/bin/curl "$root/usr/bin/curl"
-ldd /usr/bin/curl | grep -oE '/[^ ]+' | sort -u | while read -r lib; do install -D -m 0755 "$lib" "$root$lib"; done
-tar -C "$root" -c . | docker import - bookstore.local/probe:test"#;
-    assert!(
-        std::path::Path::new("/bin/busybox").exists(),
-        "/bin/busybox: scripts/test.sh installs busybox-static"
-    );
-    common::run_ok(
-        Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .arg("-")
-            .arg(&root)
-            .env("DOCKER_HOST", host),
-    );
-}
 
 /// Healthy tasks of the service: container ids.
 fn healthy(service: &str) -> Vec<String> {

@@ -1023,3 +1023,35 @@ pub fn shellcheck(dir: &Path, name: &str, script: &str) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[track_caller]
+pub fn docker_ok(args: &[&str]) -> String {
+    let (ok, out) = docker(args);
+    assert!(ok, "docker {args:?}: {out}");
+    out
+}
+
+/// The probe's image: Debian's static busybox (the loop's shell) and curl with the libraries it
+/// links, imported: nothing pulled.
+pub fn probe_image(dir: &TempDir) {
+    let root = dir.path().join("probe-root");
+    let host = std::env::var("BOOKSTORE_TEST_DOCKER_HOST").unwrap();
+    let script = r#"set -euo pipefail
+root=$1
+install -D -m 0755 /bin/busybox "$root/bin/busybox"
+install -D -m 0755 /usr/bin/curl "$root/usr/bin/curl"
+ldd /usr/bin/curl | grep -oE '/[^ ]+' | sort -u | while read -r lib; do install -D -m 0755 "$lib" "$root$lib"; done
+tar -C "$root" -c . | docker import - bookstore.local/probe:test"#;
+    assert!(
+        std::path::Path::new("/bin/busybox").exists(),
+        "/bin/busybox: scripts/test.sh installs busybox-static"
+    );
+    run_ok(
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("-")
+            .arg(&root)
+            .env("DOCKER_HOST", host),
+    );
+}

@@ -607,8 +607,7 @@ def _rule_conditions(conditions):
     out = []
     values = []
     for c in conditions:
-        for key in ("Values",):
-            values += [("", v) for v in c.get(key) or []]
+        values += [("", v) for v in c.get("Values") or []]
         for config in ("HostHeaderConfig", "PathPatternConfig", "HttpRequestMethodConfig", "SourceIpConfig"):
             values += [(c.get("Field"), v) for v in (c.get(config) or {}).get("Values") or []]
         if c.get("Field") == "path-pattern":

@@ -45,6 +45,7 @@ It prints "PORT=<n>" on stdout once it accepts connections, and binds 127.0.0.1 
 
 import argparse
 import base64
+import copy
 import datetime
 import gzip
 import io
@@ -355,14 +356,11 @@ def patch_strict_deletes():
     def rule_eq_ignoring_descriptions(self, other):
         if not isinstance(other, SecurityGroupRule):
             return NotImplemented
-        if without_description(self.source_group) != without_description(other.source_group):
-            return False
-        saved = (self.source_group, other.source_group)
-        try:
-            self.source_group = other.source_group = without_description(saved[0])
-            return rule_eq(self, other)
-        finally:
-            self.source_group, other.source_group = saved
+        # Shallow copies without the descriptions: the rules themselves stay as stored.
+        a, b = copy.copy(self), copy.copy(other)
+        a.source_group = without_description(self.source_group)
+        b.source_group = without_description(other.source_group)
+        return rule_eq(a, b)
 
     SecurityGroupRule.__eq__ = rule_eq_ignoring_descriptions
 
