@@ -69,7 +69,7 @@ else
   # the swarm payload (~170 s, mostly waiting on Docker) and the app's suites (CPU-bound, ~90 s:
   # every scenario in one process and as the split's three services), which fill the cores the
   # waiting leaves idle. The CLI's other suites run first, one test per core.
-  waiting=" resilience lifecycle monolith swarm aws_limits eks split_stacks "
+  waiting=" resilience lifecycle monolith swarm aws_limits eks eks_split split_stacks "
   waits=() rest=() app=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)

@@ -12,19 +12,12 @@ use std::path::Path;
 
 use common::{ENV, Moto, Run, TempDir, docker};
 
-/// The CLI with RDS's CA bundle from a file (the machine has no internet): the test MariaDB's CA
-/// stands in for it.
-fn eks_cli(moto: &Moto, dir: &Path, args: &[&str]) -> std::process::Command {
-    let ca = std::env::var("BOOKSTORE_TEST_MYSQL_CA").expect(
-        "BOOKSTORE_TEST_MYSQL_CA is not set: run scripts/test.sh, which starts MariaDB with its CA",
-    );
-    let mut cmd = moto.cli(dir, args);
-    cmd.env("BOOKSTORE_RDS_CA_BUNDLE", ca);
-    cmd
-}
-
 fn experimental(moto: &Moto, dir: &Path, args: &[&str]) -> Run {
-    Run::from(eks_cli(moto, dir, args).output().expect("run bookstore"))
+    Run::from(
+        moto.cli_with_rds_ca(dir, args)
+            .output()
+            .expect("run bookstore"),
+    )
 }
 
 #[test]
@@ -699,7 +692,8 @@ fn journal(dir: &Path) -> String {
 /// Starts `up` and SIGKILLs it once the journal says a resource of `kind` was created (and is
 /// being waited for).
 fn kill_after_created(moto: &Moto, dir: &Path, kind: &str) {
-    let mut run = eks_cli(moto, dir, &["up", "--stack", "eks", "--env", ENV])
+    let mut run = moto
+        .cli_with_rds_ca(dir, &["up", "--stack", "eks", "--env", ENV])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -385,19 +385,21 @@ fn asg_split_routes_by_path_to_a_target_group_per_service_and_goes_back_and_away
 }
 
 #[test]
-fn split_is_refused_where_it_does_not_run_yet_and_on_ports_it_cannot_have() {
+fn split_is_refused_where_it_cannot_run_and_on_ports_it_cannot_have() {
     let dir = TempDir::new("split-refused");
     let moto = Moto::start(0.0);
     dir.write(
         "eks.yaml",
-        "version: 1\nname: shop\nkind: eks\napp:\n  services: split\n",
+        "version: 1\nname: shop\nkind: eks\napp:\n  services: split\nkubernetes:\n  node_port: 32765\n  nodes: 2\n  replicas: 9\n",
     );
     let refused = moto.run(dir.path(), &["plan", "--stack", "eks.yaml", "--env", ENV]);
     assert_ne!(refused.code, 0);
     assert!(
-        refused.stderr.contains("eks.yaml:5")
-            && refused.stderr.contains("app.services")
-            && refused.stderr.contains("not available for eks"),
+        refused.stderr.contains("eks.yaml:7")
+            && refused.stderr.contains("kubernetes.node_port")
+            && refused.stderr.contains("32764")
+            && refused.stderr.contains("eks.yaml:9")
+            && refused.stderr.contains("27 pods do not fit on 2 nodes"),
         "{}",
         refused.stderr
     );

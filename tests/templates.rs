@@ -7,12 +7,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::web::{free_port, get, http, mariadb, register};
 use common::{ENV, Moto, TempDir, decode_text, heredoc, shellcheck};
 
 struct Rendered {
@@ -106,47 +106,6 @@ fn rendered_scripts_pass_shellcheck_and_systemd_accepts_the_unit() {
 fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    Some((status, response))
-}
-
-/// `mariadb` client arguments for the test server's URL `mysql://user:pass@host:port`.
-fn mariadb(url: &str, sql: &str) -> String {
-    let rest = url.trim_start_matches("mysql://");
-    let (creds, host) = rest.split_once('@').unwrap();
-    let (user, password) = creds.split_once(':').unwrap();
-    let (host, port) = host.trim_end_matches('/').split_once(':').unwrap();
-    let out = Command::new("mariadb")
-        .args(["-h", host, "-P", port, "-u", user, "-N", "-e", sql])
-        .env("MYSQL_PWD", password)
-        .output()
-        .expect("the mariadb client comes with scripts/mariadb.sh");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The value of `Key=` in the unit.
@@ -401,39 +360,6 @@ fn the_units_commands_start_the_app_against_mariadb_with_the_secret_from_secrets
     );
 }
 
-/// One HTTP/1.1 request on loopback: (status, head, body). `cookies` go in a Cookie header.
-fn http(port: u16, method: &str, path: &str, cookies: &str, form: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        form.len()
-    );
-    if !form.is_empty() {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-    }
-    if !cookies.is_empty() {
-        head.push_str(&format!("Cookie: {cookies}\r\n"));
-    }
-    write!(s, "{head}\r\n{form}").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_string(), body.to_string())
-}
-
-/// The `name=value` pairs of a response's Set-Cookie headers.
-fn set_cookies(head: &str) -> Vec<String> {
-    head.lines()
-        .filter_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .collect()
-}
-
 /// The split on an instance, for real: the user-data of an `app.services: split` stack writes
 /// the machine's and each service's environment; bookstore-split.service's commands fetch the
 /// master secret and make three databases and users on MariaDB; the three units' commands start
@@ -681,20 +607,7 @@ fn the_split_units_make_three_databases_and_start_three_services_that_work_toget
     }
 
     // Each serves its paths; an identity made by accounts is honoured by catalog.
-    let (status, head, _) = http(port_of("accounts"), "GET", "/register", "", "");
-    assert_eq!(status, 200);
-    let csrf = set_cookies(&head)
-        .into_iter()
-        .find(|c| c.starts_with("bs_csrf="))
-        .expect("a CSRF cookie");
-    let token = csrf.trim_start_matches("bs_csrf=");
-    let form =
-        format!("name=Ada&email=ada%40example.org&password=correct+horse+battery&csrf={token}");
-    let (status, head, body) = http(port_of("accounts"), "POST", "/register", &csrf, &form);
-    assert!(status == 303 || status == 302, "{status}\n{head}\n{body}");
-    let mut jar = vec![csrf.clone()];
-    jar.extend(set_cookies(&head));
-    let cookies = jar.join("; ");
+    let cookies = register(port_of("accounts"));
     let (anonymous, _, _) = http(port_of("catalog"), "GET", "/sell", "", "");
     let (known, head, _) = http(port_of("catalog"), "GET", "/sell", &cookies, "");
     assert_eq!(

@@ -47,6 +47,9 @@ pub enum Command {
     SplitSetup {
         #[arg(long, env = "BOOKSTORE_SPLIT_DIR")]
         split_dir: Option<PathBuf>,
+        /// Only the databases and users, no file (the eks stack: the CLI makes the Secrets).
+        #[arg(long, conflicts_with = "split_dir")]
+        users_only: bool,
     },
 }
 

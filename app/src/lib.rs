@@ -14,6 +14,7 @@ pub mod orders;
 pub mod ports;
 pub mod reads;
 pub mod routing;
+pub mod split_derive;
 pub mod split_setup;
 pub mod sweep;
 pub mod web;

@@ -43,7 +43,19 @@ fn main() {
                 std::process::exit(1);
             }
         },
-        Some(Command::SplitSetup { split_dir }) => {
+        Some(Command::SplitSetup {
+            users_only: true, ..
+        }) => {
+            let config = config(&cli);
+            match runtime().block_on(bookstore_app::split_setup::users(&config)) {
+                Ok(text) => print!("{text}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Some(Command::SplitSetup { split_dir, .. }) => {
             let Some(dir) = split_dir.as_ref().filter(|d| !d.as_os_str().is_empty()) else {
                 println!("not split (BOOKSTORE_SPLIT_DIR is not set): nothing to do");
                 return;

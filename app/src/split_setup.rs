@@ -19,34 +19,12 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ring::hmac;
+use base64::engine::general_purpose::STANDARD;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use sqlx::Connection as _;
 
 use crate::config::{parse_secret, read_secret_file};
-
-pub const SERVICES: [&str; 3] = ["accounts", "catalog", "orders"];
-
-/// The database and the user of a service: `bookstore_catalog`.
-pub fn database_of(service: &str) -> String {
-    format!("bookstore_{service}")
-}
-
-fn derive(master: &str, label: &str) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, master.as_bytes());
-    let tag = hmac::sign(&key, label.as_bytes());
-    tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
-}
-
-/// A service's database password: 43 characters of base64url (letters, digits, `-`, `_`), safe
-/// inside a quoted SQL literal.
-pub fn password_of(master: &str, service: &str) -> String {
-    URL_SAFE_NO_PAD.encode(derive(
-        master,
-        &format!("bookstore split database {service}"),
-    ))
-}
+pub use crate::split_derive::{SERVICES, database_of, password_of};
 
 /// An Ed25519 key from a seed, as the PKCS#8 v2 document `bookstore-app identity-key` prints
 /// (ring's own layout: the seed, then the public key).
@@ -101,9 +79,20 @@ fn write_if_changed(path: &Path, text: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Makes the databases and users (idempotent), then writes the files into `dir`. Returns what
-/// it did, one line per file written.
-pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
+/// Makes the databases and users (idempotent) and nothing else: on the eks stack the CLI puts
+/// the same derived passwords and its own keys into Kubernetes Secrets.
+pub async fn users(config: &crate::Config) -> Result<String, String> {
+    let (mut conn, master) = connect(config).await?;
+    make_users(&mut conn, &master).await?;
+    let _ = conn.close().await;
+    Ok(SERVICES
+        .iter()
+        .map(|s| format!("ready {}\n", database_of(s)))
+        .collect())
+}
+
+/// The master connection, holding the setup lock, and the master password.
+async fn connect(config: &crate::Config) -> Result<(sqlx::MySqlConnection, String), String> {
     let secret_file = config.db_secret_file.as_ref().ok_or(
         "split-setup reads the master credentials from BOOKSTORE_DB_SECRET_FILE, which is not set",
     )?;
@@ -114,7 +103,8 @@ pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
     let mut conn = sqlx::mysql::MySqlConnection::connect(&config.database_url)
         .await
         .map_err(|e| format!("cannot connect to the database as its master user: {e}"))?;
-    // Instances booting together run this at once; one at a time keeps the grants tidy.
+    // Instances booting together run this at once; one at a time keeps the grants tidy. The
+    // lock goes with the connection.
     let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('bookstore_split_setup', 60)")
         .fetch_one(&mut conn)
         .await
@@ -122,9 +112,13 @@ pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
     if locked != Some(1) {
         return Err("another instance held the setup lock for 60 s; run again".into());
     }
+    Ok((conn, master))
+}
+
+async fn make_users(conn: &mut sqlx::MySqlConnection, master: &str) -> Result<(), String> {
     for service in SERVICES {
         let name = database_of(service);
-        let password = password_of(&master, service);
+        let password = password_of(master, service);
         for sql in [
             format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"),
             format!("CREATE USER IF NOT EXISTS '{name}'@'%' IDENTIFIED BY '{password}'"),
@@ -133,11 +127,19 @@ pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
             format!("GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'"),
         ] {
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| format!("setting up {name}: {e}"))?;
         }
     }
+    Ok(())
+}
+
+/// Makes the databases and users (idempotent), then writes the files into `dir`. Returns what
+/// it did, one line per file written.
+pub async fn run(config: &crate::Config, dir: &Path) -> Result<String, String> {
+    let (mut conn, master) = connect(config).await?;
+    make_users(&mut conn, &master).await?;
     // The keys: made once by whichever instance comes first, read by every other.
     for sql in [
         "CREATE DATABASE IF NOT EXISTS `bookstore_split` CHARACTER SET utf8mb4".to_string(),
@@ -216,6 +218,12 @@ mod tests {
         assert_ne!(password_of("m", "catalog"), password_of("m", "orders"));
         assert_ne!(password_of("m", "catalog"), password_of("n", "catalog"));
         assert_eq!(password_of("m", "catalog").len(), 43);
+        // The shared file's own base64url is the base64 crate's.
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for master in ["m", "a longer master password", ""] {
+            let tag = crate::split_derive::derive(master, "bookstore split database orders");
+            assert_eq!(password_of(master, "orders"), URL_SAFE_NO_PAD.encode(tag));
+        }
         assert_ne!(random_hex().unwrap(), random_hex().unwrap());
         let key = identity_key(&[7; 32]).unwrap();
         assert_eq!(key, identity_key(&[7; 32]).unwrap());

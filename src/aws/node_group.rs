@@ -31,9 +31,10 @@ pub struct NodeGroupSpec {
     pub subnets: Vec<Ref>,
     /// What the node role's name contains ("LabEksNodeRole").
     pub role: String,
-    /// The load balancer's target group: EKS's Auto Scaling group of the nodes is attached to it,
-    /// so nodes are registered as they come and go (a replaced node included).
-    pub target_group: Ref,
+    /// The load balancer's target groups (one per service of the split): EKS's Auto Scaling group
+    /// of the nodes is attached to them, so nodes are registered as they come and go (a replaced
+    /// node included).
+    pub target_groups: Vec<Ref>,
     pub instance_type: String,
     pub nodes: u32,
 }
@@ -191,6 +192,7 @@ impl Module for NodeGroups {
             change: &[
                 "eks:CreateNodegroup",
                 "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:DetachLoadBalancerTargetGroups",
                 "eks:TagResource",
                 "eks:DeleteNodegroup",
                 "iam:ListRoles",
@@ -325,7 +327,7 @@ impl Module for NodeGroups {
     }
 
     /// The one thing brought in place: the nodes' Auto Scaling group attached to the target
-    /// group (the rest replaces the group).
+    /// groups (the rest replaces the group).
     async fn update(
         &self,
         cx: &Cx,
@@ -352,14 +354,30 @@ impl Module for NodeGroups {
                 "the node group {name} has no Auto Scaling group yet"
             )));
         }
-        let arn = dep_id(deps, &want.spec.target_group);
+        let wanted = super::dep_ids(deps, &want.spec.target_groups);
+        let had = have.fact("target_groups");
+        // From single to split and back: the groups no longer planned stop receiving nodes
+        // before they are deleted.
+        let extra: Vec<String> = had
+            .split(',')
+            .filter(|t| !t.is_empty() && !wanted.iter().any(|w| w == t))
+            .map(str::to_string)
+            .collect();
         for group in groups {
             cx.autoscaling
                 .attach_load_balancer_target_groups()
-                .auto_scaling_group_name(group)
-                .target_group_arns(arn)
+                .auto_scaling_group_name(&group)
+                .set_target_group_arns(Some(wanted.clone()))
                 .send()
                 .await?;
+            if !extra.is_empty() {
+                cx.autoscaling
+                    .detach_load_balancer_target_groups()
+                    .auto_scaling_group_name(&group)
+                    .set_target_group_arns(Some(extra.clone()))
+                    .send()
+                    .await?;
+            }
         }
         Ok(true)
     }
@@ -427,7 +445,7 @@ impl Module for NodeGroups {
             ("template".into(), template),
             (
                 "target_groups".into(),
-                dep_id(deps, &want.spec.target_group).to_string(),
+                super::dep_ids(deps, &want.spec.target_groups).join(","),
             ),
         ])
     }

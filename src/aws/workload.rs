@@ -24,7 +24,9 @@ use crate::kinds::Kind;
 use crate::kube::client::Kube;
 use crate::kube::manifests::{self, APP, NAMESPACE};
 use crate::kube::registry::Registry;
+use crate::kube::split_derive;
 use crate::reference::Ref;
+use crate::stack::AppService;
 
 /// What the plan says the app on the cluster should be.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +48,18 @@ pub struct WorkloadSpec {
     /// The Linux app binary the image is built from (`up` refuses a source artifact).
     pub app: Artifact,
     pub region: String,
+    /// The split's services (empty: one process); `target_group` is then the catalog's.
+    pub split: Vec<SplitService>,
+}
+
+/// One service of the split on the cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitService {
+    pub service: AppService,
+    pub port: u16,
+    pub internal_port: u16,
+    pub node_port: u16,
+    pub target_group: Ref,
 }
 
 impl WorkloadSpec {
@@ -117,12 +131,29 @@ async fn connect(cx: &Cx, cluster: &str) -> Result<Option<Kube>, AwsError> {
     Ok(Some(Kube::new(endpoint, ca, token)?))
 }
 
+/// The split's services as the manifests take them (the target groups' ARNs from `deps`).
+fn processes<'a>(want: &'a Want<'_, WorkloadSpec>, deps: &'a Deps) -> Vec<manifests::Process<'a>> {
+    want.spec
+        .split
+        .iter()
+        .map(|s| manifests::Process {
+            service: s.service.as_str(),
+            port: s.port,
+            internal_port: s.internal_port,
+            node_port: s.node_port,
+            target_group: dep_id(deps, &s.target_group),
+        })
+        .collect()
+}
+
 fn app<'a>(
     want: &'a Want<'_, WorkloadSpec>,
     deps: &'a Deps,
     labels: &'a [(&'a str, &'a str)],
     image: &'a str,
     nfs: &'a str,
+    split: &'a [manifests::Process<'a>],
+    credentials_version: &'a str,
 ) -> manifests::App<'a> {
     let target_group = deps
         .get(want.spec.target_group.as_str())
@@ -141,6 +172,8 @@ fn app<'a>(
             .unwrap_or_default(),
         nfs_server: nfs,
         target_group,
+        split,
+        credentials_version,
     }
 }
 
@@ -228,92 +261,153 @@ fn nfs_of(want: &Want<'_, WorkloadSpec>, deps: &Deps) -> String {
     )
 }
 
-/// The app as the cluster holds it, or `None` when it has none.
+/// The app as the cluster holds it, or `None` when it has none: one Deployment (`bookstore`),
+/// or the split's three (`accounts`, `catalog`, `orders`).
 async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, AwsError> {
-    let Some(d) = kube
-        .get(&format!(
-            "/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{APP}"
-        ))
-        .await?
-    else {
+    let mut deployments = Vec::new();
+    let mut web_services = Vec::new();
+    if let Some(d) = kube.get(&deployment_path(APP)).await? {
+        deployments.push((None, d));
+        web_services.push(APP.to_string());
+    } else {
+        for service in split_derive::SERVICES {
+            if let Some(d) = kube.get(&deployment_path(service)).await? {
+                deployments.push((Some(service), d));
+                web_services.push(format!("{service}-web"));
+            }
+        }
+    }
+    let Some((_, first)) = deployments.first() else {
         return Ok(None);
     };
-    let labels = &d["metadata"]["labels"];
+    let labels = &first["metadata"]["labels"];
     let tag = |t: &str| labels[label(t)].as_str().unwrap_or_default().to_string();
     let mut o = Observed::new(Kind::Workload, tag(TAG_KEY), cluster);
     o.name = format!("{cluster}/{NAMESPACE}/{APP}");
     o.owned = tag(TAG_MANAGED_BY) == "bookstore"
         && tag(TAG_STACK) == cx.owner.stack
         && tag(TAG_ENV) == cx.owner.env;
-    let want = d["spec"]["replicas"].as_u64().unwrap_or(0);
-    let status = &d["status"];
-    let n = |f: &str| status[f].as_u64().unwrap_or(0);
-    let current = status["observedGeneration"].as_u64() >= d["metadata"]["generation"].as_u64();
-    let rolled = current && n("updatedReplicas") == want && n("availableReplicas") == want;
-    o.state = format!("{}/{} available", n("availableReplicas"), want);
-    o.ready = false;
-    if !rolled {
-        o.attrs.insert(
-            "waiting_for".into(),
-            format!(
-                "the Deployment has {} of {want} replicas updated and {} available",
+    let split = deployments[0].0.is_some();
+    if split {
+        o.name = format!("{cluster}/{NAMESPACE} (split)");
+    }
+    let mut states = Vec::new();
+    let mut waiting = Vec::new();
+    let mut targets = Vec::new();
+    let mut replicas = Vec::new();
+    let mut images = Vec::new();
+    let mut all_ready = true;
+    for (service, d) in &deployments {
+        let who = service.map_or(String::new(), |s| format!("{s} "));
+        let want = d["spec"]["replicas"].as_u64().unwrap_or(0);
+        let status = &d["status"];
+        let n = |f: &str| status[f].as_u64().unwrap_or(0);
+        let current = status["observedGeneration"].as_u64() >= d["metadata"]["generation"].as_u64();
+        let rolled = current && n("updatedReplicas") == want && n("availableReplicas") == want;
+        states.push(format!("{who}{}/{want}", n("availableReplicas")));
+        replicas.push((who.clone(), want));
+        // Run by digest (`uri:tag@sha256:…`); the tag is what the plan names.
+        let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default();
+        if !images.iter().any(|i| i == image) {
+            images.push(image.to_string());
+        }
+        if !rolled {
+            all_ready = false;
+            waiting.push(format!(
+                "the {}Deployment has {} of {want} replicas updated and {} available",
+                who,
                 n("updatedReplicas"),
                 n("availableReplicas")
-            ),
-        );
-    } else if let Some(arn) = d["metadata"]["annotations"][manifests::TARGET_GROUP_ANNOTATION]
-        .as_str()
-        .filter(|a| !a.is_empty())
-    {
+            ));
+            continue;
+        }
+        let Some(arn) = d["metadata"]["annotations"][manifests::TARGET_GROUP_ANNOTATION]
+            .as_str()
+            .filter(|a| !a.is_empty())
+        else {
+            continue;
+        };
         // Then the load balancer: every node it has registered passes its health check (a
         // NodePort answers on every node).
         let health = super::target_group::health(cx, arn).await?;
         let healthy = health.iter().filter(|h| h.healthy()).count();
-        o.ready = super::target_group::all_healthy(&health);
-        o.facts.insert(
-            "targets".into(),
-            format!("{healthy}/{} healthy", health.len()),
-        );
-        if !o.ready {
-            o.attrs.insert(
-                "waiting_for".into(),
-                format!(
-                    "the load balancer's health checks of the nodes: {}",
-                    if health.is_empty() {
-                        "no node registered yet".to_string()
-                    } else {
-                        super::target_group::not_healthy(&health)
-                    }
-                ),
-            );
+        targets.push(format!("{who}{healthy}/{} healthy", health.len()));
+        if !super::target_group::all_healthy(&health) {
+            all_ready = false;
+            waiting.push(format!(
+                "the load balancer's health checks of the nodes{}: {}",
+                service.map_or(String::new(), |s| format!(" for {s}")),
+                if health.is_empty() {
+                    "no node registered yet".to_string()
+                } else {
+                    super::target_group::not_healthy(&health)
+                }
+            ));
         }
-    } else {
-        o.ready = true;
     }
-    o.facts.insert("replicas".into(), want.to_string());
-    // Run by digest (`uri:tag@sha256:…`); the tag is what the plan names.
-    let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
-        .as_str()
-        .unwrap_or_default();
+    // The split's three, or which are missing.
+    if split && deployments.len() < split_derive::SERVICES.len() {
+        all_ready = false;
+        waiting.push("the split's Deployments are not all there".into());
+    }
+    o.ready = all_ready;
+    o.state = format!("{} available", states.join(", "));
+    if !waiting.is_empty() {
+        o.attrs.insert("waiting_for".into(), waiting.join("; "));
+    }
+    if !targets.is_empty() {
+        o.facts.insert("targets".into(), targets.join(", "));
+    }
+    o.facts.insert(
+        "services".into(),
+        if split { "split" } else { "single" }.into(),
+    );
+    let same = replicas.iter().all(|(_, n)| *n == replicas[0].1);
+    o.facts.insert(
+        "replicas".into(),
+        if same && (!split || replicas.len() == 3) {
+            replicas[0].1.to_string()
+        } else {
+            replicas
+                .iter()
+                .map(|(who, n)| format!("{who}{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
     o.facts.insert(
         "image".into(),
-        image.split('@').next().unwrap_or_default().to_string(),
+        images
+            .iter()
+            .map(|i| i.split('@').next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", "),
     );
-    o.attrs.insert("image".into(), image.to_string());
+    o.attrs.insert("image".into(), images.join(", "));
     o.facts
         .insert("credentials".into(), credentials_state(kube, cx).await?);
-    let service = kube
-        .get(&format!("/api/v1/namespaces/{NAMESPACE}/services/{APP}"))
-        .await?
-        .unwrap_or_default();
-    o.facts.insert(
-        "node_port".into(),
-        service["spec"]["ports"][0]["nodePort"]
-            .as_u64()
-            .unwrap_or_default()
-            .to_string(),
-    );
+    let mut node_ports = Vec::new();
+    for name in web_services {
+        let service = kube.get(&service_path(&name)).await?.unwrap_or_default();
+        node_ports.push(
+            service["spec"]["ports"][0]["nodePort"]
+                .as_u64()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    o.facts.insert("node_port".into(), node_ports.join(","));
     Ok(Some(o))
+}
+
+fn deployment_path(name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}")
+}
+
+fn service_path(name: &str) -> String {
+    format!("/api/v1/namespaces/{NAMESPACE}/services/{name}")
 }
 
 /// On the Secret: the RDS secret it was filled from, and that secret's version then.
@@ -382,8 +476,9 @@ async fn apply(cx: &Cx, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Result<Ob
         .secret_id(secret_arn)
         .send()
         .await?;
-    let credentials = secret.secret_string().unwrap_or_default().to_string();
+    let master = secret.secret_string().unwrap_or_default().to_string();
     let version = secret.version_id().unwrap_or_default().to_string();
+    let credentials = credentials(&kube, &master, !want.spec.split.is_empty()).await?;
     let (managed, stack, env, key) = (
         label(TAG_MANAGED_BY),
         label(TAG_STACK),
@@ -398,20 +493,192 @@ async fn apply(cx: &Cx, want: &Want<'_, WorkloadSpec>, deps: &Deps) -> Result<Ob
     ];
     let image = ensure_image(cx, want, deps).await?;
     let nfs = nfs_of(want, deps);
-    let app = app(want, deps, &labels, &image, &nfs);
+    let split = processes(want, deps);
+    let app = app(want, deps, &labels, &image, &nfs, &split, &version);
     for (path, mut object) in manifests::objects(&app, Some(&credentials)) {
-        if object["kind"] == "Secret" {
+        if object["kind"] == "Secret" && object["metadata"]["name"] == manifests::SECRET {
             // Which of RDS's versions it holds: a rotation since shows as drift (see `read`).
             object["metadata"]["annotations"] = serde_json::json!({
                 SECRET_ARN_ANNOTATION: secret_arn,
                 SECRET_VERSION_ANNOTATION: version,
             });
         }
-        kube.apply(&path, &object).await?;
+        if object["kind"] == "Job" {
+            run_job(cx, want.key, &kube, &path, &object).await?;
+        } else {
+            kube.apply(&path, &object).await?;
+        }
+    }
+    // From one process to the split or back: the other shape's objects go once the new ones
+    // are there (the target groups move with the node group meanwhile).
+    for path in manifests::stale(&app) {
+        kube.delete(&path).await?;
     }
     read(&kube, cluster, cx)
         .await?
         .ok_or_else(|| AwsError::other("the Deployment is not there after it was applied"))
+}
+
+/// What the Secrets hold. Split: each service's account, its password derived from the master
+/// password as `split-setup` derives it, and the two keys, made once at random and kept in the
+/// cluster (read back from their Secret: a rotation of the master password must not change them).
+async fn credentials<'a>(
+    kube: &Kube,
+    master: &'a str,
+    split: bool,
+) -> Result<manifests::Credentials<'a>, AwsError> {
+    let mut c = manifests::Credentials {
+        master,
+        services: Vec::new(),
+        internal_key: String::new(),
+        identity_key: String::new(),
+    };
+    if !split {
+        return Ok(c);
+    }
+    let password = serde_json::from_str::<serde_json::Value>(master)
+        .ok()
+        .and_then(|v| v["password"].as_str().map(str::to_string))
+        .ok_or_else(|| AwsError::other("RDS's secret has no password"))?;
+    for service in split_derive::SERVICES {
+        let account = serde_json::json!({
+            "username": split_derive::database_of(service),
+            "password": split_derive::password_of(&password, service),
+        });
+        c.services.push((service.to_string(), account.to_string()));
+    }
+    let kept = kube
+        .get(&format!(
+            "/api/v1/namespaces/{NAMESPACE}/secrets/{}",
+            manifests::SPLIT_KEYS
+        ))
+        .await?
+        .unwrap_or_default();
+    let value = |name: &str| {
+        kept["data"][name]
+            .as_str()
+            .and_then(|b| aws_smithy_types::base64::decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|v| !v.is_empty())
+    };
+    c.internal_key = match value(manifests::INTERNAL_KEY) {
+        Some(v) => v,
+        None => new_internal_key()?,
+    };
+    c.identity_key = match value(manifests::IDENTITY_KEY) {
+        Some(v) => v,
+        None => new_identity_key()?,
+    };
+    Ok(c)
+}
+
+/// 32 random bytes as hex (what `split-setup` makes).
+fn new_internal_key() -> Result<String, AwsError> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| AwsError::other("no randomness from the system for the split's keys"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// An Ed25519 key, base64 PKCS#8 (what `bookstore-app identity-key` prints).
+fn new_identity_key() -> Result<String, AwsError> {
+    let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|_| AwsError::other("cannot make the split's identity key"))?;
+    Ok(aws_smithy_types::base64::encode(doc.as_ref()))
+}
+
+/// How long the set-up Job may take (its own deadline is 600 s).
+const JOB_WAIT: Duration = Duration::from_secs(11 * 60);
+
+/// Applies the split's set-up Job unless it already succeeded, and waits for it: the services'
+/// Secrets must not carry passwords their accounts do not have yet.
+async fn run_job(
+    cx: &Cx,
+    key: &str,
+    kube: &Kube,
+    path: &str,
+    job: &serde_json::Value,
+) -> Result<(), AwsError> {
+    let name = job["metadata"]["name"].as_str().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut said = None;
+    let mut ours = false;
+    loop {
+        let state = match kube.get(path).await? {
+            Some(j) => job_state(&j),
+            None => {
+                kube.apply(path, job).await?;
+                ours = true;
+                JobState::Running
+            }
+        };
+        match state {
+            JobState::Succeeded => return Ok(()),
+            // An earlier run's failure (the database was not reachable yet, say): once more.
+            JobState::Failed(_) if !ours => {
+                kube.delete(&format!("{path}?propagationPolicy=Background"))
+                    .await?;
+                kube.apply(path, job).await?;
+                ours = true;
+            }
+            JobState::Failed(why) => {
+                return Err(AwsError::other(format!(
+                    "the split's database set-up (Job {name}) failed: {why}; its log: kubectl -n {NAMESPACE} logs job/{name} (then `bookstore up` again)"
+                )));
+            }
+            JobState::Running => {}
+        }
+        let elapsed = started.elapsed();
+        if elapsed > JOB_WAIT {
+            return Err(AwsError::other(format!(
+                "the split's database set-up (Job {name}) did not finish in {} s; kubectl -n {NAMESPACE} describe job/{name}",
+                JOB_WAIT.as_secs()
+            )));
+        }
+        // Never a silent minute: say so at the start and every 30 s.
+        let slot = elapsed.as_secs() / 30;
+        if said != Some(slot) {
+            said = Some(slot);
+            cx.phase(
+                key,
+                Kind::Workload,
+                &format!(
+                    "making the services' database accounts (Job {name}, {} s)",
+                    elapsed.as_secs()
+                ),
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+enum JobState {
+    Running,
+    Succeeded,
+    Failed(String),
+}
+
+fn job_state(job: &serde_json::Value) -> JobState {
+    let status = &job["status"];
+    if status["succeeded"].as_u64().unwrap_or(0) > 0 {
+        return JobState::Succeeded;
+    }
+    let failed = status["conditions"].as_array().and_then(|c| {
+        c.iter()
+            .find(|c| c["type"] == "Failed" && c["status"] == "True")
+    });
+    match failed {
+        Some(c) => JobState::Failed(
+            c["message"]
+                .as_str()
+                .or(c["reason"].as_str())
+                .unwrap_or("no reason given")
+                .to_string(),
+        ),
+        None => JobState::Running,
+    }
 }
 
 #[async_trait]
@@ -427,11 +694,25 @@ impl Module for Workloads {
     }
 
     fn drawing(&self, spec: &Self::Spec) -> Drawing {
-        Drawing {
-            detail: format!(
+        let detail = if spec.split.is_empty() {
+            format!(
                 "Kubernetes: Deployment × {}, NodePort :{}",
                 spec.replicas, spec.node_port
-            ),
+            )
+        } else {
+            let each: Vec<String> = spec
+                .split
+                .iter()
+                .map(|s| format!("{} :{}", s.service.as_str(), s.node_port))
+                .collect();
+            format!(
+                "Kubernetes: Deployments × {} each, NodePorts {}",
+                spec.replicas,
+                each.join(", ")
+            )
+        };
+        Drawing {
+            detail,
             place: Place::With(spec.nodes.clone()),
         }
     }
@@ -472,7 +753,9 @@ impl Module for Workloads {
         let labels = [("bookstore/key", want.key)];
         let image = image_of(want, deps);
         let nfs = nfs_of(want, deps);
-        manifests::files(&app(want, deps, &labels, &image, &nfs))
+        let split = processes(want, deps);
+        // The set-up Job's name in these files follows no credentials' version.
+        manifests::files(&app(want, deps, &labels, &image, &nfs, &split, "rendered"))
     }
 
     async fn observe(&self, cx: &Cx) -> Result<Vec<Observed>, AwsError> {
@@ -516,10 +799,22 @@ impl Module for Workloads {
         want: &Want<'_, WorkloadSpec>,
         deps: &Deps,
     ) -> BTreeMap<String, String> {
+        let (services, node_ports) = if want.spec.split.is_empty() {
+            ("single", want.spec.node_port.to_string())
+        } else {
+            let ports: Vec<String> = want
+                .spec
+                .split
+                .iter()
+                .map(|s| s.node_port.to_string())
+                .collect();
+            ("split", ports.join(","))
+        };
         BTreeMap::from([
             ("replicas".into(), want.spec.replicas.to_string()),
             ("image".into(), image_of(want, deps)),
-            ("node_port".into(), want.spec.node_port.to_string()),
+            ("node_port".into(), node_ports),
+            ("services".into(), services.into()),
             ("credentials".into(), "current".into()),
         ])
     }
@@ -567,7 +862,15 @@ impl Module for Workloads {
                     .iter()
                     .map(|p| {
                         let c = &p["status"]["containerStatuses"][0];
+                        let labels = &p["metadata"]["labels"];
                         BTreeMap::from([
+                            (
+                                "service".into(),
+                                labels["app.kubernetes.io/component"]
+                                    .as_str()
+                                    .unwrap_or(APP)
+                                    .into(),
+                            ),
                             (
                                 "pod".into(),
                                 p["metadata"]["name"].as_str().unwrap_or_default().into(),

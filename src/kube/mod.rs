@@ -24,3 +24,9 @@ pub mod image;
 pub mod manifests;
 pub mod registry;
 pub mod token;
+
+/// The split services' database accounts, derived from the master password as the app's
+/// `split-setup` derives them (app/src/split_derive.rs, compiled here too).
+#[allow(dead_code)] // the CLI derives passwords; the app's set-up uses the rest
+#[path = "../../app/src/split_derive.rs"]
+pub mod split_derive;

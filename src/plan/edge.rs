@@ -18,6 +18,14 @@ pub struct Edge {
     pub target_groups: Vec<Ref>,
 }
 
+impl Edge {
+    /// The split's target group of a service (`tg-accounts`).
+    pub fn group_of(&self, service: AppService) -> Option<&Ref> {
+        let key = format!("tg-{}", service.as_str());
+        self.target_groups.iter().find(|t| t.as_str() == key)
+    }
+}
+
 /// Where the load balancer sends requests.
 pub enum Targets {
     /// One target group on this port.

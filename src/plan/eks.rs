@@ -7,40 +7,62 @@
 use super::bake::BakeInput;
 use super::{Builder, Ingress, Protocol, database, edge, files, network};
 use super::{
-    ClusterSpec, NodeGroupSpec, NodeTemplateSpec, RepositorySpec, SecurityGroupSpec, WorkloadSpec,
+    ClusterSpec, NodeGroupSpec, NodeTemplateSpec, RepositorySpec, SecurityGroupSpec, SplitService,
+    WorkloadSpec,
 };
-use crate::stack::EksStack;
+use crate::stack::{AppService, EksStack, Services};
 
 pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
     let stack = b.stack;
     let k = &eks.kubernetes;
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
-    // The nodes' own group (beside the one EKS gives them for the control plane): the app's
-    // NodePort from the load balancer only; the database and the file system admit this group.
-    let sg_nodes = b.add(
-        "sg-nodes",
-        SecurityGroupSpec {
-            vpc: net.vpc.clone(),
-            description: "bookstore eks nodes: the app NodePort from the load balancer only".into(),
-            ingress: vec![Ingress {
+    // The split's NodePorts: node_port + 1, 2, 3 (a switch from one process keeps the old one
+    // until its Service is gone).
+    let split_ports: Vec<(AppService, u16)> = AppService::ALL
+        .into_iter()
+        .map(|s| (s, s.port_from(k.node_port)))
+        .collect();
+    let (targets, ingress) = match stack.app.services {
+        Services::Single => (
+            edge::Targets::Single(k.node_port),
+            vec![Ingress {
                 protocol: Protocol::Tcp,
                 port: k.node_port,
                 from_group: Some(sg_lb.clone()),
                 description: "app NodePort from the load balancer".into(),
             }],
+        ),
+        Services::Split => (
+            edge::Targets::Split(split_ports.clone()),
+            split_ports
+                .iter()
+                .map(|(s, port)| Ingress {
+                    protocol: Protocol::Tcp,
+                    port: *port,
+                    from_group: Some(sg_lb.clone()),
+                    description: format!("{} NodePort from the load balancer", s.as_str()),
+                })
+                .collect(),
+        ),
+    };
+    // The nodes' own group (beside the one EKS gives them for the control plane): the app's
+    // NodePorts from the load balancer only; the database and the file system admit this group.
+    // The split's internal APIs ride the cluster's network (EKS's cluster group admits the nodes
+    // to each other); no group opens them. One description both ways: a new one would replace
+    // the group, and the nodes with it.
+    let sg_nodes = b.add(
+        "sg-nodes",
+        SecurityGroupSpec {
+            vpc: net.vpc.clone(),
+            description: "bookstore eks nodes: the app NodePort from the load balancer only".into(),
+            ingress,
         },
     );
     let db = database::managed(b, &net, &sg_nodes, &eks.database);
     let files = files::efs(b, &net, &sg_nodes, &eks.file_system);
-    // The target group reaches the nodes on the NodePort (the endpoint is set by `edge`).
-    let edge = edge::load_balancer(
-        b,
-        &net,
-        sg_lb,
-        &eks.load_balancer,
-        edge::Targets::Single(k.node_port),
-    );
+    // The target groups reach the nodes on the NodePorts (the endpoint is set by `edge`).
+    let edge = edge::load_balancer(b, &net, sg_lb, &eks.load_balancer, targets);
     let repo = b.add("repo", RepositorySpec {});
     let cluster = b.add(
         "cluster",
@@ -69,11 +91,27 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             template,
             subnets: net.subnets.clone(),
             role: k.node_role.clone(),
-            target_group: edge.target_group.clone(),
+            target_groups: edge.target_groups.clone(),
             instance_type: stack.instances.instance_type.clone(),
             nodes: k.nodes,
         },
     );
+    let split = match stack.app.services {
+        Services::Single => vec![],
+        Services::Split => split_ports
+            .iter()
+            .map(|(service, node_port)| SplitService {
+                service: *service,
+                port: service.port(&stack.app),
+                internal_port: service.internal_port_from(stack.app.port),
+                node_port: *node_port,
+                target_group: edge
+                    .group_of(*service)
+                    .cloned()
+                    .unwrap_or_else(|| edge.target_group.clone()),
+            })
+            .collect(),
+    };
     b.add(
         "app",
         WorkloadSpec {
@@ -90,6 +128,7 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             health_check_path: stack.app.health_check_path.clone(),
             app: bake.artifact.clone(),
             region: b.region.to_string(),
+            split,
         },
     );
 }

@@ -48,7 +48,7 @@ pub use crate::aws::target_group::TargetGroupSpec;
 pub use crate::aws::targets::TargetsSpec;
 pub use crate::aws::volume::VolumeSpec;
 pub use crate::aws::vpc::VpcSpec;
-pub use crate::aws::workload::WorkloadSpec;
+pub use crate::aws::workload::{SplitService, WorkloadSpec};
 pub use crate::kinds::Kind;
 pub use crate::reference::Ref;
 pub use bake::BakeInput;

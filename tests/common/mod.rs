@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -360,6 +362,17 @@ impl Moto {
             .env("BOOKSTORE_HTTPS_PROBE_PORT", self.health_port.to_string())
             .env("BOOKSTORE_HTTP_PROBE_PORT", self.health_port.to_string())
             .stdin(Stdio::null());
+        cmd
+    }
+
+    /// The CLI with RDS's CA bundle from a file (the machine has no internet): the test MariaDB's
+    /// CA stands in for it (the eks stack bakes it into the app's image).
+    pub fn cli_with_rds_ca(&self, dir: &Path, args: &[&str]) -> Command {
+        let ca = std::env::var("BOOKSTORE_TEST_MYSQL_CA").expect(
+            "BOOKSTORE_TEST_MYSQL_CA is not set: run scripts/test.sh, which starts MariaDB with its CA",
+        );
+        let mut cmd = self.cli(dir, args);
+        cmd.env("BOOKSTORE_RDS_CA_BUNDLE", ca);
         cmd
     }
 

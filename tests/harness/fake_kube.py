@@ -185,6 +185,7 @@ ROUTES = {
     ("/api/v1", "secrets"): ("v1", "Secret", True),
     ("/api/v1", "services"): ("v1", "Service", True),
     ("/apis/apps/v1", "deployments"): ("apps/v1", "Deployment", True),
+    ("/apis/batch/v1", "jobs"): ("batch/v1", "Job", True),
 }
 
 
@@ -317,6 +318,9 @@ class Cluster:
         except Exception as e:  # noqa: BLE001 - anything else the validator refuses
             return self.status(422, "Invalid", f"{kind} {name}: {e}")
         old = self.objects.get(key)
+        if kind == "Job" and old is not None and old["spec"].get("template") != obj.get("spec", {}).get("template"):
+            # As the API server: a Job's pod template cannot change.
+            return self.status(422, "Invalid", f'Job.batch "{name}" is invalid: spec.template: Invalid value: field is immutable')
         stored = json.loads(json.dumps(obj))
         stored.setdefault("metadata", {})
         if namespaced:
@@ -341,11 +345,30 @@ class Cluster:
         self.objects[key] = stored
         return (200 if old is not None else 201), self.with_status(stored)
 
+    def missing_secrets(self, obj):
+        """The Secrets a pod template mounts that the namespace does not hold: its pods stay in
+        ContainerCreating, as the kubelet leaves them."""
+        ns = obj["metadata"].get("namespace")
+        names = []
+        for v in obj["spec"]["template"]["spec"].get("volumes", []):
+            if "secret" in v:
+                names.append(v["secret"].get("secretName"))
+            for source in (v.get("projected") or {}).get("sources", []):
+                if "secret" in source:
+                    names.append(source["secret"].get("name"))
+        return [n for n in names if ("Secret", ns, n) not in self.objects]
+
+    def running(self, obj):
+        return time.time() - obj["_changed"] >= PENDING["seconds"] and not self.missing_secrets(obj)
+
     def with_status(self, obj):
         out = {k: v for k, v in obj.items() if k != "_changed"}
+        if obj.get("kind") == "Job":
+            done = self.running(obj)
+            out["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]} if done else {"active": 1}
         if obj.get("kind") == "Deployment":
             want = obj["spec"].get("replicas", 1)
-            ready = time.time() - obj["_changed"] >= PENDING["seconds"]
+            ready = self.running(obj)
             n = want if ready else 0
             out["status"] = {
                 "observedGeneration": obj["metadata"]["generation"],
@@ -361,7 +384,7 @@ class Cluster:
         for (kind, namespace, name), obj in self.objects.items():
             if kind != "Deployment" or namespace != ns:
                 continue
-            ready = time.time() - obj["_changed"] >= PENDING["seconds"]
+            ready = self.running(obj)
             for i in range(obj["spec"].get("replicas", 1)):
                 items.append({
                     "metadata": {"name": f"{name}-{obj['metadata']['generation']}-{i}", "namespace": ns,

@@ -54,14 +54,7 @@ pub(super) fn app(c: &mut Checker, raw: &RawStack) -> App {
             .as_ref()
             .and_then(|d| d.value.placement.as_ref())
             .is_some_and(|p| p.value == "separate-vm");
-        if !matches!(kind, "asg" | "monolith" | "swarm") {
-            c.error(
-                at,
-                "app.services",
-                format!("`split` is not available for {kind} stacks yet"),
-                Some("the split runs on asg, monolith and swarm stacks for now; use `services: single` here".into()),
-            );
-        } else if kind == "monolith" && separate_db {
+        if kind == "monolith" && separate_db {
             c.error(
                 at,
                 "app.services",

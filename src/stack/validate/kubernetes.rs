@@ -89,13 +89,27 @@ pub(super) fn kubernetes(c: &mut Checker, raw: &RawStack, lab: bool, top: At) ->
         (1, 50),
         None,
     );
+    // The split runs `replicas` pods of each of its three services.
+    let split = raw
+        .app
+        .as_ref()
+        .and_then(|a| a.value.services.as_ref())
+        .is_some_and(|s| s.value == "split");
+    let per_replica = if split { 3 } else { 1 };
     // A t3.medium holds 17 pods (the VPC CNI's limit), 4 of which the cluster's own add-ons take.
-    if replicas > nodes * 13 {
+    if replicas * per_replica > nodes * 13 {
         c.error(
             at_of(&k.and_then(|k| k.replicas.clone()), k_at),
             "kubernetes.replicas",
-            format!("{replicas} pods do not fit on {nodes} nodes (about 13 app pods per node)"),
-            Some("add nodes or lower the replicas".into()),
+            format!(
+                "{} pods do not fit on {nodes} nodes (about 13 app pods per node)",
+                replicas * per_replica
+            ),
+            Some(if split {
+                "the split runs this many pods of each of its three services: add nodes or lower the replicas".into()
+            } else {
+                "add nodes or lower the replicas".into()
+            }),
         );
     }
     // Kubernetes' default NodePort range.
@@ -107,6 +121,18 @@ pub(super) fn kubernetes(c: &mut Checker, raw: &RawStack, lab: bool, top: At) ->
         (30000, 32767),
         Some("Kubernetes gives NodePort Services ports 30000–32767"),
     ) as u16;
+    if split && u32::from(node_port) + 3 > 32767 {
+        c.error(
+            at_of(&k.and_then(|k| k.node_port.clone()), k_at),
+            "kubernetes.node_port",
+            format!(
+                "the split's services take NodePorts {} to {}, past Kubernetes' 32767",
+                node_port + 1,
+                u32::from(node_port) + 3
+            ),
+            Some("use a node_port of at most 32764".into()),
+        );
+    }
     Kubernetes {
         version,
         cluster_role,
