@@ -138,7 +138,48 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
     let moto = Moto::start(0.3);
     let dir = TempDir::new("eks-split");
     dir.write("shop.yaml", &stack(true));
+    // A set-up Job that fails (the database refused it, say) stops `up` before any service gets
+    // a password, says where its log is, and the next `up` runs it again.
+    moto.configure(r#"{"kube_job_fails": true}"#);
+    let failed = run(
+        &moto,
+        dir.path(),
+        &["up", "--stack", "shop.yaml", "--env", ENV],
+    );
+    assert_ne!(failed.code, 0);
+    assert!(
+        failed
+            .stderr
+            .contains("the split's database set-up (Job split-setup-")
+            && failed
+                .stderr
+                .contains("kubectl -n bookstore logs job/split-setup-")
+            && failed.stderr.contains("bookstore up"),
+        "{}",
+        failed.stderr
+    );
+    let half = objects(&moto);
+    assert!(
+        !half
+            .keys()
+            .any(|k| k.ends_with("-db") || k.starts_with("Deployment/")),
+        "{:?}",
+        half.keys()
+    );
+    moto.configure(r#"{"kube_job_fails": false}"#);
     let result = up(&moto, dir.path());
+    let deleted: Vec<Value> = moto.kube()[cluster()]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "DELETE" && r["path"].as_str().unwrap().contains("/jobs/"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        deleted.len(),
+        1,
+        "the failed Job, to run it again: {deleted:?}"
+    );
 
     // The cluster holds the split: a set-up Job, the keys, a Secret, Deployment, internal and
     // public Service per service; nothing of the single process.
@@ -653,4 +694,69 @@ fn for_real(mysql: &str, dir: &Path, objects: &BTreeMap<String, Value>, job: &st
         !ok && err.contains("denied"),
         "catalog's account read accounts' users: {err}"
     );
+}
+
+/// `render` of the split writes every object the cluster gets, one file each; they pass
+/// Kubernetes' own schemas in strict mode and carry no secret value.
+#[test]
+fn the_rendered_split_manifests_pass_the_schema_check_and_hold_no_secret() {
+    let dir = TempDir::new("eks-split-render");
+    dir.write("shop.yaml", &stack(true));
+    let out = Command::new(env!("CARGO_BIN_EXE_bookstore"))
+        .current_dir(dir.path())
+        .args(["render", "--stack", "shop.yaml", "--out", "rendered"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folder = dir.path().join("rendered/app/kubernetes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let mut want = vec![
+        "namespace.yaml".to_string(),
+        "db-credentials-secret.yaml".into(),
+        "split-keys-secret.yaml".into(),
+    ];
+    for s in SERVICES {
+        want.extend([
+            format!("{s}-db-secret.yaml"),
+            format!("{s}-deployment.yaml"),
+            format!("{s}-service.yaml"),
+            format!("{s}-web-service.yaml"),
+        ]);
+    }
+    let job: Vec<&String> = names.iter().filter(|n| n.ends_with("-job.yaml")).collect();
+    assert_eq!(job.len(), 1, "{names:?}");
+    want.push(job[0].clone());
+    want.sort();
+    assert_eq!(names, want);
+    let check = Command::new(common::manifest_dir().join(".venv/bin/kubernetes-validate"))
+        .args(["--strict", "--kubernetes-version", "1.35.0"])
+        .args(&files)
+        .output()
+        .expect("kubernetes-validate (scripts/install-moto.sh installs it)");
+    let report = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{report}");
+    assert_eq!(report.matches("INFO").count(), files.len(), "{report}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("data:") || l.starts_with("stringData:")),
+            "{}: {text}",
+            f.display()
+        );
+    }
 }

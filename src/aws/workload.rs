@@ -700,15 +700,14 @@ impl Module for Workloads {
                 spec.replicas, spec.node_port
             )
         } else {
-            let each: Vec<String> = spec
-                .split
-                .iter()
-                .map(|s| format!("{} :{}", s.service.as_str(), s.node_port))
-                .collect();
+            // Short enough for a box of the drawing.
+            let ports: Vec<u16> = spec.split.iter().map(|s| s.node_port).collect();
             format!(
-                "Kubernetes: Deployments × {} each, NodePorts {}",
+                "Kubernetes: {} × {} pods, NodePorts :{}–{}",
+                spec.split.len(),
                 spec.replicas,
-                each.join(", ")
+                ports.iter().min().unwrap_or(&0),
+                ports.iter().max().unwrap_or(&0)
             )
         };
         Drawing {

@@ -30,6 +30,8 @@ KUBERNETES_VERSION = "1.35.0"
 # The emulator's callers sign with these (the tests' AWS_SECRET_ACCESS_KEY).
 SECRETS = {"test": "test"}
 PENDING = {"seconds": 0.0}
+# A test's switch: Jobs fail as a Job whose pods keep failing does (backoff limit reached).
+JOB_FAILS = {"value": False}
 
 _TLS = {}
 
@@ -342,6 +344,9 @@ class Cluster:
             for p in stored["spec"]["ports"]:
                 if p.get("nodePort") in used:
                     return self.status(422, "Invalid", f"spec.ports.nodePort: provided port {p['nodePort']} is already allocated")
+        if kind == "Job":
+            # Its pods fail or not as the switch said when it was made; a failed Job stays so.
+            stored["_fails"] = old["_fails"] if old is not None else JOB_FAILS["value"]
         self.objects[key] = stored
         return (200 if old is not None else 201), self.with_status(stored)
 
@@ -362,10 +367,17 @@ class Cluster:
         return time.time() - obj["_changed"] >= PENDING["seconds"] and not self.missing_secrets(obj)
 
     def with_status(self, obj):
-        out = {k: v for k, v in obj.items() if k != "_changed"}
+        out = {k: v for k, v in obj.items() if k not in ("_changed", "_fails")}
         if obj.get("kind") == "Job":
             done = self.running(obj)
-            out["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]} if done else {"active": 1}
+            if done and obj.get("_fails"):
+                out["status"] = {"failed": obj["spec"].get("backoffLimit", 6) + 1, "conditions": [{
+                    "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit"}]}
+            elif done:
+                out["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+            else:
+                out["status"] = {"active": 1}
         if obj.get("kind") == "Deployment":
             want = obj["spec"].get("replicas", 1)
             ready = self.running(obj)

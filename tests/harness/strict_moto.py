@@ -902,6 +902,8 @@ def control(environ, start_response):
             CREATE_CALL_SECONDS = float(conf.get("create_call_seconds", CREATE_CALL_SECONDS))
             if "vm_health" in conf:
                 VM_HEALTH["status"] = int(conf["vm_health"])
+            if "kube_job_fails" in conf:
+                fake_kube.JOB_FAILS["value"] = bool(conf["kube_job_fails"])
             if "iam_denied" in conf:
                 IAM_DENIED.clear()
                 IAM_DENIED.update(conf["iam_denied"] or {})
