@@ -6,6 +6,8 @@
 use serde::Serialize;
 
 use crate::artifact::sha256_hex;
+use std::collections::BTreeMap;
+
 use crate::stack::{AppService, Services, routing};
 
 /// What the builder installs besides the app: each stack kind has its own.
@@ -380,6 +382,8 @@ pub struct SwarmConfig<'a> {
     pub status_secret_arn: &'a str,
     pub app_port: u16,
     pub replicas: u32,
+    /// The split's services with replicas of their own; the others run `replicas`.
+    pub service_replicas: &'a BTreeMap<AppService, u32>,
     /// The app image's tag: the first 12 hex digits of the artifact's sha256.
     pub image_tag: &'a str,
     /// `host:port` of RDS; empty: SQLite in the container (tests only).
@@ -428,7 +432,14 @@ pub fn swarm_stack(c: &SwarmConfig, publish_mode: &str, uploads: &str) -> String
                     format!("{name}_database_url"),
                     database_url(&format!("bookstore_{name}")),
                 ),
-                (format!("{name}_replicas"), replicas.clone()),
+                (
+                    format!("{name}_replicas"),
+                    c.service_replicas
+                        .get(&s)
+                        .copied()
+                        .unwrap_or(c.replicas)
+                        .to_string(),
+                ),
             ]);
         }
         let values: Vec<(&str, Value)> = values

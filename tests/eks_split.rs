@@ -20,14 +20,15 @@ use serde_json::Value;
 
 const SERVICES: [&str; 3] = ["accounts", "catalog", "orders"];
 
-/// The built-in eks stack, named `shop`, split or not.
+/// The built-in eks stack, named `shop`, split (the catalog with 3 replicas, the others the
+/// stack's 2) or not.
 fn stack(split: bool) -> String {
     let text = std::fs::read_to_string(common::manifest_dir().join("stacks/eks.yaml")).unwrap();
     let text = text.replacen("name: eks", "name: shop", 1);
     if split {
         let with = text.replacen(
             "  health_check_path: /healthz\n",
-            "  health_check_path: /healthz\n  services: split\n",
+            "  health_check_path: /healthz\n  services: split\n  replicas:\n    catalog: 3\n",
             1,
         );
         assert_ne!(
@@ -225,7 +226,12 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
     );
     for (i, s) in SERVICES.iter().enumerate() {
         let d = &objects[&format!("Deployment/{s}")];
-        assert_eq!(d["status"]["availableReplicas"], 2, "up waited for {s}");
+        let replicas = if *s == "catalog" { 3 } else { 2 };
+        assert_eq!(d["spec"]["replicas"], replicas, "{s}");
+        assert_eq!(
+            d["status"]["availableReplicas"], replicas,
+            "up waited for {s}"
+        );
         let web = &objects[&format!("Service/{s}-web")];
         assert_eq!(web["spec"]["type"], "NodePort");
         assert_eq!(web["spec"]["ports"][0]["nodePort"], 30081 + i as u64);
@@ -390,15 +396,15 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
     let app = resources.iter().find(|r| r["key"] == "app").unwrap();
     assert!(
         app.to_string()
-            .contains("accounts 2/2, catalog 2/2, orders 2/2 available"),
+            .contains("accounts 2/2, catalog 3/3, orders 2/2 available"),
         "{app}"
     );
     let pods = status["pods"].as_array().unwrap();
-    assert_eq!(pods.len(), 6, "{status}");
-    for s in SERVICES {
+    assert_eq!(pods.len(), 7, "{status}");
+    for (s, n) in [("accounts", 2), ("catalog", 3), ("orders", 2)] {
         assert_eq!(
             pods.iter().filter(|p| p["service"] == s).count(),
-            2,
+            n,
             "{status}"
         );
     }

@@ -434,6 +434,37 @@ fn split_is_refused_where_it_cannot_run_and_on_ports_it_cannot_have() {
         "{}",
         refused.stderr
     );
+    // Replicas per service: the split on swarm and eks only, named services, 1–50.
+    for (stack, wanted) in [
+        (
+            "version: 1\nname: shop\nkind: asg\napp:\n  services: split\n  replicas:\n    catalog: 2\n",
+            "scale with instances.min/max/desired",
+        ),
+        (
+            "version: 1\nname: shop\nkind: swarm\napp:\n  replicas:\n    catalog: 2\n",
+            "add `services: split`",
+        ),
+        (
+            "version: 1\nname: shop\nkind: swarm\napp:\n  services: split\n  replicas:\n    books: 2\n",
+            "`books` is not a service of the split",
+        ),
+        (
+            "version: 1\nname: shop\nkind: eks\napp:\n  services: split\n  replicas:\n    orders: 60\n",
+            "app.replicas.orders: 60 is out of range",
+        ),
+    ] {
+        dir.write("replicas.yaml", stack);
+        let refused = moto.run(
+            dir.path(),
+            &["plan", "--stack", "replicas.yaml", "--env", ENV],
+        );
+        assert_ne!(refused.code, 0, "{stack}");
+        assert!(
+            refused.stderr.contains("replicas.yaml:") && refused.stderr.contains(wanted),
+            "{stack}: {}",
+            refused.stderr
+        );
+    }
     assert!(moto.mutating_calls().is_empty());
 }
 
@@ -496,13 +527,19 @@ fn swarm_split_registers_every_node_in_each_service_group() {
     let dir = TempDir::new("swarm-split-stack");
     dir.write(
         "sw.yaml",
-        "version: 1\nname: sw\nkind: swarm\napp:\n  services: split\n",
+        "version: 1\nname: sw\nkind: swarm\napp:\n  services: split\n  replicas:\n    catalog: 4\n",
     );
     moto.run(dir.path(), &["up", "--stack", "sw.yaml", "--env", ENV])
         .ok();
     let aws = moto.aws();
     let leader = aws.instance_tagged("bookstore:key", "manager-1");
     let user_data = aws.rt.block_on(aws.user_data_of(&leader));
+    // The catalog's own replicas; the others take swarm.replicas (5).
+    let stack = common::heredoc(&user_data, "BOOKSTORE_STACK_EOF");
+    let doc: serde_json::Value = serde_saphyr::from_str(&stack).unwrap();
+    for (service, n) in [("accounts", 5), ("catalog", 4), ("orders", 5)] {
+        assert_eq!(doc["services"][service]["deploy"]["replicas"], n, "{stack}");
+    }
     for needed in [
         "split_services='accounts:8081:9081 catalog:8082:9082 orders:8083:9083'",
         "database_url='mysql://",

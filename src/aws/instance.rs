@@ -29,7 +29,7 @@ use crate::artifact::sha256_hex;
 use crate::kinds::Kind;
 use crate::prices;
 use crate::reference::Ref;
-use crate::stack::{Services, TlsMode};
+use crate::stack::{AppService, Services, TlsMode};
 
 use crate::templates::{MonolithConfig, monolith_user_data};
 
@@ -106,6 +106,9 @@ pub enum InstanceRole {
         /// One service, or the split's three.
         services: Services,
         replicas: u32,
+        /// The split's services with replicas of their own (`app.replicas`).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        service_replicas: BTreeMap<AppService, u32>,
         database: Option<Ref>,
         file_system: Option<Ref>,
         /// Nodes mount the file system at boot: its mount targets must exist first.
@@ -318,6 +321,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
             app_port,
             services,
             replicas,
+            service_replicas,
             database,
             file_system,
             ..
@@ -337,6 +341,7 @@ fn user_data(want: &Want<'_, InstanceSpec>, deps: &Deps) -> String {
                 status_secret_arn: dep_id(deps, status),
                 app_port: *app_port,
                 replicas: *replicas,
+                service_replicas,
                 image_tag: &image_sha,
                 db_endpoint: db.map(|d| d.attr("endpoint")).unwrap_or_default(),
                 db_secret_arn: db.map(|d| d.attr("secret_arn")).unwrap_or_default(),

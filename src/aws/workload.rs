@@ -56,6 +56,7 @@ pub struct WorkloadSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct SplitService {
     pub service: AppService,
+    pub replicas: u32,
     pub port: u16,
     pub internal_port: u16,
     pub node_port: u16,
@@ -138,6 +139,7 @@ fn processes<'a>(want: &'a Want<'_, WorkloadSpec>, deps: &'a Deps) -> Vec<manife
         .iter()
         .map(|s| manifests::Process {
             service: s.service.as_str(),
+            replicas: s.replicas,
             port: s.port,
             internal_port: s.internal_port,
             node_port: s.node_port,
@@ -305,7 +307,7 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
         let current = status["observedGeneration"].as_u64() >= d["metadata"]["generation"].as_u64();
         let rolled = current && n("updatedReplicas") == want && n("availableReplicas") == want;
         states.push(format!("{who}{}/{want}", n("availableReplicas")));
-        replicas.push((who.clone(), want));
+        replicas.push((who.clone(), want as u32));
         // Run by digest (`uri:tag@sha256:…`); the tag is what the plan names.
         let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
             .as_str()
@@ -364,19 +366,10 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
         "services".into(),
         if split { "split" } else { "single" }.into(),
     );
-    let same = replicas.iter().all(|(_, n)| *n == replicas[0].1);
-    o.facts.insert(
-        "replicas".into(),
-        if same && (!split || replicas.len() == 3) {
-            replicas[0].1.to_string()
-        } else {
-            replicas
-                .iter()
-                .map(|(who, n)| format!("{who}{n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
+    if split && replicas.len() < split_derive::SERVICES.len() {
+        replicas.push(("missing".into(), 0));
+    }
+    o.facts.insert("replicas".into(), replicas_fact(&replicas));
     o.facts.insert(
         "image".into(),
         images
@@ -400,6 +393,19 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
     }
     o.facts.insert("node_port".into(), node_ports.join(","));
     Ok(Some(o))
+}
+
+/// The replicas of each Deployment (`who` is `"accounts "`, or empty for one process): one number
+/// when they agree.
+fn replicas_fact(counts: &[(String, u32)]) -> String {
+    if counts.iter().all(|(_, n)| *n == counts[0].1) {
+        return counts[0].1.to_string();
+    }
+    counts
+        .iter()
+        .map(|(who, n)| format!("{who}{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn deployment_path(name: &str) -> String {
@@ -809,8 +815,18 @@ impl Module for Workloads {
                 .collect();
             ("split", ports.join(","))
         };
+        // As `read` says it: one number when every Deployment has it.
+        let counts: Vec<(String, u32)> = if want.spec.split.is_empty() {
+            vec![(String::new(), want.spec.replicas)]
+        } else {
+            want.spec
+                .split
+                .iter()
+                .map(|s| (format!("{} ", s.service.as_str()), s.replicas))
+                .collect()
+        };
         BTreeMap::from([
-            ("replicas".into(), want.spec.replicas.to_string()),
+            ("replicas".into(), replicas_fact(&counts)),
             ("image".into(), image_of(want, deps)),
             ("node_port".into(), node_ports),
             ("services".into(), services.into()),

@@ -56,6 +56,7 @@ pub struct App<'a> {
 /// One service of the split.
 pub struct Process<'a> {
     pub service: &'a str,
+    pub replicas: u32,
     pub port: u16,
     pub internal_port: u16,
     pub node_port: u16,
@@ -171,6 +172,7 @@ fn container_security() -> Value {
 
 /// What one Deployment runs: the single process, or one service of the split.
 struct Shape<'a> {
+    replicas: u32,
     selector: Value,
     meta: Value,
     target_group: &'a str,
@@ -200,7 +202,7 @@ fn deployment_of(app: &App, shape: Shape) -> Value {
         "kind": "Deployment",
         "metadata": meta,
         "spec": {
-            "replicas": app.replicas,
+            "replicas": shape.replicas,
             "selector": { "matchLabels": shape.selector },
             "strategy": {
                 "type": "RollingUpdate",
@@ -275,6 +277,7 @@ pub fn deployment(app: &App) -> Value {
     deployment_of(
         app,
         Shape {
+            replicas: app.replicas,
             selector,
             meta: metadata(app, APP, true),
             target_group: app.target_group,
@@ -319,6 +322,7 @@ pub fn service_deployment(app: &App, p: &Process) -> Value {
     deployment_of(
         app,
         Shape {
+            replicas: p.replicas,
             selector,
             meta: component_metadata(app, p.service, p.service),
             target_group: p.target_group,
@@ -597,6 +601,7 @@ mod tests {
     const SPLIT: [Process<'static>; 3] = [
         Process {
             service: "accounts",
+            replicas: 2,
             port: 8081,
             internal_port: 9081,
             node_port: 30081,
@@ -604,6 +609,7 @@ mod tests {
         },
         Process {
             service: "catalog",
+            replicas: 2,
             port: 8082,
             internal_port: 9082,
             node_port: 30082,
@@ -611,6 +617,7 @@ mod tests {
         },
         Process {
             service: "orders",
+            replicas: 2,
             port: 8083,
             internal_port: 9083,
             node_port: 30083,

@@ -102,6 +102,7 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
             .iter()
             .map(|(service, node_port)| SplitService {
                 service: *service,
+                replicas: stack.app.replicas_of(*service, k.replicas),
                 port: service.port(&stack.app),
                 internal_port: service.internal_port_from(stack.app.port),
                 node_port: *node_port,

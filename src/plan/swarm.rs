@@ -141,6 +141,7 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
                     app_port: stack.app.port,
                     services: stack.app.services,
                     replicas: swarm.replicas,
+                    service_replicas: stack.app.replicas.clone(),
                     database: Some(db.clone()),
                     file_system: Some(files.file_system.clone()),
                     mount_targets: files.mount_targets.clone(),

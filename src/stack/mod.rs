@@ -223,6 +223,16 @@ pub struct App {
     pub port: u16,
     pub health_check_path: String,
     pub services: Services,
+    /// The split's services that the stack file gives their own replicas (swarm, eks); the
+    /// others take the stack's `replicas`.
+    pub replicas: BTreeMap<AppService, u32>,
+}
+
+impl App {
+    /// How many replicas `service` runs where the stack's number is `default`.
+    pub fn replicas_of(&self, service: AppService, default: u32) -> u32 {
+        self.replicas.get(&service).copied().unwrap_or(default)
+    }
 }
 
 /// How the app runs: one process, or the split's three services (accounts, catalog, orders),

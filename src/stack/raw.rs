@@ -43,6 +43,8 @@ pub struct RawApp {
     pub port: Field<i64>,
     pub health_check_path: Field<String>,
     pub services: Field<String>,
+    /// The split's replicas per service (swarm, eks): `{catalog: 4}`.
+    pub replicas: Field<BTreeMap<String, Spanned<i64>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -81,9 +81,55 @@ pub(super) fn app(c: &mut Checker, raw: &RawStack) -> App {
             );
         }
     }
+    let replicas = replicas(c, raw, services);
     App {
         port,
         health_check_path,
         services,
+        replicas,
     }
+}
+
+/// `app.replicas`: each split service's own count on swarm and eks (1–50).
+fn replicas(c: &mut Checker, raw: &RawStack, services: Services) -> BTreeMap<AppService, u32> {
+    let mut out = BTreeMap::new();
+    let Some(field) = raw.app.as_ref().and_then(|a| a.value.replicas.as_ref()) else {
+        return out;
+    };
+    let kind = raw.kind.value.as_str();
+    if services != Services::Split || !matches!(kind, "swarm" | "eks") {
+        let hint = match kind {
+            "swarm" | "eks" => "add `services: split`, or remove app.replicas",
+            "asg" => "an asg instance runs every service: scale with instances.min/max/desired",
+            _ => "remove app.replicas: the monolith runs each service once",
+        };
+        c.error(
+            field.into(),
+            "app.replicas",
+            "replicas per service are for the split on swarm and eks".to_string(),
+            Some(hint.into()),
+        );
+        return out;
+    }
+    for (name, count) in &field.value {
+        let Some(service) = AppService::ALL.into_iter().find(|s| s.as_str() == name) else {
+            c.error(
+                count.into(),
+                "app.replicas",
+                format!("`{name}` is not a service of the split"),
+                Some("use accounts, catalog or orders".into()),
+            );
+            continue;
+        };
+        let n = c.int(
+            &Some(count.clone()),
+            field.into(),
+            &format!("app.replicas.{name}"),
+            1,
+            (1, 50),
+            None,
+        );
+        out.insert(service, n);
+    }
+    out
 }

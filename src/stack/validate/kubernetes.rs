@@ -89,24 +89,33 @@ pub(super) fn kubernetes(c: &mut Checker, raw: &RawStack, lab: bool, top: At) ->
         (1, 50),
         None,
     );
-    // The split runs `replicas` pods of each of its three services.
-    let split = raw
-        .app
-        .as_ref()
-        .and_then(|a| a.value.services.as_ref())
+    // The split runs `replicas` pods of each of its three services, or its own count
+    // (`app.replicas`, checked there).
+    let app = raw.app.as_ref().map(|a| &a.value);
+    let split = app
+        .and_then(|a| a.services.as_ref())
         .is_some_and(|s| s.value == "split");
-    let per_replica = if split { 3 } else { 1 };
+    let pods: u32 = if split {
+        let own = app.and_then(|a| a.replicas.as_ref()).map(|r| &r.value);
+        AppService::ALL
+            .into_iter()
+            .map(|s| {
+                own.and_then(|o| o.get(s.as_str()))
+                    .filter(|n| (1..=50).contains(&n.value))
+                    .map_or(replicas, |n| n.value as u32)
+            })
+            .sum()
+    } else {
+        replicas
+    };
     // A t3.medium holds 17 pods (the VPC CNI's limit), 4 of which the cluster's own add-ons take.
-    if replicas * per_replica > nodes * 13 {
+    if pods > nodes * 13 {
         c.error(
             at_of(&k.and_then(|k| k.replicas.clone()), k_at),
             "kubernetes.replicas",
-            format!(
-                "{} pods do not fit on {nodes} nodes (about 13 app pods per node)",
-                replicas * per_replica
-            ),
+            format!("{pods} pods do not fit on {nodes} nodes (about 13 app pods per node)"),
             Some(if split {
-                "the split runs this many pods of each of its three services: add nodes or lower the replicas".into()
+                "the split runs this many pods of each of its three services (or app.replicas): add nodes or lower the replicas".into()
             } else {
                 "add nodes or lower the replicas".into()
             }),
