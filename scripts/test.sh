@@ -65,32 +65,39 @@ trap finish EXIT
 if (($# > 0)); then
   cargo test --workspace --locked "$@"
 else
-  # The suites that mostly wait on the emulator's pending states run 6 tests at a time, beside
-  # the swarm payload (~170 s, mostly waiting on Docker) and the app's suites (CPU-bound, ~90 s:
-  # every scenario in one process and as the split's three services), which fill the cores the
-  # waiting leaves idle. The CLI's other suites run first, one test per core.
-  waiting=" resilience lifecycle monolith swarm aws_limits eks eks_split split_stacks "
-  waits=() rest=() app=()
+  # The suites that mostly wait on the emulator's pending states run in two lanes of about the
+  # same length (~210 s each), 6 tests at a time, beside the swarm payload (~200 s, mostly waiting
+  # on Docker) and the app's suites (CPU-bound, ~130 s: every scenario in one process and as the
+  # split's three services), which fill the cores the waiting leaves idle. The CLI's other suites
+  # run first, one test per core.
+  waiting_a=" resilience monolith split_stacks eks_split "
+  waiting_b=" eks aws_limits lifecycle swarm "
+  waits_a=() waits_b=() rest=() app=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)
     if [[ "$name" == swarm_payload ]]; then continue; fi
     if [[ "$f" == app/* ]]; then app+=(--test "$name")
-    elif [[ "$waiting" == *" $name "* ]]; then waits+=(--test "$name"); else rest+=(--test "$name"); fi
+    elif [[ "$waiting_a" == *" $name "* ]]; then waits_a+=(--test "$name")
+    elif [[ "$waiting_b" == *" $name "* ]]; then waits_b+=(--test "$name")
+    else rest+=(--test "$name"); fi
   done
   cargo test --workspace --locked --lib --bins "${rest[@]}"
-  # One build for the three lanes, so they do not queue on cargo's lock.
-  cargo test --workspace --locked --no-run --test swarm_payload "${waits[@]}" "${app[@]}"
-  payload_log=$(mktemp) app_log=$(mktemp)
+  # One build for the four lanes, so they do not queue on cargo's lock.
+  cargo test --workspace --locked --no-run --test swarm_payload "${waits_a[@]}" "${waits_b[@]}" "${app[@]}"
+  payload_log=$(mktemp) app_log=$(mktemp) waits_log=$(mktemp)
   cargo test --workspace --locked --test swarm_payload >"$payload_log" 2>&1 &
   payload=$!
   cargo test --workspace --locked "${app[@]}" >"$app_log" 2>&1 &
   app_suites=$!
+  cargo test --workspace --locked "${waits_b[@]}" -- --test-threads=6 >"$waits_log" 2>&1 &
+  waits=$!
   status=0
-  cargo test --workspace --locked "${waits[@]}" -- --test-threads=6 || status=$?
+  cargo test --workspace --locked "${waits_a[@]}" -- --test-threads=6 || status=$?
+  wait "$waits" || status=$?
   wait "$payload" || status=$?
   wait "$app_suites" || status=$?
-  cat "$payload_log" "$app_log"
-  rm -f "$payload_log" "$app_log"
+  cat "$waits_log" "$payload_log" "$app_log"
+  rm -f "$waits_log" "$payload_log" "$app_log"
   ((status == 0)) || exit "$status"
 fi
 if (($# == 0)); then

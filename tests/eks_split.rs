@@ -71,6 +71,23 @@ fn up(moto: &Moto, dir: &Path) -> Value {
     .json()
 }
 
+fn status_of(moto: &Moto, dir: &Path) -> Value {
+    run(
+        moto,
+        dir,
+        &[
+            "--output",
+            "json",
+            "status",
+            "--stack",
+            "shop.yaml",
+            "--env",
+            ENV,
+        ],
+    )
+    .json()
+}
+
 /// The objects the cluster's API holds, by `Kind/name`.
 fn objects(moto: &Moto) -> BTreeMap<String, Value> {
     moto.kube()[cluster()]["objects"]
@@ -371,21 +388,7 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
     }
 
     // `status`: each service's pods and health; nothing drifted. A second `up` changes nothing.
-    let status = run(
-        &moto,
-        dir.path(),
-        &[
-            "--output",
-            "json",
-            "status",
-            "--stack",
-            "shop.yaml",
-            "--env",
-            ENV,
-        ],
-    )
-    .ok()
-    .json();
+    let status = status_of(&moto, dir.path());
     let resources = status["resources"].as_array().unwrap();
     assert!(
         resources
@@ -436,20 +439,7 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
             .await
             .unwrap();
     });
-    let status = run(
-        &moto,
-        dir.path(),
-        &[
-            "--output",
-            "json",
-            "status",
-            "--stack",
-            "shop.yaml",
-            "--env",
-            ENV,
-        ],
-    )
-    .json();
+    let status = status_of(&moto, dir.path());
     assert!(status.to_string().contains("rotated"), "{status}");
     up(&moto, dir.path());
     let rotated = self::objects(&moto);
@@ -708,15 +698,10 @@ fn for_real(mysql: &str, dir: &Path, objects: &BTreeMap<String, Value>, job: &st
 fn the_rendered_split_manifests_pass_the_schema_check_and_hold_no_secret() {
     let dir = TempDir::new("eks-split-render");
     dir.write("shop.yaml", &stack(true));
-    let out = Command::new(env!("CARGO_BIN_EXE_bookstore"))
-        .current_dir(dir.path())
-        .args(["render", "--stack", "shop.yaml", "--out", "rendered"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_bookstore"))
+            .current_dir(dir.path())
+            .args(["render", "--stack", "shop.yaml", "--out", "rendered"]),
     );
     let folder = dir.path().join("rendered/app/kubernetes");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)

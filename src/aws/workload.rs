@@ -7,6 +7,12 @@
 //! Ready when the Deployment's replicas are all updated and available and the load balancer finds
 //! every node it registered healthy. `down` deletes the
 //! namespace (everything of the app) before the nodes and the cluster go.
+//!
+//! Split: three Deployments, each ready and healthy in its own target group. Before their
+//! Secrets are applied, a Job makes the services' database accounts with the master Secret and
+//! `up` waits for it; each service's password is derived from the master password the way the
+//! Job derives it, so nothing is read back. The split's two keys are made here once and kept in
+//! their Secret. A rotation runs a new Job (its name follows the RDS secret's version).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,8 @@
 //! load balancer whose target group reaches the nodes' NodePort, RDS MySQL and EFS for the nodes'
 //! security group, and the env's ECR repository for the app's image.
 //! The app runs from the container image the `app` workload builds from the Linux app binary and
-//! pushes to that repository.
+//! pushes to that repository. Split, each service has its own NodePort (node_port + 1, 2, 3), target
+//! group and rule, and its own Deployment and Secrets on the cluster.
 
 use super::bake::BakeInput;
 use super::{Builder, Ingress, Protocol, database, edge, files, network};
