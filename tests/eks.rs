@@ -347,7 +347,14 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         .collect();
     assert_eq!(
         kinds,
-        ["Namespace", "Secret", "Deployment", "Service"],
+        [
+            "Namespace",
+            "PersistentVolume",
+            "PersistentVolumeClaim",
+            "Secret",
+            "Deployment",
+            "Service"
+        ],
         "{api}"
     );
     let deployment = objects.iter().find(|o| o["kind"] == "Deployment").unwrap();
@@ -390,15 +397,23 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["automountServiceAccountToken"], false);
+    // The covers: EFS as a PersistentVolume bound to the namespace's claim (the `restricted`
+    // standard refuses an inline `nfs` volume).
     let volumes = pod["volumes"].as_array().unwrap();
-    let nfs = volumes.iter().find(|v| v["name"] == "uploads").unwrap();
+    let uploads = volumes.iter().find(|v| v["name"] == "uploads").unwrap();
+    assert_eq!(uploads["persistentVolumeClaim"]["claimName"], "uploads");
+    let pv = objects
+        .iter()
+        .find(|o| o["kind"] == "PersistentVolume")
+        .unwrap();
     assert!(
-        nfs["nfs"]["server"]
+        pv["spec"]["nfs"]["server"]
             .as_str()
             .unwrap()
             .ends_with(".efs.us-east-1.amazonaws.com"),
-        "{nfs}"
+        "{pv}"
     );
+    assert_eq!(pv["spec"]["claimRef"]["name"], "uploads");
     let service = objects.iter().find(|o| o["kind"] == "Service").unwrap();
     assert_eq!(service["spec"]["type"], "NodePort");
     assert_eq!(service["spec"]["ports"][0]["nodePort"], 30080);
@@ -624,6 +639,22 @@ fn the_fake_cluster_api_takes_only_its_own_token_and_valid_objects() {
     ] {
         assert_eq!(codes[case], code, "{case}: {codes}");
     }
+    // A namespace that enforces the `restricted` pod security standard: a pod with an inline
+    // `nfs` volume is refused (the Deployment never has it), one with an emptyDir runs.
+    let nfs = &codes["restricted: an nfs volume's pods"];
+    assert_eq!(nfs[0], 0, "{codes}");
+    assert!(
+        nfs[1]
+            .as_str()
+            .unwrap_or_default()
+            .contains(r#"violates PodSecurity "restricted:latest": restricted volume types (volume "v" uses restricted volume type "nfs")"#),
+        "{codes}"
+    );
+    assert_eq!(
+        codes["restricted: an emptyDir's pods"],
+        serde_json::json!([1]),
+        "{codes}"
+    );
 }
 
 /// `bookstore render --stack eks --out DIR/rendered` (no AWS call).
@@ -661,6 +692,8 @@ fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
         [
             "deployment.yaml",
             "namespace.yaml",
+            "persistentvolume.yaml",
+            "persistentvolumeclaim.yaml",
             "secret.yaml",
             "service.yaml"
         ]
@@ -674,7 +707,7 @@ fn the_rendered_manifests_pass_the_schema_check_in_strict_mode() {
     let report = String::from_utf8_lossy(&check.stdout).into_owned()
         + &String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success(), "{report}");
-    assert_eq!(report.matches("INFO").count(), 4, "{report}");
+    assert_eq!(report.matches("INFO").count(), 6, "{report}");
     let secret = std::fs::read_to_string(folder.join("secret.yaml")).unwrap();
     assert!(
         !secret

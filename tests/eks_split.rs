@@ -205,6 +205,8 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
     let job = new_job(&objects, &[]);
     let mut want = vec![
         "Namespace/bookstore".to_string(),
+        "PersistentVolume/bookstore-uploads".into(),
+        "PersistentVolumeClaim/uploads".into(),
         "Secret/db-credentials".into(),
         "Secret/split-keys".into(),
         format!("Job/{job}"),
@@ -468,6 +470,8 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
         [
             "Deployment/bookstore",
             "Namespace/bookstore",
+            "PersistentVolume/bookstore-uploads",
+            "PersistentVolumeClaim/uploads",
             "Secret/db-credentials",
             "Service/bookstore"
         ]
@@ -715,6 +719,8 @@ fn the_rendered_split_manifests_pass_the_schema_check_and_hold_no_secret() {
         .collect();
     let mut want = vec![
         "namespace.yaml".to_string(),
+        "bookstore-uploads-persistentvolume.yaml".into(),
+        "uploads-persistentvolumeclaim.yaml".into(),
         "db-credentials-secret.yaml".into(),
         "split-keys-secret.yaml".into(),
     ];

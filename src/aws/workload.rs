@@ -323,8 +323,17 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
         }
         if !rolled {
             all_ready = false;
+            // Pods the API refuses (pod security, a quota) never come: say why.
+            let refused = status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+                .and_then(|c| c["message"].as_str())
+                .map(|m| format!(" (its pods are refused: {m})"))
+                .unwrap_or_default();
             waiting.push(format!(
-                "the {}Deployment has {} of {want} replicas updated and {} available",
+                "the {}Deployment has {} of {want} replicas updated and {} available{refused}",
                 who,
                 n("updatedReplicas"),
                 n("availableReplicas")
@@ -856,6 +865,9 @@ impl Module for Workloads {
         if let Some(kube) = connect(cx, &have.id).await? {
             kube.delete(&format!("/api/v1/namespaces/{NAMESPACE}"))
                 .await?;
+            // Cluster-wide: the namespace does not take it (Kubernetes keeps it until its claim
+            // is gone).
+            kube.delete(&manifests::volume_path()).await?;
         }
         Ok(())
     }
@@ -921,5 +933,46 @@ impl Module for Workloads {
             name: "pods".into(),
             rows,
         }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_are_one_number_when_the_deployments_agree() {
+        let one = [(String::new(), 2)];
+        assert_eq!(replicas_fact(&one), "2");
+        let same = [
+            ("accounts ".into(), 2),
+            ("catalog ".into(), 2),
+            ("orders ".into(), 2),
+        ];
+        assert_eq!(replicas_fact(&same), "2");
+        let own = [
+            ("accounts ".into(), 2),
+            ("catalog ".into(), 3),
+            ("orders ".into(), 2),
+        ];
+        assert_eq!(replicas_fact(&own), "accounts 2, catalog 3, orders 2");
+    }
+
+    #[test]
+    fn a_job_is_done_failed_with_its_reason_or_still_running() {
+        let done = serde_json::json!({ "status": { "succeeded": 1 } });
+        assert!(matches!(job_state(&done), JobState::Succeeded));
+        let failed = serde_json::json!({ "status": { "failed": 5, "conditions": [
+            { "type": "Complete", "status": "False" },
+            { "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+              "message": "Job has reached the specified backoff limit" },
+        ] } });
+        match job_state(&failed) {
+            JobState::Failed(why) => assert_eq!(why, "Job has reached the specified backoff limit"),
+            _ => panic!("a failed Job"),
+        }
+        // A pod that failed once is retried by the Job: still running.
+        let retrying = serde_json::json!({ "status": { "failed": 1, "active": 1 } });
+        assert!(matches!(job_state(&retrying), JobState::Running));
     }
 }

@@ -22,6 +22,14 @@ const SECRET_DIR: &str = "/run/secrets";
 const SECRET_FILE: &str = "db.json";
 /// The image's user (templates/swarm/build-image makes the same).
 const APP_UID: u32 = 10001;
+/// The covers on EFS: a PersistentVolume (cluster-wide) bound to the namespace's claim. An inline
+/// `nfs` volume would break the `restricted` pod security standard (its volume types are
+/// configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected and secret):
+/// the API server would refuse every pod.
+pub const UPLOADS_VOLUME: &str = "bookstore-uploads";
+const UPLOADS_CLAIM: &str = "uploads";
+/// NFS ignores it; Kubernetes wants one.
+const UPLOADS_SIZE: &str = "8Gi";
 /// The split's keys (internal, identity), made once by the CLI and kept here.
 pub const SPLIT_KEYS: &str = "split-keys";
 pub const INTERNAL_KEY: &str = "internal-key";
@@ -115,6 +123,43 @@ pub fn namespace(app: &App) -> Value {
         meta["labels"][format!("pod-security.kubernetes.io/{mode}")] = "restricted".into();
     }
     json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": meta })
+}
+
+/// The EFS file system as a PersistentVolume for the app's claim alone (static binding, no storage
+/// class: nothing is provisioned), kept when the claim goes (`down` deletes it).
+pub fn uploads_volume(app: &App) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": metadata(app, UPLOADS_VOLUME, false),
+        "spec": {
+            "capacity": { "storage": UPLOADS_SIZE },
+            "accessModes": ["ReadWriteMany"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            // EFS's recommended NFS client options.
+            "mountOptions": [
+                "nfsvers=4.1", "rsize=1048576", "wsize=1048576", "hard", "timeo=600", "retrans=2",
+                "noresvport",
+            ],
+            "nfs": { "server": app.nfs_server, "path": "/uploads" },
+            "claimRef": { "namespace": NAMESPACE, "name": UPLOADS_CLAIM },
+        },
+    })
+}
+
+pub fn uploads_claim(app: &App) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(app, UPLOADS_CLAIM, true),
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "",
+            "volumeName": UPLOADS_VOLUME,
+            "resources": { "requests": { "storage": UPLOADS_SIZE } },
+        },
+    })
 }
 
 fn opaque(meta: Value, data: Option<Value>) -> Value {
@@ -246,7 +291,7 @@ fn deployment_of(app: &App, shape: Shape) -> Value {
                     "volumes": [
                         { "name": "data", "emptyDir": { "sizeLimit": "64Mi" } },
                         { "name": "tmp", "emptyDir": { "sizeLimit": "64Mi" } },
-                        { "name": "uploads", "nfs": { "server": app.nfs_server, "path": "/uploads" } },
+                        { "name": "uploads", "persistentVolumeClaim": { "claimName": UPLOADS_CLAIM } },
                         shape.secret_volume,
                     ],
                 },
@@ -467,6 +512,11 @@ fn service_path(name: &str) -> String {
     format!("/api/v1/namespaces/{NAMESPACE}/services/{name}")
 }
 
+/// The covers' PersistentVolume (cluster-wide: the namespace's deletion leaves it).
+pub fn volume_path() -> String {
+    format!("/api/v1/persistentvolumes/{UPLOADS_VOLUME}")
+}
+
 pub fn job_path(name: &str) -> String {
     format!("/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{name}")
 }
@@ -477,6 +527,11 @@ pub fn objects(app: &App, credentials: Option<&Credentials>) -> Vec<(String, Val
     let ns = NAMESPACE;
     let mut objects = vec![
         (format!("/api/v1/namespaces/{ns}"), namespace(app)),
+        (volume_path(), uploads_volume(app)),
+        (
+            format!("/api/v1/namespaces/{ns}/persistentvolumeclaims/{UPLOADS_CLAIM}"),
+            uploads_claim(app),
+        ),
         (
             secret_path(SECRET),
             secret(app, credentials.map(|c| c.master)),

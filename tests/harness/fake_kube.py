@@ -186,6 +186,8 @@ ROUTES = {
     ("/api/v1", "namespaces"): ("v1", "Namespace", False),
     ("/api/v1", "secrets"): ("v1", "Secret", True),
     ("/api/v1", "services"): ("v1", "Service", True),
+    ("/api/v1", "persistentvolumes"): ("v1", "PersistentVolume", False),
+    ("/api/v1", "persistentvolumeclaims"): ("v1", "PersistentVolumeClaim", True),
     ("/apis/apps/v1", "deployments"): ("apps/v1", "Deployment", True),
     ("/apis/batch/v1", "jobs"): ("batch/v1", "Job", True),
 }
@@ -262,7 +264,7 @@ class Cluster:
             if not path.startswith(prefix + "/"):
                 continue
             rest = path[len(prefix) + 1:].split("/")
-            if not namespaced and rest[:1] == ["namespaces"] and len(rest) == 2:
+            if not namespaced and rest[:1] == [plural] and len(rest) == 2:
                 return api, kind, False, None, rest[1]
             if namespaced and len(rest) == 4 and rest[0] == "namespaces" and rest[2] == plural:
                 return api, kind, True, rest[1], rest[3]
@@ -363,8 +365,53 @@ class Cluster:
                     names.append(source["secret"].get("name"))
         return [n for n in names if ("Secret", ns, n) not in self.objects]
 
+    def unbound_claims(self, obj):
+        """The claims a pod template mounts that are not bound to a volume: its pods stay Pending."""
+        ns = obj["metadata"].get("namespace")
+        out = []
+        for v in obj["spec"]["template"]["spec"].get("volumes", []):
+            name = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if name is None:
+                continue
+            claim = self.objects.get(("PersistentVolumeClaim", ns, name))
+            volume = claim and self.objects.get(("PersistentVolume", None, claim["spec"].get("volumeName")))
+            ref = (volume or {}).get("spec", {}).get("claimRef") or {}
+            if not volume or ref.get("name") != name or ref.get("namespace") != ns:
+                out.append(name)
+        return out
+
+    def pod_security(self, obj):
+        """What the namespace's enforced pod security level refuses in a pod template (the
+        `restricted` standard's checks, as the API server's admission makes them): the
+        ReplicaSet's or Job's pods are then forbidden and never exist."""
+        ns = self.objects.get(("Namespace", None, obj["metadata"].get("namespace"))) or {}
+        level = ns.get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce")
+        if level != "restricted":
+            return []
+        pod = obj["spec"]["template"]["spec"]
+        why = []
+        allowed = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+        for v in pod.get("volumes", []):
+            kinds = set(v) - {"name"}
+            if not kinds <= allowed:
+                why.append(f'restricted volume types (volume "{v["name"]}" uses restricted volume type "{sorted(kinds - allowed)[0]}")')
+        pod_ctx = pod.get("securityContext") or {}
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            ctx = c.get("securityContext") or {}
+            if ctx.get("allowPrivilegeEscalation") is not False:
+                why.append(f'allowPrivilegeEscalation != false (container "{c["name"]}")')
+            if "ALL" not in ((ctx.get("capabilities") or {}).get("drop") or []):
+                why.append(f'unrestricted capabilities (container "{c["name"]}")')
+            if not ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")):
+                why.append(f'runAsNonRoot != true (container "{c["name"]}")')
+            seccomp = (ctx.get("seccompProfile") or pod_ctx.get("seccompProfile") or {}).get("type")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                why.append(f'seccompProfile (container "{c["name"]}")')
+        return why
+
     def running(self, obj):
-        return time.time() - obj["_changed"] >= PENDING["seconds"] and not self.missing_secrets(obj)
+        return (time.time() - obj["_changed"] >= PENDING["seconds"] and not self.missing_secrets(obj)
+                and not self.unbound_claims(obj) and not self.pod_security(obj))
 
     def with_status(self, obj):
         out = {k: v for k, v in obj.items() if k not in ("_changed", "_fails")}
@@ -389,6 +436,12 @@ class Cluster:
                 "readyReplicas": n,
                 "availableReplicas": n,
             }
+            refused = self.pod_security(obj)
+            if refused:
+                out["status"]["conditions"] = [{
+                    "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                    "message": f'pods "{obj["metadata"]["name"]}-x" is forbidden: violates PodSecurity "restricted:latest": ' + ", ".join(refused),
+                }]
         return out
 
     def pods(self, ns):

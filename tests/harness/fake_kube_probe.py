@@ -71,7 +71,41 @@ bad = json.dumps({
              "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
 }).encode()
 ta, tb = token("probe-a"), token("probe-b")
+
+
+def read(path):
+    req = urllib.request.Request(a["endpoint"] + path, headers={"Authorization": f"Bearer {ta}"})
+    with urllib.request.urlopen(req, context=context, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def restricted_deployment(name, volume):
+    """A Deployment that meets the `restricted` standard but for `volume`."""
+    ctx = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "strict"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": name}},
+                 "template": {"metadata": {"labels": {"a": name}}, "spec": {
+                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{"name": "c", "image": "i", "securityContext": ctx,
+                                     "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
+                     "volumes": [dict(name="v", **volume)]}}},
+    }).encode()
+
+
+strict = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+    "name": "strict", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}).encode()
+call("PATCH", "/api/v1/namespaces/strict?fieldManager=t", ta, strict)
+call("PATCH", "/apis/apps/v1/namespaces/strict/deployments/nfs?fieldManager=t", ta,
+     restricted_deployment("nfs", {"nfs": {"server": "fs-1.efs.us-east-1.amazonaws.com", "path": "/"}}))
+call("PATCH", "/apis/apps/v1/namespaces/strict/deployments/tmp?fieldManager=t", ta,
+     restricted_deployment("tmp", {"emptyDir": {}}))
+nfs = read("/apis/apps/v1/namespaces/strict/deployments/nfs")["status"]
+tmp = read("/apis/apps/v1/namespaces/strict/deployments/tmp")["status"]
 print(json.dumps({
+    "restricted: an nfs volume's pods": [nfs["availableReplicas"]] + [c["message"] for c in nfs.get("conditions", [])],
+    "restricted: an emptyDir's pods": [tmp["availableReplicas"]] + [c["message"] for c in tmp.get("conditions", [])],
     "no token": call("GET", "/api/v1/namespaces/probe"),
     "another cluster's token": call("GET", "/api/v1/namespaces/probe", tb),
     "a forged token": call("GET", "/api/v1/namespaces/probe", ta[:-4] + "AAAA"),
