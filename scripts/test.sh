@@ -66,16 +66,16 @@ if (($# > 0)); then
   cargo test --workspace --locked "$@"
 else
   # The suites that mostly wait on the emulator's pending states run in two lanes of about the
-  # same length (~210 s each), 6 tests at a time, beside the swarm payload (~200 s, mostly waiting
-  # on Docker) and the app's suites (CPU-bound, ~130 s: every scenario in one process and as the
-  # split's three services), which fill the cores the waiting leaves idle. The CLI's other suites
-  # run first, one test per core.
+  # same length (~310 s each with the others beside them), 6 tests at a time, beside the swarm
+  # payloads (~320 s, mostly waiting on Docker) and the app's suites (CPU-bound, ~130 s: every
+  # scenario in one process and as the split's three services), which fill the cores the waiting
+  # leaves idle. The CLI's other suites run first, one test per core.
   waiting_a=" resilience monolith split_stacks eks_split "
   waiting_b=" eks aws_limits lifecycle swarm "
   waits_a=() waits_b=() rest=() app=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)
-    if [[ "$name" == swarm_payload ]]; then continue; fi
+    if [[ "$name" == swarm_payload || "$name" == swarm_split_payload ]]; then continue; fi
     if [[ "$f" == app/* ]]; then app+=(--test "$name")
     elif [[ "$waiting_a" == *" $name "* ]]; then waits_a+=(--test "$name")
     elif [[ "$waiting_b" == *" $name "* ]]; then waits_b+=(--test "$name")
@@ -83,9 +83,11 @@ else
   done
   cargo test --workspace --locked --lib --bins "${rest[@]}"
   # One build for the four lanes, so they do not queue on cargo's lock.
-  cargo test --workspace --locked --no-run --test swarm_payload "${waits_a[@]}" "${waits_b[@]}" "${app[@]}"
+  cargo test --workspace --locked --no-run --test swarm_payload --test swarm_split_payload \
+    "${waits_a[@]}" "${waits_b[@]}" "${app[@]}"
   payload_log=$(mktemp) app_log=$(mktemp) waits_log=$(mktemp)
-  cargo test --workspace --locked --test swarm_payload >"$payload_log" 2>&1 &
+  # The two swarm payloads share the private dockerd: one after the other.
+  cargo test --workspace --locked --test swarm_payload --test swarm_split_payload >"$payload_log" 2>&1 &
   payload=$!
   cargo test --workspace --locked "${app[@]}" >"$app_log" 2>&1 &
   app_suites=$!

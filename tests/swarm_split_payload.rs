@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::{ENV, Moto, TempDir, docker, docker_ok, heredoc, probe_image};
 
+const SERVICES: [&str; 3] = ["accounts", "catalog", "orders"];
+
 fn wait_until(what: &str, limit: u64, mut ok: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ok() {
@@ -119,14 +121,16 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
     }
     sql(&socket, "DROP DATABASE IF EXISTS bookstore_split");
 
-    // The master secret: the test server's privileged user, as RDS keeps it.
-    let (user, password) = mysql
-        .trim_start_matches("mysql://")
-        .split_once('@')
-        .unwrap()
-        .0
-        .split_once(':')
-        .unwrap();
+    // The master secret: a privileged user of its own (RDS's master account; its password is
+    // rotated below), as RDS keeps it.
+    let user = "bookstore_sw_master";
+    let password = format!("{:032x}", fastrand::u128(..));
+    sql(
+        &socket,
+        &format!(
+            "DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION"
+        ),
+    );
     let master_arn = aws.rt.block_on(async {
         aws.secrets
             .create_secret()
@@ -176,6 +180,9 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
         "x-deploy: &deploy\n  endpoint_mode: dnsrr\n",
     );
     adapt(&mut stack, "      replicas: 5\n", "      replicas: 1\n");
+    // A roll watched for a second, not 20 (the rotation below rolls the three services).
+    adapt(&mut stack, "    delay: 5s\n", "    delay: 0s\n");
+    adapt(&mut stack, "    monitor: 20s\n", "    monitor: 1s\n");
     for service in ["accounts", "catalog", "orders"] {
         let line = stack
             .lines()
@@ -422,5 +429,77 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
     ] {
         assert!(secrets.lines().any(|l| l == s), "{secrets}");
     }
+
+    // RDS rotates the master password: the sync's split-setup gives each service's user its new
+    // derived password and the sync rolls each service onto a new Docker secret with it (Docker
+    // secrets cannot change); the new tasks pass their health check (their database) with it, and
+    // the old secrets go. No password reaches the log.
+    let containers = |service: &str| -> Vec<String> {
+        docker_ok(&[
+            "ps",
+            "--quiet",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={name}_{service}"),
+            "--filter",
+            "health=healthy",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    };
+    let before: Vec<Vec<String>> = SERVICES.iter().map(|s| containers(s)).collect();
+    let rotated = format!("{:032x}", fastrand::u128(..));
+    sql(
+        &socket,
+        &format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{rotated}'"),
+    );
+    aws.rt.block_on(async {
+        aws.secrets
+            .put_secret_value()
+            .secret_id(&master_arn)
+            .secret_string(format!(r#"{{"username":"{user}","password":"{rotated}"}}"#))
+            .send()
+            .await
+            .unwrap();
+    });
+    let log = run(&sync_script);
+    for (service, old) in SERVICES.iter().zip(&before) {
+        assert!(
+            log.contains(&format!(
+                "rolling {name}_{service} onto the secret bookstore-{service}-db-"
+            )),
+            "{log}"
+        );
+        let used = docker_ok(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}",
+            &format!("{name}_{service}"),
+        ]);
+        assert!(
+            used.contains(&format!("bookstore-{service}-db-"))
+                && !used.contains(&format!("bookstore-{service}-db-v1")),
+            "{service}: {used}"
+        );
+        wait_until(
+            &format!("a healthy {service} task on the new password"),
+            120,
+            || {
+                let now = containers(service);
+                !now.is_empty() && now.iter().all(|c| !old.contains(c))
+            },
+        );
+    }
+    assert!(!log.contains(&rotated), "{log}");
+    let secrets = docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !secrets.lines().any(|l| l.ends_with("-db-v1")),
+        "the old secrets are removed: {secrets}"
+    );
+    let again = run(&sync_script);
+    assert!(!again.contains("rolling"), "nothing more to roll: {again}");
+
     docker_ok(&["stack", "rm", name]);
+    sql(&socket, &format!("DROP USER '{user}'@'%'"));
 }

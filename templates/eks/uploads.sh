@@ -1,7 +1,7 @@
 #!/bin/bash
 # bookstore: the app's covers directory on EFS, owned by the app's user (uid 10001), made once by
 # every node as it boots (EKS's nodeadm runs this part beside its own). The pods mount it with a
-# plain `nfs` volume, which cannot set an owner: without this the non-root app cannot write there.
+# NFS PersistentVolume, which cannot set an owner: without this the non-root app cannot write there.
 set -euo pipefail
 server={{efs}}
 mnt=${BOOKSTORE_EFS_MOUNT:-/mnt/bookstore-efs}
