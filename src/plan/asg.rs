@@ -5,8 +5,8 @@
 
 use super::bake::{BakeInput, BakeOptions, Recipe};
 use super::{AutoScalingGroupSpec, LaunchTemplateSpec, SecurityGroupSpec};
-use super::{Builder, Ingress, Protocol, bake, database, edge, files, network};
-use crate::stack::{AppService, AsgStack, Services};
+use super::{Builder, bake, database, edge, files, network};
+use crate::stack::{AsgStack, Services};
 
 /// How long instances may boot before the load balancer's health checks count.
 const HEALTH_CHECK_GRACE_SECONDS: u32 = 300;
@@ -15,33 +15,13 @@ pub fn build(b: &mut Builder, asg: &AsgStack, input: &BakeInput) {
     let stack = b.stack;
     let net = network::public(b);
     let sg_lb = edge::security_group(b, &net);
-    let (targets, ingress) = match stack.app.services {
-        Services::Single => (
-            edge::Targets::Single(stack.app.port),
-            vec![Ingress {
-                protocol: Protocol::Tcp,
-                port: stack.app.port,
-                from_group: Some(sg_lb.clone()),
-                description: "app port from the load balancer".into(),
-            }],
-        ),
-        Services::Split => {
-            let ports: Vec<(AppService, u16)> = AppService::ALL
-                .into_iter()
-                .map(|s| (s, s.port(&stack.app)))
-                .collect();
-            let ingress = ports
-                .iter()
-                .map(|(s, port)| Ingress {
-                    protocol: Protocol::Tcp,
-                    port: *port,
-                    from_group: Some(sg_lb.clone()),
-                    description: format!("{} service from the load balancer", s.as_str()),
-                })
-                .collect();
-            (edge::Targets::Split(ports), ingress)
-        }
-    };
+    let (targets, ingress) = edge::app_targets(
+        stack.app.services,
+        &sg_lb,
+        stack.app.port,
+        |s| s.port(&stack.app),
+        ("app port", "service"),
+    );
     let sg_app = b.add(
         "sg-app",
         SecurityGroupSpec {

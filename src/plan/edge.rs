@@ -8,7 +8,7 @@ use super::{
     CertificateSpec, ListenerRuleSpec, ListenerSpec, LoadBalancerSpec, SecurityGroupSpec,
     TargetGroupSpec, network::Network,
 };
-use crate::stack::{AppService, LoadBalancer, TlsMode};
+use crate::stack::{AppService, LoadBalancer, Services, TlsMode};
 
 pub struct Edge {
     pub load_balancer: Ref,
@@ -32,6 +32,47 @@ pub enum Targets {
     Single(u16),
     /// One target group per service, on its port.
     Split(Vec<(AppService, u16)>),
+}
+
+/// Where the load balancer reaches the app, and what the app's group opens to it (from `sg_lb`
+/// only): `port` for one process, or each service's port (`port_of`) for the split. `what` names
+/// the port in the rules' descriptions, for one process (`app port`) and for a service
+/// (`service`): they are those the stacks' groups were made with.
+pub fn app_targets(
+    services: Services,
+    sg_lb: &Ref,
+    port: u16,
+    port_of: impl Fn(AppService) -> u16,
+    what: (&str, &str),
+) -> (Targets, Vec<Ingress>) {
+    let rule = |port: u16, description: String| Ingress {
+        protocol: Protocol::Tcp,
+        port,
+        from_group: Some(sg_lb.clone()),
+        description,
+    };
+    match services {
+        Services::Single => (
+            Targets::Single(port),
+            vec![rule(port, format!("{} from the load balancer", what.0))],
+        ),
+        Services::Split => {
+            let ports: Vec<(AppService, u16)> = AppService::ALL
+                .into_iter()
+                .map(|s| (s, port_of(s)))
+                .collect();
+            let ingress = ports
+                .iter()
+                .map(|(s, p)| {
+                    rule(
+                        *p,
+                        format!("{} {} from the load balancer", s.as_str(), what.1),
+                    )
+                })
+                .collect();
+            (Targets::Split(ports), ingress)
+        }
+    }
 }
 
 /// Rules are tried by priority: 10, 20, … in the routing table's order, room left between.

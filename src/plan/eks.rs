@@ -6,7 +6,7 @@
 //! group and rule, and its own Deployment and Secrets on the cluster.
 
 use super::bake::BakeInput;
-use super::{Builder, Ingress, Protocol, database, edge, files, network};
+use super::{Builder, database, edge, files, network};
 use super::{
     ClusterSpec, NodeGroupSpec, NodeTemplateSpec, RepositorySpec, SecurityGroupSpec, SplitService,
     WorkloadSpec,
@@ -20,33 +20,13 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
     let sg_lb = edge::security_group(b, &net);
     // The split's NodePorts: node_port + 1, 2, 3 (a switch from one process keeps the old one
     // until its Service is gone).
-    let split_ports: Vec<(AppService, u16)> = AppService::ALL
-        .into_iter()
-        .map(|s| (s, s.port_from(k.node_port)))
-        .collect();
-    let (targets, ingress) = match stack.app.services {
-        Services::Single => (
-            edge::Targets::Single(k.node_port),
-            vec![Ingress {
-                protocol: Protocol::Tcp,
-                port: k.node_port,
-                from_group: Some(sg_lb.clone()),
-                description: "app NodePort from the load balancer".into(),
-            }],
-        ),
-        Services::Split => (
-            edge::Targets::Split(split_ports.clone()),
-            split_ports
-                .iter()
-                .map(|(s, port)| Ingress {
-                    protocol: Protocol::Tcp,
-                    port: *port,
-                    from_group: Some(sg_lb.clone()),
-                    description: format!("{} NodePort from the load balancer", s.as_str()),
-                })
-                .collect(),
-        ),
-    };
+    let (targets, ingress) = edge::app_targets(
+        stack.app.services,
+        &sg_lb,
+        k.node_port,
+        |s| s.port_from(k.node_port),
+        ("app NodePort", "NodePort"),
+    );
     // The nodes' own group (beside the one EKS gives them for the control plane): the app's
     // NodePorts from the load balancer only; the database and the file system admit this group.
     // The split's internal APIs ride the cluster's network (EKS's cluster group admits the nodes
@@ -99,16 +79,16 @@ pub fn build(b: &mut Builder, eks: &EksStack, bake: &BakeInput) {
     );
     let split = match stack.app.services {
         Services::Single => vec![],
-        Services::Split => split_ports
-            .iter()
-            .map(|(service, node_port)| SplitService {
-                service: *service,
-                replicas: stack.app.replicas_of(*service, k.replicas),
+        Services::Split => AppService::ALL
+            .into_iter()
+            .map(|service| SplitService {
+                service,
+                replicas: stack.app.replicas_of(service, k.replicas),
                 port: service.port(&stack.app),
                 internal_port: service.internal_port_from(stack.app.port),
-                node_port: *node_port,
+                node_port: service.port_from(k.node_port),
                 target_group: edge
-                    .group_of(*service)
+                    .group_of(service)
                     .cloned()
                     .unwrap_or_else(|| edge.target_group.clone()),
             })

@@ -10,7 +10,7 @@ use super::{
     files, network,
 };
 use super::{InstanceSpec, SecretSpec, SecurityGroupSpec, TargetsSpec};
-use crate::stack::{AppService, Services, SwarmStack};
+use crate::stack::SwarmStack;
 
 pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     let stack = b.stack;
@@ -20,26 +20,13 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
     let sg = "sg-swarm";
     // The published ports the load balancer reaches: the app's, or each service's of the split
     // (their internal APIs go over the overlay network, which the swarm ports already carry).
-    let (targets, app_ports) = match stack.app.services {
-        Services::Single => (
-            edge::Targets::Single(stack.app.port),
-            vec![(
-                stack.app.port,
-                "app port from the load balancer".to_string(),
-            )],
-        ),
-        Services::Split => {
-            let ports: Vec<(AppService, u16)> = AppService::ALL
-                .into_iter()
-                .map(|s| (s, s.port(&stack.app)))
-                .collect();
-            let opened = ports
-                .iter()
-                .map(|(s, p)| (*p, format!("{} service from the load balancer", s.as_str())))
-                .collect();
-            (edge::Targets::Split(ports), opened)
-        }
-    };
+    let (targets, app_ports) = edge::app_targets(
+        stack.app.services,
+        &sg_lb,
+        stack.app.port,
+        |s| s.port(&stack.app),
+        ("app port", "service"),
+    );
     let rule = |protocol, port, from: &str, description: &str| Ingress {
         protocol,
         port,
@@ -52,8 +39,7 @@ pub fn build(b: &mut Builder, topology: &SwarmStack, input: &BakeInput) {
             vpc: net.vpc.clone(),
             description: "bookstore swarm nodes: app port from the load balancer, swarm ports between nodes only".into(),
             ingress: app_ports
-                .iter()
-                .map(|(port, description)| rule(Protocol::Tcp, *port, &sg_lb, description))
+                .into_iter()
                 .chain([
                 rule(Protocol::Tcp, 2377, sg, "swarm management (Raft) between nodes"),
                 rule(Protocol::Tcp, 7946, sg, "swarm gossip between nodes"),
