@@ -199,20 +199,8 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
         );
 
         // The nodes' group: the NodePort from the load balancer's group, nothing else.
-        let groups = aws
-            .ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:bookstore:key")
-                    .values("sg-nodes")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let g = &groups.security_groups()[0];
-        let rules = g.ip_permissions();
+        let nodes_group = aws.security_group_keyed("sg-nodes").await;
+        let rules = nodes_group.ip_permissions();
         assert_eq!(rules.len(), 1, "{rules:?}");
         assert_eq!(rules[0].from_port(), Some(30080));
         assert!(rules[0].ip_ranges().is_empty(), "no CIDR: {rules:?}");
@@ -273,7 +261,10 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
             .unwrap()
             .cluster_security_group_id()
             .unwrap();
-        let mut want = vec![cluster_sg.to_string(), g_id(&groups)];
+        let mut want = vec![
+            cluster_sg.to_string(),
+            nodes_group.group_id().unwrap().to_string(),
+        ];
         want.sort();
         let mut have = data.security_group_ids().to_vec();
         have.sort();
@@ -297,19 +288,7 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
             attached.load_balancer_target_groups()[0].load_balancer_target_group_arn(),
             Some(tg)
         );
-        let health = aws
-            .elb
-            .describe_target_health()
-            .target_group_arn(tg)
-            .send()
-            .await
-            .unwrap();
-        let states: Vec<&str> = health
-            .target_health_descriptions()
-            .iter()
-            .map(|d| d.target_health().unwrap().state().unwrap().as_str())
-            .collect();
-        assert_eq!(states, ["healthy", "healthy"]);
+        assert_eq!(aws.target_states(tg).await, ["healthy", "healthy"]);
     });
     // The nodes run, spread over the two zones.
     let nodes = aws.instances_tagged("eks:nodegroup-name", &format!("bs-{ENV}-eks-nodes"));
@@ -547,12 +526,6 @@ fn eks_up_makes_the_cluster_on_the_lab_role_and_down_removes_everything() {
     let left = moto.aws().everything(ENV);
     assert!(left.is_empty(), "left after down: {left:?}");
     assert!(moto.violations().is_empty(), "{:?}", moto.violations());
-}
-
-fn g_id(
-    groups: &aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
-) -> String {
-    groups.security_groups()[0].group_id().unwrap().to_string()
 }
 
 /// No AWS call made anything (the env's lock bookkeeping aside).

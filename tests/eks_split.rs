@@ -312,18 +312,7 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
             .unwrap();
         assert_eq!(attached.load_balancer_target_groups().len(), 3);
         for tg in tgs.target_groups() {
-            let health = aws
-                .elb
-                .describe_target_health()
-                .target_group_arn(tg.target_group_arn().unwrap())
-                .send()
-                .await
-                .unwrap();
-            let states: Vec<&str> = health
-                .target_health_descriptions()
-                .iter()
-                .map(|d| d.target_health().unwrap().state().unwrap().as_str())
-                .collect();
+            let states = aws.target_states(tg.target_group_arn().unwrap()).await;
             assert_eq!(states, ["healthy", "healthy"], "{:?}", tg.port());
         }
         let lbs = aws.elb.describe_load_balancers().send().await.unwrap();
@@ -353,19 +342,8 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
             rules, 2,
             "accounts' and orders' rules; the catalog is the default"
         );
-        let groups = aws
-            .ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:bookstore:key")
-                    .values("sg-nodes")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let rules = groups.security_groups()[0].ip_permissions();
+        let group = aws.security_group_keyed("sg-nodes").await;
+        let rules = group.ip_permissions();
         let mut opened: Vec<i32> = rules.iter().map(|r| r.from_port().unwrap()).collect();
         opened.sort();
         assert_eq!(opened, [30081, 30082, 30083]);

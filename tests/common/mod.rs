@@ -789,6 +789,49 @@ impl Aws {
     }
 
     /// An instance's user-data as text.
+    /// The security group the CLI made for `key` (its `bookstore:key` tag), with its rules.
+    pub async fn security_group_keyed(&self, key: &str) -> aws_sdk_ec2::types::SecurityGroup {
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:bookstore:key")
+                    .values(key)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.security_groups()
+            .first()
+            .unwrap_or_else(|| panic!("no security group {key}"))
+            .clone()
+    }
+
+    /// Each target's state in a target group, as the load balancer reports them.
+    pub async fn target_states(&self, target_group_arn: &str) -> Vec<String> {
+        let health = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .unwrap();
+        health
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                d.target_health()
+                    .unwrap()
+                    .state()
+                    .unwrap()
+                    .as_str()
+                    .to_string()
+            })
+            .collect()
+    }
+
     pub async fn user_data_of(&self, instance_id: &str) -> String {
         let attribute = self
             .ec2
