@@ -150,7 +150,7 @@ fn patches(moto: &Moto) -> Vec<String> {
 }
 
 #[test]
-fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_back() {
+fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_switches_both_ways() {
     let mysql = std::env::var("BOOKSTORE_TEST_MYSQL_URL")
         .expect("BOOKSTORE_TEST_MYSQL_URL is not set: run scripts/test.sh, which starts MariaDB");
     let moto = Moto::start(0.3);
@@ -462,6 +462,44 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_goes_
             .map(|t| t.port().unwrap())
             .collect();
         assert_eq!(ports, [30080]);
+    });
+
+    // And from one process to the split: the single process's Deployment and Service go once the
+    // three are there; the nodes move to the three groups.
+    dir.write("shop.yaml", &stack(true));
+    up(&moto, dir.path());
+    let again = self::objects(&moto);
+    for s in SERVICES {
+        assert_eq!(
+            again[&format!("Deployment/{s}")]["status"]["availableReplicas"],
+            if s == "catalog" { 3 } else { 2 },
+            "{s}"
+        );
+    }
+    assert!(
+        !again.contains_key("Deployment/bookstore"),
+        "{:?}",
+        again.keys()
+    );
+    assert!(
+        !again.contains_key("Service/bookstore"),
+        "{:?}",
+        again.keys()
+    );
+    assert_eq!(data(&again, "split-keys")["internal-key"].len(), 64);
+    aws.rt.block_on(async {
+        let tgs = aws.elb.describe_target_groups().send().await.unwrap();
+        let mut ports: Vec<i32> = tgs
+            .target_groups()
+            .iter()
+            .map(|t| t.port().unwrap())
+            .collect();
+        ports.sort();
+        assert_eq!(ports, [30081, 30082, 30083]);
+        for tg in tgs.target_groups() {
+            let states = aws.target_states(tg.target_group_arn().unwrap()).await;
+            assert_eq!(states, ["healthy", "healthy"], "{:?}", tg.port());
+        }
     });
     moto.down_leaves_nothing_of(dir.path(), "shop.yaml");
 }
