@@ -290,15 +290,16 @@ async fn read(kube: &Kube, cluster: &str, cx: &Cx) -> Result<Option<Observed>, A
     };
     let labels = &first["metadata"]["labels"];
     let tag = |t: &str| labels[label(t)].as_str().unwrap_or_default().to_string();
+    let split = deployments[0].0.is_some();
     let mut o = Observed::new(Kind::Workload, tag(TAG_KEY), cluster);
-    o.name = format!("{cluster}/{NAMESPACE}/{APP}");
+    o.name = if split {
+        format!("{cluster}/{NAMESPACE} (split)")
+    } else {
+        format!("{cluster}/{NAMESPACE}/{APP}")
+    };
     o.owned = tag(TAG_MANAGED_BY) == "bookstore"
         && tag(TAG_STACK) == cx.owner.stack
         && tag(TAG_ENV) == cx.owner.env;
-    let split = deployments[0].0.is_some();
-    if split {
-        o.name = format!("{cluster}/{NAMESPACE} (split)");
-    }
     let mut states = Vec::new();
     let mut waiting = Vec::new();
     let mut targets = Vec::new();
