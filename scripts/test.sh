@@ -69,9 +69,11 @@ else
   # same length (~310 s each with the others beside them), 6 tests at a time, beside the swarm
   # payloads (~320 s, mostly waiting on Docker) and the app's suites (CPU-bound, ~130 s: every
   # scenario in one process and as the split's three services), which fill the cores the waiting
-  # leaves idle. The CLI's other suites run first, one test per core.
+  # leaves idle; in the app's lane too, four short CLI suites that wait on the
+  # emulator too. The CLI's other suites run first, one test per core.
   waiting_a=" resilience monolith split_stacks eks_split "
   waiting_b=" eks aws_limits lifecycle swarm "
+  after_app=" guard cost bake health "
   waits_a=() waits_b=() rest=() app=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)
@@ -79,6 +81,7 @@ else
     if [[ "$f" == app/* ]]; then app+=(--test "$name")
     elif [[ "$waiting_a" == *" $name "* ]]; then waits_a+=(--test "$name")
     elif [[ "$waiting_b" == *" $name "* ]]; then waits_b+=(--test "$name")
+    elif [[ "$after_app" == *" $name "* ]]; then app+=(--test "$name")
     else rest+=(--test "$name"); fi
   done
   cargo test --workspace --locked --lib --bins "${rest[@]}"
