@@ -69,11 +69,10 @@ else
   # same length (~310 s each with the others beside them), 6 tests at a time, beside the swarm
   # payloads (~320 s, mostly waiting on Docker) and the app's suites (CPU-bound, ~130 s: every
   # scenario in one process and as the split's three services), which fill the cores the waiting
-  # leaves idle; in the app's lane too, four short CLI suites that wait on the
-  # emulator too. The CLI's other suites run first, one test per core.
+  # leaves idle. The CLI's other suites run first, one test per core (four of them in the app's
+  # lane made resilience's `up`s miss their 60 s: the cores are full).
   waiting_a=" resilience monolith split_stacks eks_split "
   waiting_b=" eks aws_limits lifecycle swarm "
-  after_app=" guard cost bake health "
   waits_a=() waits_b=() rest=() app=()
   for f in tests/*.rs app/tests/*.rs; do
     name=$(basename "$f" .rs)
@@ -81,7 +80,6 @@ else
     if [[ "$f" == app/* ]]; then app+=(--test "$name")
     elif [[ "$waiting_a" == *" $name "* ]]; then waits_a+=(--test "$name")
     elif [[ "$waiting_b" == *" $name "* ]]; then waits_b+=(--test "$name")
-    elif [[ "$after_app" == *" $name "* ]]; then app+=(--test "$name")
     else rest+=(--test "$name"); fi
   done
   cargo test --workspace --locked --lib --bins "${rest[@]}"

@@ -55,8 +55,19 @@ def _start():
             f"storage: {{filesystem: {{rootdirectory: {root}/data}}, delete: {{enabled: true}}}}\n"
             f'http: {{addr: "127.0.0.1:{upstream}"}}\n'
         )
+    # Tests stop the emulator with SIGKILL, so its atexit never runs: a watcher shell ends the
+    # registry and removes its files once the emulator's process is gone (or when told to stop).
+    watcher = (
+        'r=""; root=$2; cleanup() { [ -n "$r" ] && kill "$r" 2>/dev/null; wait "$r" 2>/dev/null; '
+        'rm -rf "$root"; exit 0; }; trap cleanup TERM INT; '
+        '"$0" serve "$1" & r=$!; '
+        f'while kill -0 {os.getpid()} 2>/dev/null && kill -0 "$r" 2>/dev/null; do sleep 1; done; '
+        "cleanup"
+    )
     process = subprocess.Popen(
-        [exe, "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ["sh", "-c", watcher, exe, config, root],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
     def stop():
