@@ -135,6 +135,24 @@ fn password(json: &str) -> String {
         .to_string()
 }
 
+/// Each target group's port and its targets' states, by port.
+fn groups(aws: &common::Aws) -> Vec<(i32, Vec<String>)> {
+    aws.rt.block_on(async {
+        let tgs = aws.elb.describe_target_groups().send().await.unwrap();
+        let mut out = Vec::new();
+        for t in tgs.target_groups() {
+            let states = aws.target_states(t.target_group_arn().unwrap()).await;
+            out.push((t.port().unwrap(), states));
+        }
+        out.sort();
+        out
+    })
+}
+
+fn healthy(n: usize) -> Vec<String> {
+    vec!["healthy".to_string(); n]
+}
+
 /// The apply requests (PATCH) the cluster's API received, in order.
 fn patches(moto: &Moto) -> Vec<String> {
     moto.kube()[cluster()]["requests"]
@@ -277,15 +295,15 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_switc
     // AWS: a target group per service on its NodePort, the nodes in all three, rules by path,
     // the nodes' group opening those ports to the load balancer only.
     let aws = moto.aws();
+    assert_eq!(
+        groups(&aws),
+        [
+            (30081, healthy(2)),
+            (30082, healthy(2)),
+            (30083, healthy(2))
+        ]
+    );
     aws.rt.block_on(async {
-        let tgs = aws.elb.describe_target_groups().send().await.unwrap();
-        let mut ports: Vec<i32> = tgs
-            .target_groups()
-            .iter()
-            .map(|t| t.port().unwrap())
-            .collect();
-        ports.sort();
-        assert_eq!(ports, [30081, 30082, 30083]);
         let g = aws
             .eks
             .describe_nodegroup()
@@ -311,10 +329,6 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_switc
             .await
             .unwrap();
         assert_eq!(attached.load_balancer_target_groups().len(), 3);
-        for tg in tgs.target_groups() {
-            let states = aws.target_states(tg.target_group_arn().unwrap()).await;
-            assert_eq!(states, ["healthy", "healthy"], "{:?}", tg.port());
-        }
         let lbs = aws.elb.describe_load_balancers().send().await.unwrap();
         let listeners = aws
             .elb
@@ -454,15 +468,7 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_switc
             "Service/bookstore"
         ]
     );
-    aws.rt.block_on(async {
-        let tgs = aws.elb.describe_target_groups().send().await.unwrap();
-        let ports: Vec<i32> = tgs
-            .target_groups()
-            .iter()
-            .map(|t| t.port().unwrap())
-            .collect();
-        assert_eq!(ports, [30080]);
-    });
+    assert_eq!(groups(&aws), [(30080, healthy(2))]);
 
     // And from one process to the split: the single process's Deployment and Service go once the
     // three are there; the nodes move to the three groups.
@@ -487,20 +493,14 @@ fn eks_split_runs_each_service_from_its_own_secret_survives_a_rotation_and_switc
         again.keys()
     );
     assert_eq!(data(&again, "split-keys")["internal-key"].len(), 64);
-    aws.rt.block_on(async {
-        let tgs = aws.elb.describe_target_groups().send().await.unwrap();
-        let mut ports: Vec<i32> = tgs
-            .target_groups()
-            .iter()
-            .map(|t| t.port().unwrap())
-            .collect();
-        ports.sort();
-        assert_eq!(ports, [30081, 30082, 30083]);
-        for tg in tgs.target_groups() {
-            let states = aws.target_states(tg.target_group_arn().unwrap()).await;
-            assert_eq!(states, ["healthy", "healthy"], "{:?}", tg.port());
-        }
-    });
+    assert_eq!(
+        groups(&aws),
+        [
+            (30081, healthy(2)),
+            (30082, healthy(2)),
+            (30083, healthy(2))
+        ]
+    );
     moto.down_leaves_nothing_of(dir.path(), "shop.yaml");
 }
 
