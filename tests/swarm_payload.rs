@@ -15,51 +15,11 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{ENV, Moto, TempDir, docker, docker_ok, heredoc, probe_image};
-
-fn wait_until(what: &str, limit: u64, mut ok: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ok() {
-        assert!(
-            started.elapsed() < Duration::from_secs(limit),
-            "{what} never happened"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn sql(socket: &str, query: &str) -> String {
-    let out = Command::new("mariadb")
-        .args([
-            "--no-defaults",
-            "-S",
-            socket,
-            "-uroot",
-            "-N",
-            "-B",
-            "-e",
-            query,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Replaces `from` (which must be there) in the rendered stack file.
-fn adapt(stack: &mut String, from: &str, to: &str) {
-    assert!(
-        stack.contains(from),
-        "the rendered stack has no `{from}`:\n{stack}"
-    );
-    *stack = stack.replacen(from, to, 1);
-}
+use common::{
+    ENV, Moto, TempDir, adapt, docker, docker_ok, heredoc, probe_image, sql_as_root, wait_until,
+};
 
 /// The ARN of the stack's swarm secret `swarm-<what>`.
 fn secret_arn(aws: &common::Aws, what: &str) -> String {
@@ -171,7 +131,7 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     // The credentials: a database user of this test, its password only in the swarm secret.
     let name = format!("bs{}", std::process::id());
     let password = format!("{:032x}", fastrand::u128(..));
-    sql(
+    sql_as_root(
         &socket,
         &format!(
             "CREATE DATABASE IF NOT EXISTS {name}; CREATE USER IF NOT EXISTS '{name}'@'localhost' IDENTIFIED BY '{password}'; GRANT ALL ON {name}.* TO '{name}'@'localhost'"
@@ -334,7 +294,7 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
         n == 5
     });
     assert!(
-        sql(&socket, &format!("SHOW TABLES FROM {name}")).contains("books"),
+        sql_as_root(&socket, &format!("SHOW TABLES FROM {name}")).contains("books"),
         "the app migrated with the secret's credentials"
     );
     let inspect = docker_ok(&["service", "inspect", &service]);
@@ -482,7 +442,7 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
     wait_until("1 healthy task", 60, || healthy(&service).len() == 1);
     let before = healthy(&service);
     let rotated = format!("{:032x}", fastrand::u128(..));
-    sql(
+    sql_as_root(
         &socket,
         &format!("ALTER USER '{name}'@'localhost' IDENTIFIED BY '{rotated}'"),
     );
@@ -524,7 +484,7 @@ fn the_rendered_stack_runs_on_a_real_swarm_keeps_its_replicas_and_rolls_a_new_ap
 
     // (scripts/docker.sh stop leaves the swarm, which removes whatever is left of it.)
     docker_ok(&["stack", "rm", &name]);
-    sql(
+    sql_as_root(
         &socket,
         &format!("DROP DATABASE {name}; DROP USER '{name}'@'localhost'"),
     );

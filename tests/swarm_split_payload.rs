@@ -12,50 +12,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ENV, Moto, TempDir, docker, docker_ok, heredoc, probe_image};
+use common::{
+    ENV, Moto, TempDir, adapt, docker, docker_ok, heredoc, probe_image, sql_as_root, wait_until,
+};
 
 const SERVICES: [&str; 3] = ["accounts", "catalog", "orders"];
-
-fn wait_until(what: &str, limit: u64, mut ok: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ok() {
-        assert!(
-            started.elapsed() < Duration::from_secs(limit),
-            "{what} never happened"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn adapt(stack: &mut String, from: &str, to: &str) {
-    assert!(
-        stack.contains(from),
-        "the rendered stack has no `{from}`:\n{stack}"
-    );
-    *stack = stack.replace(from, to);
-}
-
-fn sql(socket: &str, query: &str) -> String {
-    let out = Command::new("mariadb")
-        .args([
-            "--no-defaults",
-            "-S",
-            socket,
-            "-uroot",
-            "-N",
-            "-B",
-            "-e",
-            query,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() {
@@ -112,20 +73,20 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
     );
     let _ = docker(&["swarm", "leave", "--force"]);
     for service in ["accounts", "catalog", "orders"] {
-        sql(
+        sql_as_root(
             &socket,
             &format!(
                 "DROP DATABASE IF EXISTS bookstore_{service}; DROP USER IF EXISTS 'bookstore_{service}'@'%'"
             ),
         );
     }
-    sql(&socket, "DROP DATABASE IF EXISTS bookstore_split");
+    sql_as_root(&socket, "DROP DATABASE IF EXISTS bookstore_split");
 
     // The master secret: a privileged user of its own (RDS's master account; its password is
     // rotated below), as RDS keeps it.
     let user = "bookstore_sw_master";
     let password = format!("{:032x}", fastrand::u128(..));
-    sql(
+    sql_as_root(
         &socket,
         &format!(
             "DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%' WITH GRANT OPTION"
@@ -449,7 +410,7 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
     };
     let before: Vec<Vec<String>> = SERVICES.iter().map(|s| containers(s)).collect();
     let rotated = format!("{:032x}", fastrand::u128(..));
-    sql(
+    sql_as_root(
         &socket,
         &format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{rotated}'"),
     );
@@ -501,5 +462,5 @@ fn the_split_stack_deploys_on_a_real_swarm_and_each_service_answers_its_paths() 
     assert!(!again.contains("rolling"), "nothing more to roll: {again}");
 
     docker_ok(&["stack", "rm", name]);
-    sql(&socket, &format!("DROP USER '{user}'@'%'"));
+    sql_as_root(&socket, &format!("DROP USER '{user}'@'%'"));
 }

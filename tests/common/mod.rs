@@ -1111,3 +1111,47 @@ tar -C "$root" -c . | docker import - bookstore.local/probe:test"#;
             .env("DOCKER_HOST", host),
     );
 }
+
+/// Polls `ok` every half second until it holds; fails the test after `limit` seconds.
+pub fn wait_until(what: &str, limit: u64, mut ok: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(limit),
+            "{what} never happened"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Runs `query` as MariaDB's root over the test server's socket; fails the test if it fails.
+pub fn sql_as_root(socket: &str, query: &str) -> String {
+    let out = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-S",
+            socket,
+            "-uroot",
+            "-N",
+            "-B",
+            "-e",
+            query,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Replaces `from` (which must be there) in a rendered stack file.
+pub fn adapt(stack: &mut String, from: &str, to: &str) {
+    assert!(
+        stack.contains(from),
+        "the rendered stack has no `{from}`:\n{stack}"
+    );
+    *stack = stack.replace(from, to);
+}
